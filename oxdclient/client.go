@@ -1,0 +1,308 @@
+package oxdclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+)
+
+// Transport carries one oxd command and its answer.
+//
+// Do marshals params (a params struct of this package, or any value that
+// encodes to a JSON object) as the command's parameters, sends it, and on
+// status "ok" decodes the data into result (which may be nil). On status
+// "error" it returns an [*Error]; on any other failure a [*TransportError].
+// Implementations must be safe for concurrent use.
+//
+// This package provides the socket transport of oxd-server 3.1.x
+// ([NewSocket]) and the oxd-https-extension transport ([NewHTTPS]); the
+// engine in package oxdserver is a Transport too (no network hop).
+type Transport interface {
+	Do(ctx context.Context, command string, params, result any) error
+}
+
+// Config configures a [Client]. The zero value is valid: no logging, no
+// protection tokens.
+type Config struct {
+	// Logger receives one debug line per command (name, duration, outcome
+	// code) and warnings about protection-token refreshes. It never receives
+	// parameters, answers, tokens or secrets. Nil disables logging.
+	Logger *slog.Logger
+
+	// Protection, when set, makes the client obtain protection access tokens
+	// with get_client_token using these setup-client credentials and attach
+	// them to every PAT-protected command that has none. See
+	// [ProtectionCredentials].
+	Protection *ProtectionCredentials
+
+	// TokenSource overrides Protection with a custom source of protection
+	// access tokens.
+	TokenSource TokenSource
+}
+
+// Client calls oxd commands over a [Transport]. It is safe for concurrent
+// use. Every method takes a context whose deadline and cancellation bound
+// the whole call, including any protection-token refresh and retry.
+type Client struct {
+	t      Transport
+	logger *slog.Logger
+	ts     atomic.Pointer[tokenSourceBox]
+}
+
+type tokenSourceBox struct{ ts TokenSource }
+
+// New returns a client that sends commands over t.
+func New(t Transport, cfg Config) *Client {
+	c := &Client{t: t, logger: cfg.Logger}
+	switch {
+	case cfg.TokenSource != nil:
+		c.SetTokenSource(cfg.TokenSource)
+	case cfg.Protection != nil:
+		c.SetProtection(cfg.Protection)
+	}
+	return c
+}
+
+// Transport returns the transport the client uses.
+func (c *Client) Transport() Transport { return c.t }
+
+// SetProtection installs (or, with nil, removes) protection credentials. It
+// is safe to call while other goroutines use the client, e.g. after a
+// settings page has run setup_client.
+func (c *Client) SetProtection(p *ProtectionCredentials) {
+	if p == nil {
+		c.ts.Store(nil)
+		return
+	}
+	c.ts.Store(&tokenSourceBox{ts: newProtectionTokens(c, *p)})
+}
+
+// SetTokenSource installs (or, with nil, removes) a custom token source.
+func (c *Client) SetTokenSource(ts TokenSource) {
+	if ts == nil {
+		c.ts.Store(nil)
+		return
+	}
+	c.ts.Store(&tokenSourceBox{ts: ts})
+}
+
+// Close closes the transport if it has a Close method.
+func (c *Client) Close() error {
+	if cl, ok := c.t.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// call runs one command: attaches a protection token when the params are
+// PAT-protected and carry none, retries once with a fresh token after a
+// blank/invalid/inactive protection-token error, and labels errors.
+func (c *Client) call(ctx context.Context, command string, params any, result any) error {
+	start := time.Now()
+	var (
+		ts   TokenSource
+		prot *Protection
+		tok  Secret
+	)
+	if b := c.ts.Load(); b != nil {
+		if p, ok := params.(protected); ok {
+			prot = p.protection()
+			if prot.ProtectionAccessToken == "" {
+				ts = b.ts
+			}
+		}
+	}
+	if ts != nil {
+		var err error
+		tok, err = ts.ProtectionToken(ctx)
+		if err != nil {
+			c.log(ctx, command, start, err)
+			return err
+		}
+		prot.ProtectionAccessToken = tok
+	}
+	err := c.t.Do(ctx, command, params, result)
+	if ts != nil && isRetryableTokenError(err) {
+		if inv, ok := ts.(interface{ Invalidate(Secret) }); ok {
+			inv.Invalidate(tok)
+		}
+		fresh, terr := ts.ProtectionToken(ctx)
+		if terr == nil && fresh != tok {
+			if c.logger != nil {
+				c.logger.LogAttrs(ctx, slog.LevelWarn, "oxd rejected the protection token; retrying once with a fresh one",
+					slog.String("command", command))
+			}
+			prot.ProtectionAccessToken = fresh
+			err = c.t.Do(ctx, command, params, result)
+		}
+	}
+	var oe *Error
+	if errors.As(err, &oe) && oe.Command == "" {
+		oe.Command = command
+	}
+	c.log(ctx, command, start, err)
+	return err
+}
+
+func (c *Client) log(ctx context.Context, command string, start time.Time, err error) {
+	if c.logger == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.String("command", command), slog.Duration("duration", time.Since(start))}
+	var oe *Error
+	switch {
+	case err == nil:
+		attrs = append(attrs, slog.String("status", "ok"))
+	case errors.As(err, &oe):
+		attrs = append(attrs, slog.String("status", "error"), slog.String("code", oe.Code))
+	default:
+		attrs = append(attrs, slog.String("status", "failed"), slog.String("error", err.Error()))
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, "oxd command", attrs...)
+}
+
+// SetupClient registers a setup client and a regular client (oxd 3.1.x).
+func (c *Client) SetupClient(ctx context.Context, p SetupClientParams) (*SetupClientResponse, error) {
+	var r SetupClientResponse
+	return &r, c.call(ctx, CmdSetupClient, &p, &r)
+}
+
+// RegisterSite registers a client at the OP through oxd.
+func (c *Client) RegisterSite(ctx context.Context, p RegisterSiteParams) (*RegisterSiteResponse, error) {
+	var r RegisterSiteResponse
+	return &r, c.call(ctx, CmdRegisterSite, &p, &r)
+}
+
+// UpdateSite updates the client registration of a site.
+func (c *Client) UpdateSite(ctx context.Context, p UpdateSiteParams) (*OxdIDResponse, error) {
+	var r OxdIDResponse
+	return &r, c.call(ctx, CmdUpdateSite, &p, &r)
+}
+
+// RemoveSite removes a site from oxd (not from the OP).
+func (c *Client) RemoveSite(ctx context.Context, p RemoveSiteParams) (*OxdIDResponse, error) {
+	var r OxdIDResponse
+	return &r, c.call(ctx, CmdRemoveSite, &p, &r)
+}
+
+// GetAuthorizationURL returns the OP's authorization URL with a fresh state
+// and nonce.
+func (c *Client) GetAuthorizationURL(ctx context.Context, p GetAuthorizationURLParams) (*GetAuthorizationURLResponse, error) {
+	var r GetAuthorizationURLResponse
+	return &r, c.call(ctx, CmdGetAuthorizationURL, &p, &r)
+}
+
+// GetTokensByCode exchanges an authorization code (and its state) for tokens.
+func (c *Client) GetTokensByCode(ctx context.Context, p GetTokensByCodeParams) (*GetTokensByCodeResponse, error) {
+	var r GetTokensByCodeResponse
+	return &r, c.call(ctx, CmdGetTokensByCode, &p, &r)
+}
+
+// GetAccessTokenByRefreshToken refreshes an access token.
+func (c *Client) GetAccessTokenByRefreshToken(ctx context.Context, p GetAccessTokenByRefreshTokenParams) (*TokenResponse, error) {
+	var r TokenResponse
+	return &r, c.call(ctx, CmdGetAccessTokenByRefreshToken, &p, &r)
+}
+
+// GetUserInfo fetches the claims of the user an access token belongs to.
+func (c *Client) GetUserInfo(ctx context.Context, p GetUserInfoParams) (*GetUserInfoResponse, error) {
+	var r GetUserInfoResponse
+	return &r, c.call(ctx, CmdGetUserInfo, &p, &r)
+}
+
+// GetLogoutURI returns the OP's end-session URL.
+func (c *Client) GetLogoutURI(ctx context.Context, p GetLogoutURIParams) (*GetLogoutURIResponse, error) {
+	var r GetLogoutURIResponse
+	return &r, c.call(ctx, CmdGetLogoutURI, &p, &r)
+}
+
+// GetClientToken obtains a token with the client_credentials grant (used for
+// protection access tokens).
+func (c *Client) GetClientToken(ctx context.Context, p GetClientTokenParams) (*TokenResponse, error) {
+	var r TokenResponse
+	return &r, c.call(ctx, CmdGetClientToken, &p, &r)
+}
+
+// IntrospectAccessToken introspects an access token at the OP.
+func (c *Client) IntrospectAccessToken(ctx context.Context, p IntrospectAccessTokenParams) (*IntrospectAccessTokenResponse, error) {
+	var r IntrospectAccessTokenResponse
+	return &r, c.call(ctx, CmdIntrospectAccessToken, &p, &r)
+}
+
+// IntrospectRPT introspects an RPT at the UMA AS.
+func (c *Client) IntrospectRPT(ctx context.Context, p IntrospectRPTParams) (*IntrospectRPTResponse, error) {
+	var r IntrospectRPTResponse
+	return &r, c.call(ctx, CmdIntrospectRPT, &p, &r)
+}
+
+// UMARSProtect registers UMA resources for the site.
+func (c *Client) UMARSProtect(ctx context.Context, p UMARSProtectParams) (*OxdIDResponse, error) {
+	var r OxdIDResponse
+	return &r, c.call(ctx, CmdUMARSProtect, &p, &r)
+}
+
+// UMARSCheckAccess decides whether an RPT grants access to path and method;
+// when it does not, the answer carries a permission ticket.
+func (c *Client) UMARSCheckAccess(ctx context.Context, p UMARSCheckAccessParams) (*UMARSCheckAccessResponse, error) {
+	var r UMARSCheckAccessResponse
+	return &r, c.call(ctx, CmdUMARSCheckAccess, &p, &r)
+}
+
+// UMARPGetRPT obtains an RPT for a permission ticket. A need_info answer is
+// an [*Error] whose [Error.NeedInfo] gives the new ticket and claims
+// gathering details.
+func (c *Client) UMARPGetRPT(ctx context.Context, p UMARPGetRPTParams) (*UMARPGetRPTResponse, error) {
+	var r UMARPGetRPTResponse
+	return &r, c.call(ctx, CmdUMARPGetRPT, &p, &r)
+}
+
+// UMARPGetClaimsGatheringURL returns the AS claims-gathering URL for a ticket.
+func (c *Client) UMARPGetClaimsGatheringURL(ctx context.Context, p UMARPGetClaimsGatheringURLParams) (*UMARPGetClaimsGatheringURLResponse, error) {
+	var r UMARPGetClaimsGatheringURLResponse
+	return &r, c.call(ctx, CmdUMARPGetClaimsGatheringURL, &p, &r)
+}
+
+// GetRP returns the stored site (or, with List, all sites). The answer may
+// contain secrets.
+func (c *Client) GetRP(ctx context.Context, p GetRPParams) (*GetRPResponse, error) {
+	var r GetRPResponse
+	return &r, c.call(ctx, CmdGetRP, &p, &r)
+}
+
+// DecodeEnvelope decodes an oxd response envelope {"status","data"} into
+// result, or returns the [*Error] it carries. It is what the transports use;
+// it is exported for custom transports. The error never quotes the body.
+func DecodeEnvelope(command string, body []byte, result any) error {
+	var env struct {
+		Status string          `json:"status"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return transportErr(command, ErrProtocol, errors.New("response is not a JSON envelope"), true)
+	}
+	switch env.Status {
+	case "ok":
+		if result == nil || len(env.Data) == 0 || string(env.Data) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(env.Data, result); err != nil {
+			return transportErr(command, ErrProtocol, errors.New("response data does not match the command's answer"), true)
+		}
+		return nil
+	case "error":
+		e := &Error{Command: command}
+		if len(env.Data) == 0 || string(env.Data) == "null" || json.Unmarshal(env.Data, e) != nil || e.Code == "" {
+			return transportErr(command, ErrProtocol, errors.New("error response without an error code"), true)
+		}
+		if string(e.Details) == "null" {
+			e.Details = nil
+		}
+		return e
+	default:
+		return transportErr(command, ErrProtocol, errors.New("response status is neither ok nor error"), true)
+	}
+}

@@ -1,0 +1,136 @@
+package oxdclient
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+)
+
+// TokenSource supplies protection access tokens. A source may also
+// implement Invalidate(Secret), which the client calls when oxd rejects a
+// token, so that the next ProtectionToken call obtains a fresh one.
+type TokenSource interface {
+	ProtectionToken(ctx context.Context) (Secret, error)
+}
+
+// ProtectionCredentials are the setup client's credentials (from
+// setup_client) used to obtain protection access tokens with
+// get_client_token.
+type ProtectionCredentials struct {
+	ClientID        string
+	ClientSecret    Secret
+	OPHost          string
+	OPDiscoveryPath string
+	// Scope requested for the token. "oxd" (required by oxd-server 3.1.4+)
+	// and "openid" are always added. Default: ["openid", "oxd",
+	// "uma_protection"].
+	Scope []string
+	// Margin is how long before expiry a token is replaced. Default 30s;
+	// capped at half the token's lifetime.
+	Margin time.Duration
+}
+
+// protectionTokens caches one protection token and refreshes it in a single
+// flight.
+type protectionTokens struct {
+	c     *Client
+	creds ProtectionCredentials
+	now   func() time.Time
+
+	mu      sync.Mutex
+	tok     Secret
+	expires time.Time
+	flight  *tokenFlight
+}
+
+type tokenFlight struct {
+	done chan struct{}
+	tok  Secret
+	err  error
+}
+
+func newProtectionTokens(c *Client, creds ProtectionCredentials) *protectionTokens {
+	scope := creds.Scope
+	if len(scope) == 0 {
+		scope = []string{"openid", "oxd", "uma_protection"}
+	}
+	for _, s := range []string{"openid", "oxd"} {
+		if !slices.Contains(scope, s) {
+			scope = append(scope, s)
+		}
+	}
+	creds.Scope = scope
+	if creds.Margin <= 0 {
+		creds.Margin = 30 * time.Second
+	}
+	return &protectionTokens{c: c, creds: creds, now: time.Now}
+}
+
+// ProtectionToken returns the cached token or obtains a new one; concurrent
+// callers share one get_client_token call.
+func (p *protectionTokens) ProtectionToken(ctx context.Context) (Secret, error) {
+	p.mu.Lock()
+	if p.tok != "" && p.now().Before(p.expires) {
+		t := p.tok
+		p.mu.Unlock()
+		return t, nil
+	}
+	f := p.flight
+	if f == nil {
+		f = &tokenFlight{done: make(chan struct{})}
+		p.flight = f
+		go p.fetch(f)
+	}
+	p.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return "", transportErr(CmdGetClientToken, ErrTimeout, ctx.Err(), false)
+	}
+}
+
+// fetch runs detached from any one caller's context so that a caller that
+// gives up does not fail the others; it is bounded by its own timeout.
+func (p *protectionTokens) fetch(f *tokenFlight) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := p.c.GetClientToken(ctx, GetClientTokenParams{
+		ClientID:        p.creds.ClientID,
+		ClientSecret:    p.creds.ClientSecret,
+		OPHost:          p.creds.OPHost,
+		OPDiscoveryPath: p.creds.OPDiscoveryPath,
+		Scope:           p.creds.Scope,
+	})
+	if err == nil && r.AccessToken == "" {
+		err = transportErr(CmdGetClientToken, ErrProtocol, errors.New("get_client_token returned no access token"), true)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flight = nil
+	if err != nil {
+		f.err = err
+		close(f.done)
+		return
+	}
+	life := time.Duration(r.ExpiresIn) * time.Second
+	if r.ExpiresIn <= 0 {
+		life = 5 * time.Minute
+	}
+	margin := min(p.creds.Margin, life/2)
+	p.tok = r.AccessToken
+	p.expires = p.now().Add(life - margin)
+	f.tok = r.AccessToken
+	close(f.done)
+}
+
+// Invalidate drops tok from the cache if it is the cached token.
+func (p *protectionTokens) Invalidate(tok Secret) {
+	p.mu.Lock()
+	if p.tok == tok {
+		p.tok = ""
+	}
+	p.mu.Unlock()
+}
