@@ -141,12 +141,27 @@ func ReadPayload(r *bufio.Reader, units int) ([]byte, error) {
 	if units > MaxUnits {
 		return nil, ErrTooLarge
 	}
-	buf := make([]byte, 0, units)
+	b, err := AppendPayload(make([]byte, 0, max(units, 0)), r, units)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// AppendPayload is ReadPayload appending to dst, so that a caller can reuse
+// one buffer for many frames. On error it returns dst unchanged (its
+// spare capacity may have been written).
+func AppendPayload(dst []byte, r *bufio.Reader, units int) ([]byte, error) {
+	if units > MaxUnits {
+		return dst, ErrTooLarge
+	}
+	start := len(dst)
+	buf := dst
 	got := 0
 	for got < units {
-		// Fast path: take ASCII bytes that are already buffered.
-		if r.Buffered() > 0 {
-			peek, _ := r.Peek(min(r.Buffered(), units-got))
+		// Fast path: take the ASCII bytes that are already buffered.
+		if n := r.Buffered(); n > 0 {
+			peek, _ := r.Peek(min(n, units-got))
 			k := 0
 			for k < len(peek) && peek[k] < utf8.RuneSelf {
 				k++
@@ -161,16 +176,16 @@ func ReadPayload(r *bufio.Reader, units int) ([]byte, error) {
 		ru, size, err := r.ReadRune()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil, ErrTruncated
+				err = ErrTruncated
 			}
-			return nil, err
+			return buf[:start], err
 		}
 		w := 1
 		if ru >= 0x10000 {
 			w = 2
 		}
 		if got+w > units {
-			return nil, fmt.Errorf("%w: character crosses the announced length", ErrBadPrefix)
+			return buf[:start], fmt.Errorf("%w: character crosses the announced length", ErrBadPrefix)
 		}
 		got += w
 		if ru == utf8.RuneError && size == 1 {
