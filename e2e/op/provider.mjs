@@ -1,0 +1,232 @@
+// A real, OpenID Certified provider (oidc-provider) for the end-to-end tests of
+// oxd for Go, with the UMA 2.0 authorization server of uma.mjs on top.
+//
+// Usage:
+//   node provider.mjs [--port N] [--issuer URL]
+//
+// --port 0 (the default) lets the kernel pick a free loopback port; the issuer
+// is then http://127.0.0.1:<port>. The process prints exactly one ready line,
+//   listening on http://127.0.0.1:<port>
+// once it answers requests, and exits cleanly on SIGTERM or SIGINT.
+//
+// It listens on 127.0.0.1 only, over plain http. Everything lives in memory:
+// a fresh process is a fresh provider.
+//
+// Environment (all optional):
+//   OP_PORT, OP_ISSUER                 same as --port, --issuer
+//   OP_TTL_ACCESS_TOKEN      600       seconds
+//   OP_TTL_ID_TOKEN          600
+//   OP_TTL_REFRESH_TOKEN     3600
+//   OP_TTL_CODE              60
+//   OP_TTL_CLIENT_CREDENTIALS 600
+//   OP_TTL_INTERACTION       600
+//   OP_TTL_SESSION           3600
+//   OP_TTL_GRANT             3600
+//   OP_CLIENTS               JSON array of static client metadata, added to
+//                            dynamically registered ones
+//   OP_UMA_*                 see uma.mjs
+//
+// Demo accounts: devInteractions accepts any login and any password; the login
+// is the account id (the sub). alice, bob and carol have fixed claims (see
+// DEMO_USERS); any other login gets claims derived from it.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import Provider, { errors } from 'oidc-provider';
+
+import { addUMA, umaExtraTokenClaims, UMA_SCOPES } from './uma.mjs';
+
+function arg(name) {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return eq ? eq.slice(name.length + 3) : undefined;
+}
+
+function intEnv(name, def) {
+  const v = process.env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    console.error(`${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const HOST = '127.0.0.1';
+const requestedPort = Number(arg('port') ?? process.env.OP_PORT ?? 0);
+if (!Number.isInteger(requestedPort) || requestedPort < 0 || requestedPort > 65535) {
+  console.error(`invalid port ${JSON.stringify(arg('port') ?? process.env.OP_PORT)}`);
+  process.exit(2);
+}
+
+const DEMO_USERS = {
+  alice: {
+    sub: 'alice', name: 'Alice Example', given_name: 'Alice', family_name: 'Example',
+    preferred_username: 'alice', email: 'alice@example.test', email_verified: true,
+  },
+  bob: {
+    sub: 'bob', name: 'Bob Example', given_name: 'Bob', family_name: 'Example',
+    preferred_username: 'bob', email: 'bob@example.test', email_verified: false,
+  },
+  carol: {
+    sub: 'carol', name: 'Carol Example', given_name: 'Carol', family_name: 'Example',
+    preferred_username: 'carol', email: 'carol@example.test', email_verified: true,
+  },
+};
+
+function accountClaims(id) {
+  return DEMO_USERS[id] ?? {
+    sub: id, name: `User ${id}`, given_name: 'User', family_name: id,
+    preferred_username: id, email: `${id}@example.test`, email_verified: false,
+  };
+}
+
+const SCOPES = ['openid', 'profile', 'email', 'offline_access', 'oxd', ...UMA_SCOPES];
+
+// Small pages without external resources (the browser in the tests has no
+// network besides loopback).
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const page = (title, body) => `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>${esc(title)}</title></head>
+<body><main id="op-page"><h1>${esc(title)}</h1>${body}</main></body></html>`;
+
+function staticClients() {
+  if (!process.env.OP_CLIENTS) return [];
+  try {
+    const list = JSON.parse(process.env.OP_CLIENTS);
+    if (!Array.isArray(list)) throw new TypeError('not an array');
+    return list;
+  } catch (err) {
+    console.error(`OP_CLIENTS must be a JSON array of client metadata: ${err.message}`);
+    process.exit(2);
+  }
+  return [];
+}
+
+async function main() {
+  const server = createServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(requestedPort, HOST, resolve);
+  });
+  const { port } = server.address();
+  const issuer = (arg('issuer') ?? process.env.OP_ISSUER ?? `http://${HOST}:${port}`).replace(/\/$/, '');
+
+  // Keys are made at start: nothing on disk, nothing shared between runs.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
+
+  const configuration = {
+    clients: staticClients(),
+    jwks: { keys: [jwk] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    scopes: SCOPES,
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username'],
+      email: ['email', 'email_verified'],
+    },
+    // id_token carries the claims of the requested scopes (name, email, ...)
+    // even when an access token is issued alongside it.
+    conformIdTokenClaims: false,
+    async findAccount(ctx, id) {
+      return {
+        accountId: id,
+        async claims() { return { ...accountClaims(id) }; },
+      };
+    },
+    extraClientMetadata: {
+      // UMA claims redirect URIs may be registered separately from redirect_uris.
+      properties: ['claims_redirect_uri'],
+      validator(ctx, key, value) {
+        if (key !== 'claims_redirect_uri' || value === undefined) return;
+        if (!Array.isArray(value) || !value.every((u) => typeof u === 'string' && /^https?:\/\//.test(u))) {
+          throw new errors.InvalidClientMetadata('claims_redirect_uri must be an array of http(s) URIs');
+        }
+      },
+    },
+    extraTokenClaims: umaExtraTokenClaims,
+    features: {
+      devInteractions: { enabled: true },
+      registration: { enabled: true }, // open: no initial access token
+      registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Any authenticated confidential client may introspect (resource servers
+        // introspect tokens issued to other clients, e.g. RPTs).
+        allowedPolicy: async (ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        // A client revokes its own tokens only.
+        allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
+      },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.body = page('Sign out', `${form}
+<p>Do you want to sign out from ${esc(ctx.host)}?</p>
+<button id="logout-yes" type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button id="logout-no" type="submit" form="op.logoutForm">No, stay signed in</button>`);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.body = page('Signed out', '<p id="signed-out">You are signed out.</p>');
+        },
+      },
+    },
+    // PKCE (S256 only) is accepted from every client and required from public ones.
+    pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' },
+    // A refresh token for every client allowed the refresh_token grant, without
+    // the offline_access + prompt=consent dance.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ttl: {
+      AccessToken: intEnv('OP_TTL_ACCESS_TOKEN', 600),
+      IdToken: intEnv('OP_TTL_ID_TOKEN', 600),
+      RefreshToken: intEnv('OP_TTL_REFRESH_TOKEN', 3600),
+      AuthorizationCode: intEnv('OP_TTL_CODE', 60),
+      ClientCredentials: intEnv('OP_TTL_CLIENT_CREDENTIALS', 600),
+      Interaction: intEnv('OP_TTL_INTERACTION', 600),
+      Session: intEnv('OP_TTL_SESSION', 3600),
+      Grant: intEnv('OP_TTL_GRANT', 3600),
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = page('Error', Object.entries(out)
+        .map(([k, v]) => `<p class="op-error" data-key="${esc(k)}"><strong>${esc(k)}</strong>: ${esc(v)}</p>`).join(''));
+    },
+  };
+
+  const provider = new Provider(issuer, configuration);
+  addUMA(provider, issuer);
+  provider.on('server_error', (ctx, err) => console.error('server_error', err));
+  // The reasons behind 4xx answers (their descriptions are generic on purpose)
+  // go to the log, which the test harness shows when a test fails.
+  for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'introspection.error',
+    'revocation.error', 'end_session.error', 'registration_create.error', 'registration_update.error',
+    'registration_delete.error', 'jwks.error', 'discovery.error', 'check_session.error']) {
+    provider.on(ev, (ctx, err) => {
+      console.error(`${ev}: ${err.error || err.name}: ${err.error_description || err.message}${err.error_detail ? ` (${err.error_detail})` : ''}`);
+    });
+  }
+
+  server.on('request', provider.callback());
+
+  const stop = () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections?.();
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  console.log(`listening on ${issuer}`);
+}
+
+main().catch((err) => {
+  console.error('provider failed to start:', err);
+  process.exit(1);
+});
+
