@@ -1,0 +1,608 @@
+package oxdserver
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oxdgo/oxd/internal/wire"
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Defaults of SocketServer.
+const (
+	DefaultSocketAddr     = "127.0.0.1:8099"
+	DefaultReadTimeout    = 30 * time.Second
+	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultWriteTimeout   = 30 * time.Second
+	DefaultCommandTimeout = 60 * time.Second
+	DefaultMaxConns       = 1024
+)
+
+// ErrServerClosed is returned by SocketServer.Serve and ListenAndServe after
+// Shutdown or Close.
+var ErrServerClosed = errors.New("oxdserver: server closed")
+
+// feExecutor runs one command; *Engine implements it. Tests substitute it.
+type feExecutor interface {
+	Execute(ctx context.Context, req Request) (any, error)
+}
+
+// SocketServer serves the oxd-server 3.1.x socket protocol (reference §1) on
+// top of an [Engine]: each connection carries any number of commands in
+// lock-step, every frame being a 4-digit UTF-16 unit count followed by the
+// JSON text.
+//
+// Behaviour on bad input follows oxd-server 3.1.4 (reference §1.6):
+//   - a length prefix that is not four digits, a 0000 prefix, a blank
+//     command, end of stream inside a frame, a request larger than
+//     MaxFrameUnits, or a frame not completed within ReadTimeout: the
+//     connection is closed without a reply;
+//   - invalid JSON, a top-level key other than "command" and "params", or a
+//     non-string command name: the generic internal_error
+//     ("Unknown internal server error occurs.") is answered and the
+//     connection is closed. The connection is closed after every generic
+//     internal_error, in both modes, whatever caused it (also an engine
+//     failure or panic): a garbled envelope usually means the client
+//     framed the text wrongly (a byte count instead of UTF-16 units), so the
+//     stream cannot be trusted, and clients written for 3.1.4 discard the
+//     connection after that answer anyway;
+//   - a known command without a params object: internal_error "Command
+//     parameters are not specified or otherwise malformed.", connection
+//     kept;
+//   - an unknown command: unsupported_operation, connection kept.
+//
+// Differences from 3.1.4 outside Quirks314 mode: frames that a client sends
+// before reading the previous answer (pipelining) are answered in order
+// instead of being dropped; a response longer than 9999 UTF-16 units is
+// answered with internal_error "Response is too large for the oxd socket
+// protocol …" (the connection stays usable) instead of a silent close;
+// responses are written with every non-ASCII character escaped as \uXXXX,
+// so that their byte length equals the announced unit count even for
+// clients that count bytes (unless escaping alone would exceed the limit,
+// then raw UTF-8 is written with the UTF-16 count); idle connections and
+// half-sent frames are timed out.
+//
+// The zero value of every field but Engine is usable. A SocketServer must not
+// be copied after first use.
+type SocketServer struct {
+	// Engine runs the commands. Required.
+	Engine *Engine
+
+	// Protect enforces protection access tokens (reference §4). Off by
+	// default, as oxd-server ships.
+	Protect bool
+
+	// MaxFrameUnits bounds a request frame in UTF-16 units (default and
+	// maximum 9999). A larger request closes the connection unanswered.
+	MaxFrameUnits int
+
+	// ReadTimeout bounds the reading of one frame, from its first byte to
+	// its last (default 30s). A negative value disables it.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds the wait for the first byte of the next frame
+	// (default 5m); the connection is then closed. Pooling clients must
+	// keep idle connections for less. A negative value disables it.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds the writing of one response (default 30s). A
+	// negative value disables it.
+	WriteTimeout time.Duration
+	// CommandTimeout bounds the execution of one command (default 60s). A
+	// negative value disables it.
+	CommandTimeout time.Duration
+
+	// MaxConns bounds the number of open connections (default 1024); when
+	// reached, new connections wait in the listen backlog until one closes.
+	// A negative value removes the limit.
+	MaxConns int
+
+	// Quirks314 reproduces the documented oxd-server 3.1.4 behaviour for
+	// testing clients: whatever arrived together with a frame (a pipelined
+	// frame) is dropped, a response over 9999 units closes the connection
+	// without a reply, and responses are written as raw UTF-8 (non-ASCII
+	// not escaped) with the UTF-16 unit count. Never use it in production.
+	Quirks314 bool
+
+	// Logger receives connection and command events (command name,
+	// duration, outcome code) at debug level and failures at warn/error.
+	// It never receives parameters, answers or secrets. Nil: silent.
+	Logger *slog.Logger
+
+	exec feExecutor // tests replace the engine
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*socketConn]struct{}
+	connWG    sync.WaitGroup
+	shutdown  atomic.Bool
+	done      chan struct{} // closed on Shutdown/Close
+	baseCtx   context.Context
+	cancel    context.CancelFunc
+	sem       chan struct{}
+	initOnce  sync.Once
+	closeOnce sync.Once
+}
+
+type sockState int
+
+const (
+	sockIdle    sockState = iota // waiting for the first byte of a frame
+	sockReading                  // inside a frame
+	sockActive                   // executing a command or writing its answer
+)
+
+type socketConn struct {
+	c     net.Conn
+	mu    sync.Mutex
+	state sockState
+}
+
+func (s *SocketServer) init() {
+	s.initOnce.Do(func() {
+		s.listeners = map[*net.Listener]struct{}{}
+		s.conns = map[*socketConn]struct{}{}
+		s.done = make(chan struct{})
+		s.baseCtx, s.cancel = context.WithCancel(context.Background())
+		if n := s.maxConns(); n > 0 {
+			s.sem = make(chan struct{}, n)
+		}
+	})
+}
+
+func (s *SocketServer) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *SocketServer) executorOrEngine() feExecutor {
+	if s.exec != nil {
+		return s.exec
+	}
+	if s.Engine == nil {
+		return nil
+	}
+	return s.Engine
+}
+
+func (s *SocketServer) maxUnits() int {
+	if s.MaxFrameUnits <= 0 || s.MaxFrameUnits > wire.MaxUnits {
+		return wire.MaxUnits
+	}
+	return s.MaxFrameUnits
+}
+
+func (s *SocketServer) maxConns() int {
+	switch {
+	case s.MaxConns == 0:
+		return DefaultMaxConns
+	case s.MaxConns < 0:
+		return 0
+	}
+	return s.MaxConns
+}
+
+func feDurationOr(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+func feDeadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// ListenAndServe listens on addr (DefaultSocketAddr when empty) and serves.
+func (s *SocketServer) ListenAndServe(addr string) error {
+	if addr == "" {
+		addr = DefaultSocketAddr
+	}
+	if s.shutdown.Load() {
+		return ErrServerClosed
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("oxdserver: listen %s: %w", addr, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine. It
+// closes ln when it returns, which is after Shutdown or Close
+// (ErrServerClosed) or on a permanent accept error. Serve may be called
+// with several listeners.
+func (s *SocketServer) Serve(ln net.Listener) error {
+	s.init()
+	if s.executorOrEngine() == nil {
+		_ = ln.Close()
+		return errors.New("oxdserver: SocketServer.Engine is nil")
+	}
+	s.mu.Lock()
+	if s.shutdown.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[&ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, &ln)
+		s.mu.Unlock()
+		_ = ln.Close()
+	}()
+	s.log().Debug("oxd socket listening", "addr", ln.Addr().String())
+
+	var backoff time.Duration
+	for {
+		if s.sem != nil {
+			select {
+			case s.sem <- struct{}{}:
+			case <-s.done:
+				return ErrServerClosed
+			}
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			s.release()
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || feIsTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log().Warn("oxd socket accept failed; retrying", "err", err, "retry_in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-s.done:
+					return ErrServerClosed
+				}
+				continue
+			}
+			return fmt.Errorf("oxdserver: accept: %w", err)
+		}
+		backoff = 0
+		cs, ok := s.track(c)
+		if !ok {
+			_ = c.Close()
+			s.release()
+			return ErrServerClosed
+		}
+		go func() {
+			defer s.release()
+			s.serveConn(cs)
+		}()
+	}
+}
+
+func feIsTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+func (s *SocketServer) release() {
+	if s.sem != nil {
+		<-s.sem
+	}
+}
+
+// ServeConn serves one already accepted connection until it is closed and
+// then closes it. It does not count towards MaxConns. It is useful with
+// net.Pipe and custom listeners.
+func (s *SocketServer) ServeConn(c net.Conn) {
+	s.init()
+	if s.executorOrEngine() == nil {
+		_ = c.Close()
+		return
+	}
+	cs, ok := s.track(c)
+	if !ok {
+		_ = c.Close()
+		return
+	}
+	s.serveConn(cs)
+}
+
+func (s *SocketServer) track(c net.Conn) (*socketConn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return nil, false
+	}
+	cs := &socketConn{c: c, state: sockIdle}
+	s.conns[cs] = struct{}{}
+	s.connWG.Add(1)
+	return cs, true
+}
+
+func (s *SocketServer) untrack(cs *socketConn) {
+	s.mu.Lock()
+	delete(s.conns, cs)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// enter moves the connection to state st with read deadline dl, unless the
+// server is shutting down and st is not sockActive (then it reports
+// false). Shutdown relies on this being atomic with its own check.
+func (s *SocketServer) enter(cs *socketConn, st sockState, dl time.Time) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if st != sockActive && s.shutdown.Load() {
+		return false
+	}
+	cs.state = st
+	if st != sockActive {
+		_ = cs.c.SetReadDeadline(dl)
+	}
+	return true
+}
+
+func (s *SocketServer) serveConn(cs *socketConn) {
+	c := cs.c
+	defer func() {
+		_ = c.Close()
+		s.untrack(cs)
+	}()
+	lg := s.log()
+	remote := ""
+	if a := c.RemoteAddr(); a != nil {
+		remote = a.String()
+	}
+	lg.Debug("oxd socket connection opened", "remote", remote)
+	br := bufio.NewReaderSize(c, 8192)
+	readTimeout := feDurationOr(s.ReadTimeout, DefaultReadTimeout)
+	idleTimeout := feDurationOr(s.IdleTimeout, DefaultIdleTimeout)
+	writeTimeout := feDurationOr(s.WriteTimeout, DefaultWriteTimeout)
+	var out []byte
+	for {
+		if !s.enter(cs, sockIdle, feDeadline(idleTimeout)) {
+			return
+		}
+		if _, err := br.Peek(1); err != nil {
+			lg.Debug("oxd socket connection closed", "remote", remote, "reason", feCloseReason(err, "idle"))
+			return
+		}
+		if !s.enter(cs, sockReading, feDeadline(readTimeout)) {
+			lg.Debug("oxd socket connection closed", "remote", remote, "reason", "shutdown")
+			return
+		}
+		units, err := wire.ReadPrefix(br)
+		if err == nil && units > s.maxUnits() {
+			err = wire.ErrTooLarge
+		}
+		var payload []byte
+		if err == nil {
+			payload, err = wire.ReadPayload(br, units)
+		}
+		if err != nil {
+			lg.Debug("oxd socket connection closed without reply", "remote", remote, "reason", feCloseReason(err, "frame"))
+			return
+		}
+		if s.Quirks314 {
+			// 3.1.4 loses whatever was read together with the frame.
+			if n := br.Buffered(); n > 0 {
+				_, _ = br.Discard(n)
+				lg.Debug("oxd socket dropped pipelined bytes (3.1.4 quirk)", "remote", remote, "bytes", n)
+			}
+		}
+		s.enter(cs, sockActive, time.Time{})
+		resp, closeAfter := s.process(payload, remote)
+		if resp != nil {
+			out, err = s.frame(out[:0], resp)
+			if err != nil {
+				lg.Warn("oxd socket response too large; closing without reply (3.1.4 quirk)", "remote", remote)
+				return
+			}
+			_ = c.SetWriteDeadline(feDeadline(writeTimeout))
+			// One write: some clients (oxd-node) parse the first chunk.
+			if _, err := c.Write(out); err != nil {
+				lg.Debug("oxd socket write failed", "remote", remote, "err", err)
+				return
+			}
+		}
+		if closeAfter {
+			lg.Debug("oxd socket connection closed after the generic internal error", "remote", remote)
+			return
+		}
+		if cap(out) > 64<<10 {
+			out = nil
+		}
+	}
+}
+
+func feCloseReason(err error, phase string) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		if phase == "idle" {
+			return "idle timeout or shutdown"
+		}
+		return "read timeout inside a frame"
+	case errors.Is(err, wire.ErrBadPrefix):
+		return "bad length prefix"
+	case errors.Is(err, wire.ErrEmpty):
+		return "empty frame"
+	case errors.Is(err, wire.ErrTooLarge):
+		return "frame too large"
+	case errors.Is(err, wire.ErrTruncated):
+		return "stream ended inside a frame"
+	case errors.Is(err, net.ErrClosed):
+		return "closed"
+	}
+	if phase == "idle" {
+		return "end of stream"
+	}
+	return err.Error()
+}
+
+// frame frames resp. Outside Quirks314 mode non-ASCII is escaped when the
+// escaped text fits; a response that does not fit is replaced by the
+// too-large error. In Quirks314 mode the raw text is framed, and a response
+// that does not fit is an error (close without reply).
+func (s *SocketServer) frame(dst, resp []byte) ([]byte, error) {
+	if !s.Quirks314 {
+		if f, err := wire.AppendFrame(dst, wire.EscapeNonASCII(resp)); err == nil {
+			return f, nil
+		}
+	}
+	f, err := wire.AppendFrame(dst, resp)
+	if err == nil || s.Quirks314 {
+		return f, err
+	}
+	s.log().Warn("oxd socket response too large; answering an error")
+	return wire.AppendFrame(dst, feEncodeError(&oxdclient.Error{Code: oxdclient.CodeInternalError, Description: feDescResponseTooLarge}))
+}
+
+// process runs one frame's command and returns the JSON answer (nil for no
+// answer) and whether to close the connection afterwards.
+func (s *SocketServer) process(payload []byte, remote string) (resp []byte, closeAfter bool) {
+	lg := s.log()
+	cmd, err := feDecodeCommand(payload)
+	switch {
+	case errors.Is(err, feErrBlankCommand):
+		lg.Debug("oxd socket blank command; closing", "remote", remote)
+		return nil, true
+	case err != nil:
+		lg.Debug("oxd socket malformed command feEnvelope", "remote", remote)
+		return []byte(feGenericInternalError), true
+	}
+	start := time.Now()
+	var oerr *oxdclient.Error
+	var data any
+	switch {
+	case cmd.Name == "":
+		oerr = feErrUnsupported()
+	case !cmd.HasParams && feKnownCommands[cmd.Name]:
+		oerr = feErrNoParams()
+	default:
+		ctx, cancel := s.commandContext()
+		data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, Protect: s.Protect}, lg)
+		cancel()
+	}
+	if oerr == nil {
+		resp, err = feEncodeOK(data)
+		if err != nil {
+			lg.Error("oxd command answer cannot be encoded", "command", cmd.Name, "err", err)
+			oerr = &oxdclient.Error{Code: oxdclient.CodeInternalError, Description: oxdclient.DescInternalErrorUnknown}
+		}
+	}
+	outcome := "ok"
+	if oerr != nil {
+		outcome = oerr.Code
+		resp = feEncodeError(oerr)
+		closeAfter = feIsGenericInternalError(oerr)
+	}
+	lg.Debug("oxd command", "transport", "socket", "command", feLogName(cmd.Name), "outcome", outcome, "duration", time.Since(start))
+	return resp, closeAfter
+}
+
+func (s *SocketServer) commandContext() (context.Context, context.CancelFunc) {
+	if d := feDurationOr(s.CommandTimeout, DefaultCommandTimeout); d > 0 {
+		return context.WithTimeout(s.baseCtx, d)
+	}
+	return context.WithCancel(s.baseCtx)
+}
+
+// feLogName keeps attacker-chosen command names short in logs.
+func feLogName(n string) string {
+	if len(n) > 64 {
+		return n[:64] + "…"
+	}
+	return n
+}
+
+// feRunCommand executes req and turns every failure into an oxd error: an
+// *oxdclient.Error is passed on, anything else (including a panic) becomes
+// the generic internal error.
+func feRunCommand(ctx context.Context, ex feExecutor, req Request, lg *slog.Logger) (data any, oerr *oxdclient.Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			lg.Error("oxd command panicked", "command", feLogName(req.Command), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			data, oerr = nil, &oxdclient.Error{Code: oxdclient.CodeInternalError, Description: oxdclient.DescInternalErrorUnknown}
+		}
+	}()
+	data, err := ex.Execute(ctx, req)
+	if err == nil {
+		return data, nil
+	}
+	var e *oxdclient.Error
+	if errors.As(err, &e) && e.Code != "" {
+		return nil, e
+	}
+	lg.Warn("oxd command failed", "command", feLogName(req.Command), "err", err)
+	return nil, &oxdclient.Error{Code: oxdclient.CodeInternalError, Description: oxdclient.DescInternalErrorUnknown}
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, closes
+// idle connections and connections inside a half-received frame, lets the
+// commands in progress finish and answer, then closes their connections.
+// It returns when every connection is closed, or with ctx's error when ctx
+// ends first (the remaining connections are then left to finish; call
+// Close to cut them).
+func (s *SocketServer) Shutdown(ctx context.Context) error {
+	s.init()
+	s.beginShutdown()
+	// Wake connections that wait for input; active ones check the flag
+	// before their next read.
+	s.mu.Lock()
+	for cs := range s.conns {
+		cs.mu.Lock()
+		if cs.state != sockActive {
+			_ = cs.c.SetReadDeadline(time.Unix(1, 0))
+		}
+		cs.mu.Unlock()
+	}
+	s.mu.Unlock()
+	idle := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once, cancelling the
+// commands in progress.
+func (s *SocketServer) Close() error {
+	s.init()
+	s.beginShutdown()
+	s.cancel()
+	s.mu.Lock()
+	for cs := range s.conns {
+		_ = cs.c.Close()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *SocketServer) beginShutdown() {
+	s.mu.Lock()
+	s.shutdown.Store(true)
+	for ln := range s.listeners {
+		_ = (*ln).Close()
+	}
+	s.mu.Unlock()
+	s.closeOnce.Do(func() { close(s.done) })
+}
