@@ -1,0 +1,290 @@
+package oxd
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/gob"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Keys of the values this package keeps in the scs session. Other code must
+// not write them.
+const (
+	sessionKeyUser    = "oxd.user"
+	sessionKeyPending = "oxd.pending"
+)
+
+func init() {
+	// scs encodes session values with gob inside an interface map: every
+	// stored type must be registered, or Commit fails with "type not
+	// registered for interface".
+	gob.Register(&User{})
+	gob.Register(pendingLogins{})
+}
+
+// User is the logged-in user of a session: the subject, the claims of the
+// ID token and of userinfo, and the tokens. It is read-only: the middleware
+// replaces it (never modifies it) when tokens are refreshed.
+//
+// The tokens are not fields: they are not written by encoding/json, fmt
+// (%v, %+v, %#v) or log/slog. Read the access token with [User.AccessToken];
+// the refresh token and the ID token never leave the package.
+type User struct {
+	// Subject is the "sub" claim of the ID token (equal to userinfo's).
+	Subject string
+	// Claims are the userinfo claims (name, email, …). oxd 3.x sends every
+	// claim as an array of strings; [oxdclient.Claims] reads both shapes.
+	Claims oxdclient.Claims
+	// IDTokenClaims are the claims of the ID token (iss, aud, acr,
+	// auth_time, …).
+	IDTokenClaims oxdclient.Claims
+	// AccessTokenExpiry is when the access token expires; zero when the OP
+	// sent no expires_in. The middleware refreshes the token
+	// Config.RefreshBefore this time.
+	AccessTokenExpiry time.Time
+	// AuthenticatedAt is when the callback completed.
+	AuthenticatedAt time.Time
+
+	// refreshAt is when the access token should be refreshed (zero:
+	// never).
+	refreshAt time.Time
+
+	accessToken  oxdclient.Secret
+	refreshToken oxdclient.Secret
+	idToken      oxdclient.Secret
+}
+
+// AccessToken returns the OP's access token, for calling APIs on the
+// user's behalf. It is a [oxdclient.Secret]: use Reveal to put it into an
+// Authorization header.
+func (u *User) AccessToken() oxdclient.Secret { return u.accessToken }
+
+// Email returns the email claim (userinfo first, then the ID token).
+func (u *User) Email() string { return u.claim("email") }
+
+// Name returns the name claim (userinfo first, then the ID token).
+func (u *User) Name() string { return u.claim("name") }
+
+// Claim returns the first value of a claim, from userinfo or, when absent
+// there, from the ID token.
+func (u *User) Claim(name string) string { return u.claim(name) }
+
+func (u *User) claim(name string) string {
+	if v := u.Claims.String(name); v != "" {
+		return v
+	}
+	return u.IDTokenClaims.String(name)
+}
+
+// String returns a description without tokens.
+func (u User) String() string { return "oxd.User{Subject: " + fmt.Sprintf("%q", u.Subject) + "}" }
+
+// Format prints the same as String for every verb, so that no token can be
+// printed through fmt.
+func (u User) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(u.String())) }
+
+// LogValue implements slog.LogValuer: the subject only.
+func (u User) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("subject", u.Subject))
+}
+
+// setExpiry sets the access token's expiry from expires_in (seconds; 0 or
+// negative: unknown) and when to refresh it: lead before expiry, or at half
+// the lifetime when lead is more than half of it.
+func (u *User) setExpiry(now time.Time, expiresIn int64, lead time.Duration) {
+	u.AccessTokenExpiry, u.refreshAt = time.Time{}, time.Time{}
+	if expiresIn <= 0 {
+		return
+	}
+	life := time.Duration(expiresIn) * time.Second
+	u.AccessTokenExpiry = now.Add(life)
+	if u.refreshToken == "" {
+		return
+	}
+	if lead > life/2 {
+		lead = life / 2
+	}
+	u.refreshAt = u.AccessTokenExpiry.Add(-lead)
+}
+
+// refreshDue reports whether the access token should be refreshed now.
+func (u *User) refreshDue(now time.Time) bool {
+	return !u.refreshAt.IsZero() && !now.Before(u.refreshAt)
+}
+
+// Binary encoding of a User for the session store (through gob, which calls
+// GobEncode/GobDecode). Version byte, then length-prefixed fields.
+const userEncodingVersion = 1
+
+// maxUserEncoding bounds what GobDecode accepts.
+const maxUserEncoding = 1 << 20
+
+// GobEncode implements gob.GobEncoder so that scs can store a User (with
+// its tokens) although the tokens are unexported.
+func (u *User) GobEncode() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, userEncodingVersion)
+	b = appendString(b, u.Subject)
+	b = appendTime(b, u.AccessTokenExpiry)
+	b = appendTime(b, u.AuthenticatedAt)
+	b = appendTime(b, u.refreshAt)
+	b = appendString(b, string(u.accessToken))
+	b = appendString(b, string(u.refreshToken))
+	b = appendString(b, string(u.idToken))
+	b = appendClaims(b, u.Claims)
+	b = appendClaims(b, u.IDTokenClaims)
+	return b, nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (u *User) GobDecode(b []byte) error {
+	if len(b) == 0 || len(b) > maxUserEncoding || b[0] != userEncodingVersion {
+		return errUserEncoding
+	}
+	d := decoder{b: b[1:]}
+	var v User
+	v.Subject = d.string()
+	v.AccessTokenExpiry = d.time()
+	v.AuthenticatedAt = d.time()
+	v.refreshAt = d.time()
+	v.accessToken = oxdclient.Secret(d.string())
+	v.refreshToken = oxdclient.Secret(d.string())
+	v.idToken = oxdclient.Secret(d.string())
+	v.Claims = d.claims()
+	v.IDTokenClaims = d.claims()
+	if d.err || len(d.b) != 0 {
+		return errUserEncoding
+	}
+	*u = v
+	return nil
+}
+
+var errUserEncoding = errors.New("oxd: malformed user in session")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+func appendClaims(b []byte, c oxdclient.Claims) []byte {
+	b = binary.AppendUvarint(b, uint64(len(c)))
+	for k, v := range c {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) time() time.Time {
+	if d.err {
+		return time.Time{}
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}
+
+func (d *decoder) claims() oxdclient.Claims {
+	n := d.uvarint()
+	if d.err {
+		return nil
+	}
+	// Each claim needs at least two bytes: refuse counts the input cannot
+	// hold before allocating.
+	if n > uint64(len(d.b))/2 {
+		d.err = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	c := make(oxdclient.Claims, n)
+	for range n {
+		k := d.string()
+		v := d.bytes()
+		if d.err {
+			return nil
+		}
+		c[k] = json.RawMessage(append([]byte(nil), v...))
+	}
+	return c
+}
+
+// pendingLogin is one login started in this browser and not finished yet.
+type pendingLogin struct {
+	State    string
+	ReturnTo string
+	Created  time.Time
+}
+
+// pendingLogins are the logins in progress of one session, oldest first.
+// Several tabs may log in at once; the list is bounded by
+// Config.PendingLoginLimit.
+type pendingLogins []pendingLogin
+
+// userKey is the context key of the *User put by RequireLogin.
+type userKey struct{}
+
+// UserFrom returns the logged-in user that [Auth.RequireLogin] put into the
+// request context. ok is false outside RequireLogin.
+func UserFrom(ctx context.Context) (u *User, ok bool) {
+	u, ok = ctx.Value(userKey{}).(*User)
+	return u, ok && u != nil
+}
+
+// withUser returns ctx carrying u.
+func withUser(ctx context.Context, u *User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
