@@ -59,6 +59,11 @@ const (
 	CodeNoRevocationEndpoint                   = "no_revocation_endpoint_at_op"
 	CodeRemoveSiteFailed                       = "remove_site_failed"
 
+	// CodeForbidden is the code of the HTTPS extension's own "403
+	// Forbidden Access" answer: the Authorization header was missing or
+	// not "Bearer <token>".
+	CodeForbidden = "403"
+
 	// CodeHTTPStatusPrefix starts the code of an error that oxd passes
 	// through from the OP/AS: "http_status_<N>", with the OP's body as the
 	// description. See [Error.HTTPStatus].
@@ -199,7 +204,8 @@ func IsInvalidOxdID(err error) bool { return errors.Is(err, ErrInvalidOxdID) }
 func IsStateNotRegistered(err error) bool { return errors.Is(err, ErrStateNotRegistered) }
 
 // IsProtectionTokenError reports whether oxd rejected the protection access
-// token (blank, invalid, inactive, or without the oxd scope).
+// token (blank, invalid, inactive, or without the oxd scope), or the HTTPS
+// extension refused a command without one (403).
 func IsProtectionTokenError(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -207,7 +213,8 @@ func IsProtectionTokenError(err error) bool {
 	}
 	switch e.Code {
 	case CodeBlankProtectionAccessToken, CodeInvalidProtectionAccessToken,
-		CodeInactiveProtectionAccessToken, CodeProtectionAccessTokenInsufficientScope:
+		CodeInactiveProtectionAccessToken, CodeProtectionAccessTokenInsufficientScope,
+		CodeForbidden:
 		return true
 	}
 	return false

@@ -246,7 +246,7 @@ type IntrospectAccessTokenParams struct {
 // IntrospectAccessTokenResponse is the answer of introspect_access_token.
 type IntrospectAccessTokenResponse struct {
 	Active    bool       `json:"active"`
-	Scopes    []string   `json:"scopes"` // deprecated alias of Scope
+	Scopes    StringList `json:"scopes"` // deprecated alias of Scope
 	ClientID  string     `json:"client_id"`
 	Username  string     `json:"username"`
 	TokenType string     `json:"token_type"`
