@@ -14,3 +14,7 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
+
+// The root module comes from the workspace (go.work); this keeps GOWORK=off
+// builds and `go mod tidy` here working once e2e tests import it.
+replace github.com/oxdgo/oxd => ../

@@ -79,6 +79,7 @@ func NewBrowser(t testing.TB, opts ...BrowserOption) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-default-apps", true),
 		chromedp.Flag("no-default-browser-check", true),
 		// The provider's pages @import web fonts; nothing but loopback may be reached.

@@ -1,0 +1,184 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// recorder is a testing.TB that records Skipf and Fatalf instead of stopping.
+type recorder struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recorder) Helper()                      {}
+func (r *recorder) Skipf(f string, args ...any)  { r.skipped = fmt.Sprintf(f, args...) }
+func (r *recorder) Fatalf(f string, args ...any) { r.fatal = fmt.Sprintf(f, args...) }
+
+func TestRequiredFailsInCIAndSkipsElsewhere(t *testing.T) {
+	for _, tc := range []struct {
+		ci       string
+		set      bool
+		wantFail bool
+	}{
+		{set: false, wantFail: false},
+		{ci: "", set: true, wantFail: false},
+		{ci: "false", set: true, wantFail: false},
+		{ci: "0", set: true, wantFail: false},
+		{ci: "true", set: true, wantFail: true},
+		{ci: "1", set: true, wantFail: true},
+	} {
+		t.Run(fmt.Sprintf("CI=%q set=%v", tc.ci, tc.set), func(t *testing.T) {
+			if tc.set {
+				t.Setenv("CI", tc.ci)
+			} else {
+				t.Setenv("CI", "x") // registers the restore
+				os.Unsetenv("CI")
+			}
+			r := &recorder{TB: t}
+			Required(r, "chromium is not installed")
+			if tc.wantFail {
+				if r.fatal == "" || r.skipped != "" {
+					t.Fatalf("want a failure, got skip=%q fatal=%q", r.skipped, r.fatal)
+				}
+				return
+			}
+			if r.skipped == "" || r.fatal != "" {
+				t.Fatalf("want a skip, got skip=%q fatal=%q", r.skipped, r.fatal)
+			}
+			if strings.Contains(r.skipped, "\n") || !strings.Contains(r.skipped, "chromium is not installed") ||
+				!strings.Contains(r.skipped, TestCommand) {
+				t.Fatalf("skip must be one line naming what is missing and %q: %q", TestCommand, r.skipped)
+			}
+		})
+	}
+}
+
+func TestDirFindsTheE2EModule(t *testing.T) {
+	d := Dir()
+	if d == "" || !isE2EDir(d) {
+		t.Fatalf("Dir() = %q", d)
+	}
+	if _, err := os.Stat(d + "/go.mod"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParsePageLoginConsentLogout(t *testing.T) {
+	login := `<form autocomplete="off" action="/interaction/abc" method="post">
+  <input type="hidden" name="prompt" value="login"/>
+  <input required type="text" name="login" placeholder="Enter any login" autofocus="on">
+  <input required type="password" name="password" placeholder="and password" >
+  <button type="submit" class="login login-submit">Sign-in</button></form>`
+	p := parsePage(login)
+	if p.action != "/interaction/abc" || !p.has("login") || !p.has("password") || p.hiddenValue("prompt") != "login" {
+		t.Fatalf("login page: %+v", p)
+	}
+	if len(p.hidden()) != 1 {
+		t.Fatalf("hidden inputs of the login page: %v", p.hidden())
+	}
+
+	logout := `<form id="op.logoutForm" method="post" action="http://127.0.0.1:9/session/end/confirm"><input type="hidden" name="xsrf" value="a&amp;b"/></form>`
+	p = parsePage(logout)
+	if p.action != "http://127.0.0.1:9/session/end/confirm" || p.hiddenValue("xsrf") != "a&b" {
+		t.Fatalf("logout page: %+v", p)
+	}
+
+	errPage := `<main><p class="op-error" data-key="error"><strong>error</strong>: invalid_request</p>
+<p class="op-error"><strong>error_description</strong>: redirect_uri did not match</p></main>`
+	if got := parsePage(errPage).opError(); got != "error: invalid_request; error_description: redirect_uri did not match" {
+		t.Fatalf("opError = %q", got)
+	}
+	if got := parsePage(login).opError(); got != "" {
+		t.Fatalf("login page has no error, got %q", got)
+	}
+}
+
+func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestProcessGroupStopKillsTheWholeGroup starts a shell whose child ignores
+// SIGTERM and checks that Stop leaves neither of them behind.
+func TestProcessGroupStopKillsTheWholeGroup(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	cmd := exec.Command(sh, "-c", `trap "" TERM; sleep 300 & echo "child $!"; wait`)
+	p, err := startProcessGroup("sh", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := p.WaitForLine(ctx, regexp.MustCompile(`^child (\d+)$`))
+	if err != nil {
+		p.Stop()
+		t.Fatal(err)
+	}
+	child, _ := strconv.Atoi(m[1])
+	if !pidAlive(child) || !p.Alive() {
+		t.Fatal("processes should be running")
+	}
+	start := time.Now()
+	if err := p.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Alive() {
+		t.Fatal("shell still running after Stop")
+	}
+	// The child was reparented; give the kernel a moment to reap it.
+	deadline := time.Now().Add(5 * time.Second)
+	for pidAlive(child) && !isZombie(child) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pidAlive(child) && !isZombie(child) {
+		t.Fatalf("child %d of the group survived Stop", child)
+	}
+	t.Logf("stopped in %v (SIGTERM ignored, so SIGKILL after %v)", time.Since(start).Round(time.Millisecond), StopTimeout)
+	if err := p.Stop(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // gone
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+func TestProcessGroupWaitForLineReportsEarlyExit(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `echo starting; exit 3`)
+	p, err := startProcessGroup("sh", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = p.WaitForLine(ctx, regexp.MustCompile(`^listening on`))
+	if err == nil || !strings.Contains(err.Error(), "exited") {
+		t.Fatalf("want an early-exit error, got %v", err)
+	}
+	if !strings.Contains(p.Output(), "starting") {
+		t.Fatalf("output not kept: %q", p.Output())
+	}
+}
+
+func TestFreePortIsBindable(t *testing.T) {
+	port := FreePort(t)
+	if port <= 0 || port > 65535 {
+		t.Fatalf("port %d", port)
+	}
+}
