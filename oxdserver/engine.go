@@ -2,28 +2,115 @@
 // Connect and UMA 2.0 work of oxd-server 3.1.x against any OP, in-process
 // (as an oxdclient.Transport) or behind the socket protocol and the
 // HTTPS-extension protocol.
+//
+// The engine answers every command of oxd-server 3.1.4 that a relying party
+// uses (setup_client, register_site, update_site, remove_site, get_rp,
+// get_authorization_url, get_tokens_by_code,
+// get_access_token_by_refresh_token, get_user_info, get_logout_uri,
+// get_client_token, introspect_access_token, introspect_rpt, uma_rs_protect,
+// uma_rs_check_access, uma_rp_get_rpt, uma_rp_get_claims_gathering_url)
+// with the answer shapes, error codes and descriptions of 3.1.4. Where 3.1.4
+// is unsafe or buggy the engine deliberately differs:
+//
+//   - PKCE (S256) on every authorization request; the verifier is kept with
+//     the state and sent at the token endpoint.
+//   - state and nonce come from crypto/rand, are bound to the oxd_id that
+//     asked for them, are single use, and expire (Config.StateTTL,
+//     Config.NonceTTL). A state issued to another oxd_id is "not registered".
+//   - id_token validation errors keep their specific codes
+//     (invalid_id_token_bad_signature, …_expired, …_bad_issuer,
+//     …_bad_audience, invalid_nonce, invalid_access_token_bad_hash) instead
+//     of 3.1.4's collapsed invalid_id_token_unknown. Only RS256 and ES256
+//     signatures are accepted; unknown key ids cause one JWKS refetch
+//     (key rotation).
+//   - An OP error on the code exchange is an answer, not the generic
+//     internal error: invalid_grant gives bad_request "'code' is invalid."
+//     (as oxd 4.x), other statuses http_status_<N> with the OP's body. OP
+//     timeouts and garbage give internal_error with a specific description;
+//     the generic internal error (after which 3.1.4 closes the socket) is
+//     kept for unexpected failures only.
+//   - custom_parameters of get_authorization_url are appended as ordinary,
+//     URL-encoded query parameters (as oxd 4.x "params"), not packed into
+//     3.1.4's custom_response_headers; they cannot replace a parameter the
+//     engine sets (response_type, client_id, redirect_uri, scope, state,
+//     nonce, code_challenge, code_challenge_method, acr_values, prompt, hd).
+//     Every value of every URL the engine builds is URL-encoded (3.1.4 left
+//     client_id, redirect_uri, prompt, hd, state and the claims-gathering
+//     values raw).
+//   - get_logout_uri adds id_token_hint when given (3.1.4 never does), and
+//     accepts only the site's registered post_logout_redirect_uri.
+//   - update_site keeps the stored grant types when none are given (3.1.4
+//     stored null and failed on the next update).
+//   - uma_rp_get_rpt never returns a cached RPT: every call goes to the AS,
+//     so one user's RPT is never handed to another. The scope is form-encoded
+//     once.
+//   - uma_rs_check_access answers "denied" only with a ticket; a failed
+//     ticket registration is an error answer (3.1.4 crashed).
+//   - get_client_token sends exactly the requested scopes (3.1.4 always
+//     added openid); get_access_token_by_refresh_token adds openid only when
+//     other scopes are requested and the OP lists openid as supported, and
+//     sends no scope at all (keeping the granted one) when none is asked.
+//   - private_key_jwt client authentication is not supported: get_client_token
+//     answers invalid_algorithm for it.
+//   - Tokens are never stored: get_rp shows null for id_token, access_token,
+//     pat and rpt fields.
+//   - Legacy and test-only commands (validate, id_token_status,
+//     access_token_status, get_authorization_code, authorization_code_flow,
+//     implicit_flow, license_status) answer unsupported_operation.
 package oxdserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
+// Default values of Config.
+const (
+	DefaultStateTTL     = 5 * time.Minute
+	DefaultNonceTTL     = 5 * time.Minute
+	DefaultDiscoveryTTL = time.Hour
+	DefaultJWKSTTL      = time.Hour
+	DefaultOPTimeout    = 10 * time.Second
+	DefaultClockSkew    = time.Minute
+)
+
 // Config configures an [Engine].
 type Config struct {
-	// Store keeps sites, states and nonces. Nil means an in-memory store.
+	// Store keeps sites, states and nonces. Nil means a new MemoryStore.
+	// The engine closes it in Close.
 	Store Store
 	// HTTPClient is used for every call to the OP/AS. Nil means a client
-	// with a 10s timeout and TLS verification on.
+	// with TLS verification on and a timeout of OPTimeout. Plain http
+	// issuers (loopback development OPs) are allowed.
 	HTTPClient *http.Client
 	// StateTTL and NonceTTL bound how long a login may take (default 5m).
+	// StateTTL also bounds claims-gathering states.
 	StateTTL, NonceTTL time.Duration
-	// Logger is silent by default and never receives secrets.
+	// DiscoveryTTL is how long discovery documents are cached (default 1h).
+	// A failed refetch keeps using the stale document.
+	DiscoveryTTL time.Duration
+	// JWKSTTL is how long an OP's JWKS is cached (default 1h). An unknown
+	// key id always triggers one refetch.
+	JWKSTTL time.Duration
+	// OPTimeout bounds each request to the OP (default 10s).
+	OPTimeout time.Duration
+	// ClockSkew is the tolerance for id_token exp and iat (default 1m).
+	ClockSkew time.Duration
+	// Logger is silent by default and never receives secrets: one debug
+	// line per command (name, duration, outcome code) and warnings for
+	// unexpected failures.
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -46,27 +133,250 @@ type Request struct {
 
 // Engine performs oxd commands. It is safe for concurrent use.
 type Engine struct {
-	cfg Config
+	cfg    Config
+	store  Store
+	http   *http.Client
+	log    *slog.Logger
+	now    func() time.Time
+	flight singleflight.Group
+
+	mu    sync.Mutex
+	disc  map[string]*cached // discovery documents and JWKS by URL
+	pats  map[string]*patEntry
+	locks map[string]*siteLock
 }
 
-// Store is where the engine keeps its state. Implementations: memory
-// (default), JSON file, Redis.
-type Store interface{}
+type cached struct {
+	v       any
+	fetched time.Time
+}
+
+type siteLock struct {
+	mu   sync.Mutex
+	refs int
+}
 
 // New returns an engine.
-func New(cfg Config) (*Engine, error) { return &Engine{cfg: cfg}, nil }
-
-// Execute runs one command and returns the answer's data. An oxd error
-// answer is returned as *oxdclient.Error.
-func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
-	return nil, &oxdclient.Error{Code: oxdclient.CodeUnsupportedOperation, Description: "Operation is not supported by server error."}
+func New(cfg Config) (*Engine, error) {
+	if cfg.StateTTL < 0 || cfg.NonceTTL < 0 || cfg.DiscoveryTTL < 0 || cfg.JWKSTTL < 0 || cfg.OPTimeout < 0 || cfg.ClockSkew < 0 {
+		return nil, errors.New("oxdserver: negative duration in Config")
+	}
+	if cfg.StateTTL == 0 {
+		cfg.StateTTL = DefaultStateTTL
+	}
+	if cfg.NonceTTL == 0 {
+		cfg.NonceTTL = DefaultNonceTTL
+	}
+	if cfg.DiscoveryTTL == 0 {
+		cfg.DiscoveryTTL = DefaultDiscoveryTTL
+	}
+	if cfg.JWKSTTL == 0 {
+		cfg.JWKSTTL = DefaultJWKSTTL
+	}
+	if cfg.OPTimeout == 0 {
+		cfg.OPTimeout = DefaultOPTimeout
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	e := &Engine{
+		cfg:   cfg,
+		store: cfg.Store,
+		http:  cfg.HTTPClient,
+		log:   cfg.Logger,
+		now:   cfg.Now,
+		disc:  map[string]*cached{},
+		pats:  map[string]*patEntry{},
+		locks: map[string]*siteLock{},
+	}
+	if e.store == nil {
+		e.store = NewMemoryStore()
+	}
+	if e.http == nil {
+		e.http = &http.Client{Timeout: cfg.OPTimeout}
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e, nil
 }
 
-// Do implements oxdclient.Transport in-process.
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }
+
+// Close releases the engine's resources, including its store.
+func (e *Engine) Close() error { return e.store.Close() }
+
+// call is the state of one command execution.
+type call struct {
+	command string
+	raw     json.RawMessage
+	protect bool
+	token   string // protection token (header wins over params)
+	site    *Site  // for commands with an oxd_id
+}
+
+type handler struct {
+	// site: the command takes an oxd_id (blank → bad_request, unknown →
+	// invalid_oxd_id). protected: subject to protection-token checks.
+	site, protected bool
+	exec            func(e *Engine, ctx context.Context, c *call) (any, error)
+}
+
+// commonParams are read from every command's parameters.
+type commonParams struct {
+	OxdID string           `json:"oxd_id"`
+	PAT   oxdclient.Secret `json:"protection_access_token"`
+}
+
+// cmd builds a handler that decodes the parameters into P, runs the common
+// checks (oxd_id, protection) in the order of oxd-server 3.1.4, then run.
+func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, *P) (any, error)) handler {
+	h := handler{site: site, protected: protected}
+	h.exec = func(e *Engine, ctx context.Context, c *call) (any, error) {
+		p := new(P)
+		if err := json.Unmarshal(c.raw, p); err != nil {
+			return nil, errNoParams()
+		}
+		var cp commonParams
+		if err := json.Unmarshal(c.raw, &cp); err != nil {
+			return nil, errNoParams()
+		}
+		if c.token == "" {
+			c.token = cp.PAT.Reveal()
+		}
+		if site {
+			if strings.TrimSpace(cp.OxdID) == "" {
+				return nil, badRequest(descNoOxdID)
+			}
+			s, err := e.store.GetSite(ctx, cp.OxdID)
+			if errors.Is(err, ErrNotFound) {
+				return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("load site: %w", err)
+			}
+			c.site = s
+			if protected && c.protect {
+				if err := e.checkProtection(ctx, c); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return run(e, ctx, c, p)
+	}
+	return h
+}
+
+var handlers map[string]handler
+
+func init() {
+	handlers = map[string]handler{
+		oxdclient.CmdSetupClient:                  cmd(false, false, (*Engine).setupClient),
+		oxdclient.CmdRegisterSite:                 cmd(false, false, (*Engine).registerSite), // protection handled inside
+		oxdclient.CmdUpdateSite:                   cmd(true, true, (*Engine).updateSite),
+		oxdclient.CmdRemoveSite:                   cmd(true, true, (*Engine).removeSite),
+		oxdclient.CmdGetRP:                        cmd(false, false, (*Engine).getRP),
+		oxdclient.CmdGetAuthorizationURL:          cmd(true, true, (*Engine).getAuthorizationURL),
+		oxdclient.CmdGetTokensByCode:              cmd(true, true, (*Engine).getTokensByCode),
+		oxdclient.CmdGetAccessTokenByRefreshToken: cmd(true, true, (*Engine).refreshToken),
+		oxdclient.CmdGetUserInfo:                  cmd(true, true, (*Engine).getUserInfo),
+		oxdclient.CmdGetLogoutURI:                 cmd(true, true, (*Engine).getLogoutURI),
+		oxdclient.CmdGetClientToken:               cmd(false, false, (*Engine).getClientToken),
+		oxdclient.CmdIntrospectAccessToken:        cmd(true, true, (*Engine).introspectAccessToken),
+		oxdclient.CmdIntrospectRPT:                cmd(true, true, (*Engine).introspectRPT),
+		oxdclient.CmdUMARSProtect:                 cmd(true, true, (*Engine).umaRSProtect),
+		oxdclient.CmdUMARSCheckAccess:             cmd(true, true, (*Engine).umaRSCheckAccess),
+		oxdclient.CmdUMARPGetRPT:                  cmd(true, true, (*Engine).umaRPGetRPT),
+		oxdclient.CmdUMARPGetClaimsGatheringURL:   cmd(true, true, (*Engine).umaClaimsGatheringURL),
+	}
+}
+
+// Commands returns the names of the commands the engine serves.
+func Commands() []string {
+	out := make([]string, 0, len(handlers))
+	for k := range handlers {
+		out = append(out, k)
+	}
+	return out
+}
+
+// Execute runs one command and returns the answer's data (a value that
+// encodes to the JSON object of the 3.1.4 answer, every field present, null
+// when unset). An oxd error answer is returned as a fresh
+// *oxdclient.Error: unknown command → unsupported_operation; missing or
+// ill-typed params → internal_error "Command parameters are not specified
+// or otherwise malformed."; an unexpected failure → the generic
+// internal_error (see IsGenericInternalError). Execute never returns
+// another error type.
+func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
+	start := e.now()
+	name := strings.ToLower(strings.TrimSpace(req.Command))
+	h, ok := handlers[name]
+	if !ok {
+		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", truncate(name, 64)),
+			slog.String("status", "error"), slog.String("code", oxdclient.CodeUnsupportedOperation))
+		return nil, oxdErr(oxdclient.CodeUnsupportedOperation, descUnsupported)
+	}
+	raw := bytes.TrimSpace(req.Params)
+	if len(raw) == 0 || raw[0] != '{' {
+		e.logDone(ctx, name, start, errNoParams(), nil)
+		return nil, errNoParams()
+	}
+	c := &call{command: name, raw: raw, protect: req.Protect, token: strings.TrimSpace(req.ProtectionToken)}
+	out, err := e.safeExec(ctx, h, c)
+	if err != nil {
+		oe, generic := toOxd(err)
+		var cause error
+		if generic {
+			cause = err
+		}
+		e.logDone(ctx, name, start, oe, cause)
+		return nil, oe
+	}
+	e.logDone(ctx, name, start, nil, nil)
+	return out, nil
+}
+
+// safeExec runs the handler and turns a panic into the generic internal
+// error (a bug must not take the listener down).
+func (e *Engine) safeExec(ctx context.Context, h handler, c *call) (out any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("panic in %s: %v", c.command, r)
+		}
+	}()
+	return h.exec(e, ctx, c)
+}
+
+func (e *Engine) logDone(ctx context.Context, command string, start time.Time, oe *oxdclient.Error, cause error) {
+	attrs := []slog.Attr{slog.String("command", command), slog.Duration("duration", e.now().Sub(start))}
+	if oe == nil {
+		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", append(attrs, slog.String("status", "ok"))...)
+		return
+	}
+	attrs = append(attrs, slog.String("status", "error"), slog.String("code", oe.Code))
+	if cause != nil {
+		// Causes are built by this package and never quote secrets.
+		e.log.LogAttrs(ctx, slog.LevelWarn, "oxd command failed unexpectedly", append(attrs, slog.String("cause", cause.Error()))...)
+		return
+	}
+	e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", attrs...)
+}
+
+// Do implements oxdclient.Transport in-process (no network hop): params are
+// encoded to JSON and the answer decoded into result, as over a socket.
+// Protection tokens are enforced when Config.ProtectInProcess is set.
 func (e *Engine) Do(ctx context.Context, command string, params, result any) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
-		return err
+		return &oxdclient.TransportError{Command: command, Kind: oxdclient.ErrProtocol, Err: errors.New("params do not encode to JSON")}
+	}
+	if string(raw) == "null" {
+		raw = nil
 	}
 	data, err := e.Execute(ctx, Request{Command: command, Params: raw, Protect: e.cfg.ProtectInProcess})
 	if err != nil {
@@ -77,10 +387,39 @@ func (e *Engine) Do(ctx context.Context, command string, params, result any) err
 	}
 	b, err := json.Marshal(data)
 	if err != nil {
-		return err
+		return &oxdclient.TransportError{Command: command, Kind: oxdclient.ErrProtocol, Err: errors.New("answer does not encode to JSON"), Sent: true}
 	}
-	return json.Unmarshal(b, result)
+	if err := json.Unmarshal(b, result); err != nil {
+		return &oxdclient.TransportError{Command: command, Kind: oxdclient.ErrProtocol, Err: errors.New("answer does not match the command's result type"), Sent: true}
+	}
+	return nil
 }
 
-// Close releases the engine's resources.
-func (e *Engine) Close() error { return nil }
+// lockSite serialises read-modify-write of one site within this engine.
+func (e *Engine) lockSite(oxdID string) func() {
+	e.mu.Lock()
+	l := e.locks[oxdID]
+	if l == nil {
+		l = &siteLock{}
+		e.locks[oxdID] = l
+	}
+	l.refs++
+	e.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		e.mu.Lock()
+		l.refs--
+		if l.refs == 0 {
+			delete(e.locks, oxdID)
+		}
+		e.mu.Unlock()
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

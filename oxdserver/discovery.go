@@ -1,0 +1,301 @@
+package oxdserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// maxOPResponse bounds every body read from the OP.
+const maxOPResponse = 1 << 20
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// opRequest is one HTTP exchange with the OP or AS.
+type opRequest struct {
+	endpoint string // name for errors and logs ("token", "userinfo", …)
+	method   string
+	url      string
+	form     url.Values // form body (application/x-www-form-urlencoded)
+	json     any        // JSON body
+	basic    *clientCreds
+	bearer   string
+}
+
+type clientCreds struct{ id, secret string }
+
+// send performs the exchange. It returns the body of a 2xx answer; a
+// non-2xx answer is an *opStatusError, a transport failure an
+// *opCallError. Neither error quotes a secret.
+func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.OPTimeout)
+	defer cancel()
+	var body io.Reader
+	ctype := ""
+	switch {
+	case r.form != nil:
+		body = strings.NewReader(r.form.Encode())
+		ctype = "application/x-www-form-urlencoded"
+	case r.json != nil:
+		b, err := json.Marshal(r.json)
+		if err != nil {
+			return nil, 0, fmt.Errorf("encode %s request: %w", r.endpoint, err)
+		}
+		body = strings.NewReader(string(b))
+		ctype = "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
+	if err != nil {
+		return nil, 0, &opCallError{endpoint: r.endpoint, what: whatUnreachable, err: errors.New("bad endpoint URL")}
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	req.Header.Set("Accept", "application/json")
+	if r.basic != nil {
+		// RFC 6749 §2.3.1: both parts form-urlencoded before Basic.
+		req.SetBasicAuth(url.QueryEscape(r.basic.id), url.QueryEscape(r.basic.secret))
+	}
+	if r.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	}
+	resp, err := e.http.Do(req)
+	if err != nil {
+		what := whatUnreachable
+		if ctx.Err() != nil || isTimeout(err) {
+			what = whatTimeout
+		}
+		// The *url.Error names the URL; endpoint URLs carry no secrets
+		// (tokens travel in bodies and headers only).
+		return nil, 0, &opCallError{endpoint: r.endpoint, what: what, err: errors.Unwrap(err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxOPResponse+1))
+	if err != nil {
+		what := whatInvalid
+		if ctx.Err() != nil || isTimeout(err) {
+			what = whatTimeout
+		}
+		return nil, resp.StatusCode, &opCallError{endpoint: r.endpoint, what: what, err: err}
+	}
+	if len(b) > maxOPResponse {
+		return nil, resp.StatusCode, &opCallError{endpoint: r.endpoint, what: whatInvalid, err: errors.New("answer too large")}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, resp.StatusCode, &opStatusError{endpoint: r.endpoint, status: resp.StatusCode, body: b}
+	}
+	return b, resp.StatusCode, nil
+}
+
+// sendJSON performs the exchange and decodes a JSON object answer.
+func (e *Engine) sendJSON(ctx context.Context, r opRequest, out any) error {
+	b, _, err := e.send(ctx, r)
+	if err != nil {
+		return err
+	}
+	return decodeOP(r.endpoint, b, out)
+}
+
+func decodeOP(endpoint string, b []byte, out any) error {
+	trim := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(trim, "{") {
+		return &opCallError{endpoint: endpoint, what: whatInvalid, err: errors.New("answer is not a JSON object")}
+	}
+	dec := json.NewDecoder(strings.NewReader(trim))
+	dec.UseNumber()
+	if err := dec.Decode(out); err != nil {
+		return &opCallError{endpoint: endpoint, what: whatInvalid, err: errors.New("answer is not valid JSON of the expected shape")}
+	}
+	return nil
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// oidcConfig is the part of the OpenID Provider metadata the engine uses.
+type oidcConfig struct {
+	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
+	TokenEndpoint            string   `json:"token_endpoint"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
+	JWKSURI                  string   `json:"jwks_uri"`
+	RegistrationEndpoint     string   `json:"registration_endpoint"`
+	EndSessionEndpoint       string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
+	ScopesSupported          []string `json:"scopes_supported"`
+	GrantTypesSupported      []string `json:"grant_types_supported"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+}
+
+// umaConfig is the part of the UMA 2.0 AS metadata the engine uses.
+type umaConfig struct {
+	Issuer                       string `json:"issuer"`
+	TokenEndpoint                string `json:"token_endpoint"`
+	IntrospectionEndpoint        string `json:"introspection_endpoint"`
+	ResourceRegistrationEndpoint string `json:"resource_registration_endpoint"`
+	PermissionEndpoint           string `json:"permission_endpoint"`
+	ClaimsInteractionEndpoint    string `json:"claims_interaction_endpoint"`
+}
+
+// opBase normalises op_host as oxd does: https:// is assumed when no scheme
+// is given; trailing slashes are removed.
+func opBase(opHost string) string {
+	h := strings.TrimSpace(opHost)
+	if !strings.Contains(h, "://") {
+		h = "https://" + h
+	}
+	return strings.TrimRight(h, "/")
+}
+
+// discoveryIssuer is the issuer expected for op_host and op_discovery_path
+// (the path gets a leading slash if it lacks one).
+func discoveryIssuer(opHost, path string) string {
+	p := strings.Trim(strings.TrimSpace(path), "/")
+	if p == "" {
+		return opBase(opHost)
+	}
+	return opBase(opHost) + "/" + p
+}
+
+func sameIssuer(a, b string) bool { return strings.TrimRight(a, "/") == strings.TrimRight(b, "/") }
+
+func absURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// cachedFetch returns the cached value under key when fresh, else fetches
+// it (one fetch per key at a time). A failed fetch keeps serving a stale
+// value when there is one. force skips the freshness check.
+func (e *Engine) cachedFetch(ctx context.Context, key string, ttl interface{ fresh(c *cached) bool }, force bool, fetch func(context.Context) (any, error)) (any, error) {
+	e.mu.Lock()
+	c := e.disc[key]
+	e.mu.Unlock()
+	if c != nil && !force && ttl.fresh(c) {
+		return c.v, nil
+	}
+	ch := e.flight.DoChan(key, func() (any, error) {
+		// Detached from one caller's cancellation; bounded by OPTimeout.
+		v, err := fetch(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		e.mu.Lock()
+		e.disc[key] = &cached{v: v, fetched: e.now()}
+		e.mu.Unlock()
+		return v, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			if c != nil && !force {
+				e.log.Warn("oxdserver: refetch failed, using the cached document", "url", key, "error", res.Err.Error())
+				return c.v, nil
+			}
+			return nil, res.Err
+		}
+		return res.Val, nil
+	}
+}
+
+type maxAge struct {
+	e *Engine
+	d int64 // nanoseconds
+}
+
+func (m maxAge) fresh(c *cached) bool { return m.e.now().Sub(c.fetched).Nanoseconds() < m.d }
+
+// oidc returns the OpenID Provider metadata of a site's OP.
+func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcConfig, error) {
+	if strings.TrimSpace(opHost) == "" {
+		return nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
+	}
+	issuer := discoveryIssuer(opHost, discoveryPath)
+	u := issuer + "/.well-known/openid-configuration"
+	v, err := e.cachedFetch(ctx, "oidc "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, error) {
+		var doc oidcConfig
+		if err := e.sendJSON(ctx, opRequest{endpoint: "discovery", method: http.MethodGet, url: u}, &doc); err != nil {
+			return nil, err
+		}
+		switch {
+		case !sameIssuer(doc.Issuer, issuer):
+			return nil, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, issuer)
+		case !absURL(doc.AuthorizationEndpoint) || !absURL(doc.TokenEndpoint) || !absURL(doc.JWKSURI):
+			return nil, fmt.Errorf("%w: authorization_endpoint, token_endpoint and jwks_uri are required", errBadDiscovery)
+		}
+		return &doc, nil
+	})
+	if err != nil {
+		return nil, discoveryError(oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, err)
+	}
+	return v.(*oidcConfig), nil
+}
+
+// uma returns the UMA 2.0 AS metadata at op_host (as oxd 3.1.4, the
+// op_discovery_path is not used for UMA discovery).
+func (e *Engine) uma(ctx context.Context, site *Site) (*umaConfig, error) {
+	base := opBase(site.OPHost)
+	u := base + "/.well-known/uma2-configuration"
+	v, err := e.cachedFetch(ctx, "uma "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, error) {
+		var doc umaConfig
+		if err := e.sendJSON(ctx, opRequest{endpoint: "uma discovery", method: http.MethodGet, url: u}, &doc); err != nil {
+			return nil, err
+		}
+		if doc.Issuer != "" && !sameIssuer(doc.Issuer, base) && !sameIssuer(doc.Issuer, discoveryIssuer(site.OPHost, site.OPDiscoveryPath)) {
+			return nil, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, base)
+		}
+		if !absURL(doc.TokenEndpoint) {
+			return nil, fmt.Errorf("%w: token_endpoint is required", errBadDiscovery)
+		}
+		return &doc, nil
+	})
+	if err != nil {
+		return nil, discoveryError(oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, err)
+	}
+	return v.(*umaConfig), nil
+}
+
+var errBadDiscovery = errors.New("invalid discovery document")
+
+// discoveryError maps a failed discovery to its oxd code, with the reason
+// appended to the 3.1.4 description.
+func discoveryError(code, desc string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	reason := "invalid document"
+	var (
+		se *opStatusError
+		ce *opCallError
+	)
+	switch {
+	case errors.As(err, &se):
+		reason = fmt.Sprintf("HTTP %d", se.status)
+	case errors.As(err, &ce):
+		reason = ce.what
+	case errors.Is(err, errBadDiscovery):
+		reason = strings.TrimPrefix(err.Error(), errBadDiscovery.Error()+": ")
+	}
+	return oxdErr(code, desc+" ("+reason+")")
+}
+
+// supports reports whether list (an OP metadata list) contains v. An absent
+// list means unknown: def is returned.
+func supports(list []string, v string, def bool) bool {
+	if list == nil {
+		return def
+	}
+	return slices.Contains(list, v)
+}

@@ -1,0 +1,189 @@
+package oxdserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Error descriptions of oxd-server 3.1.4 (reference §3.2), keyed by the
+// situation. Several situations share one code.
+const (
+	descNoParams          = "Command parameters are not specified or otherwise malformed."
+	descNoOxdID           = "oxd_id is empty or not specified or is otherwise invalid (not registered)."
+	descNoCode            = "'code' is empty or not specified."
+	descNoState           = "'state' is empty or not specified."
+	descCodeInvalid       = "'code' is invalid."
+	descNoIDToken         = "id_token is not returned. Please check whether 'openid' scope is present for 'get_authorization_url' command"
+	descNoAccessToken     = "access_token is not returned."
+	descInsufficientScope = "protection_access_token does not have oxd scope. Make sure a) scope exists on AS b) setup_client is registered with 'oxd' scope c) get_client_token has 'oxd' scope in request"
+	descInvalidNonce      = "Nonce value is not registered by oxd."
+	descInvalidIDToken    = "id_token is invalid."
+	descBadNonce          = "Invalid id_token. Nonce value from token does not match nonce from request."
+	descBadAudience       = "Invalid id_token. Audience value from token does not match audience from request."
+	descExpired           = "Invalid id_token. id_token expired."
+	descBadIssuer         = "Invalid id_token. Bad issuer."
+	descBadSignature      = "Invalid id_token. Bad signature."
+	descBadAtHash         = "access_token is invalid. Hash of access_token does not match hash from id_token (at_hash)."
+	descInvalidRegURL     = "Registration client URL is invalid. Please check registration_client_url response parameter from IDP (http://openid.net/specs/openid-connect-registration-1_0.html#RegistrationResponse)."
+	descInvalidOxdID      = "Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site."
+	descInvalidRequest    = "Request is invalid. It doesn't contains all required parameters or otherwise is malformed."
+	descUnsupported       = "Operation is not supported by server error."
+	descInvalidOPHost     = "Invalid op_host (empty or blank)."
+	descNoSetupClient     = "There is no setup client for given oxd_id. Please obtain oxd_id via setup_client command in order to force protection_access_token validation."
+	descBlankPAT          = "protection_access_token is blank. Command is protected by protection_access_token, please provide valid token or otherwise switch off protection in configuration with protect_commands_with_access_token=false"
+	descInvalidPAT        = "Invalid protection_access_token. Command is protected by protection_access_token, please provide valid token or otherwise switch off protection in configuration with protect_commands_with_access_token=false"
+	descInactivePAT       = "Inactive protection_access_token. Command is protected by protection_access_token, please provide valid token or otherwise switch off protection in configuration with protect_commands_with_access_token=false"
+	descNoClientIDIntro   = "AS returned introspection response with empty/blank client_id which is required by oxd. Please check your AS installation and make sure AS return client_id for introspection call (CE 3.1.0 or later)."
+	descInvalidRedirect   = "Invalid authorization_redirect_uri (empty or blank)."
+	descInvalidScope      = "Invalid scope parameter (empty or blank)."
+	descNoDiscovery       = "Unable to fetch Connect discovery response /.well-known/openid-configuration"
+	descNoRegistration    = "OP does not support dynamic client registration. Please register client manually and provide client_id and client_secret to register_site command."
+	descNoUMADiscovery    = "Unable to fetch UMA discovery response /.well-known/uma2-configuration"
+	descNoResources       = "Resources list to protect is empty or blank. Please check it according to protocol definition at https://gluu.org/docs/oxd"
+	descNoHTTPMethod      = "http_method is not specified or otherwise not GET or POST or PUT or DELETE. Please check it according to protocol definition at https://gluu.org/docs/oxd"
+	descNoPath            = "path parameter is not specified or otherwise not valid"
+	descNoTicket          = "ticket parameter is not specified or otherwise is not valid"
+	descNoClaimsRedirect  = "claims_redirect_uri parameter is not specified or otherwise is not valid"
+	descNoRPT             = "rpt parameter is not specified or otherwise is not valid"
+	descNeedInfo          = "The authorization server needs additional information in order to determine whether the client is authorized to have these permissions."
+	descMethodNotUnique   = "HTTP method defined in JSON must be unique within given PATH (but occurs more then one time)."
+	descBadExpression     = "Scope expression is not valid. Please check documentation and make sure expression is valid JsonLogic expression."
+	descProtectionExists  = "Server already has UMA Resources registered for this oxd_id. It is possible to overwrite it if provide overwrite=true for uma_rs_protect command (existing resources will be removed and new UMA Resources added)."
+	descNoEndSession      = "OP does not provide end_session_endpoint at /.well-known/openid-configuration."
+	descFailedRPT         = "Failed to get RPT."
+	descRemoveFailed      = "Failed to remove site."
+	descNotProtectedFmt   = "Resource is not protected with path: %s and httpMethod: %s. Please protect your resource first with uma_rs_protect command. Check details on https://gluu.org/docs/oxd"
+	descInvalidAlgorithm  = "Invalid algorithm provided. Valid algorithms are: [] (private_key_jwt client authentication is not supported by this server; use client_secret_basic)."
+)
+
+// oxdErr returns a fresh oxd error answer. A fresh value each time: callers
+// (oxdclient.Client) set its Command field.
+func oxdErr(code, desc string) *oxdclient.Error {
+	return &oxdclient.Error{Code: code, Description: desc}
+}
+
+// errGeneric is the generic internal error of oxd-server 3.1.4, after which
+// the socket listener may close the connection in its 3.1.4-quirk mode.
+func errGeneric() *oxdclient.Error {
+	return oxdErr(oxdclient.CodeInternalError, oxdclient.DescInternalErrorUnknown)
+}
+
+func errNoParams() *oxdclient.Error { return oxdErr(oxdclient.CodeInternalError, descNoParams) }
+
+// badRequest is a bad_request answer with the given description.
+func badRequest(desc string) *oxdclient.Error { return oxdErr(oxdclient.CodeBadRequest, desc) }
+
+// IsGenericInternalError reports whether err is the generic internal error
+// ("internal_error" / "Unknown internal server error occurs."), the answer
+// after which oxd-server 3.1.4 closes the socket connection. Execute
+// returns it only for unexpected failures.
+func IsGenericInternalError(err error) bool { return oxdclient.IsGenericInternalError(err) }
+
+// maxOPBody bounds how much of an OP's error body is quoted in an
+// http_status_<N> answer.
+const maxOPBody = 2000
+
+// opStatusError is a non-2xx answer of the OP or AS. It becomes the
+// http_status_<N> answer of oxd (reference §3.2), whose description is the
+// OP's body.
+type opStatusError struct {
+	endpoint string
+	status   int
+	body     []byte
+}
+
+func (e *opStatusError) Error() string {
+	return fmt.Sprintf("OP %s endpoint answered HTTP %d", e.endpoint, e.status)
+}
+
+// oauthCode returns the "error" member of a JSON error body, or "".
+func (e *opStatusError) oauthCode() string {
+	var v struct {
+		Error string `json:"error"`
+	}
+	if jsonUnmarshal(e.body, &v) != nil {
+		return ""
+	}
+	return v.Error
+}
+
+func (e *opStatusError) oxd() *oxdclient.Error {
+	body := strings.TrimSpace(string(e.body))
+	if len(body) > maxOPBody {
+		body = body[:maxOPBody]
+		for !utf8.ValidString(body) {
+			body = body[:len(body)-1]
+		}
+	}
+	if !utf8.ValidString(body) {
+		body = strings.ToValidUTF8(body, "\uFFFD")
+	}
+	return oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), body)
+}
+
+// opCallError is a failure to exchange a request with the OP (network,
+// timeout, garbage answer). It becomes an internal_error with a specific
+// description (not the generic one: the connection stays usable).
+type opCallError struct {
+	endpoint string
+	what     string // "timeout", "unreachable", "invalid response"
+	err      error
+}
+
+func (e *opCallError) Error() string {
+	msg := "OP " + e.endpoint + " endpoint: " + e.what
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *opCallError) Unwrap() error { return e.err }
+
+func (e *opCallError) oxd() *oxdclient.Error {
+	var d string
+	switch e.what {
+	case whatTimeout:
+		d = "The OP did not answer in time (" + e.endpoint + " endpoint)."
+	case whatUnreachable:
+		d = "Unable to reach the OP (" + e.endpoint + " endpoint)."
+	default:
+		d = "The OP returned an invalid response (" + e.endpoint + " endpoint)."
+	}
+	return oxdErr(oxdclient.CodeInternalError, d)
+}
+
+const (
+	whatTimeout     = "timeout"
+	whatUnreachable = "unreachable"
+	whatInvalid     = "invalid response"
+)
+
+// toOxd turns any error of a command into the oxd answer. Unexpected errors
+// become the generic internal error; generic reports whether that happened.
+func toOxd(err error) (oe *oxdclient.Error, generic bool) {
+	var (
+		o  *oxdclient.Error
+		se *opStatusError
+		ce *opCallError
+	)
+	switch {
+	case errors.As(err, &o):
+		// Copy: the answer is handed to the caller, who may mutate it.
+		c := *o
+		return &c, false
+	case errors.As(err, &se):
+		return se.oxd(), false
+	case errors.As(err, &ce):
+		return ce.oxd(), false
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return oxdErr(oxdclient.CodeInternalError, "The command was cancelled or timed out."), false
+	}
+	return errGeneric(), true
+}

@@ -1,0 +1,634 @@
+package oxdserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Grant types and scopes the engine adds where needed.
+const (
+	grantAuthorizationCode = "authorization_code"
+	grantRefreshToken      = "refresh_token"
+	grantClientCredentials = "client_credentials"
+	grantUMATicket         = "urn:ietf:params:oauth:grant-type:uma-ticket"
+	scopeUMAProtection     = "uma_protection"
+	scopeOxd               = "oxd"
+)
+
+var defaultScope = []string{"openid", "profile", "email"}
+
+// newOxdID returns a random UUID (version 4), the form of oxd_ids.
+func newOxdID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func addUnique(list []string, vals ...string) []string {
+	for _, v := range vals {
+		if !slices.Contains(list, v) {
+			list = append(list, v)
+		}
+	}
+	return list
+}
+
+func validRedirect(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "" && u.Host != "" && u.Fragment == ""
+}
+
+// siteKind tells register how to shape the client.
+type siteKind int
+
+const (
+	kindRegular siteKind = iota
+	kindSetup            // setup_client's protection client
+	kindSetupRP          // setup_client's regular client
+)
+
+// buildSite validates register_site/setup_client parameters and turns them
+// into a site (not yet registered at the OP).
+func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site, error) {
+	authz := strings.TrimSpace(p.AuthorizationRedirectURI)
+	if authz == "" || !validRedirect(authz) {
+		return nil, oxdErr(oxdclient.CodeInvalidAuthorizationRedirectURI, descInvalidRedirect)
+	}
+	scope := defaultScope
+	if p.Scope != nil {
+		scope = nonBlank(p.Scope)
+		if len(scope) == 0 {
+			return nil, oxdErr(oxdclient.CodeInvalidScope, descInvalidScope)
+		}
+	}
+	scope = slices.Clone(scope)
+	responseTypes := nonBlank(p.ResponseTypes)
+	if len(responseTypes) == 0 {
+		responseTypes = []string{"code"}
+	}
+	grants := nonBlank(p.GrantTypes)
+	if len(grants) == 0 {
+		grants = []string{grantAuthorizationCode}
+	}
+	if slices.Contains(responseTypes, "code") {
+		grants = addUnique(grants, grantAuthorizationCode)
+	}
+	if supports(disc.GrantTypesSupported, grantRefreshToken, true) {
+		grants = addUnique(grants, grantRefreshToken)
+	}
+	switch kind {
+	case kindSetup:
+		scope = addUnique(scope, scopeUMAProtection, scopeOxd)
+		grants = addUnique(grants, grantClientCredentials)
+	case kindSetupRP:
+		scope = addUnique(scope, scopeUMAProtection)
+		grants = addUnique(grants, grantClientCredentials)
+	}
+	if slices.Contains(scope, scopeUMAProtection) || slices.Contains(scope, scopeOxd) {
+		grants = addUnique(grants, grantClientCredentials)
+	}
+	if kind != kindSetup && supports(disc.GrantTypesSupported, grantUMATicket, false) {
+		grants = addUnique(grants, grantUMATicket)
+	}
+	redirects := []string{authz}
+	for _, r := range nonBlank(p.RedirectURIs) {
+		if !validRedirect(r) {
+			return nil, oxdErr(oxdclient.CodeInvalidAuthorizationRedirectURI, "Invalid redirect_uris (each must be an absolute URL without fragment).")
+		}
+		redirects = addUnique(redirects, r)
+	}
+	post := strings.TrimSpace(p.PostLogoutRedirectURI)
+	if post != "" && !validRedirect(post) {
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Invalid post_logout_redirect_uri (must be an absolute URL without fragment).")
+	}
+	claimsRedirects := nonBlank(p.ClaimsRedirectURI)
+	for _, r := range claimsRedirects {
+		if !validRedirect(r) {
+			return nil, oxdErr(oxdclient.CodeInvalidClaimsRedirectURIParameter, descNoClaimsRedirect)
+		}
+	}
+	name := strings.TrimSpace(p.ClientName)
+	s := &Site{
+		OxdID:                       newOxdID(),
+		OPHost:                      strings.TrimSpace(p.OPHost),
+		OPDiscoveryPath:             strings.TrimSpace(p.OPDiscoveryPath),
+		AuthorizationRedirectURI:    authz,
+		PostLogoutRedirectURI:       post,
+		ApplicationType:             "web",
+		RedirectURIs:                redirects,
+		ClaimsRedirectURIs:          claimsRedirects,
+		ResponseTypes:               responseTypes,
+		FrontChannelLogoutURIs:      nonBlank(p.ClientFrontchannelLogoutURIs),
+		ClientName:                  name,
+		SectorIdentifierURI:         strings.TrimSpace(p.ClientSectorIdentifierURI),
+		ClientJWKSURI:               strings.TrimSpace(p.ClientJWKSURI),
+		TokenEndpointAuthSigningAlg: strings.TrimSpace(p.ClientTokenEndpointAuthSigningAlg),
+		TokenEndpointAuthMethod:     "client_secret_basic",
+		ClientRequestURIs:           nonBlank(p.ClientRequestURIs),
+		Scope:                       scope,
+		UILocales:                   nonBlank(p.UILocales),
+		ClaimsLocales:               nonBlank(p.ClaimsLocales),
+		AcrValues:                   nonBlank(p.AcrValues),
+		GrantTypes:                  grants,
+		Contacts:                    nonBlank(p.Contacts),
+		TrustedClient:               p.TrustedClient,
+		OxdRPProgrammingLanguage:    strings.TrimSpace(p.OxdRPProgrammingLanguage),
+		IsSetupClient:               kind == kindSetup,
+	}
+	if m := strings.TrimSpace(p.ClientTokenEndpointAuthMethod); m != "" && m != "client_secret_basic" {
+		// The engine authenticates at the token endpoint with
+		// client_secret_basic only.
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Only client_secret_basic is supported as client_token_endpoint_auth_method.")
+	}
+	return s, nil
+}
+
+// registrationMetadata is the RFC 7591 client metadata of a site.
+func registrationMetadata(s *Site) map[string]any {
+	m := map[string]any{
+		"redirect_uris":              s.RedirectURIs,
+		"response_types":             s.ResponseTypes,
+		"grant_types":                s.GrantTypes,
+		"application_type":           "web",
+		"scope":                      strings.Join(s.Scope, " "),
+		"token_endpoint_auth_method": "client_secret_basic",
+	}
+	if s.PostLogoutRedirectURI != "" {
+		m["post_logout_redirect_uris"] = []string{s.PostLogoutRedirectURI}
+	}
+	if len(s.ClaimsRedirectURIs) > 0 {
+		m["claims_redirect_uri"] = s.ClaimsRedirectURIs
+	}
+	if s.ClientName != "" {
+		m["client_name"] = s.ClientName
+	}
+	if len(s.Contacts) > 0 {
+		m["contacts"] = s.Contacts
+	}
+	if s.ClientJWKSURI != "" {
+		m["jwks_uri"] = s.ClientJWKSURI
+	}
+	if s.SectorIdentifierURI != "" {
+		m["sector_identifier_uri"] = s.SectorIdentifierURI
+	}
+	if s.TokenEndpointAuthSigningAlg != "" {
+		m["token_endpoint_auth_signing_alg"] = s.TokenEndpointAuthSigningAlg
+	}
+	if len(s.ClientRequestURIs) > 0 {
+		m["request_uris"] = s.ClientRequestURIs
+	}
+	if len(s.FrontChannelLogoutURIs) > 0 {
+		m["frontchannel_logout_uri"] = s.FrontChannelLogoutURIs[0]
+	}
+	if len(s.AcrValues) > 0 {
+		m["default_acr_values"] = s.AcrValues
+	}
+	return m
+}
+
+// registration is a registration endpoint answer (RFC 7591 §3.2.1).
+type registration struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret"`
+	RegistrationAccessToken string          `json:"registration_access_token"`
+	RegistrationClientURI   string          `json:"registration_client_uri"`
+	ClientIDIssuedAt        json.RawMessage `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
+}
+
+func epochOf(raw json.RawMessage) int64 {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return 0
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return 0
+	}
+	return int64(f)
+}
+
+// register creates the client at the OP (dynamic registration) unless the
+// site carries pre-registered credentials.
+func (e *Engine) register(ctx context.Context, s *Site, disc *oidcConfig) error {
+	if s.ClientID != "" && s.ClientSecret != "" {
+		s.Preregistered = true
+		return nil
+	}
+	if !absURL(disc.RegistrationEndpoint) {
+		return oxdErr(oxdclient.CodeInvalidRequest, descNoRegistration)
+	}
+	var r registration
+	if err := e.sendJSON(ctx, opRequest{endpoint: "registration", method: http.MethodPost, url: disc.RegistrationEndpoint, json: registrationMetadata(s)}, &r); err != nil {
+		return err
+	}
+	if r.ClientID == "" {
+		return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_id in the answer")}
+	}
+	s.ClientID = r.ClientID
+	s.ClientSecret = r.ClientSecret
+	s.RegistrationAccessToken = r.RegistrationAccessToken
+	s.RegistrationClientURI = r.RegistrationClientURI
+	s.ClientIDIssuedAt = epochOf(r.ClientIDIssuedAt)
+	s.ClientSecretExpiresAt = epochOf(r.ClientSecretExpiresAt)
+	if s.ClientSecret == "" {
+		return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_secret in the answer (a confidential client was asked for)")}
+	}
+	return nil
+}
+
+// unregister deletes a client the engine just registered (best effort,
+// RFC 7592 §2.3), when a later step of the same command failed.
+func (e *Engine) unregister(ctx context.Context, s *Site) {
+	if s.Preregistered || s.RegistrationClientURI == "" || s.RegistrationAccessToken == "" {
+		return
+	}
+	if _, _, err := e.send(context.WithoutCancel(ctx), opRequest{endpoint: "registration", method: http.MethodDelete,
+		url: s.RegistrationClientURI, bearer: s.RegistrationAccessToken}); err != nil {
+		e.log.Warn("oxdserver: could not delete a half-set-up client at the OP", "client_id", s.ClientID, "error", err.Error())
+	}
+}
+
+func (e *Engine) newSite(ctx context.Context, p *oxdclient.SiteParams, kind siteKind) (*Site, *oidcConfig, error) {
+	if strings.TrimSpace(p.OPHost) == "" {
+		return nil, nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
+	}
+	disc, err := e.oidc(ctx, p.OPHost, p.OPDiscoveryPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := buildSite(p, disc, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == kindRegular {
+		s.ClientID = strings.TrimSpace(p.ClientID)
+		s.ClientSecret = p.ClientSecret.Reveal()
+		if s.ClientID == "" || s.ClientSecret == "" {
+			s.ClientID, s.ClientSecret = "", ""
+		}
+	}
+	if err := e.register(ctx, s, disc); err != nil {
+		return nil, nil, err
+	}
+	return s, disc, nil
+}
+
+func (e *Engine) registerSite(ctx context.Context, c *call, p *oxdclient.RegisterSiteParams) (any, error) {
+	// Validate cheap parameters before any OP call or token check.
+	if strings.TrimSpace(p.OPHost) == "" {
+		return nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
+	}
+	var setup *Site
+	if c.protect || c.token != "" {
+		if c.token == "" {
+			return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
+		}
+		var err error
+		if setup, err = e.setupSiteForToken(ctx, p.OPHost, p.OPDiscoveryPath, c.token); err != nil {
+			return nil, err
+		}
+	}
+	s, _, err := e.newSite(ctx, &p.SiteParams, kindRegular)
+	if err != nil {
+		return nil, err
+	}
+	if setup != nil {
+		s.SetupOxdID, s.SetupClientID = setup.OxdID, setup.ClientID
+	}
+	if err := e.store.PutSite(ctx, s); err != nil {
+		e.unregister(ctx, s)
+		return nil, fmt.Errorf("store site: %w", err)
+	}
+	return registerSiteAnswer{OxdID: nstr(s.OxdID), OPHost: nstr(s.OPHost)}, nil
+}
+
+// setupSiteForToken finds the setup site (same OP) whose client the
+// protection token belongs to: a register_site carrying a token links the
+// new site to it (reference §4).
+func (e *Engine) setupSiteForToken(ctx context.Context, opHost, discoveryPath, token string) (*Site, error) {
+	sites, err := e.store.ListSites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	issuer := discoveryIssuer(opHost, discoveryPath)
+	var setups []*Site
+	for _, s := range sites {
+		if s.IsSetupClient && discoveryIssuer(s.OPHost, s.OPDiscoveryPath) == issuer {
+			setups = append(setups, s)
+		}
+	}
+	if len(setups) == 0 {
+		return nil, oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
+	}
+	clientID, err := e.validateProtectionToken(ctx, setups[0], token)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range setups {
+		if s.ClientID == clientID {
+			return s, nil
+		}
+	}
+	return nil, oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
+}
+
+func (e *Engine) setupClient(ctx context.Context, c *call, p *oxdclient.SetupClientParams) (any, error) {
+	if strings.TrimSpace(p.OPHost) == "" {
+		return nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
+	}
+	sp := p.SiteParams
+	sp.ClientID, sp.ClientSecret = "", ""
+	if name := strings.TrimSpace(p.SetupClientName); name != "" {
+		sp.ClientName = name
+	} else if sp.ClientName != "" {
+		sp.ClientName += " (setup)"
+	}
+	setup, _, err := e.newSite(ctx, &sp, kindSetup)
+	if err != nil {
+		return nil, err
+	}
+	rp := p.SiteParams
+	rp.ClientID, rp.ClientSecret = "", ""
+	regular, _, err := e.newSite(ctx, &rp, kindSetupRP)
+	if err != nil {
+		e.unregister(ctx, setup)
+		return nil, err
+	}
+	regular.SetupOxdID, regular.SetupClientID = setup.OxdID, setup.ClientID
+	if err := e.store.PutSite(ctx, setup); err != nil {
+		e.unregister(ctx, setup)
+		e.unregister(ctx, regular)
+		return nil, fmt.Errorf("store setup site: %w", err)
+	}
+	if err := e.store.PutSite(ctx, regular); err != nil {
+		_ = e.store.DeleteSite(ctx, setup.OxdID)
+		e.unregister(ctx, setup)
+		e.unregister(ctx, regular)
+		return nil, fmt.Errorf("store site: %w", err)
+	}
+	a := setupClientAnswer{
+		OxdID:                         nstr(regular.OxdID),
+		ClientIDOfOxdID:               nstr(regular.ClientID),
+		OPHost:                        nstr(setup.OPHost),
+		SetupClientOxdID:              nstr(setup.OxdID),
+		ClientID:                      nstr(setup.ClientID),
+		ClientSecret:                  nstr(setup.ClientSecret),
+		ClientRegistrationAccessToken: nstr(setup.RegistrationAccessToken),
+		ClientRegistrationClientURI:   nstr(setup.RegistrationClientURI),
+		ClientSecretExpiresAt:         someInt(setup.ClientSecretExpiresAt),
+	}
+	if setup.ClientIDIssuedAt != 0 {
+		a.ClientIDIssuedAt = someInt(setup.ClientIDIssuedAt)
+	}
+	return a, nil
+}
+
+func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSiteParams) (any, error) {
+	unlock := e.lockSite(c.site.OxdID)
+	defer unlock()
+	// Re-read under the lock: another command may have changed the site.
+	s, err := e.store.GetSite(ctx, c.site.OxdID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load site: %w", err)
+	}
+	if s.Preregistered || !absURL(s.RegistrationClientURI) || s.RegistrationAccessToken == "" {
+		return nil, oxdErr(oxdclient.CodeInvalidRegistrationClientURL, descInvalidRegURL)
+	}
+	if v := strings.TrimSpace(p.AuthorizationRedirectURI); v != "" {
+		if !validRedirect(v) {
+			return nil, oxdErr(oxdclient.CodeInvalidAuthorizationRedirectURI, descInvalidRedirect)
+		}
+		s.AuthorizationRedirectURI = v
+	}
+	if p.RedirectURIs != nil || strings.TrimSpace(p.AuthorizationRedirectURI) != "" {
+		redirects := []string{s.AuthorizationRedirectURI}
+		list := nonBlank(p.RedirectURIs)
+		if p.RedirectURIs == nil {
+			list = s.RedirectURIs
+		}
+		for _, r := range list {
+			if !validRedirect(r) {
+				return nil, oxdErr(oxdclient.CodeInvalidAuthorizationRedirectURI, "Invalid redirect_uris (each must be an absolute URL without fragment).")
+			}
+			redirects = addUnique(redirects, r)
+		}
+		s.RedirectURIs = redirects
+	}
+	if v := strings.TrimSpace(p.PostLogoutRedirectURI); v != "" {
+		if !validRedirect(v) {
+			return nil, oxdErr(oxdclient.CodeInvalidRequest, "Invalid post_logout_redirect_uri (must be an absolute URL without fragment).")
+		}
+		s.PostLogoutRedirectURI = v
+	}
+	if l := nonBlank(p.ResponseTypes); len(l) > 0 {
+		s.ResponseTypes = l
+	}
+	if p.Scope != nil {
+		l := nonBlank(p.Scope)
+		if len(l) == 0 {
+			return nil, oxdErr(oxdclient.CodeInvalidScope, descInvalidScope)
+		}
+		if s.IsSetupClient {
+			l = addUnique(l, scopeUMAProtection, scopeOxd)
+		}
+		s.Scope = l
+	}
+	// 3.1.4 stored null here when grant_types was absent; keep the stored
+	// ones instead.
+	if l := nonBlank(p.GrantTypes); len(l) > 0 {
+		if s.IsSetupClient || s.SetupClientID != "" || slices.Contains(s.Scope, scopeUMAProtection) {
+			l = addUnique(l, grantClientCredentials)
+		}
+		s.GrantTypes = l
+	}
+	if v := strings.TrimSpace(p.ClientJWKSURI); v != "" {
+		s.ClientJWKSURI = v
+	}
+	if v := strings.TrimSpace(p.ClientSectorIdentifierURI); v != "" {
+		s.SectorIdentifierURI = v
+	}
+	if p.ClientRequestURIs != nil {
+		s.ClientRequestURIs = nonBlank(p.ClientRequestURIs)
+	}
+	if p.ClientLogoutURIs != nil {
+		s.FrontChannelLogoutURIs = nonBlank(p.ClientLogoutURIs)
+	}
+	if p.Contacts != nil {
+		s.Contacts = nonBlank(p.Contacts)
+	}
+	if p.AcrValues != nil {
+		s.AcrValues = nonBlank(p.AcrValues)
+	}
+	if p.UILocales != nil {
+		s.UILocales = nonBlank(p.UILocales)
+	}
+	if p.ClaimsLocales != nil {
+		s.ClaimsLocales = nonBlank(p.ClaimsLocales)
+	}
+	meta := registrationMetadata(s)
+	meta["client_id"] = s.ClientID
+	var r registration
+	if err := e.sendJSON(ctx, opRequest{endpoint: "registration", method: http.MethodPut, url: s.RegistrationClientURI,
+		json: meta, bearer: s.RegistrationAccessToken}, &r); err != nil {
+		return nil, err
+	}
+	if r.RegistrationAccessToken != "" {
+		s.RegistrationAccessToken = r.RegistrationAccessToken // rotated (RFC 7592 §2.2)
+	}
+	if r.ClientSecret != "" {
+		s.ClientSecret = r.ClientSecret
+	}
+	if err := e.store.PutSite(ctx, s); err != nil {
+		return nil, fmt.Errorf("store site: %w", err)
+	}
+	return oxdIDAnswer{OxdID: nstr(s.OxdID)}, nil
+}
+
+func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSiteParams) (any, error) {
+	unlock := e.lockSite(c.site.OxdID)
+	defer unlock()
+	if err := e.store.DeleteSite(ctx, c.site.OxdID); err != nil && !errors.Is(err, ErrNotFound) {
+		e.log.Warn("oxdserver: remove_site failed", "oxd_id", c.site.OxdID, "error", err.Error())
+		return nil, oxdErr(oxdclient.CodeRemoveSiteFailed, descRemoveFailed)
+	}
+	e.forgetPATs(c.site.OxdID)
+	return oxdIDAnswer{OxdID: nstr(c.site.OxdID)}, nil
+}
+
+func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (any, error) {
+	if p.List {
+		sites, err := e.store.ListSites(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list sites: %w", err)
+		}
+		type entry struct {
+			OxdID      nstr `json:"oxd_id"`
+			ClientName nstr `json:"client_name"`
+		}
+		out := make([]entry, 0, len(sites))
+		for _, s := range sites {
+			out = append(out, entry{nstr(s.OxdID), nstr(s.ClientName)})
+		}
+		return getRPAnswer{Node: out}, nil
+	}
+	id := strings.TrimSpace(p.OxdID)
+	if id == "" {
+		return nil, badRequest(descNoOxdID)
+	}
+	s, err := e.store.GetSite(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load site: %w", err)
+	}
+	return getRPAnswer{Node: rpNode(s)}, nil
+}
+
+// rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when
+// unset. Dates are epoch milliseconds there. Tokens are never stored, so
+// their fields are always null.
+func rpNode(s *Site) map[string]any {
+	str := func(v string) any {
+		if v == "" {
+			return nil
+		}
+		return v
+	}
+	list := func(v []string) []string {
+		if v == nil {
+			return []string{}
+		}
+		return v
+	}
+	ms := func(sec int64) any {
+		if sec == 0 {
+			return nil
+		}
+		return sec * 1000
+	}
+	boolOrNull := func(b bool) any {
+		if !b {
+			return nil
+		}
+		return true
+	}
+	var front any
+	if len(s.FrontChannelLogoutURIs) > 0 {
+		front = s.FrontChannelLogoutURIs
+	}
+	resources := make([]any, 0, len(s.UMAResources))
+	for _, r := range s.UMAResources {
+		exprs := r.ScopeExpressions
+		if exprs == nil {
+			exprs = []json.RawMessage{}
+		}
+		resources = append(resources, map[string]any{
+			"id": r.ID, "path": r.Path, "http_methods": list(r.HTTPMethods), "scopes": list(r.Scopes),
+			"scope_expressions": exprs, "ticketScopes": list(r.TicketScopes),
+		})
+	}
+	return map[string]any{
+		"oxd_id":                           s.OxdID,
+		"op_host":                          str(s.OPHost),
+		"op_discovery_path":                str(s.OPDiscoveryPath),
+		"id_token":                         nil,
+		"access_token":                     nil,
+		"authorization_redirect_uri":       str(s.AuthorizationRedirectURI),
+		"logout_redirect_uri":              str(s.PostLogoutRedirectURI),
+		"application_type":                 str(s.ApplicationType),
+		"redirect_uris":                    list(s.RedirectURIs),
+		"claims_redirect_uri":              list(s.ClaimsRedirectURIs),
+		"response_types":                   list(s.ResponseTypes),
+		"front_channel_logout_uri":         front,
+		"client_id":                        str(s.ClientID),
+		"client_secret":                    str(s.ClientSecret),
+		"client_registration_access_token": str(s.RegistrationAccessToken),
+		"client_registration_client_uri":   str(s.RegistrationClientURI),
+		"client_id_issued_at":              ms(s.ClientIDIssuedAt),
+		"client_secret_expires_at":         ms(s.ClientSecretExpiresAt),
+		"client_name":                      str(s.ClientName),
+		"sector_identifier_uri":            str(s.SectorIdentifierURI),
+		"client_jwks_uri":                  str(s.ClientJWKSURI),
+		"token_endpoint_auth_signing_alg":  str(s.TokenEndpointAuthSigningAlg),
+		"token_endpoint_auth_method":       str(s.TokenEndpointAuthMethod),
+		"is_setup_client":                  boolOrNull(s.IsSetupClient),
+		"setup_oxd_id":                     str(s.SetupOxdID),
+		"setup_client_id":                  str(s.SetupClientID),
+		"scope":                            list(s.Scope),
+		"ui_locales":                       list(s.UILocales),
+		"claims_locales":                   list(s.ClaimsLocales),
+		"acr_values":                       list(s.AcrValues),
+		"grant_types":                      list(s.GrantTypes),
+		"contacts":                         list(s.Contacts),
+		"user_id":                          nil,
+		"user_secret":                      nil,
+		"pat":                              nil,
+		"pat_expires_in":                   nil,
+		"pat_created_at":                   nil,
+		"pat_refresh_token":                nil,
+		"uma_protected_resources":          resources,
+		"rpt":                              nil,
+		"rpt_token_type":                   nil,
+		"rpt_pct":                          nil,
+		"rpt_upgraded":                     nil,
+		"rpt_expires_at":                   nil,
+		"rpt_created_at":                   nil,
+		"oxd_rp_programming_language":      str(s.OxdRPProgrammingLanguage),
+	}
+}

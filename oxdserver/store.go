@@ -1,0 +1,258 @@
+package oxdserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrNotFound is returned by a [Store] for an unknown site or a missing,
+// expired or already taken value.
+var ErrNotFound = errors.New("oxdserver: not found")
+
+// Store keeps the engine's state: sites (registered clients) and one-time
+// values with a time to live (authorization states with their nonce and
+// PKCE verifier, nonces, claims-gathering states).
+//
+// Secrets are kept at rest in plain form: a site holds its client secret
+// and registration access token. Protect the store (file permissions,
+// Redis ACLs) accordingly. Tokens (access, refresh, id tokens, RPTs, PATs)
+// are never stored.
+//
+// Implementations must be safe for concurrent use. The engine serialises
+// its own read-modify-write of one site within a process; several engines
+// sharing a store (replicas) may race on concurrent updates of the same
+// site (last write wins), but never on one-time values: TakeValue is atomic.
+type Store interface {
+	// GetSite returns a copy of the site, or ErrNotFound.
+	GetSite(ctx context.Context, oxdID string) (*Site, error)
+	// PutSite creates or replaces the site.
+	PutSite(ctx context.Context, site *Site) error
+	// DeleteSite removes the site; ErrNotFound if there is none.
+	DeleteSite(ctx context.Context, oxdID string) error
+	// ListSites returns copies of all sites, in no particular order.
+	ListSites(ctx context.Context) ([]*Site, error)
+	// PutValue stores a one-time value under key for ttl.
+	PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// TakeValue returns and deletes the value atomically: of several
+	// concurrent callers (in any process sharing the store) at most one
+	// gets it. ErrNotFound when missing or expired.
+	TakeValue(ctx context.Context, key string) ([]byte, error)
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Site is what the engine stores for one oxd_id: an OP client and its
+// settings. The JSON names are those of oxd-server 3.1.4's stored Rp, as
+// returned by get_rp.
+//
+// Site holds the client secret and the registration access token in plain
+// form; it redacts itself when printed or logged.
+type Site struct {
+	OxdID                       string        `json:"oxd_id"`
+	OPHost                      string        `json:"op_host"`
+	OPDiscoveryPath             string        `json:"op_discovery_path,omitempty"`
+	AuthorizationRedirectURI    string        `json:"authorization_redirect_uri,omitempty"`
+	PostLogoutRedirectURI       string        `json:"logout_redirect_uri,omitempty"`
+	ApplicationType             string        `json:"application_type,omitempty"`
+	RedirectURIs                []string      `json:"redirect_uris,omitempty"`
+	ClaimsRedirectURIs          []string      `json:"claims_redirect_uri,omitempty"`
+	ResponseTypes               []string      `json:"response_types,omitempty"`
+	FrontChannelLogoutURIs      []string      `json:"front_channel_logout_uri,omitempty"`
+	ClientID                    string        `json:"client_id"`
+	ClientSecret                string        `json:"client_secret,omitempty"`
+	RegistrationAccessToken     string        `json:"client_registration_access_token,omitempty"`
+	RegistrationClientURI       string        `json:"client_registration_client_uri,omitempty"`
+	ClientIDIssuedAt            int64         `json:"client_id_issued_at,omitempty"`      // epoch seconds
+	ClientSecretExpiresAt       int64         `json:"client_secret_expires_at,omitempty"` // epoch seconds, 0 = never
+	ClientName                  string        `json:"client_name,omitempty"`
+	SectorIdentifierURI         string        `json:"sector_identifier_uri,omitempty"`
+	ClientJWKSURI               string        `json:"client_jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg string        `json:"token_endpoint_auth_signing_alg,omitempty"`
+	TokenEndpointAuthMethod     string        `json:"token_endpoint_auth_method,omitempty"`
+	ClientRequestURIs           []string      `json:"client_request_uris,omitempty"`
+	IsSetupClient               bool          `json:"is_setup_client,omitempty"`
+	SetupOxdID                  string        `json:"setup_oxd_id,omitempty"`
+	SetupClientID               string        `json:"setup_client_id,omitempty"`
+	Scope                       []string      `json:"scope,omitempty"`
+	UILocales                   []string      `json:"ui_locales,omitempty"`
+	ClaimsLocales               []string      `json:"claims_locales,omitempty"`
+	AcrValues                   []string      `json:"acr_values,omitempty"`
+	GrantTypes                  []string      `json:"grant_types,omitempty"`
+	Contacts                    []string      `json:"contacts,omitempty"`
+	TrustedClient               bool          `json:"trusted_client,omitempty"`
+	UMAResources                []UMAResource `json:"uma_protected_resources,omitempty"`
+	OxdRPProgrammingLanguage    string        `json:"oxd_rp_programming_language,omitempty"`
+	// Preregistered is true for a client registered outside oxd (client_id
+	// and client_secret given to register_site).
+	Preregistered bool `json:"preregistered,omitempty"`
+}
+
+// UMAResource is one protected (path, condition) of a site, registered as
+// one resource at the AS (reference §6.1).
+type UMAResource struct {
+	ID               string            `json:"id"`
+	Path             string            `json:"path"`
+	HTTPMethods      []string          `json:"http_methods"`
+	Scopes           []string          `json:"scopes"`
+	ScopeExpressions []json.RawMessage `json:"scope_expressions"`
+	TicketScopes     []string          `json:"ticketScopes"`
+}
+
+// String never reveals the site's secrets.
+func (s *Site) String() string { return fmt.Sprintf("oxdserver.Site(%s)", s.OxdID) }
+
+// GoString never reveals the site's secrets.
+func (s *Site) GoString() string { return s.String() }
+
+// LogValue implements slog.LogValuer without secrets.
+func (s *Site) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("oxd_id", s.OxdID), slog.String("op_host", s.OPHost))
+}
+
+// clone returns a deep copy through JSON (sites are small).
+func (s *Site) clone() *Site {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("oxdserver: site does not encode: " + err.Error())
+	}
+	var c Site
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic("oxdserver: site does not decode: " + err.Error())
+	}
+	return &c
+}
+
+// MemoryStore is the default [Store]: everything in memory, lost on
+// restart, not shared between processes.
+type MemoryStore struct {
+	mu     sync.Mutex
+	sites  map[string][]byte
+	values map[string]memValue
+	now    func() time.Time
+	sweep  int // PutValue calls until the next sweep of expired values
+}
+
+type memValue struct {
+	v   []byte
+	exp time.Time
+}
+
+// NewMemoryStore returns an empty in-memory store.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{sites: map[string][]byte{}, values: map[string]memValue{}, now: time.Now}
+}
+
+// GetSite implements Store.
+func (m *MemoryStore) GetSite(_ context.Context, oxdID string) (*Site, error) {
+	m.mu.Lock()
+	b, ok := m.sites[oxdID]
+	m.mu.Unlock()
+	if !ok {
+		return nil, ErrNotFound
+	}
+	var s Site
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
+	}
+	return &s, nil
+}
+
+// PutSite implements Store.
+func (m *MemoryStore) PutSite(_ context.Context, site *Site) error {
+	if site == nil || site.OxdID == "" {
+		return errors.New("oxdserver: site without oxd_id")
+	}
+	b, err := json.Marshal(site)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.sites[site.OxdID] = b
+	m.mu.Unlock()
+	return nil
+}
+
+// DeleteSite implements Store.
+func (m *MemoryStore) DeleteSite(_ context.Context, oxdID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.sites[oxdID]; !ok {
+		return ErrNotFound
+	}
+	delete(m.sites, oxdID)
+	return nil
+}
+
+// ListSites implements Store.
+func (m *MemoryStore) ListSites(_ context.Context) ([]*Site, error) {
+	m.mu.Lock()
+	raw := make([][]byte, 0, len(m.sites))
+	for _, b := range m.sites {
+		raw = append(raw, b)
+	}
+	m.mu.Unlock()
+	out := make([]*Site, 0, len(raw))
+	for _, b := range raw {
+		var s Site
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
+		}
+		out = append(out, &s)
+	}
+	slices.SortFunc(out, func(a, b *Site) int {
+		switch {
+		case a.OxdID < b.OxdID:
+			return -1
+		case a.OxdID > b.OxdID:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// PutValue implements Store.
+func (m *MemoryStore) PutValue(_ context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("oxdserver: value without a time to live")
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep--
+	if m.sweep <= 0 {
+		for k, v := range m.values {
+			if !now.Before(v.exp) {
+				delete(m.values, k)
+			}
+		}
+		m.sweep = max(1024, len(m.values))
+	}
+	m.values[key] = memValue{v: slices.Clone(value), exp: now.Add(ttl)}
+	return nil
+}
+
+// TakeValue implements Store.
+func (m *MemoryStore) TakeValue(_ context.Context, key string) ([]byte, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.values[key]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	delete(m.values, key)
+	if !now.Before(v.exp) {
+		return nil, ErrNotFound
+	}
+	return v.v, nil
+}
+
+// Close implements Store.
+func (m *MemoryStore) Close() error { return nil }
