@@ -72,7 +72,7 @@ func (f *fakeExec) Execute(ctx context.Context, req Request) (any, error) {
 	case "big":
 		var p struct{ N int }
 		_ = json.Unmarshal(req.Params, &p)
-		return map[string]any{"s": strings.Repeat("x", p.N)}, nil
+		return map[string]any{"s": strings.Repeat("x", min(max(p.N, 0), 20000))}, nil
 	case "error":
 		var p struct {
 			Code        string          `json:"code"`
