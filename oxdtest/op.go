@@ -1,3 +1,84 @@
+// Package oxdtest is the test kit of oxd for Go. Its core is an in-process
+// development OpenID Provider (OP) with a UMA 2.0 Authorization Server:
+// the demo application's zero-setup embedded OP, and a fast loopback OP for
+// the project's tests and its users' tests.
+//
+// # Starting an OP
+//
+// NewTestOP starts an OP on 127.0.0.1 over plain HTTP for the duration of
+// a test; StartOP does the same outside tests (stop it with Close). NewOP
+// returns the OP as an http.Handler for a given issuer URL, for mounting
+// into an existing server, for example at https://127.0.0.1:8443/op.
+//
+// # Endpoints
+//
+// All paths are relative to the issuer and listed in the discovery
+// documents:
+//
+//	/.well-known/openid-configuration   OpenID Provider metadata
+//	/.well-known/uma2-configuration     UMA 2.0 AS metadata
+//	/jwks                               RS256 keys, each with a kid
+//	/register, /register/{client_id}    dynamic registration (RFC 7591, RFC 7592)
+//	/authorize, /login                  code flow with the login form
+//	/token                              authorization_code, refresh_token,
+//	                                    client_credentials, uma-ticket grants
+//	/userinfo                           claims by scope
+//	/end_session                        RP-initiated logout
+//	/introspect, /revoke                RFC 7662 (with UMA permissions), RFC 7009
+//	/uma/resource_set[/{id}]            resource registration (PAT)
+//	/uma/permission                     permission tickets (PAT)
+//	/uma/claims_gathering               claims interaction page
+//
+// # Behaviour worth knowing
+//
+//   - Registration is open (no initial access token). Redirect URIs
+//     (redirect_uris, post_logout_redirect_uris, claims_redirect_uris;
+//     oxd's claims_redirect_uri is accepted too) must be absolute http(s)
+//     URLs without fragment. Without a scope, a client may use every
+//     supported scope. Confidential clients may authenticate with either
+//     client_secret_basic or client_secret_post, whatever they registered;
+//     public clients (token_endpoint_auth_method "none") send client_id.
+//   - The authorization endpoint only answers response_type=code, matches
+//     redirect_uri exactly and shows an error page (never a redirect) when
+//     client_id or redirect_uri is wrong. It is consent-free. The login
+//     form's POST is bound to a cookie of the browser that opened it, which
+//     defeats login CSRF. The OP session lasts 12 hours; prompt=login and
+//     max_age force a new login, prompt=none answers login_required.
+//   - PKCE: only S256. A code_challenge, when sent, is always verified;
+//     public clients must send one, and with OPConfig.RequirePKCE every
+//     client must.
+//   - Codes are single use: redeeming one twice revokes the tokens issued
+//     from it. A refresh token is issued whenever the client registered the
+//     refresh_token grant (offline_access is not needed, as with the
+//     project's certified test OP); refresh tokens rotate on every use and
+//     reusing an old one revokes the grant.
+//   - ID tokens are RS256 with iss, sub, aud, exp, iat, auth_time, nonce,
+//     at_hash, and the profile/email claims the scopes release. RotateKeys
+//     switches keys; the previous key stays published until the next
+//     rotation.
+//   - end_session signs out at once with a valid id_token_hint; otherwise
+//     it asks the user to confirm (a "Sign out" button). It redirects to
+//     post_logout_redirect_uri (with state) only when that URI is registered
+//     for the client named by the hint or by client_id.
+//   - Introspection callers authenticate with client credentials or with a
+//     Bearer token carrying scope uma_protection or oxd.
+//   - UMA: resources belong to the client of the PAT that registered them.
+//     Tickets expire (OPConfig.TicketTTL) and are single use. The
+//     uma-ticket grant asks OPConfig.UMAPolicy (default DefaultPolicy) about
+//     every permission of the ticket; need_info answers carry a new ticket
+//     bound to the client and redirect_user pointing at the claims page.
+//     Claims are gathered on that page, pushed as an ID token of this OP
+//     (claim_token_format ...#IDToken), or carried by a PCT. Passing an RPT
+//     of the same client in rpt adds the permissions to it (upgraded:true).
+//   - The claims page accepts a claims_redirect_uri that exactly matches one
+//     of the client's claims_redirect_uris or redirect_uris.
+//
+// # Test hooks
+//
+// Calls counts requests per endpoint, SetFault makes an endpoint return
+// garbage, hang, fail with 500 or sign ID tokens with an unknown key,
+// Revoke invalidates a token, OPConfig.Now moves time, and Login drives
+// the login form in process to obtain an authorization code.
 package oxdtest
 
 import (
@@ -64,13 +145,13 @@ var DemoUsers = []User{
 	},
 }
 
-// Default lifetimes used when the corresponding OPConfig field is zero.
+// Lifetimes used when the corresponding OPConfig field is zero.
 const (
-	DefaultAccessTokenTTL  = 10 * time.Minute
-	DefaultRefreshTokenTTL = 24 * time.Hour
-	DefaultIDTokenTTL      = 10 * time.Minute
-	DefaultCodeTTL         = time.Minute
-	DefaultTicketTTL       = 5 * time.Minute
+	defaultAccessTokenTTL  = 10 * time.Minute
+	defaultRefreshTokenTTL = 24 * time.Hour
+	defaultIDTokenTTL      = 10 * time.Minute
+	defaultCodeTTL         = time.Minute
+	defaultTicketTTL       = 5 * time.Minute
 	defaultSessionTTL      = 12 * time.Hour
 	defaultInteractionTTL  = 10 * time.Minute
 )
@@ -219,19 +300,19 @@ func NewOP(issuer string, cfg OPConfig) (*OP, error) {
 		return nil, fmt.Errorf("%w: %q must be an absolute http(s) URL without query, fragment or user info", ErrInvalidIssuer, issuer)
 	}
 	if cfg.AccessTokenTTL <= 0 {
-		cfg.AccessTokenTTL = DefaultAccessTokenTTL
+		cfg.AccessTokenTTL = defaultAccessTokenTTL
 	}
 	if cfg.RefreshTokenTTL <= 0 {
-		cfg.RefreshTokenTTL = DefaultRefreshTokenTTL
+		cfg.RefreshTokenTTL = defaultRefreshTokenTTL
 	}
 	if cfg.IDTokenTTL <= 0 {
-		cfg.IDTokenTTL = DefaultIDTokenTTL
+		cfg.IDTokenTTL = defaultIDTokenTTL
 	}
 	if cfg.CodeTTL <= 0 {
-		cfg.CodeTTL = DefaultCodeTTL
+		cfg.CodeTTL = defaultCodeTTL
 	}
 	if cfg.TicketTTL <= 0 {
-		cfg.TicketTTL = DefaultTicketTTL
+		cfg.TicketTTL = defaultTicketTTL
 	}
 	users := cfg.Users
 	if users == nil {

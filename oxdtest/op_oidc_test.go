@@ -480,7 +480,7 @@ func TestTokenEndpointCodeChecks(t *testing.T) {
 	assert.Equal(t, "invalid_grant", m["error"], "missing verifier")
 
 	code, verifier = newCode()
-	clk.Advance(DefaultCodeTTL + time.Second)
+	clk.Advance(defaultCodeTTL + time.Second)
 	st, m = exchange(c, code, testRedirect, verifier)
 	assert.Equal(t, http.StatusBadRequest, st)
 	assert.Equal(t, "invalid_grant", m["error"], "expired code")
@@ -742,7 +742,7 @@ func TestIntrospectionOfAccessTokens(t *testing.T) {
 	res, _ = postForm(t, op.Issuer()+"/revoke", &other, url.Values{"token": {at2}})
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, true, introspect(t, op, c, at2)["active"], "a client cannot revoke another's token")
-	clk.Advance(DefaultAccessTokenTTL + time.Second)
+	clk.Advance(defaultAccessTokenTTL + time.Second)
 	assert.Equal(t, false, introspect(t, op, c, at2)["active"])
 }
 

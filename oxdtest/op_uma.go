@@ -78,9 +78,9 @@ func (d PolicyDecision) String() string {
 }
 
 // DefaultPolicy is the UMA policy used when OPConfig.UMAPolicy is nil. It
-// follows a naming convention for resource scopes, the same one the
-// project's UMA layer for the certified test OP uses, so one test suite
-// runs against both:
+// decides by the names of resource scopes, with the prefixes of the
+// reference UMA layer for the certified test OP ("deny…", "claims…"), so
+// that one RP test suite can run against both:
 //
 //   - a scope starting with "deny" is always denied;
 //   - a scope starting with "claims" needs the claim "country" (need_info
@@ -417,7 +417,7 @@ func (op *OP) grantUMATicket(w http.ResponseWriter, c *clientRec, form url.Value
 		}
 		// Requested scopes (UMA Grant §3.3.1) are added to the resources
 		// that registered them; one that no resource has is invalid_scope.
-		for _, s := range splitScope(form.Get("scope")) {
+		for _, s := range splitScope(umaScopeParam(form.Get("scope"))) {
 			found := false
 			for i, p := range t.perms {
 				if slices.Contains(op.st.resources[p.ResourceID].desc.ResourceScopes, s) {
@@ -520,6 +520,21 @@ func (op *OP) grantUMATicket(w http.ResponseWriter, c *clientRec, form url.Value
 		"pct":          pct,
 		"upgraded":     upgraded,
 	})
+}
+
+// umaScopeParam returns the scope parameter of an uma-ticket request.
+// oxd-server 3.1.4 URL-encodes it once more before form encoding (and
+// Gluu's AS decodes it again), so a value that still holds percent
+// escapes or '+' separators is decoded once, for compatibility with
+// clients that copy oxd.
+func umaScopeParam(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	if d, err := url.QueryUnescape(s); err == nil {
+		return d
+	}
+	return s
 }
 
 // decide runs the policy; a panicking policy denies.

@@ -158,7 +158,7 @@ func TestPermissionEndpoint(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 	tk = u.ticket(t, "view")
-	clk.Advance(DefaultTicketTTL + time.Second)
+	clk.Advance(defaultTicketTTL + time.Second)
 	res, m = u.rpt(t, url.Values{"ticket": {tk}})
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
@@ -220,6 +220,9 @@ func TestUMAGrantDenied(t *testing.T) {
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "scope": {"print"}})
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_scope", m["error"])
+	// oxd 3.1.4 encodes the scope parameter twice; it is decoded once.
+	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "scope": {url.QueryEscape("view claims_read")}})
+	assert.Equal(t, "need_info", m["error"], "claims_read was added to the ticket's permission")
 	// A requested scope that is registered is added, and evaluated.
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "scope": {"deny_write"}})
 	assert.Equal(t, "request_denied", m["error"])
