@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,8 +51,8 @@ const defaultMaxResponseBytes = 1 << 20
 // token, the header "Authorization: Bearer <token>". The extension answers
 // the socket envelope with HTTP 200 even for status:"error".
 //
-// The token stays in the body as well (the extension replaces it with the
-// header's, so both always agree); nothing else is added to the body.
+// The token is sent in the header only (the extension would replace a body
+// token with the header's anyway); the caller's params are not modified.
 //
 // Error answers of the extension itself are mapped as follows:
 //   - 403 with the oxd envelope inside Dropwizard's {"code","message"}
@@ -145,6 +146,12 @@ func (h *HTTPS) Do(ctx context.Context, command string, params, result any) erro
 	if !validCommand(command) {
 		return transportErr(command, ErrProtocol, errors.New("invalid command name"), false)
 	}
+	var token Secret
+	if p, ok := params.(protected); ok {
+		if token = p.protection().ProtectionAccessToken; token != "" {
+			params = withoutToken(params)
+		}
+	}
 	body := []byte("{}")
 	if params != nil {
 		b, err := json.Marshal(params)
@@ -161,10 +168,8 @@ func (h *HTTPS) Do(ctx context.Context, command string, params, result any) erro
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if p, ok := params.(protected); ok {
-		if tok := p.protection().ProtectionAccessToken; tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok.Reveal())
-		}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -273,3 +278,19 @@ func (h *HTTPS) Close() error {
 }
 
 var _ Transport = (*HTTPS)(nil)
+
+// withoutToken returns a shallow copy of *params with the protection token
+// cleared, leaving the caller's value untouched.
+func withoutToken(params any) any {
+	v := reflect.ValueOf(params)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return params
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	out := cp.Interface()
+	if p, ok := out.(protected); ok {
+		p.protection().ProtectionAccessToken = ""
+	}
+	return out
+}
