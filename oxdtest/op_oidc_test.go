@@ -922,3 +922,49 @@ func TestSecretsNeverLogged(t *testing.T) {
 		assert.NotContains(t, logs.String(), secret)
 	}
 }
+
+// TestBadInputNeverFails sends malformed requests to every endpoint: each
+// answers with a 2xx–4xx status (a panic would drop the connection).
+func TestBadInputNeverFails(t *testing.T) {
+	op := NewTestOP(t, OPConfig{})
+	c := register(t, op, defaultMeta())
+	pat := clientToken(t, op, c, "uma_protection")
+	paths := []string{
+		"/.well-known/openid-configuration", "/.well-known/uma2-configuration", "/jwks", "/register",
+		"/register/" + c.ID, "/register/x/y", "/authorize", "/login", "/token", "/userinfo", "/end_session",
+		"/introspect", "/revoke", "/uma/resource_set", "/uma/resource_set/x", "/uma/permission", "/uma/claims_gathering",
+	}
+	bodies := []struct{ ctype, body string }{
+		{"", ""},
+		{"application/json", "{"},
+		{"application/json", "null"},
+		{"application/json", "[]"},
+		{"application/json", `[null, 1, "x", {"resource_id": 5}]`},
+		{"application/json", `{"resource_scopes": [1, 2], "redirect_uris": {"a": 1}, "scope": 5, "scope_expression": null}`},
+		{"application/x-www-form-urlencoded", "%zz&&=&grant_type=" + url.QueryEscape(GrantTypeUMATicket) + "&ticket=x&claim_token=a.b.c&claim_token_format=x"},
+		{"application/x-www-form-urlencoded", "grant_type=authorization_code&code=x&code=y"},
+		{"application/x-www-form-urlencoded", "interaction=x&xsrf=y&oxdtest_interaction=z"},
+		{"application/x-www-form-urlencoded", strings.Repeat("a=b&", maxBodyBytes/4+10)},
+		{"text/plain", "\x00\xff\xfe"},
+	}
+	for _, p := range paths {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+			for _, b := range bodies {
+				for _, auth := range []string{"", "Bearer " + pat, "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":x"))} {
+					req, err := http.NewRequest(m, op.Issuer()+p+"?client_id="+c.ID+"&redirect_uri=%zz&ticket=", strings.NewReader(b.body))
+					require.NoError(t, err)
+					if b.ctype != "" {
+						req.Header.Set("Content-Type", b.ctype)
+					}
+					if auth != "" {
+						req.Header.Set("Authorization", auth)
+					}
+					res, err := http.DefaultClient.Do(req)
+					require.NoError(t, err, "%s %s", m, p)
+					res.Body.Close()
+					assert.Less(t, res.StatusCode, 500, "%s %s %q", m, p, b.body)
+				}
+			}
+		}
+	}
+}

@@ -297,13 +297,12 @@ func (op *OP) handleRegistrationClient(w http.ResponseWriter, r *http.Request, i
 	if !allowMethods(w, r, http.MethodGet, http.MethodPut, http.MethodDelete) {
 		return
 	}
-	id, err := url.PathUnescape(id)
 	tok, ok := bearerToken(r)
 	op.mu.Lock()
 	c := op.st.clients[id]
 	op.mu.Unlock()
 	// RFC 7592 §2: an unknown client and a wrong token answer the same.
-	if err != nil || !ok || c == nil || !secretEqual(tok, c.regToken) {
+	if !ok || c == nil || !secretEqual(tok, c.regToken) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "invalid registration access token")
 		return
