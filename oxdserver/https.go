@@ -82,8 +82,8 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     403 with the exact body of 3.1.4 (unless InsecureNoProtection); the
 //     header's token replaces any protection_access_token of the body;
 //   - a body that is not a JSON object is answered 400 "Invalid parameters.
-//     Message: …"; a JSON null body gets the "parameters are not specified"
-//     error envelope;
+//     Message: …"; a JSON null body reaches the engine without params (the
+//     "parameters are not specified" error envelope);
 //   - a Content-Type other than application/json: 415 (this also keeps
 //     browsers from posting cross-site forms to the unprotected paths);
 //   - unknown path: 404; wrong method: 405 with Allow; body over MaxBody:
@@ -168,24 +168,24 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 		return feWriteText(w, http.StatusBadRequest, "Invalid parameters. Message: cannot read the request body"), "bad_body", command
 	}
 
-	var data any
-	var oerr *oxdclient.Error
 	trimmed := bytes.TrimSpace(body)
+	req := Request{Command: command, Protect: !h.cfg.InsecureNoProtection}
 	switch {
 	case feIsJSONNull(trimmed):
-		oerr = feErrNoParams()
+		// No parameters: the engine answers "Command parameters are not
+		// specified or otherwise malformed."
 	case len(trimmed) == 0 || trimmed[0] != '{':
 		return feWriteText(w, http.StatusBadRequest, "Invalid parameters. Message: the body must be a JSON object with the command's parameters"), "invalid_parameters", command
 	default:
 		if err := feCheckJSON(trimmed); err != nil {
 			return feWriteText(w, http.StatusBadRequest, "Invalid parameters. Message: "+err.Error()), "invalid_parameters", command
 		}
-		req := Request{Command: command, Params: json.RawMessage(trimmed), Protect: !h.cfg.InsecureNoProtection}
-		if hasToken {
-			req.ProtectionToken = token
-		}
-		data, oerr = feRunCommand(r.Context(), h.ex, req, h.log)
+		req.Params = json.RawMessage(trimmed)
 	}
+	if hasToken {
+		req.ProtectionToken = token
+	}
+	data, oerr := feRunCommand(r.Context(), h.ex, req, h.log)
 
 	if oerr != nil {
 		if n := oerr.HTTPStatus(); n != 0 {

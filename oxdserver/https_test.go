@@ -257,7 +257,6 @@ func TestHTTPSStatusTable(t *testing.T) {
 		{"invalid JSON", "POST", "/get-user-info", tok, "application/json", `{not json`, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
 		{"JSON array", "POST", "/get-user-info", tok, "application/json", `[]`, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
 		{"empty body", "POST", "/get-user-info", tok, "application/json", ``, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
-		{"null body", "POST", "/get-user-info", tok, "application/json", `null`, HTTPSConfig{}, 200, fxNoParamsResponse, 0},
 		{"no content type", "POST", "/get-user-info", tok, "", `{}`, HTTPSConfig{}, 415, `{"code":415,"message":"HTTP 415 Unsupported Media Type"}`, 0},
 		{"form content type", "POST", "/setup-client", "", "application/x-www-form-urlencoded", `a=b`, HTTPSConfig{}, 415, `{"code":415,"message":"HTTP 415 Unsupported Media Type"}`, 0},
 		{"json with charset", "POST", "/get-user-info", tok, "application/json; charset=utf-8", `{}`, HTTPSConfig{}, 200, `{"status":"ok","data":{"claims":{"name":["Jürgen <x> & y"]}}}`, 1},
@@ -344,5 +343,26 @@ func TestHTTPSNilEngine(t *testing.T) {
 	rec := doHTTPS(t, h, "POST", "/get-user-info", "Bearer x", "application/json", `{}`)
 	if rec.Code != 500 || rec.Body.String() != "Command client is not able to connect to oxd-server." {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestHTTPSWithEngine(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	h := NewHTTPSHandler(e, HTTPSConfig{})
+	const tok = "Bearer b75434ff-f465-4b70-92e4-b7ba6b6c58f2"
+	for _, tc := range []struct{ name, path, body, want string }{
+		{"null body", "/get-user-info", `null`, fxNoParamsResponse},
+		{"ill-typed params", "/get-authorization-url", `{"oxd_id":["x"]}`, fxNoParamsResponse},
+		{"blank oxd_id", "/get-logout-uri", `{"oxd_id":" "}`, fxBlankOxdIDResponse},
+		{"unknown oxd_id", "/uma-rs-check-access", `{"oxd_id":"nope","rpt":"","path":"/p","http_method":"GET"}`, fxInvalidOxdIDResponse},
+	} {
+		rec := doHTTPS(t, h, "POST", tc.path, tok, "application/json", tc.body)
+		if rec.Code != 200 || rec.Body.String() != tc.want {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
+		}
 	}
 }

@@ -55,10 +55,10 @@ type feExecutor interface {
 //     framed the text wrongly (a byte count instead of UTF-16 units), so the
 //     stream cannot be trusted, and clients written for 3.1.4 discard the
 //     connection after that answer anyway;
-//   - a known command without a params object: internal_error "Command
-//     parameters are not specified or otherwise malformed.", connection
-//     kept;
-//   - an unknown command: unsupported_operation, connection kept.
+//   - an unknown command: unsupported_operation; a known command without a
+//     params object: internal_error "Command parameters are not specified
+//     or otherwise malformed." (both decided by the engine, which gets nil
+//     Params); the connection is kept.
 //
 // Differences from 3.1.4 outside Quirks314 mode: frames that a client sends
 // before reading the previous answer (pipelining) are answered in order
@@ -486,16 +486,11 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	start := time.Now()
 	var oerr *oxdclient.Error
 	var data any
-	switch {
-	case cmd.Name == "":
-		oerr = feErrUnsupported()
-	case !cmd.HasParams && feKnownCommands[cmd.Name]:
-		oerr = feErrNoParams()
-	default:
-		ctx, cancel := s.commandContext()
-		data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, Protect: s.Protect}, lg)
-		cancel()
-	}
+	// The engine decides what is unknown (unsupported_operation) and what
+	// lacks parameters (nil Params), in the order of 3.1.4.
+	ctx, cancel := s.commandContext()
+	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, Protect: s.Protect}, lg)
+	cancel()
 	if oerr == nil {
 		resp, err = feEncodeOK(data)
 		if err != nil {

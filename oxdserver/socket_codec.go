@@ -12,8 +12,6 @@ import (
 // Error descriptions of oxd-server 3.1.4 that the front-ends produce
 // themselves (reference §3.2).
 const (
-	feDescNoParams    = "Command parameters are not specified or otherwise malformed."
-	feDescUnsupported = "Operation is not supported by server error."
 	// feDescResponseTooLarge answers a command whose response does not fit in
 	// a socket frame (outside the 3.1.4 quirks mode, where the connection is
 	// closed without a reply instead).
@@ -23,31 +21,6 @@ const (
 // feGenericInternalError is the exact answer after which oxd-server 3.1.4
 // closes the connection (127 characters).
 const feGenericInternalError = `{"status":"error","data":{"error":"internal_error","error_description":"Unknown internal server error occurs.","details":null}}`
-
-// feKnownCommands are the commands of oxd-server 3.1.4 that take parameters.
-// For these a missing or ill-typed "params" is answered with the
-// "parameters are not specified" error before the engine is asked, as 3.1.4
-// does; any other name goes to the engine, which decides whether it is
-// supported.
-var feKnownCommands = map[string]bool{
-	oxdclient.CmdSetupClient:                  true,
-	oxdclient.CmdRegisterSite:                 true,
-	oxdclient.CmdUpdateSite:                   true,
-	oxdclient.CmdRemoveSite:                   true,
-	oxdclient.CmdGetAuthorizationURL:          true,
-	oxdclient.CmdGetTokensByCode:              true,
-	oxdclient.CmdGetAccessTokenByRefreshToken: true,
-	oxdclient.CmdGetUserInfo:                  true,
-	oxdclient.CmdGetLogoutURI:                 true,
-	oxdclient.CmdGetClientToken:               true,
-	oxdclient.CmdIntrospectAccessToken:        true,
-	oxdclient.CmdIntrospectRPT:                true,
-	oxdclient.CmdUMARSProtect:                 true,
-	oxdclient.CmdUMARSCheckAccess:             true,
-	oxdclient.CmdUMARPGetRPT:                  true,
-	oxdclient.CmdUMARPGetClaimsGatheringURL:   true,
-	oxdclient.CmdGetRP:                        true,
-}
 
 // Errors of feDecodeCommand.
 var (
@@ -164,12 +137,4 @@ func feEncodeError(e *oxdclient.Error) []byte {
 // after which the connection is closed.
 func feIsGenericInternalError(e *oxdclient.Error) bool {
 	return e.Code == oxdclient.CodeInternalError && e.Description == oxdclient.DescInternalErrorUnknown
-}
-
-func feErrNoParams() *oxdclient.Error {
-	return &oxdclient.Error{Code: oxdclient.CodeInternalError, Description: feDescNoParams}
-}
-
-func feErrUnsupported() *oxdclient.Error {
-	return &oxdclient.Error{Code: oxdclient.CodeUnsupportedOperation, Description: feDescUnsupported}
 }

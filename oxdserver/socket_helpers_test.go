@@ -95,6 +95,35 @@ func (f *fakeExec) Execute(ctx context.Context, req Request) (any, error) {
 	return nil, &oxdclient.Error{Code: oxdclient.CodeUnsupportedOperation, Description: "Operation is not supported by server error."}
 }
 
+// hybridExec sends the scripted commands of fakeExec to it and everything
+// else to a real engine (with a memory store and no OP), so that the
+// engine's own answers (unsupported_operation, missing params, bad oxd_id)
+// are what the listener passes on.
+type hybridExec struct {
+	*fakeExec
+	engine *Engine
+}
+
+func newHybridExec(t *testing.T) *hybridExec {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return &hybridExec{fakeExec: newFakeExec(), engine: e}
+}
+
+func (h *hybridExec) Execute(ctx context.Context, req Request) (any, error) {
+	switch req.Command {
+	case "echo", "slow", "panic", "fail", "generic", "big", "error", "data":
+		return h.fakeExec.Execute(ctx, req)
+	}
+	h.mu.Lock()
+	h.calls = append(h.calls, req)
+	h.mu.Unlock()
+	return h.engine.Execute(ctx, req)
+}
+
 // startSocket serves srv (with exec f) on a loopback port and returns the
 // address. The server is closed when the test ends.
 func startSocket(t *testing.T, srv *SocketServer, f feExecutor) string {

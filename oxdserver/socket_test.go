@@ -19,15 +19,17 @@ import (
 
 // Exact wire texts of reference/fixtures/socket-3.1/wire/.
 const (
-	fxGetRPRequest        = `0079{"command":"get_rp","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxGetRPUnknownOxdID   = `0236{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
-	fxInternalError       = `0127{"status":"error","data":{"error":"internal_error","error_description":"Unknown internal server error occurs.","details":null}}`
-	fxNonASCIIRequest     = `0118{"command":"update_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6","contacts":["jürgen@example.org"]}}`
-	fxRemoveSiteRequest   = `0084{"command":"remove_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxRemoveSiteResponse  = `0072{"status":"ok","data":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxUnsupportedResponse = `{"status":"error","data":{"error":"unsupported_operation","error_description":"Operation is not supported by server error.","details":null}}`
-	fxNoParamsResponse    = `{"status":"error","data":{"error":"internal_error","error_description":"Command parameters are not specified or otherwise malformed.","details":null}}`
-	fxOxdID               = "bcad760f-91ba-46e1-a020-05e4281d91b6"
+	fxGetRPRequest         = `0079{"command":"get_rp","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxGetRPUnknownOxdID    = `0236{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
+	fxInternalError        = `0127{"status":"error","data":{"error":"internal_error","error_description":"Unknown internal server error occurs.","details":null}}`
+	fxNonASCIIRequest      = `0118{"command":"update_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6","contacts":["jürgen@example.org"]}}`
+	fxRemoveSiteRequest    = `0084{"command":"remove_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxRemoveSiteResponse   = `0072{"status":"ok","data":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxUnsupportedResponse  = `{"status":"error","data":{"error":"unsupported_operation","error_description":"Operation is not supported by server error.","details":null}}`
+	fxNoParamsResponse     = `{"status":"error","data":{"error":"internal_error","error_description":"Command parameters are not specified or otherwise malformed.","details":null}}`
+	fxBlankOxdIDResponse   = `{"status":"error","data":{"error":"bad_request","error_description":"oxd_id is empty or not specified or is otherwise invalid (not registered).","details":null}}`
+	fxInvalidOxdIDResponse = `{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
+	fxOxdID                = "bcad760f-91ba-46e1-a020-05e4281d91b6"
 )
 
 // wireExec answers the fixture commands exactly as oxd-server 3.1.4 does.
@@ -130,6 +132,9 @@ func TestSocketMalformedInput(t *testing.T) {
 		{"missing params", `0020{"command":"get_rp"}`, replyStaysOpen, fxNoParamsResponse},
 		{"null params", `0041{"command":"register_site","params":null}`, replyStaysOpen, fxNoParamsResponse},
 		{"params not an object", `0048{"command":"get_authorization_url","params":[1]}`, replyStaysOpen, fxNoParamsResponse},
+		{"unknown command, no params", `0038{"command":"update_site_registration"}`, replyStaysOpen, fxUnsupportedResponse},
+		{"blank oxd_id", `0058{"command":"get_authorization_url","params":{"oxd_id":""}}`, replyStaysOpen, fxBlankOxdIDResponse},
+		{"unknown oxd_id", `0062{"command":"get_authorization_url","params":{"oxd_id":"nope"}}`, replyStaysOpen, fxInvalidOxdIDResponse},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,7 +145,7 @@ func TestSocketMalformedInput(t *testing.T) {
 				}
 			}
 			for _, quirks := range []bool{false, true} {
-				ex := newFakeExec()
+				ex := newHybridExec(t)
 				srv := &SocketServer{Quirks314: quirks, ReadTimeout: 300 * time.Millisecond}
 				addr := startSocket(t, srv, ex)
 				c := dial(t, addr)
