@@ -32,7 +32,7 @@ func safeReturnTo(raw string) (string, bool) {
 	if !cleanPathChars(raw) {
 		return "", false
 	}
-	if raw[0] != '/' || (len(raw) > 1 && (raw[1] == '/' || raw[1] == '\\')) {
+	if !singleLeadingSlash(raw) {
 		return "", false
 	}
 	// Look through percent-encoding (several layers: the value may be
@@ -68,7 +68,7 @@ func safeReturnTo(raw string) (string, bool) {
 
 // decodedPathOK checks one percent-decoded layer of a return-to value.
 func decodedPathOK(s string) bool {
-	if strings.HasPrefix(s, "//") || strings.HasPrefix(s, "/\\") {
+	if !singleLeadingSlash(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -78,6 +78,24 @@ func decodedPathOK(s string) bool {
 		}
 	}
 	return true
+}
+
+// singleLeadingSlash reports whether s starts with "/" and, after leading
+// "./" and "../" segments are resolved, not with "//" or "/\\".
+func singleLeadingSlash(s string) bool {
+	if !strings.HasPrefix(s, "/") {
+		return false
+	}
+	for {
+		switch {
+		case strings.HasPrefix(s, "/./"):
+			s = s[2:]
+		case strings.HasPrefix(s, "/../"):
+			s = s[3:]
+		default:
+			return !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\")
+		}
+	}
 }
 
 // cleanPathChars reports whether s is printable ASCII without backslash,
