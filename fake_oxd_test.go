@@ -28,12 +28,12 @@ import (
 type fakeOxd struct {
 	mu        sync.Mutex
 	calls     map[string]int
-	states    map[string]bool             // issued and unused
-	codes     map[string]string           // code -> subject (unused codes)
-	refresh   map[string]string           // valid refresh token -> subject
-	access    map[string]string           // access token -> subject
-	secrets   []string                    // every token/code issued
-	fail      map[string]error            // command -> error answer
+	states    map[string]bool                            // issued and unused
+	codes     map[string]string                          // code -> subject (unused codes)
+	refresh   map[string]string                          // valid refresh token -> subject
+	access    map[string]string                          // access token -> subject
+	secrets   []string                                   // every token/code issued
+	fail      map[string]error                           // command -> error answer
 	hook      map[string]func(ctx context.Context) error // command -> hook run before answering
 	lastParam map[string]map[string]any
 	expiresIn int64
