@@ -50,9 +50,9 @@ type Config struct {
 	// be set.
 	OxdID string
 
-	// SiteFile is the path of a JSON file with an "oxd_id" member, such as
-	// the file the site helper of package oxdclient writes after
-	// registering. It is read once by New.
+	// SiteFile is the path of a site file written by
+	// [oxdclient.SaveSite] or [oxdclient.EnsureSite] (JSON with an
+	// "oxd_id" member). New reads it once, with [oxdclient.LoadSite].
 	SiteFile string
 
 	// PostLogoutRedirectURI is the absolute URL of the application's

@@ -3,12 +3,10 @@ package oxd
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -152,20 +150,12 @@ func (a *Auth) refreshFailed(r *http.Request, u *User, err error) (*User, int, e
 	return nil, status, e
 }
 
-// readOxdIDFile reads the "oxd_id" member of a JSON site file.
+// readOxdIDFile reads the oxd_id of a site file written by
+// oxdclient.SaveSite (or EnsureSite).
 func readOxdIDFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	site, err := oxdclient.LoadSite(path)
 	if err != nil {
 		return "", fmt.Errorf("oxd: Config.SiteFile: %w", err)
 	}
-	var v struct {
-		OxdID string `json:"oxd_id"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return "", fmt.Errorf("oxd: Config.SiteFile %s: not a JSON object: %w", path, err)
-	}
-	if v.OxdID == "" {
-		return "", fmt.Errorf("oxd: Config.SiteFile %s: no oxd_id", path)
-	}
-	return v.OxdID, nil
+	return site.OxdID, nil
 }
