@@ -297,6 +297,8 @@ func (s *Socket) dialConn(ctx context.Context, command string) (*sockConn, error
 		switch {
 		case ctx.Err() != nil:
 			return nil, transportErr(command, ErrTimeout, fmt.Errorf("connecting to oxd-server: %w", ctx.Err()), false)
+		case ctxExpired(ctx):
+			return nil, transportErr(command, ErrTimeout, fmt.Errorf("connecting to oxd-server: %w", context.DeadlineExceeded), false)
 		case isTimeout(err):
 			return nil, transportErr(command, ErrTimeout, err, false)
 		}
@@ -378,6 +380,9 @@ func (s *Socket) ioErr(ctx context.Context, command string, err error, sent bool
 	case ctx.Err() != nil:
 		return transportErr(command, ErrTimeout, ctx.Err(), sent)
 	case isTimeout(err):
+		if ctxExpired(ctx) { // the connection deadline was the context's
+			return transportErr(command, ErrTimeout, context.DeadlineExceeded, sent)
+		}
 		return transportErr(command, ErrTimeout, fmt.Errorf("no complete answer within the deadline: %w", err), sent)
 	case errors.Is(err, io.EOF):
 		return transportErr(command, ErrUnavailable, errors.New("oxd-server closed the connection without answering"), sent)
@@ -387,6 +392,13 @@ func (s *Socket) ioErr(ctx context.Context, command string, err error, sent bool
 		return transportErr(command, ErrProtocol, err, sent)
 	}
 	return transportErr(command, ErrUnavailable, err, sent)
+}
+
+// ctxExpired reports whether ctx's deadline has passed (its Err may not be
+// set yet when a connection deadline equal to it fires first).
+func ctxExpired(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func isTimeout(err error) bool {
