@@ -21,7 +21,7 @@ import (
 const (
 	DefaultSocketAddr     = "127.0.0.1:8099"
 	DefaultReadTimeout    = 30 * time.Second
-	DefaultIdleTimeout    = 5 * time.Minute
+	DefaultIdleTimeout    = 10 * time.Minute
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultMaxConns       = 1024
@@ -89,8 +89,9 @@ type SocketServer struct {
 	// its last (default 30s). A negative value disables it.
 	ReadTimeout time.Duration
 	// IdleTimeout bounds the wait for the first byte of the next frame
-	// (default 5m); the connection is then closed. Pooling clients must
-	// keep idle connections for less. A negative value disables it.
+	// (default 10m); the connection is then closed. Pooling clients must
+	// keep idle connections for less (oxdclient's Socket: 5m by default).
+	// A negative value disables it.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the writing of one response (default 30s). A
 	// negative value disables it.

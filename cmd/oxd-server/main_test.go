@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// lockedBuffer collects a process's stderr.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor polls the log until re matches, and returns the submatches.
+func (l *lockedBuffer) waitFor(t *testing.T, re *regexp.Regexp, exited <-chan struct{}) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(l.String()); m != nil {
+			return m
+		}
+		select {
+		case <-exited:
+			t.Fatalf("oxd-server exited before logging %s:\n%s", re, l)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("oxd-server did not log %s:\n%s", re, l)
+	return nil
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "oxd-server")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBinary builds oxd-server, starts it on free loopback ports with the
+// development OP, runs commands over the socket and the HTTPS extension
+// with oxdclient, and stops it with SIGTERM.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "cert.pem")
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0",
+		"-tls-cert-out", certFile, "-dev-op", "-log-level", "debug")
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	sockAddr := logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(https://127\.0\.0\.1:\d+)`), exited)[1]
+	issuer := logs.waitFor(t, regexp.MustCompile(`msg="development OP listening" issuer=(http://127\.0\.0\.1:\d+)`), exited)[1]
+	fp := logs.waitFor(t, regexp.MustCompile(`sha256=([0-9A-F:]{95})`), exited)[1]
+
+	// The printed fingerprint is the one of the certificate written out.
+	pemBytes, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || fingerprint(block.Bytes) != fp {
+		t.Fatalf("fingerprint %s does not match %s", fp, certFile)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	defer httpClient.CloseIdleConnections()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Socket (protection off by default): setup_client, a protection token,
+	// an authorization URL.
+	st, err := oxdclient.NewSocket(sockAddr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sc := oxdclient.New(st, oxdclient.Config{})
+	setup, err := sc.SetupClient(ctx, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
+		OPHost:                   issuer,
+		AuthorizationRedirectURI: "https://rp.example.test/cb",
+		PostLogoutRedirectURI:    "https://rp.example.test/out",
+		Scope:                    []string{"openid", "profile", "email", "uma_protection"},
+		GrantTypes:               []string{"authorization_code", "client_credentials", "refresh_token"},
+	}})
+	if err != nil {
+		t.Fatalf("setup_client over the socket: %v\n%s", err, logs.String())
+	}
+	if setup.OxdID == "" || setup.ClientID == "" || setup.ClientSecret.IsZero() || setup.OPHost != issuer {
+		t.Fatalf("setup_client answer %+v", setup)
+	}
+	tok, err := sc.GetClientToken(ctx, oxdclient.GetClientTokenParams{
+		ClientID: setup.ClientID, ClientSecret: setup.ClientSecret, OPHost: issuer,
+		Scope: []string{"openid", "oxd", "uma_protection"},
+	})
+	if err != nil || tok.AccessToken.IsZero() {
+		t.Fatalf("get_client_token: %v %+v", err, tok)
+	}
+	au, err := sc.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	if err != nil || !strings.HasPrefix(au.AuthorizationURL, issuer+"/") || !strings.Contains(au.AuthorizationURL, "state=") {
+		t.Fatalf("get_authorization_url over the socket: %v %+v", err, au)
+	}
+
+	// HTTPS extension (protection on by default): without a token the
+	// extension refuses; with the setup client's credentials it works.
+	ht, err := oxdclient.NewHTTPS(httpsURL, oxdclient.HTTPSConfig{HTTPClient: httpClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := oxdclient.New(ht, oxdclient.Config{})
+	_, err = plain.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	var oe *oxdclient.Error
+	if !errors.As(err, &oe) || oe.Code != "403" {
+		t.Fatalf("HTTPS without a token: %v", err)
+	}
+	protected := oxdclient.New(ht, oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{
+		ClientID: setup.ClientID, ClientSecret: setup.ClientSecret, OPHost: issuer,
+	}})
+	au2, err := protected.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	if err != nil || !strings.HasPrefix(au2.AuthorizationURL, issuer+"/") || au2.AuthorizationURL == au.AuthorizationURL {
+		t.Fatalf("get_authorization_url over HTTPS: %v %+v", err, au2)
+	}
+	resp, err := httpClient.Get(httpsURL + "/health-check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "running" {
+		t.Fatalf("health-check: %d %q", resp.StatusCode, body)
+	}
+
+	// Stop with SIGTERM: clean exit, status 0.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("oxd-server did not stop after SIGTERM:\n%s", logs.String())
+	}
+	if waitErr != nil {
+		t.Fatalf("exit: %v\n%s", waitErr, logs.String())
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg="oxd-server stopped"`) {
+		t.Fatalf("no stop line:\n%s", out)
+	}
+	// Secrets never reach the log, even at debug level.
+	for name, s := range map[string]string{
+		"client secret":    setup.ClientSecret.Reveal(),
+		"protection token": tok.AccessToken.Reveal(),
+	} {
+		if strings.Contains(out, s) {
+			t.Errorf("the log contains the %s", name)
+		}
+	}
+	for _, w := range []string{"command=setup_client", "command=get_authorization_url", "transport=https"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("the debug log lacks %s", w)
+		}
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"-listen", ""}, 2, "nothing to serve"},
+		{[]string{"-tls-cert", "x"}, 2, "go together"},
+		{[]string{"-log-level", "loud"}, 2, "invalid -log-level"},
+		{[]string{"extra"}, 2, "unexpected arguments"},
+		{[]string{"-nope"}, 2, "flag provided but not defined"},
+		{[]string{"-listen", "127.0.0.1:0", "-store", "bogus"}, 1, "want memory"},
+		{[]string{"-listen", "127.0.0.1:0", "-store", "redis://u:hunter2@127.0.0.1:6379/0"}, 1, "xxxxx"},
+		{[]string{"-listen", "256.0.0.1:1"}, 1, "socket listener"},
+		{[]string{"-listen", "", "-https-listen", "127.0.0.1:0", "-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, 1, "TLS certificate"},
+		{[]string{"-h"}, 0, "-https-listen"},
+	} {
+		var out bytes.Buffer
+		code := run(context.Background(), tc.args, &out)
+		if code != tc.code || !strings.Contains(out.String(), tc.msg) {
+			t.Errorf("%q: exit %d, want %d; output:\n%s", tc.args, code, tc.code, out.String())
+		}
+		if strings.Contains(out.String(), "hunter2") {
+			t.Errorf("%q: the log shows a password", tc.args)
+		}
+	}
+}
+
+// TestRunGracefulStop runs the program in process: cancelling its context
+// (what SIGTERM does) stops both listeners and returns 0.
+func TestRunGracefulStop(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-log-level", "debug"}, &logs)
+		close(exited)
+	}()
+	addr := logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = oxdclient.New(st, oxdclient.Config{}).Transport().Do(context.Background(), "license_status", map[string]any{}, nil)
+	if !errors.Is(err, oxdclient.ErrUnsupportedCommand) {
+		t.Fatalf("license_status: %v", err)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return")
+	}
+	if _, err := http.Get(strings.Replace(httpsURL, "https", "http", 1)); err == nil {
+		t.Fatal("HTTPS listener still open")
+	}
+}
