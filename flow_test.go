@@ -1,0 +1,480 @@
+package oxd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdtest"
+)
+
+// The flow suite: a real application (httptest over TLS, default Secure
+// cookies) using RequireLogin, CallbackHandler and LogoutHandler, a browser
+// with a cookie jar, and oxdtest's development OP behind the engine,
+// reached in-process and over the socket protocol, with sessions in memory
+// and in Redis.
+
+type flowApp struct {
+	t      *testing.T
+	srv    *oxdtest.Server
+	app    *httptest.Server
+	auth   *Auth
+	sm     *scs.SessionManager
+	logs   *syncBuffer
+	clockD atomic.Int64
+}
+
+func (fa *flowApp) now() time.Time { return time.Now().Add(time.Duration(fa.clockD.Load())) }
+
+// newFlowApp starts the OP, the engine, and the application. transport
+// picks how the middleware reaches the engine; store makes the session
+// store.
+func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Store) *flowApp {
+	t.Helper()
+	fa := &flowApp{t: t, logs: &syncBuffer{}}
+	var handler atomic.Pointer[http.Handler]
+	fa.app = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*handler.Load()).ServeHTTP(w, r)
+	}))
+	// Idle keep-alive connections cut at Close are not worth a log line.
+	fa.app.Config.ErrorLog = log.New(io.Discard, "", 0)
+	fa.app.StartTLS()
+	t.Cleanup(fa.app.Close)
+	fa.srv = oxdtest.NewServer(t,
+		oxdtest.WithOPConfig(oxdtest.OPConfig{AccessTokenTTL: 2 * time.Minute}),
+		oxdtest.WithRedirectURIs(fa.app.URL+"/callback", fa.app.URL+"/logged-out", ""))
+
+	var client *oxdclient.Client
+	switch transport {
+	case "inprocess":
+		client = fa.srv.Client
+	case "socket":
+		client = socketClient(t, fa.srv.Engine)
+	default:
+		t.Fatalf("transport %q", transport)
+	}
+	fa.sm = scs.New()
+	fa.sm.Store = store(t)
+	a, err := New(client, fa.sm, Config{
+		OxdID:                 fa.srv.OxdID,
+		RedirectURL:           fa.app.URL + "/callback",
+		PostLogoutRedirectURI: fa.app.URL + "/logged-out",
+		Logger:                newTestLogger(fa.logs),
+		OxdTimeout:            10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.now = fa.now
+	fa.auth = a
+
+	mux := http.NewServeMux()
+	mux.Handle("/private/", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		fmt.Fprintf(w, "sub=%s|email=%s|name=%s|at=%s|uri=%s", u.Subject, u.Email(), u.Name(), u.AccessToken().Reveal(), r.URL.RequestURI())
+	})))
+	mux.Handle("GET /callback", a.CallbackHandler())
+	mux.Handle("POST /logout", a.LogoutHandler())
+	mux.HandleFunc("GET /logged-out", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "bye") })
+	var h http.Handler = fa.sm.LoadAndSave(mux)
+	handler.Store(&h)
+	return fa
+}
+
+// socketClient serves the engine on a loopback socket listener and returns
+// a client using the socket transport.
+func socketClient(t *testing.T, eng *oxdserver.Engine) *oxdclient.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := &oxdserver.SocketServer{Engine: eng}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ss.Serve(ln) }()
+	sock, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = sock.Close()
+		_ = ss.Close()
+		<-done
+	})
+	return oxdclient.New(sock, oxdclient.Config{})
+}
+
+func memStore(*testing.T) scs.Store { return scs.New().Store }
+
+// redisStore starts a private redis-server on a free loopback port (if
+// redis-server is installed; with CI set, its absence fails the test) and
+// returns an scs store on it.
+func redisStore(t *testing.T) scs.Store {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is required in CI (Debian package redis-server)")
+		}
+		t.Skip("redis-server not installed: skipping the Redis session store")
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--daemonize", "no", "--dir", t.TempDir(), "--logfile", "")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		stop := func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+		ok := false
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			select {
+			case <-exited:
+			default:
+				if rc.Ping(context.Background()).Err() == nil {
+					ok = true
+				} else {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+			}
+			break
+		}
+		if ok {
+			t.Cleanup(func() {
+				_ = rc.Close()
+				stop()
+			})
+			return goredisstore.New(rc)
+		}
+		_ = rc.Close()
+		stop()
+	}
+	t.Fatal("redis-server did not start")
+	return nil
+}
+
+func (fa *flowApp) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Transport:     fa.app.Client().Transport,
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func (fa *flowApp) do(c *http.Client, method, target string, hdr map[string]string) resp {
+	fa.t.Helper()
+	if strings.HasPrefix(target, "/") {
+		target = fa.app.URL + target
+	}
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		fa.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		fa.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := res.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: sb.String()}
+}
+
+func (fa *flowApp) cookie(c *http.Client) string {
+	u, _ := url.Parse(fa.app.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == fa.sm.Cookie.Name {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// login runs a browser login at the OP starting from path and returns the
+// callback's answer.
+func (fa *flowApp) login(b *http.Client, path, user, pass string) resp {
+	fa.t.Helper()
+	r := fa.do(b, "GET", path, nil)
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), fa.srv.OP.Issuer()) {
+		fa.t.Fatalf("GET %s: %d %q, want a redirect to the OP", path, r.status, r.header.Get("Location"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cb, err := oxdtest.BrowserLogin(ctx, b, r.header.Get("Location"), user, pass)
+	if err != nil {
+		fa.t.Fatalf("OP login: %v", err)
+	}
+	if !strings.HasPrefix(cb.String(), fa.app.URL+"/callback?") {
+		fa.t.Fatalf("OP redirected to %s", cb)
+	}
+	return fa.do(b, "GET", cb.String(), nil)
+}
+
+func field(body, name string) string {
+	for part := range strings.SplitSeq(body, "|") {
+		if v, ok := strings.CutPrefix(part, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestFlowAgainstDevOP(t *testing.T) {
+	for _, transport := range []string{"inprocess", "socket"} {
+		for _, st := range []struct {
+			name string
+			mk   func(*testing.T) scs.Store
+		}{{"memstore", memStore}, {"redis", redisStore}} {
+			t.Run(transport+"/"+st.name, func(t *testing.T) {
+				runFlowSuite(t, newFlowApp(t, transport, st.mk))
+			})
+		}
+	}
+}
+
+func runFlowSuite(t *testing.T, fa *flowApp) {
+	b := fa.browser()
+
+	// Login, return-to preserved, session token renewed.
+	r := fa.do(b, "GET", "/private/page?x=1&y=two", nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("first visit: %d", r.status)
+	}
+	before := fa.cookie(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cb, err := oxdtest.BrowserLogin(ctx, b, r.header.Get("Location"), "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = fa.do(b, "GET", cb.String(), nil)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/private/page?x=1&y=two" {
+		t.Fatalf("callback: %d %q (logs:\n%s)", r.status, r.header.Get("Location"), fa.logs.String())
+	}
+	if after := fa.cookie(b); after == "" || after == before {
+		t.Fatal("session token not renewed at login")
+	}
+
+	// Claims in context.
+	r = fa.do(b, "GET", "/private/page?x=1&y=two", nil)
+	if r.status != 200 || field(r.body, "sub") != "alice" || field(r.body, "email") != "alice@example.test" ||
+		field(r.body, "name") != "Alice Example" || field(r.body, "uri") != "/private/page?x=1&y=two" {
+		t.Fatalf("protected page: %d %q", r.status, r.body)
+	}
+	at1 := field(r.body, "at")
+
+	// Replaying the callback fails without a token exchange.
+	tokenCalls := fa.srv.OP.Calls(oxdtest.EndpointToken)
+	if r := fa.do(b, "GET", cb.String(), nil); r.status != http.StatusBadRequest {
+		t.Fatalf("replayed callback: %d", r.status)
+	}
+	if fa.srv.OP.Calls(oxdtest.EndpointToken) != tokenCalls {
+		t.Fatal("replayed callback reached the OP")
+	}
+
+	// Refresh: the access token lives 2 minutes; past half of it the next
+	// requests refresh once, together.
+	fa.clockD.Add(int64(61 * time.Second))
+	var wg sync.WaitGroup
+	ats := make([]string, 6)
+	for i := range ats {
+		wg.Go(func() {
+			r := fa.do(b, "GET", "/private/r", nil)
+			if r.status != 200 {
+				t.Errorf("refresh request: %d %q", r.status, r.body)
+			}
+			ats[i] = field(r.body, "at")
+		})
+	}
+	wg.Wait()
+	if n := fa.srv.OP.Calls(oxdtest.EndpointToken) - tokenCalls; n != 1 {
+		t.Fatalf("token endpoint called %d times for the refresh, want 1", n)
+	}
+	for _, at := range ats {
+		if at == "" || at == at1 || at != ats[0] {
+			t.Fatalf("access tokens after refresh: %q (before %q)", ats, at1)
+		}
+	}
+	r = fa.do(b, "GET", "/private/r", nil)
+	if field(r.body, "at") != ats[0] {
+		t.Fatal("refreshed token not kept in the session")
+	}
+
+	// API request without a session: 401, never a redirect.
+	r = fa.do(fa.browser(), "GET", "/private/api", map[string]string{"Accept": "application/json"})
+	if r.status != http.StatusUnauthorized || r.header.Get("Location") != "" || r.header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("api: %d", r.status)
+	}
+
+	// Logout: end_session at the OP with id_token_hint, back to the
+	// post-logout page, session gone.
+	loggedIn := fa.cookie(b)
+	r = fa.do(b, "POST", "/logout", map[string]string{"Origin": fa.app.URL})
+	end, _ := url.Parse(r.header.Get("Location"))
+	if r.status != http.StatusSeeOther || end == nil || !strings.HasPrefix(end.String(), fa.srv.OP.Issuer()) || end.Query().Get("id_token_hint") == "" {
+		t.Fatalf("logout: %d %q", r.status, r.header.Get("Location"))
+	}
+	if c := fa.cookie(b); c == loggedIn {
+		t.Fatal("session cookie survived logout")
+	}
+	r = fa.do(b, "GET", end.String(), nil)
+	if r.status < 300 || r.status > 399 || r.header.Get("Location") != fa.app.URL+"/logged-out" {
+		t.Fatalf("end_session: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := fa.do(b, "GET", "/private/page", nil); r.status != http.StatusSeeOther {
+		t.Fatalf("still logged in after logout: %d", r.status)
+	}
+
+	// Log in again as another user in the same browser.
+	if r := fa.login(b, "/private/again", "bob", "bob-password"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/private/again" {
+		t.Fatalf("second login: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := fa.do(b, "GET", "/private/again", nil); field(r.body, "sub") != "bob" {
+		t.Fatalf("second login: %q", r.body)
+	}
+
+	// Login CSRF: a callback URL from another browser is refused.
+	attacker := fa.browser()
+	r = fa.do(attacker, "GET", "/private/x", nil)
+	acb, err := oxdtest.BrowserLogin(ctx, attacker, r.header.Get("Location"), "bob", "bob-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := fa.browser()
+	fa.do(victim, "GET", "/private/y", nil) // the victim has its own pending login
+	tokenCalls = fa.srv.OP.Calls(oxdtest.EndpointToken)
+	if r := fa.do(victim, "GET", acb.String(), nil); r.status != http.StatusBadRequest {
+		t.Fatalf("login CSRF: %d", r.status)
+	}
+	if fa.srv.OP.Calls(oxdtest.EndpointToken) != tokenCalls {
+		t.Fatal("foreign code exchanged")
+	}
+
+	// No secret in the logs.
+	logs := fa.logs.String()
+	for _, s := range []string{at1, ats[0], acb.Query().Get("code"), cb.Query().Get("code"), end.Query().Get("id_token_hint")} {
+		if s != "" && strings.Contains(logs, s) {
+			t.Errorf("a secret (%.6s…) is in the logs", s)
+		}
+	}
+}
+
+// TestFlowOxdDown: with the engine unreachable over the socket, a login
+// attempt gets 503 within the timeout and a clear page; once oxd is back,
+// logins work again.
+func TestFlowOxdDown(t *testing.T) {
+	srv := oxdtest.NewServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: connection refused
+	sock, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	sm := scs.New()
+	a, err := New(oxdclient.New(sock, oxdclient.Config{}), sm, Config{OxdID: srv.OxdID, PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.RequireLogin(http.NotFoundHandler())
+	req := httptest.NewRequest("GET", "https://app.example/private", nil)
+	w := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || time.Since(start) > 5*time.Second {
+		t.Fatalf("oxd down: %d after %v", w.Code, time.Since(start))
+	}
+	if !strings.Contains(w.Body.String(), "unavailable") {
+		t.Fatalf("page: %q", w.Body.String())
+	}
+
+	// oxd comes up on that address.
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("could not take the port back: %v", err)
+	}
+	ss := &oxdserver.SocketServer{Engine: srv.Engine}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = ss.Serve(ln2) }()
+	defer func() { _ = ss.Close(); <-done }()
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "https://app.example/private", nil))
+	if w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), srv.OP.Issuer()) {
+		t.Fatalf("after recovery: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}
+
+// TestFlowOPSlow: the OP hangs behind the engine; the callback answers 503
+// within the configured oxd timeout.
+func TestFlowOPSlow(t *testing.T) {
+	fa := newFlowApp(t, "inprocess", memStore)
+	fa.auth.cfg.OxdTimeout = 500 * time.Millisecond
+	b := fa.browser()
+	r := fa.do(b, "GET", "/private/", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cb, err := oxdtest.BrowserLogin(ctx, b, r.header.Get("Location"), "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa.srv.OP.SetFault(oxdtest.EndpointToken, oxdtest.FaultSlow)
+	start := time.Now()
+	r = fa.do(b, "GET", cb.String(), nil)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("took %v", el)
+	}
+	if r.status != http.StatusServiceUnavailable && r.status != http.StatusBadGateway {
+		t.Fatalf("slow OP: %d %q", r.status, r.body)
+	}
+	if r := fa.do(b, "GET", "/private/", nil); r.status != http.StatusSeeOther {
+		t.Fatal("logged in")
+	}
+}
