@@ -88,8 +88,8 @@ const (
 
 // Config configures an [Engine].
 type Config struct {
-	// Store keeps sites, states and nonces. Nil means a new MemoryStore.
-	// The engine closes it in Close.
+	// Store keeps sites, states and nonces. Nil means a new MemoryStore
+	// (using the clock Now). The engine closes it in Close.
 	Store Store
 	// HTTPClient is used for every call to the OP/AS. Nil means a client
 	// with TLS verification on and a timeout of OPTimeout. Plain http
@@ -189,17 +189,19 @@ func New(cfg Config) (*Engine, error) {
 		pats:  map[string]*patEntry{},
 		locks: map[string]*siteLock{},
 	}
+	if e.now == nil {
+		e.now = time.Now
+	}
 	if e.store == nil {
-		e.store = NewMemoryStore()
+		m := NewMemoryStore()
+		m.now = e.now // the engine's clock governs state expiry
+		e.store = m
 	}
 	if e.http == nil {
 		e.http = &http.Client{Timeout: cfg.OPTimeout}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
-	}
-	if e.now == nil {
-		e.now = time.Now
 	}
 	return e, nil
 }
