@@ -33,8 +33,8 @@ type fakeOP struct {
 	keys      []jose.JSONWebKey // published
 	signer    jose.Signer
 	alg       jose.SignatureAlgorithm
-	nonce     string                 // put into the next id_token
-	mutate    func(map[string]any)   // changes id_token claims
+	nonce     string               // put into the next id_token
+	mutate    func(map[string]any) // changes id_token claims
 	tokenResp func(http.ResponseWriter, *http.Request) bool
 	discovery func(map[string]any)
 	forms     map[string][]url.Values // endpoint → forms received

@@ -93,7 +93,10 @@ func TestIDTokenValidationErrors(t *testing.T) {
 		{"no nonce", func(f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "nonce") }) }, oxdclient.CodeInvalidNonce},
 		{"at_hash mismatch", func(f *fakeOP) { f.setMutate(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }) }, oxdclient.CodeInvalidAccessTokenBadHash},
 		{"issued in the future", func(f *fakeOP) {
-			f.setMutate(func(c map[string]any) { c["iat"] = time.Now().Add(time.Hour).Unix(); c["exp"] = time.Now().Add(2 * time.Hour).Unix() })
+			f.setMutate(func(c map[string]any) {
+				c["iat"] = time.Now().Add(time.Hour).Unix()
+				c["exp"] = time.Now().Add(2 * time.Hour).Unix()
+			})
 		}, oxdclient.CodeInvalidIDToken},
 		{"signed by an unpublished key with a known kid", func(f *fakeOP) {
 			f.mu.Lock()
