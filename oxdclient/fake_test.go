@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -466,7 +467,9 @@ type fakeHTTPRequest struct {
 func newFakeHTTPS(t testing.TB, handle func(command string, params json.RawMessage, token string, r *http.Request) (int, string)) *fakeHTTPS {
 	t.Helper()
 	f := &fakeHTTPS{handle: handle}
-	f.srv = httptest.NewTLSServer(http.HandlerFunc(f.serveHTTP))
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(f.serveHTTP))
+	f.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
+	f.srv.StartTLS()
 	t.Cleanup(f.srv.Close)
 	return f
 }

@@ -65,7 +65,8 @@ const defaultMaxResponseBytes = 1 << 20
 //   - 500 "Command response is null…" (oxd-server dropped the connection)
 //     and 500 "Command client is not able to connect to oxd-server." →
 //     [ErrUnavailable];
-//   - any other status or an unreadable body → [ErrProtocol].
+//   - Dropwizard's generic 500 ("There was an error processing your
+//     request…"), any other status or an unreadable body → [ErrProtocol].
 //
 // HTTPS changes no global state (http.DefaultTransport and
 // http.DefaultClient are never used or modified) and is safe for
@@ -217,6 +218,10 @@ func httpsError(command string, status int, body []byte) error {
 			if errors.As(err, &oe) {
 				return oe
 			}
+		}
+		// Dropwizard's own answer to an unhandled exception in the extension.
+		if status == http.StatusInternalServerError && strings.HasPrefix(msg, "There was an error processing your request") {
+			return transportErr(command, ErrProtocol, errors.New("the HTTPS extension failed to process the request (HTTP 500; see its log)"), true)
 		}
 		// oxd's http_status_<N>: the OP/AS answered N with this body.
 		return &Error{Code: CodeHTTPStatusPrefix + strconv.Itoa(status), Description: msg, Command: command}
