@@ -248,7 +248,7 @@ func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, 
 			return nil, errNoParams()
 		}
 		if c.token == "" {
-			c.token = cp.PAT.Reveal()
+			c.token = strings.TrimSpace(cp.PAT.Reveal())
 		}
 		if site {
 			if strings.TrimSpace(cp.OxdID) == "" {

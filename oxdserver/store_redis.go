@@ -1,0 +1,149 @@
+package oxdserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore keeps sites, states and nonces in Redis, so that several
+// engines (application replicas) share them: a login started on one
+// replica can finish on another. One-time values use Redis expiry and are
+// taken with GETDEL (Redis 6.2 or later), atomically across replicas.
+//
+// Keys (all under the prefix): "site:<oxd_id>" (the site as JSON), "sites"
+// (a set of oxd_ids), "v:<key>" (one-time values). Sites hold client
+// secrets and registration access tokens in plain form: restrict access
+// to the Redis database (ACLs, TLS, private network).
+type RedisStore struct {
+	c      *redis.Client
+	prefix string
+}
+
+// NewRedisStore returns a store using client, with every key under prefix
+// (for example "oxd:"). Close does not close the client: its owner does.
+func NewRedisStore(client *redis.Client, prefix string) *RedisStore {
+	return &RedisStore{c: client, prefix: prefix}
+}
+
+func (r *RedisStore) siteKey(id string) string { return r.prefix + "site:" + id }
+func (r *RedisStore) indexKey() string         { return r.prefix + "sites" }
+func (r *RedisStore) valueKey(k string) string { return r.prefix + "v:" + k }
+
+// GetSite implements Store.
+func (r *RedisStore) GetSite(ctx context.Context, oxdID string) (*Site, error) {
+	b, err := r.c.Get(ctx, r.siteKey(oxdID)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oxdserver: redis get site: %w", err)
+	}
+	var s Site
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
+	}
+	return &s, nil
+}
+
+// PutSite implements Store.
+func (r *RedisStore) PutSite(ctx context.Context, site *Site) error {
+	if site == nil || site.OxdID == "" {
+		return errors.New("oxdserver: site without oxd_id")
+	}
+	b, err := json.Marshal(site)
+	if err != nil {
+		return err
+	}
+	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, r.siteKey(site.OxdID), b, 0)
+		p.SAdd(ctx, r.indexKey(), site.OxdID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("oxdserver: redis put site: %w", err)
+	}
+	return nil
+}
+
+// DeleteSite implements Store.
+func (r *RedisStore) DeleteSite(ctx context.Context, oxdID string) error {
+	var del *redis.IntCmd
+	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		del = p.Del(ctx, r.siteKey(oxdID))
+		p.SRem(ctx, r.indexKey(), oxdID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("oxdserver: redis delete site: %w", err)
+	}
+	if del.Val() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ListSites implements Store.
+func (r *RedisStore) ListSites(ctx context.Context) ([]*Site, error) {
+	ids, err := r.c.SMembers(ctx, r.indexKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
+	}
+	slices.Sort(ids)
+	out := make([]*Site, 0, len(ids))
+	const batch = 256
+	for start := 0; start < len(ids); start += batch {
+		chunk := ids[start:min(start+batch, len(ids))]
+		keys := make([]string, len(chunk))
+		for i, id := range chunk {
+			keys[i] = r.siteKey(id)
+		}
+		vals, err := r.c.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
+		}
+		for _, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue // deleted between SMEMBERS and MGET
+			}
+			var site Site
+			if err := json.Unmarshal([]byte(s), &site); err != nil {
+				return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
+			}
+			out = append(out, &site)
+		}
+	}
+	return out, nil
+}
+
+// PutValue implements Store.
+func (r *RedisStore) PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("oxdserver: value without a time to live")
+	}
+	if err := r.c.Set(ctx, r.valueKey(key), value, ttl).Err(); err != nil {
+		return fmt.Errorf("oxdserver: redis put value: %w", err)
+	}
+	return nil
+}
+
+// TakeValue implements Store with GETDEL.
+func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) {
+	b, err := r.c.GetDel(ctx, r.valueKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oxdserver: redis take value: %w", err)
+	}
+	return b, nil
+}
+
+// Close implements Store. It does not close the Redis client.
+func (r *RedisStore) Close() error { return nil }
