@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Error codes sent by oxd-server 3.1.4 in the "error" field of a
@@ -102,16 +103,24 @@ func (e *Error) Error() string {
 		b.WriteString(e.Command)
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Code)
+	b.WriteString(truncate(e.Code, 100))
 	if e.Description != "" {
 		b.WriteString(": ")
-		d := e.Description
-		if len(d) > 300 {
-			d = d[:300] + "…"
-		}
-		b.WriteString(d)
+		b.WriteString(truncate(e.Description, 300))
 	}
 	return b.String()
+}
+
+// truncate cuts s to at most n bytes on a character boundary, marking the
+// cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // LogValue implements slog.LogValuer.

@@ -17,6 +17,10 @@ const redacted = "[REDACTED]"
 // string, a log line or a %+v dump without leaking. The value travels on the
 // oxd wire (MarshalJSON and UnmarshalJSON use the plain string) and is read
 // with [Secret.Reveal] or a plain conversion, string(s).
+//
+// One limit: fmt handles %p (and %w outside Errorf's error operands) before
+// looking for a Format method, and its "%!p(…)" diagnostic prints the raw
+// value. Both are misuses that go vet's printf check reports.
 type Secret string
 
 // Reveal returns the secret value. Call it only where the value must leave
