@@ -419,11 +419,29 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, err erro
 }
 
 // sessionLoaded reports whether ctx already carries this manager's session
-// (the handler is wrapped by sessions.LoadAndSave). Load returns its
-// argument unchanged in that case and allocates nothing.
-func (a *Auth) sessionLoaded(ctx context.Context) bool {
-	c, err := a.sm.Load(ctx, "")
-	return err == nil && c == ctx
+// (the handler is wrapped by sessions.LoadAndSave). scs offers no check:
+// its accessors panic without a loaded session, which is recovered here.
+func (a *Auth) sessionLoaded(ctx context.Context) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	a.sm.Status(ctx)
+	return true
+}
+
+// lookupUser returns the session's user (nil when nobody is logged in) and
+// whether the session is loaded at all, with a single session access: this
+// is the hot path of RequireLogin.
+func (a *Auth) lookupUser(ctx context.Context) (u *User, loaded bool) {
+	defer func() {
+		if recover() != nil {
+			u, loaded = nil, false
+		}
+	}()
+	u, _ = a.sm.Get(ctx, sessionKeyUser).(*User)
+	return u, true
 }
 
 // withSession runs h inside sessions.LoadAndSave unless the request already
@@ -460,20 +478,21 @@ func (a *Auth) sessionUser(ctx context.Context) *User {
 // RequireLogin loads the session itself when the handler is not already
 // wrapped by the manager's LoadAndSave.
 func (a *Auth) RequireLogin(next http.Handler) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.requireLogin(w, r, next) })
-	loaded := a.sm.LoadAndSave(inner)
+	loaded := a.sm.LoadAndSave(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := a.lookupUser(r.Context())
+		a.requireLogin(w, r, next, u)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.sessionLoaded(r.Context()) {
+		u, ok := a.lookupUser(r.Context())
+		if !ok {
 			loaded.ServeHTTP(w, r)
 			return
 		}
-		a.requireLogin(w, r, next)
+		a.requireLogin(w, r, next, u)
 	})
 }
 
-func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	ctx := r.Context()
-	u := a.sessionUser(ctx)
+func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Handler, u *User) {
 	if u == nil {
 		a.challenge(w, r, ErrLoginRequired)
 		return
@@ -492,7 +511,7 @@ func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Ha
 			return
 		}
 	}
-	next.ServeHTTP(w, r.WithContext(withUser(ctx, u)))
+	next.ServeHTTP(w, r.WithContext(withUser(r.Context(), u)))
 }
 
 // challenge answers a request that needs a login: 401 for API requests,

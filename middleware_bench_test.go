@@ -1,0 +1,120 @@
+package oxd
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// countingTransport counts every oxd command; the hot path must make none.
+type countingTransport struct {
+	n atomic.Int64
+	t oxdclient.Transport
+}
+
+func (c *countingTransport) Do(ctx context.Context, cmd string, params, result any) error {
+	c.n.Add(1)
+	return c.t.Do(ctx, cmd, params, result)
+}
+
+// benchWriter is a minimal ResponseWriter with a fresh header per request.
+type benchWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *benchWriter) WriteHeader(s int)           { w.status = s }
+
+// benchSessionUser is a realistic logged-in user: userinfo and ID token
+// claims as oxd 3.x sends them (string arrays), a JWT-sized ID token.
+func benchSessionUser(now time.Time) *User {
+	cl := func(kv ...string) oxdclient.Claims {
+		c := oxdclient.Claims{}
+		for i := 0; i < len(kv); i += 2 {
+			b, _ := json.Marshal([]string{kv[i+1]})
+			c[kv[i]] = b
+		}
+		return c
+	}
+	u := &User{
+		Subject:         "alice",
+		Claims:          cl("sub", "alice", "name", "Alice Example", "given_name", "Alice", "family_name", "Example", "email", "alice@example.test", "email_verified", "true", "locale", "en-US", "country", "DE"),
+		IDTokenClaims:   cl("sub", "alice", "iss", "https://op.example", "aud", "client-1", "exp", "1900000000", "iat", "1800000000", "auth_time", "1800000000", "nonce", "n-0123456789", "at_hash", "abcdefghijklmnop", "acr", "basic", "sid", "s-1"),
+		AuthenticatedAt: now,
+		accessToken:     oxdclient.Secret(strings.Repeat("a", 43)),
+		refreshToken:    oxdclient.Secret(strings.Repeat("r", 43)),
+		idToken:         oxdclient.Secret(strings.Repeat("i", 900)),
+	}
+	u.setExpiry(now, 3600, time.Minute)
+	return u
+}
+
+// BenchmarkRequireLogin is P1 (design §5): a logged-in request through
+// RequireLogin (inside the manager's LoadAndSave) next to the same request
+// through LoadAndSave alone, with the same session content, on a memstore.
+// Target: RequireLogin ≤ 1.10× the time of LoadAndSave and ≤ 3 extra
+// allocs/op; no oxd call (the benchmark fails if there is one).
+func BenchmarkRequireLogin(b *testing.B) {
+	sm := scs.New()
+	ct := &countingTransport{t: newFakeOxd()}
+	a, err := New(oxdclient.New(ct, oxdclient.Config{}), sm, Config{OxdID: "id", PostLogoutRedirectURI: "https://app.example/bye"})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// One stored session with the user, as after a login.
+	ctx, err := sm.Load(context.Background(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sm.Put(ctx, sessionKeyUser, benchSessionUser(time.Now()))
+	token, _, err := sm.Commit(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	var sawUser atomic.Bool
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := UserFrom(r.Context()); ok {
+			sawUser.Store(true)
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	run := func(b *testing.B, h http.Handler) {
+		req, _ := http.NewRequest(http.MethodGet, "https://app.example/private/page", nil)
+		req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
+		w := &benchWriter{h: http.Header{}}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			clear(w.h)
+			w.status = 0
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	}
+	b.Run("LoadAndSave", func(b *testing.B) { run(b, sm.LoadAndSave(next)) })
+	b.Run("RequireLogin", func(b *testing.B) {
+		sawUser.Store(false)
+		run(b, sm.LoadAndSave(a.RequireLogin(next)))
+		if !sawUser.Load() {
+			b.Fatal("the user was not in the context")
+		}
+	})
+	b.Run("RequireLoginSelfLoading", func(b *testing.B) { run(b, a.RequireLogin(next)) })
+	if n := ct.n.Load(); n != 0 {
+		b.Fatalf("%d oxd calls on the hot path", n)
+	}
+}
