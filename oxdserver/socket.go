@@ -477,7 +477,7 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	lg := s.log()
 	cmd, err := feDecodeCommand(payload)
 	switch {
-	case errors.Is(err, feErrBlankCommand):
+	case errors.Is(err, errFEBlankCommand):
 		lg.Debug("oxd socket blank command; closing", "remote", remote)
 		return nil, true
 	case err != nil:

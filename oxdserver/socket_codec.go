@@ -24,13 +24,13 @@ const feGenericInternalError = `{"status":"error","data":{"error":"internal_erro
 
 // Errors of feDecodeCommand.
 var (
-	// feErrBlankCommand: the frame holds only white space. 3.1.4 closes the
+	// errFEBlankCommand: the frame holds only white space. 3.1.4 closes the
 	// connection without a reply.
-	feErrBlankCommand = errors.New("blank command")
-	// feErrMalformedCommand: the frame is not a JSON object with at most the
+	errFEBlankCommand = errors.New("blank command")
+	// errFEMalformedCommand: the frame is not a JSON object with at most the
 	// keys "command" (a string) and "params". 3.1.4 answers the generic
 	// internal error and closes the connection.
-	feErrMalformedCommand = errors.New("malformed command envelope")
+	errFEMalformedCommand = errors.New("malformed command envelope")
 )
 
 // feCommand is a decoded socket request envelope.
@@ -45,21 +45,21 @@ type feCommand struct {
 
 // feDecodeCommand decodes the JSON text of one socket frame:
 // {"command":"<name>","params":{...}}. Unknown top-level keys, invalid JSON,
-// a non-object, or a non-string command name are feErrMalformedCommand (the
+// a non-object, or a non-string command name are errFEMalformedCommand (the
 // generic internal error of 3.1.4); a frame of white space is
-// feErrBlankCommand. A missing, null or non-object params is not an error:
+// errFEBlankCommand. A missing, null or non-object params is not an error:
 // HasParams reports it.
 func feDecodeCommand(payload []byte) (feCommand, error) {
 	trimmed := bytes.TrimSpace(payload)
 	if len(trimmed) == 0 {
-		return feCommand{}, feErrBlankCommand
+		return feCommand{}, errFEBlankCommand
 	}
 	if trimmed[0] != '{' || !json.Valid(trimmed) {
-		return feCommand{}, feErrMalformedCommand
+		return feCommand{}, errFEMalformedCommand
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &top); err != nil {
-		return feCommand{}, feErrMalformedCommand
+		return feCommand{}, errFEMalformedCommand
 	}
 	var c feCommand
 	for k, v := range top {
@@ -70,7 +70,7 @@ func feDecodeCommand(payload []byte) (feCommand, error) {
 			}
 			var name string
 			if err := json.Unmarshal(v, &name); err != nil {
-				return feCommand{}, feErrMalformedCommand
+				return feCommand{}, errFEMalformedCommand
 			}
 			c.Name = strings.ToLower(strings.TrimSpace(name))
 		case "params":
@@ -80,7 +80,7 @@ func feDecodeCommand(payload []byte) (feCommand, error) {
 				c.HasParams = true
 			}
 		default:
-			return feCommand{}, feErrMalformedCommand
+			return feCommand{}, errFEMalformedCommand
 		}
 	}
 	return c, nil

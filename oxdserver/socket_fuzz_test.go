@@ -138,7 +138,7 @@ func FuzzDecodeCommand(f *testing.F) {
 		cmd, err := feDecodeCommand(b)
 		trimmed := bytes.TrimSpace(b)
 		if len(trimmed) == 0 {
-			if err != feErrBlankCommand {
+			if err != errFEBlankCommand {
 				t.Fatalf("blank input: %v", err)
 			}
 			return
@@ -162,7 +162,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("input %q: decoder error %v, expected valid=%v", b, err, ok)
 		}
 		if err != nil {
-			if err != feErrMalformedCommand {
+			if err != errFEMalformedCommand {
 				t.Fatalf("unexpected error %v", err)
 			}
 			return
