@@ -522,7 +522,7 @@ func (a *Auth) challenge(w http.ResponseWriter, r *http.Request, err error) {
 		a.fail(w, r, http.StatusUnauthorized, err)
 		return
 	}
-	a.startLogin(w, r, r.URL.RequestURI())
+	a.startLogin(w, r, r.URL.RequestURI(), 0)
 }
 
 // Authenticated returns the session's user without side effects: no
@@ -566,7 +566,7 @@ func (a *Auth) LoginHandler() http.Handler {
 			a.redirect(w, a.returnTo(r, rt))
 			return
 		}
-		a.startLogin(w, r, rt)
+		a.startLogin(w, r, rt, 0)
 	}))
 }
 
@@ -584,7 +584,7 @@ func (a *Auth) returnTo(r *http.Request, raw string) string {
 
 // startLogin asks oxd for an authorization URL, remembers its state with
 // the return-to in the session, and redirects the browser to the OP.
-func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo string) {
+func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, restarts int) {
 	rt := a.returnTo(r, returnTo)
 	ctx, cancel := a.oxdCtx(r.Context())
 	resp, err := a.client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{
@@ -613,7 +613,7 @@ func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 		// The callback gives it the full lifetime.
 		a.sm.SetDeadline(sctx, now.Add(a.cfg.PendingLoginTTL))
 	}
-	a.addPending(sctx, pendingLogin{State: state, ReturnTo: rt, Created: now})
+	a.addPending(sctx, pendingLogin{State: state, ReturnTo: rt, Created: now, Restarts: restarts})
 	a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: login started", slog.String("path", r.URL.Path))
 	setNoStore(w)
 	a.redirect(w, authURL)
@@ -763,8 +763,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if expired {
-		a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: pending login expired; restarting it")
-		a.startLogin(w, r, p.ReturnTo)
+		a.restartLogin(w, r, p, fmt.Errorf("callback: %w: the login took longer than PendingLoginTTL", ErrStateMismatch))
 		return
 	}
 	code := q.Get("code")
@@ -776,8 +775,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	u, status, err := a.exchange(ctx, code, state)
 	if err != nil {
 		if oxdclient.IsStateNotRegistered(err) {
-			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: oxd no longer knows the login's state; restarting it")
-			a.startLogin(w, r, p.ReturnTo)
+			a.restartLogin(w, r, p, fmt.Errorf("callback: get_tokens_by_code: %w: %w", ErrOxdError, err))
 			return
 		}
 		a.fail(w, r, status, err)
@@ -793,6 +791,28 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	a.sm.SetDeadline(ctx, a.now().Add(a.sessionLifetime()))
 	a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: login completed", slog.String("subject", u.Subject))
 	a.redirect(w, a.returnTo(r, p.ReturnTo))
+}
+
+// maxLoginRestarts bounds how often one login is restarted after its state
+// expired (at oxd or here), so that a deployment where oxd loses states
+// (several oxd instances without a shared store) gets an error page rather
+// than a redirect loop.
+const maxLoginRestarts = 2
+
+// restartLogin starts the login p again for the same return-to, or fails
+// with cause when it was restarted too often already.
+func (a *Auth) restartLogin(w http.ResponseWriter, r *http.Request, p pendingLogin, cause error) {
+	if p.Restarts >= maxLoginRestarts {
+		status := http.StatusBadGateway
+		if errors.Is(cause, ErrStateMismatch) {
+			status = http.StatusBadRequest
+		}
+		a.fail(w, r, status, fmt.Errorf("%w (login restarted %d times already)", cause, p.Restarts))
+		return
+	}
+	a.log.LogAttrs(r.Context(), slog.LevelInfo, "oxd: the login's state expired; restarting the login",
+		slog.String("error", cause.Error()))
+	a.startLogin(w, r, p.ReturnTo, p.Restarts+1)
 }
 
 func (a *Auth) sessionLifetime() time.Duration {

@@ -615,6 +615,33 @@ func TestStateNotRegisteredRestartsLogin(t *testing.T) {
 	}
 }
 
+// TestStateNotRegisteredNoRedirectLoop: when oxd keeps losing states
+// (several oxd instances without a shared store), the restarts stop after
+// a few rounds with an error page instead of an endless redirect loop.
+func TestStateNotRegisteredNoRedirectLoop(t *testing.T) {
+	rg := newRig(t, rigOpts{})
+	b := rg.browser()
+	st := rg.startLogin(b, "/private/x")
+	for round := 0; ; round++ {
+		if round > maxLoginRestarts+1 {
+			t.Fatal("redirect loop")
+		}
+		rg.fake.mu.Lock()
+		clear(rg.fake.states)
+		rg.fake.mu.Unlock()
+		r := rg.finish(b, st, "alice")
+		if r.status == http.StatusSeeOther {
+			loc, _ := url.Parse(r.header.Get("Location"))
+			st = loc.Query().Get("state")
+			continue
+		}
+		if r.status != http.StatusBadGateway || !oxdclient.IsStateNotRegistered(rg.lastErr()) || round != maxLoginRestarts {
+			t.Fatalf("round %d: %d %v", round, r.status, rg.lastErr())
+		}
+		break
+	}
+}
+
 // TestOxdFailures: oxd down, slow, or answering errors gives 503/502 within
 // the configured timeout, never a hang or a panic, and recovers.
 func TestOxdFailures(t *testing.T) {

@@ -267,6 +267,9 @@ type pendingLogin struct {
 	State    string
 	ReturnTo string
 	Created  time.Time
+	// Restarts counts how often this login was restarted after its state
+	// expired.
+	Restarts int
 }
 
 // pendingLogins are the logins in progress of one session, oldest first.
