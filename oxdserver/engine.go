@@ -133,12 +133,14 @@ type Request struct {
 
 // Engine performs oxd commands. It is safe for concurrent use.
 type Engine struct {
-	cfg    Config
-	store  Store
-	http   *http.Client
-	log    *slog.Logger
-	now    func() time.Time
-	flight singleflight.Group
+	cfg   Config
+	store Store
+	http  *http.Client
+	// ownTransport is the transport the engine made (HTTPClient nil).
+	ownTransport *http.Transport
+	log          *slog.Logger
+	now          func() time.Time
+	flight       singleflight.Group
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL
@@ -198,7 +200,10 @@ func New(cfg Config) (*Engine, error) {
 		e.store = m
 	}
 	if e.http == nil {
-		e.http = &http.Client{Timeout: cfg.OPTimeout}
+		// An own transport (TLS verification on), so that Close can drop
+		// its idle connections without touching http.DefaultTransport.
+		e.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
+		e.http = &http.Client{Timeout: cfg.OPTimeout, Transport: e.ownTransport}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -209,8 +214,14 @@ func New(cfg Config) (*Engine, error) {
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
 
-// Close releases the engine's resources, including its store.
-func (e *Engine) Close() error { return e.store.Close() }
+// Close releases the engine's resources, including its store. The
+// engine must not be used afterwards.
+func (e *Engine) Close() error {
+	if e.ownTransport != nil {
+		e.ownTransport.CloseIdleConnections()
+	}
+	return e.store.Close()
+}
 
 // call is the state of one command execution.
 type call struct {

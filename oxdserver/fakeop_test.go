@@ -37,11 +37,13 @@ type fakeOP struct {
 	mutate    func(map[string]any) // changes id_token claims
 	tokenResp func(http.ResponseWriter, *http.Request) bool
 	discovery func(map[string]any)
+	discFail  bool                    // discovery answers 500
 	forms     map[string][]url.Values // endpoint → forms received
 	auths     map[string][]string     // endpoint → Authorization headers
 	bodies    map[string][]string
 	calls     map[string]int
 	accessTok string
+	nextKey   int
 }
 
 const fakeClientID, fakeClientSecret = "fake-client", "fake-secret"
@@ -90,6 +92,13 @@ func (f *fakeOP) issuer() string { return f.srv.URL }
 
 func (f *fakeOP) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	f.record("discovery", r)
+	f.mu.Lock()
+	fail := f.discFail
+	f.mu.Unlock()
+	if fail {
+		writeJSON(w, 500, map[string]any{"error": "server_error"})
+		return
+	}
 	doc := map[string]any{
 		"issuer":                 f.srv.URL,
 		"authorization_endpoint": f.srv.URL + "/authorize",
@@ -144,9 +153,28 @@ func (f *fakeOP) lastAuth(ep string) string {
 	return l[len(l)-1]
 }
 
+// rsaKeys are generated once for all tests (RSA generation is slow);
+// each fakeOP hands them out in turn, so successive keys of one fake
+// differ.
+var (
+	rsaKeysOnce sync.Once
+	rsaKeys     [4]*rsa.PrivateKey
+)
+
 func (f *fakeOP) useRSAKey(kid string) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(f.t, err)
+	rsaKeysOnce.Do(func() {
+		for i := range rsaKeys {
+			k, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			rsaKeys[i] = k
+		}
+	})
+	f.mu.Lock()
+	k := rsaKeys[f.nextKey%len(rsaKeys)]
+	f.nextKey++
+	f.mu.Unlock()
 	f.setKey(jose.JSONWebKey{Key: k, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}, jose.RS256, true)
 }
 
