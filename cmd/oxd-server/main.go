@@ -17,7 +17,10 @@
 //	-tls-cert-out FILE         write the generated certificate (PEM) there, for
 //	                           clients to trust it
 //	-store memory|file:PATH|redis://…
-//	                           where sites, states and nonces live (default memory)
+//	                           where sites, states and nonces live (default memory);
+//	                           a file keeps sites across restarts, Redis shares
+//	                           them (and states, nonces) between several servers
+//	-redis-prefix oxd:         prefix of every Redis key
 //	-protect-socket            require protection access tokens on the socket
 //	                           (default false, as oxd-server ships)
 //	-https-protect             require them on the HTTPS extension (default true)

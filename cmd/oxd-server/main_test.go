@@ -8,11 +8,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdtest"
 )
 
 // lockedBuffer collects a process's stderr.
@@ -229,7 +232,9 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-nope"}, 2, "flag provided but not defined"},
 		{[]string{"-listen", "127.0.0.1:0", "-store", "bogus"}, 1, "want memory"},
-		{[]string{"-listen", "127.0.0.1:0", "-store", "redis://u:hunter2@127.0.0.1:6379/0"}, 1, "xxxxx"},
+		{[]string{"-listen", "127.0.0.1:0", "-store", "redis://u:hunter2@127.0.0.1:1/0"}, 1, "cannot reach Redis"},
+		{[]string{"-listen", "127.0.0.1:0", "-store", "redis://u:hunter2@127.0.0.1:1/x"}, 1, "xxxxx"},
+		{[]string{"-listen", "127.0.0.1:0", "-store", "file:"}, 1, "needs a path"},
 		{[]string{"-listen", "256.0.0.1:1"}, 1, "socket listener"},
 		{[]string{"-listen", "", "-https-listen", "127.0.0.1:0", "-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, 1, "TLS certificate"},
 		{[]string{"-h"}, 0, "-https-listen"},
@@ -278,5 +283,134 @@ func TestRunGracefulStop(t *testing.T) {
 	}
 	if _, err := http.Get(strings.Replace(httpsURL, "https", "http", 1)); err == nil {
 		t.Fatal("HTTPS listener still open")
+	}
+}
+
+// startRun runs the program in process with args (plus a socket on a free
+// port) and returns the socket address and a stop function that cancels it
+// and checks the exit status.
+func startRun(t *testing.T, args ...string) (addr string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), &logs)
+		close(exited)
+	}()
+	addr = logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Errorf("exit %d:\n%s", code, logs.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("run did not return")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+func socketClient(t *testing.T, addr string) *oxdclient.Client {
+	t.Helper()
+	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return oxdclient.New(st, oxdclient.Config{})
+}
+
+func setupSite(t *testing.T, c *oxdclient.Client, issuer string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := c.SetupClient(ctx, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
+		OPHost: issuer, AuthorizationRedirectURI: "https://rp.example.test/cb",
+		Scope: []string{"openid", "uma_protection"}, GrantTypes: []string{"authorization_code", "client_credentials"},
+	}})
+	if err != nil {
+		t.Fatalf("setup_client: %v", err)
+	}
+	return r.OxdID
+}
+
+func getRP(t *testing.T, c *oxdclient.Client, oxdID string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.GetRP(ctx, oxdclient.GetRPParams{OxdID: oxdID})
+	return err
+}
+
+// TestStoreFileSurvivesRestart: with -store file:…, a site registered
+// before a restart is still known after it.
+func TestStoreFileSurvivesRestart(t *testing.T) {
+	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	file := filepath.Join(t.TempDir(), "sites.json")
+	addr, stop := startRun(t, "-store", "file:"+file)
+	oxdID := setupSite(t, socketClient(t, addr), op.Issuer())
+	stop()
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("store file: %v %v", st, err)
+	}
+	addr2, _ := startRun(t, "-store", "file:"+file)
+	if err := getRP(t, socketClient(t, addr2), oxdID); err != nil {
+		t.Fatalf("get_rp after restart: %v", err)
+	}
+	// A memory store forgets.
+	addr3, _ := startRun(t)
+	if err := getRP(t, socketClient(t, addr3), oxdID); !oxdclient.IsInvalidOxdID(err) {
+		t.Fatalf("get_rp on a fresh memory store: %v", err)
+	}
+}
+
+// TestStoreRedisShared: two servers on one Redis share their sites.
+func TestStoreRedisShared(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed (the e2e suite covers Redis with the harness)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	rs := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rs.Process.Kill(); _ = rs.Wait() })
+	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	a, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
+	b, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
+	other, _ := startRun(t, "-store", url, "-redis-prefix", "t2:")
+	oxdID := setupSite(t, socketClient(t, a), op.Issuer())
+	if err := getRP(t, socketClient(t, b), oxdID); err != nil {
+		t.Fatalf("get_rp on the second server: %v", err)
+	}
+	if err := getRP(t, socketClient(t, other), oxdID); !oxdclient.IsInvalidOxdID(err) {
+		t.Fatalf("get_rp under another prefix: %v", err)
 	}
 }

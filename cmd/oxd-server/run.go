@@ -24,6 +24,7 @@ type options struct {
 	tlsCert, tlsKey string
 	tlsCertOut      string
 	store           string
+	redisPrefix     string
 	protectSocket   bool
 	httpsProtect    bool
 	devOP           bool
@@ -40,7 +41,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) for the HTTPS extension; default: generate a self-signed one")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key for -tls-cert")
 	fs.StringVar(&o.tlsCertOut, "tls-cert-out", "", "write the generated self-signed certificate (PEM) to this file")
-	fs.StringVar(&o.store, "store", "memory", "storage: memory, file:<path> or redis://…")
+	fs.StringVar(&o.store, "store", "memory", "storage: memory, file:<path> or redis://[user:password@]host:port/db")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "oxd:", "prefix of every Redis key (with -store redis://…)")
 	fs.BoolVar(&o.protectSocket, "protect-socket", false, "require protection access tokens on the socket protocol")
 	fs.BoolVar(&o.httpsProtect, "https-protect", true, "require protection access tokens on the HTTPS extension")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 // serve starts everything, waits for ctx or a failure, then stops.
 func serve(ctx context.Context, o *options, log *slog.Logger) error {
-	store, storeDesc, err := openStore(ctx, o.store)
+	store, storeDesc, err := openStore(ctx, o.store, o.redisPrefix)
 	if err != nil {
 		return err
 	}

@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd/oxdserver"
 )
 
-// errStoreUnavailable: the storage kind is recognised but this build of
-// the engine has no implementation for it yet.
-var errStoreUnavailable = errors.New("storage kind not available in this build")
-
 // openStore opens the store named by spec: "memory", "file:<path>" or a
-// redis:// / rediss:// URL. desc describes it for the log without any
-// credential.
-func openStore(_ context.Context, spec string) (store oxdserver.Store, desc string, err error) {
+// redis:// / rediss:// URL (keys under redisPrefix). desc describes it for
+// the log without any credential. Errors never quote a Redis password.
+func openStore(ctx context.Context, spec, redisPrefix string) (store oxdserver.Store, desc string, err error) {
 	switch {
 	case spec == "" || spec == "memory":
 		return oxdserver.NewMemoryStore(), "memory", nil
@@ -26,15 +25,55 @@ func openStore(_ context.Context, spec string) (store oxdserver.Store, desc stri
 		if path == "" {
 			return nil, "", errors.New("-store file:<path> needs a path")
 		}
-		return nil, "", fmt.Errorf("-store file:%s: %w", path, errStoreUnavailable)
-	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
-		u, err := url.Parse(spec)
+		fs, err := oxdserver.NewFileStore(path)
 		if err != nil {
-			return nil, "", errors.New("-store: invalid Redis URL")
+			return nil, "", fmt.Errorf("-store file: %w", err)
 		}
-		return nil, "", fmt.Errorf("-store %s: %w", redactURL(u), errStoreUnavailable)
+		return fs, "file:" + path, nil
+	case strings.HasPrefix(spec, "redis://") || strings.HasPrefix(spec, "rediss://"):
+		return openRedis(ctx, spec, redisPrefix)
 	}
 	return nil, "", fmt.Errorf("-store %q: want memory, file:<path> or redis://…", spec)
+}
+
+func openRedis(ctx context.Context, spec, prefix string) (oxdserver.Store, string, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		// url.Parse quotes the whole URL, password included.
+		return nil, "", errors.New("-store: invalid Redis URL")
+	}
+	desc := redactURL(u)
+	password, _ := u.User.Password()
+	hide := func(err error) string {
+		s := err.Error()
+		if password != "" {
+			s = strings.ReplaceAll(s, password, "xxxxx")
+		}
+		return s
+	}
+	opts, err := redis.ParseURL(spec)
+	if err != nil {
+		return nil, "", fmt.Errorf("-store %s: %s", desc, hide(err))
+	}
+	client := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, "", fmt.Errorf("-store %s: cannot reach Redis: %s", desc, hide(err))
+	}
+	return &redisStore{RedisStore: oxdserver.NewRedisStore(client, prefix), client: client},
+		desc + " (prefix " + prefix + ")", nil
+}
+
+// redisStore closes its client with the store.
+type redisStore struct {
+	*oxdserver.RedisStore
+	client *redis.Client
+}
+
+func (s *redisStore) Close() error {
+	return errors.Join(s.RedisStore.Close(), s.client.Close())
 }
 
 // redactURL drops the password of a URL for logs.
