@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdtest"
+)
+
+// testDemo is a demo started in process on a free loopback port, with a
+// browser-like HTTP client (cookie jar, trusts the demo's certificate,
+// does not follow redirects).
+type testDemo struct {
+	d        *demo
+	c        *http.Client
+	settings string
+}
+
+func startTestDemo(t *testing.T, settings string, args ...string) *testDemo {
+	t.Helper()
+	if settings == "" {
+		settings = filepath.Join(t.TempDir(), "settings.json")
+	}
+	o, err := parseOptions(append([]string{"-addr", "127.0.0.1:0", "-settings", settings}, args...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := start(ctx, o, io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		d.Close()
+	})
+	return &testDemo{d: d, c: browserClient(t, d), settings: settings}
+}
+
+func browserClient(t *testing.T, d *demo) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(d.cert)
+	return &http.Client{
+		Jar:       jar,
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// get fetches path (relative to the demo) and returns status, Location
+// and body.
+func (td *testDemo) get(t *testing.T, target string) (int, string, string) {
+	t.Helper()
+	if strings.HasPrefix(target, "/") {
+		target = td.d.baseURL + target
+	}
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	return td.do(t, req)
+}
+
+func (td *testDemo) post(t *testing.T, path string, form url.Values) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, td.d.baseURL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	req.Header.Set("Origin", td.d.baseURL)
+	return td.do(t, req)
+}
+
+func (td *testDemo) do(t *testing.T, req *http.Request) (int, string, string) {
+	t.Helper()
+	resp, err := td.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Location"), string(b)
+}
+
+// settingsForm is the settings form as the page fills it in.
+func (td *testDemo) settingsForm() url.Values {
+	return url.Values{
+		"client_name":                {"demo test"},
+		"op_host":                    {td.d.opHost},
+		"authorization_redirect_uri": {td.d.baseURL + "/callback"},
+		"post_logout_redirect_uri":   {td.d.baseURL + "/logged-out"},
+		"claims_redirect_uri":        {td.d.baseURL + "/uma/claims-callback"},
+		"scope":                      {"profile", "email"},
+	}
+}
+
+func (td *testDemo) register(t *testing.T) {
+	t.Helper()
+	status, loc, body := td.post(t, "/settings/register", td.settingsForm())
+	if status != http.StatusSeeOther || loc != "/settings?m=registered" {
+		t.Fatalf("register: %d %q\n%s", status, loc, body)
+	}
+}
+
+// login signs in as user through the OP's login form and returns the page
+// the callback leads to.
+func (td *testDemo) login(t *testing.T, user, password string) string {
+	t.Helper()
+	status, loc, body := td.get(t, "/login/start?return_to=/userinfo")
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, td.d.opHost) {
+		t.Fatalf("login start: %d %q\n%s", status, loc, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cb, err := oxdtest.BrowserLogin(ctx, td.c, loc, user, password)
+	if err != nil {
+		t.Fatalf("login at the OP: %v", err)
+	}
+	if !strings.HasPrefix(cb.String(), td.d.baseURL+"/callback?") {
+		t.Fatalf("the OP sent the browser to %s", cb.Redacted())
+	}
+	status, loc, body = td.get(t, cb.String())
+	if status != http.StatusSeeOther || loc != "/userinfo" {
+		t.Fatalf("callback: %d %q\n%s", status, loc, body)
+	}
+	status, _, body = td.get(t, "/userinfo")
+	if status != http.StatusOK {
+		t.Fatalf("userinfo: %d\n%s", status, body)
+	}
+	return body
+}
+
+func readSettings(t *testing.T, path string) *Settings {
+	t.Helper()
+	s, err := loadSettings(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The whole path a newcomer takes: settings → register → sign in → user
+// info → sign out, on the embedded default (development OP, in-process
+// engine).
+func TestDemoRegisterLoginUserinfoLogout(t *testing.T) {
+	td := startTestDemo(t, "")
+
+	status, loc, _ := td.get(t, "/userinfo")
+	if status != http.StatusSeeOther || loc != "/settings?m=register-first" {
+		t.Fatalf("before registration /userinfo: %d %q", status, loc)
+	}
+	td.register(t)
+	s := readSettings(t, td.settings)
+	if !s.Registered() || s.Site.OxdID == "" || s.Site.ClientSecret == "" || s.Oxd != "in-process engine" {
+		t.Fatalf("settings file after registration: %+v", s)
+	}
+	if fi, err := os.Stat(td.settings); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("settings file mode: %v %v", fi.Mode(), err)
+	}
+	_, _, page := td.get(t, "/settings?m=registered")
+	for _, want := range []string{s.Site.OxdID, "The client is registered", `id="update"`, `id="delete"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("settings page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, s.Site.ClientSecret.Reveal()) {
+		t.Error("the settings page shows the setup client's secret")
+	}
+
+	page = td.login(t, "alice", "alice-password")
+	for _, want := range []string{"Alice Example", "alice@example.test", `<code id="subject">alice</code>`, "Signed in as"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("user info page lacks %q", want)
+		}
+	}
+
+	// Logout is POST only, same-origin only.
+	status, _, _ = td.get(t, "/logout")
+	if status != http.StatusMethodNotAllowed {
+		t.Errorf("GET /logout: %d, want 405", status)
+	}
+	req, _ := http.NewRequest(http.MethodPost, td.d.baseURL+"/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if status, _, _ := td.do(t, req); status != http.StatusForbidden {
+		t.Errorf("cross-site POST /logout: %d, want 403", status)
+	}
+	if status, _, _ := td.get(t, "/userinfo"); status != http.StatusOK {
+		t.Fatalf("still signed in after the refused logouts: %d", status)
+	}
+
+	status, loc, _ = td.post(t, "/logout", nil)
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, td.d.opHost) {
+		t.Fatalf("logout: %d %q", status, loc)
+	}
+	// The development OP ends its session at once with the id_token_hint
+	// and sends the browser back.
+	status, loc, _ = td.get(t, loc)
+	if status/100 != 3 || !strings.HasPrefix(loc, td.d.baseURL+"/logged-out") {
+		t.Fatalf("end_session: %d %q", status, loc)
+	}
+	status, _, page = td.get(t, loc)
+	if status != http.StatusOK || !strings.Contains(page, "You are signed out") || !strings.Contains(page, `id="signed-out"`) {
+		t.Fatalf("logged-out page: %d\n%s", status, page)
+	}
+	status, loc, _ = td.get(t, "/userinfo")
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, td.d.opHost) {
+		t.Fatalf("after logout /userinfo: %d %q, want a redirect to the OP", status, loc)
+	}
+}
+
+func TestDemoUpdateAndDelete(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+	before := readSettings(t, td.settings)
+	td.login(t, "bob", "bob-password")
+
+	form := td.settingsForm()
+	form["scope"] = []string{"profile"} // drop email
+	status, loc, body := td.post(t, "/settings/update", form)
+	if status != http.StatusSeeOther || loc != "/settings?m=updated" {
+		t.Fatalf("update: %d %q\n%s", status, loc, body)
+	}
+	after := readSettings(t, td.settings)
+	if after.Site.OxdID != before.Site.OxdID || strings.Join(after.Scopes, " ") != "openid profile" {
+		t.Fatalf("settings after update: oxd_id %q scopes %v", after.Site.OxdID, after.Scopes)
+	}
+	// An update keeps the sessions.
+	if status, _, _ := td.get(t, "/userinfo"); status != http.StatusOK {
+		t.Fatalf("after update /userinfo: %d", status)
+	}
+
+	status, loc, body = td.post(t, "/settings/delete", nil)
+	if status != http.StatusSeeOther || loc != "/settings?m=deleted" {
+		t.Fatalf("delete: %d %q\n%s", status, loc, body)
+	}
+	gone := readSettings(t, td.settings)
+	if gone.Registered() || gone.ClientName != "demo test" {
+		t.Fatalf("settings after delete: %+v", gone)
+	}
+	// Deleting ends every session.
+	status, loc, _ = td.get(t, "/userinfo")
+	if status != http.StatusSeeOther || loc != "/settings?m=register-first" {
+		t.Fatalf("after delete /userinfo: %d %q", status, loc)
+	}
+	// The engine forgot the site.
+	_, err := td.d.client.GetRP(context.Background(), oxdclient.GetRPParams{OxdID: before.Site.OxdID})
+	if err == nil {
+		t.Fatal("get_rp still knows the removed site")
+	}
+	// And the client can be registered again.
+	td.register(t)
+	td.login(t, "alice", "alice-password")
+}
+
+// A restarted demo with the in-process engine registers the saved client
+// again, since the engine and the development OP start empty.
+func TestDemoRestartRegistersAgain(t *testing.T) {
+	settings := filepath.Join(t.TempDir(), "settings.json")
+	first := startTestDemo(t, settings)
+	first.register(t)
+	old := readSettings(t, settings)
+
+	second := startTestDemo(t, settings)
+	if got := second.d.app.startupNote(); !strings.Contains(got, "registered again") {
+		t.Errorf("startup note %q", got)
+	}
+	now := readSettings(t, settings)
+	if now.Site.OxdID == old.Site.OxdID || now.OPHost != second.d.opHost {
+		t.Fatalf("after restart: oxd_id %q (was %q), op_host %q (dev OP %q)", now.Site.OxdID, old.Site.OxdID, now.OPHost, second.d.opHost)
+	}
+	if !strings.HasPrefix(now.AuthorizationRedirectURI, second.d.baseURL+"/") {
+		t.Errorf("redirect URI %q was not moved to the new address %s", now.AuthorizationRedirectURI, second.d.baseURL)
+	}
+	second.login(t, "alice", "alice-password")
+}
+
+func TestDemoSettingsValidation(t *testing.T) {
+	td := startTestDemo(t, "")
+	form := td.settingsForm()
+	form.Set("authorization_redirect_uri", "javascript:alert(1)")
+	status, _, body := td.post(t, "/settings/register", form)
+	if status != http.StatusBadRequest || !strings.Contains(body, "must be an absolute http(s) URL") {
+		t.Fatalf("bad redirect URI: %d\n%s", status, body)
+	}
+	if s := readSettings(t, td.settings); s != nil {
+		t.Fatalf("a refused form wrote the settings file: %+v", s)
+	}
+	// A cross-site form post is refused before it reaches oxd.
+	req, _ := http.NewRequest(http.MethodPost, td.d.baseURL+"/settings/register", strings.NewReader(td.settingsForm().Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if status, _, _ := td.do(t, req); status != http.StatusForbidden {
+		t.Fatalf("cross-site register: %d, want 403", status)
+	}
+}
+
+func TestDemoSecurityHeaders(t *testing.T) {
+	td := startTestDemo(t, "")
+	resp, err := td.c.Get(td.d.baseURL + "/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for k, want := range map[string]string{
+		"X-Content-Type-Options": "nosniff",
+		"X-Frame-Options":        "DENY",
+		"Cache-Control":          "no-store",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("CSP %q", csp)
+	}
+	td.register(t)
+	td.login(t, "alice", "alice-password")
+	u, _ := url.Parse(td.d.baseURL)
+	var session *http.Cookie
+	for _, c := range td.c.Jar.Cookies(u) {
+		if c.Name == sessionCookieName {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie")
+	}
+}
+
+func TestParseOptions(t *testing.T) {
+	for _, args := range [][]string{
+		{"-oxd", "127.0.0.1:8099", "-oxd-https", "https://127.0.0.1:8443"},
+		{"-oxd-https-ca", "ca.pem"},
+		{"-tls-cert", "c.pem"},
+		{"-op", "ftp://op"},
+		{"extra"},
+	} {
+		if _, err := parseOptions(args, io.Discard); err == nil {
+			t.Errorf("parseOptions(%q) accepted", args)
+		}
+	}
+	t.Setenv("OXD_DEMO_ADDR", "127.0.0.1:7000")
+	o, err := parseOptions([]string{"-settings", "/x/s.json"}, io.Discard)
+	if err != nil || o.Addr != "127.0.0.1:7000" || o.SettingsPath != "/x/s.json" {
+		t.Fatalf("env default: %+v %v", o, err)
+	}
+}
+
+func TestParseUMAChallenge(t *testing.T) {
+	ticket, as, err := parseUMAChallenge(`UMA realm="oxd-demo", as_uri="http://127.0.0.1:1", ticket="t-1"`)
+	if err != nil || ticket != "t-1" || as != "http://127.0.0.1:1" {
+		t.Fatalf("%q %q %v", ticket, as, err)
+	}
+	for _, h := range []string{"", `Bearer realm="x"`, `UMA realm="x", as_uri="http://a"`, `UMA ticket=t`, `UMA ticket="t`} {
+		if _, _, err := parseUMAChallenge(h); err == nil {
+			t.Errorf("accepted %q", h)
+		}
+	}
+}
+
+// settingsJSON checks the file format the settings page writes.
+func TestSettingsFileFormat(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+	b, err := os.ReadFile(td.settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"client_name", "op_host", "authorization_redirect_uri", "post_logout_redirect_uri", "claims_redirect_uri", "scope", "oxd", "site"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("settings file lacks %q", k)
+		}
+	}
+}
