@@ -108,6 +108,13 @@ type UMAConfig struct {
 	// no fragment, and only letters, digits and - . _ ~ : / characters.
 	ClaimsRedirectURL string
 
+	// FingerprintFile, when set, is a file where RegisterUMA records a
+	// fingerprint of the registered resources. It is only read when oxd
+	// cannot tell which resources it protects (no get_rp, as with the
+	// oxd-https-extension): an unchanged fingerprint then avoids an
+	// overwrite, which would invalidate the RPTs issued so far.
+	FingerprintFile string
+
 	// PushIDToken, in browser mode, sends the user's ID token (while it
 	// is valid) to the AS as a claim token with the RPT request, so that
 	// policies needing the user's claims can decide without claims
@@ -267,23 +274,25 @@ func (a *Auth) ConfigureUMA(cfg UMAConfig) error {
 
 // umaSettings is the validated form of UMAConfig.
 type umaSettings struct {
-	issuer         string
-	realm          string
-	maxTTL         time.Duration // <0: no cache
-	maxGrants      int
-	browser        bool
-	claimsRedirect string
-	pushIDToken    bool
+	issuer          string
+	realm           string
+	maxTTL          time.Duration // <0: no cache
+	maxGrants       int
+	browser         bool
+	claimsRedirect  string
+	pushIDToken     bool
+	fingerprintFile string
 }
 
 func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
 	s := &umaSettings{
-		realm:          cfg.Realm,
-		maxTTL:         cfg.MaxGrantTTL,
-		maxGrants:      cfg.MaxGrants,
-		browser:        cfg.Browser,
-		claimsRedirect: cfg.ClaimsRedirectURL,
-		pushIDToken:    cfg.PushIDToken,
+		realm:           cfg.Realm,
+		maxTTL:          cfg.MaxGrantTTL,
+		maxGrants:       cfg.MaxGrants,
+		browser:         cfg.Browser,
+		claimsRedirect:  cfg.ClaimsRedirectURL,
+		pushIDToken:     cfg.PushIDToken,
+		fingerprintFile: cfg.FingerprintFile,
 	}
 	if cfg.Issuer != "" {
 		if err := checkIssuer(cfg.Issuer); err != nil {

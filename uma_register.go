@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -496,8 +498,13 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 				slog.Int("templates", len(res)), slog.String("fingerprint", fp))
 			break
 		}
+		if gerr != nil && s.fingerprintFile != "" && readFingerprint(s.fingerprintFile, a.oxdID) == fp {
+			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources unchanged (fingerprint file); registration kept",
+				slog.Int("templates", len(res)), slog.String("fingerprint", fp))
+			break
+		}
 		if gerr != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp); re-registering them, which invalidates existing RPTs",
+			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp) and no matching UMAConfig.FingerprintFile; re-registering them, which invalidates existing RPTs",
 				slog.String("error", gerr.Error()))
 		} else {
 			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources changed; re-registering (existing RPTs for them become invalid)",
@@ -510,10 +517,55 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 	default:
 		return registerError(err)
 	}
+	if s.fingerprintFile != "" {
+		if err := writeFingerprint(s.fingerprintFile, a.oxdID, fp); err != nil {
+			return fmt.Errorf("oxd: RegisterUMA: UMAConfig.FingerprintFile: %w", err)
+		}
+	}
 	if _, err := g.issuerFor(ctx, a); err != nil {
 		return fmt.Errorf("oxd: RegisterUMA: %w: %w", ErrUMAConfig, err)
 	}
 	return nil
+}
+
+// fingerprintRecord is the content of UMAConfig.FingerprintFile.
+type fingerprintRecord struct {
+	OxdID       string `json:"oxd_id"`
+	Fingerprint string `json:"uma_resources_fingerprint"`
+}
+
+// readFingerprint returns the fingerprint recorded for oxdID, or "".
+func readFingerprint(path, oxdID string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) > 4096 {
+		return ""
+	}
+	var rec fingerprintRecord
+	if json.Unmarshal(b, &rec) != nil || rec.OxdID != oxdID {
+		return ""
+	}
+	return rec.Fingerprint
+}
+
+// writeFingerprint replaces the file atomically (temporary file, rename).
+func writeFingerprint(path, oxdID, fp string) error {
+	if readFingerprint(path, oxdID) == fp {
+		return nil
+	}
+	b, _ := json.Marshal(fingerprintRecord{OxdID: oxdID, Fingerprint: fp})
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".oxd-uma-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func registerError(err error) error {
