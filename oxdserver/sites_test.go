@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -439,4 +440,58 @@ func TestNoGoroutineLeak(t *testing.T) {
 		requireCode(t, oe, oxdclient.CodeInternalError)
 	})
 	goleak.VerifyNone(t, opt)
+}
+
+// TestTLSVerifiedByDefault: an OP with a certificate the system does not
+// trust is refused; an injected client that trusts it works.
+func TestTLSVerifiedByDefault(t *testing.T) {
+	var op *oxdtest.OP
+	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.ServeHTTP(w, r) }))
+	t.Cleanup(hs.Close)
+	op, err := oxdtest.NewOP(hs.URL, oxdtest.OPConfig{})
+	require.NoError(t, err)
+	t.Cleanup(op.Close)
+	params := map[string]any{"op_host": hs.URL, "authorization_redirect_uri": "https://rp.example/cb"}
+
+	e, err := oxdserver.New(oxdserver.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close() })
+	_, oe := exec(t, e, "register_site", params)
+	requireCode(t, oe, oxdclient.CodeNoConnectDiscoveryResponse)
+
+	trusted, err := oxdserver.New(oxdserver.Config{HTTPClient: hs.Client()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = trusted.Close() })
+	m, oe := exec(t, trusted, "register_site", params)
+	require.Nil(t, oe, "%v", oe)
+	// op_host without a scheme means https, as in oxd.
+	_, oe = exec(t, trusted, "register_site", map[string]any{"op_host": strings.TrimPrefix(hs.URL, "https://"), "authorization_redirect_uri": "https://rp.example/cb"})
+	require.Nil(t, oe, "%v", oe)
+	_, oe = exec(t, trusted, "get_authorization_url", map[string]any{"oxd_id": m["oxd_id"]})
+	require.Nil(t, oe)
+}
+
+func TestLogoutWithoutEndSessionEndpoint(t *testing.T) {
+	f := newFakeOP(t)
+	e, id := fakeSite(t, f, oxdserver.Config{})
+	_, oe := exec(t, e, "get_logout_uri", map[string]any{"oxd_id": id})
+	requireCode(t, oe, oxdclient.CodeNoEndSessionEndpoint)
+	assert.Equal(t, "OP does not provide end_session_endpoint at /.well-known/openid-configuration.", oe.Description)
+}
+
+func TestLogoutURIRules(t *testing.T) {
+	srv := oxdtest.NewServer(t)
+	m, oe := exec(t, srv.Engine, "get_logout_uri", map[string]any{"oxd_id": srv.OxdID, "post_logout_redirect_uri": "https://evil.example/"})
+	requireCode(t, oe, oxdclient.CodeBadRequest)
+	assert.Nil(t, m)
+	m, oe = exec(t, srv.Engine, "get_logout_uri", map[string]any{"oxd_id": srv.OxdID, "post_logout_redirect_uri": srv.PostLogoutRedirectURI, "session_state": "a b", "state": "x&y"})
+	require.Nil(t, oe)
+	u, err := url.Parse(m["uri"].(string))
+	require.NoError(t, err)
+	q := u.Query()
+	assert.Equal(t, srv.PostLogoutRedirectURI, q.Get("post_logout_redirect_uri"))
+	assert.Equal(t, "a b", q.Get("session_state"))
+	assert.Equal(t, "x&y", q.Get("state"))
+	assert.Equal(t, srv.ClientID, q.Get("client_id"), "client_id identifies the client when there is no id_token_hint")
+	assert.Empty(t, q.Get("id_token_hint"))
 }
