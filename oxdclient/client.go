@@ -1,6 +1,7 @@
 package oxdclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -273,10 +274,21 @@ func (c *Client) GetRP(ctx context.Context, p GetRPParams) (*GetRPResponse, erro
 	return &r, c.call(ctx, CmdGetRP, &p, &r)
 }
 
+var okPrefix = []byte(`{"status":"ok","data":`)
+
 // DecodeEnvelope decodes an oxd response envelope {"status","data"} into
 // result, or returns the [*Error] it carries. It is what the transports use;
 // it is exported for custom transports. The error never quotes the body.
 func DecodeEnvelope(command string, body []byte, result any) error {
+	// Fast path for the usual success answer, which oxd writes with
+	// "status" first (@JsonPropertyOrder): decode data in one pass. If the
+	// slice is not exactly one JSON value (other keys follow) Unmarshal
+	// fails before decoding anything, and the general path below decides.
+	if result != nil && len(body) > len(okPrefix) && body[len(body)-1] == '}' && bytes.HasPrefix(body, okPrefix) {
+		if json.Unmarshal(body[len(okPrefix):len(body)-1], result) == nil {
+			return nil
+		}
+	}
 	var env struct {
 		Status string          `json:"status"`
 		Data   json.RawMessage `json:"data"`

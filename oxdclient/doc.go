@@ -11,6 +11,46 @@
 // [*TransportError] that wraps [ErrUnavailable], [ErrTimeout],
 // [ErrProtocol], [ErrTooLarge] or [ErrClosed].
 //
-// Credentials are [Secret] values: they never print, so errors and logs
-// cannot leak them.
+// # Transports
+//
+// The socket transport speaks oxd-server's framing exactly: a 4-digit
+// length prefix counted in UTF-16 units (requests are ASCII-escaped so that
+// bytes and units agree, answers are read as UTF-8 and counted in units), a
+// 9999-unit limit checked before anything is sent, one command at a time
+// per connection, and a bounded pool of persistent connections. A command
+// is retried on a new connection only when none of its bytes was written.
+//
+//	socket, err := oxdclient.NewSocket("127.0.0.1:8099", oxdclient.SocketConfig{})
+//	if err != nil { … }
+//	client := oxdclient.New(socket, oxdclient.Config{})
+//	defer client.Close()
+//
+// The HTTPS transport posts the bare params to <base>/<command-with-dashes>
+// with the protection token as "Authorization: Bearer", verifies TLS
+// certificates, and maps the extension's own error bodies to typed errors.
+//
+//	https, err := oxdclient.NewHTTPS("https://127.0.0.1:8443", oxdclient.HTTPSConfig{HTTPClient: trusting})
+//
+// # Protection tokens
+//
+// oxd-server can require a protection access token on every command about
+// a site (the HTTPS extension always does). Give the client the setup
+// client's credentials ([Config.Protection], [Client.SetProtection]) and it
+// obtains tokens with get_client_token (scope "oxd" included), caches them
+// until shortly before they expire, shares one refresh among concurrent
+// callers, and retries a command once when oxd rejects its token as blank,
+// invalid or inactive.
+//
+// # One-time site setup
+//
+// [EnsureSite] runs setup_client on the first start and keeps the result
+// in a file (mode 0600) that later starts read; [Site.ProtectionCredentials]
+// feeds the protection-token source.
+//
+// # Secrets
+//
+// Credentials are [Secret] values: they print as "[REDACTED]" with any fmt
+// verb and in slog, so errors and logs cannot leak them. The optional
+// [Config.Logger] receives command names, durations and outcome codes,
+// never parameters or answers. Nothing is logged by default.
 package oxdclient

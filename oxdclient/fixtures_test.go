@@ -624,6 +624,11 @@ func TestDecodeEnvelopeUnknownKeysAndOrder(t *testing.T) {
 	if err := DecodeEnvelope(CmdRegisterSite, []byte(body), &r); err != nil || r.OxdID != "o" || r.OPHost != "h" {
 		t.Fatalf("%v %+v", err, r)
 	}
+	// Keys after data (the fast path must not take the wrong closing brace).
+	r = RegisterSiteResponse{}
+	if err := DecodeEnvelope(CmdRegisterSite, []byte(`{"status":"ok","data":{"oxd_id":"o"},"extra":{"oxd_id":"x"}}`), &r); err != nil || r.OxdID != "o" {
+		t.Fatalf("%v %+v", err, r)
+	}
 	// data:null with status ok (validate) is success.
 	if err := DecodeEnvelope("validate", []byte(`{"status":"ok","data":null}`), &r); err != nil {
 		t.Fatal(err)
