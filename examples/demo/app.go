@@ -101,6 +101,12 @@ func newApp(ctx context.Context, d *demo) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.uma != nil {
+		if err := st.uma.register(ctx); err != nil {
+			a.log.Warn("demo: registering the UMA resources failed", "error", err)
+			st.problem = "The UMA resources could not be registered with oxd: " + describeOxdError(err)
+		}
+	}
 	a.cur.Store(st)
 	return a, nil
 }

@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -404,5 +406,164 @@ func TestSettingsFileFormat(t *testing.T) {
 		if _, ok := m[k]; !ok {
 			t.Errorf("settings file lacks %q", k)
 		}
+	}
+}
+
+var (
+	formActionRe = regexp.MustCompile(`<form[^>]*\saction="([^"]*)"`)
+	hiddenRe     = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)"`)
+	claimInputRe = regexp.MustCompile(`<input id="claim-([a-z_]+)"`)
+	claimsLinkRe = regexp.MustCompile(`id="claims-link" href="([^"]+)"`)
+)
+
+// gatherClaims fills the development OP's claims page at link with
+// value for every claim it asks for, and returns where the OP sends the
+// browser.
+func (td *testDemo) gatherClaims(t *testing.T, link, value string) string {
+	t.Helper()
+	status, _, page := td.get(t, link)
+	if status != http.StatusOK {
+		t.Fatalf("claims page: %d\n%s", status, page)
+	}
+	action := formActionRe.FindStringSubmatch(page)
+	if action == nil {
+		t.Fatalf("no form on the claims page:\n%s", page)
+	}
+	form := url.Values{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	for _, m := range claimInputRe.FindAllStringSubmatch(page, -1) {
+		form.Set(m[1], value)
+	}
+	req, _ := http.NewRequest(http.MethodPost, html.UnescapeString(action[1]), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	status, loc, body := td.do(t, req)
+	if status/100 != 3 {
+		t.Fatalf("claims form: %d\n%s", status, body)
+	}
+	return loc
+}
+
+func (td *testDemo) requestResource(t *testing.T, key string) string {
+	t.Helper()
+	status, loc, body := td.post(t, "/uma/request", url.Values{"resource": {key}})
+	if status != http.StatusSeeOther || loc != "/uma#trace" {
+		t.Fatalf("request %s: %d %q\n%s", key, status, loc, body)
+	}
+	status, _, page := td.get(t, "/uma")
+	if status != http.StatusOK {
+		t.Fatalf("/uma: %d", status)
+	}
+	return page
+}
+
+// The UMA page: a resource granted by policy, one that needs claims
+// gathering, one the AS refuses; and the browser-mode page.
+func TestDemoUMA(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+	td.login(t, "bob", "bob-password")
+
+	page := td.requestResource(t, "photos")
+	for _, want := range []string{
+		"HTTP/1.1 401 Unauthorized",
+		`WWW-Authenticate: UMA realm=&#34;oxd-demo&#34;, as_uri=&#34;` + td.d.opHost + `&#34;, ticket=&#34;`,
+		"The AS issued an RPT",
+		"HTTP/1.1 200 OK",
+		`class="result granted"`,
+		"RPT in your session",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("photos trace lacks %q\n%s", want, page)
+		}
+	}
+	// The second request uses the RPT kept in the session.
+	page = td.requestResource(t, "photos")
+	if !strings.Contains(page, "access granted without a new RPT") {
+		t.Errorf("second photos request did not reuse the RPT:\n%s", page)
+	}
+
+	page = td.requestResource(t, "reports")
+	m := claimsLinkRe.FindStringSubmatch(page)
+	if m == nil || !strings.Contains(page, "need_info") {
+		t.Fatalf("reports: no claims link:\n%s", page)
+	}
+	loc := td.gatherClaims(t, html.UnescapeString(m[1]), "DE")
+	if !strings.HasPrefix(loc, td.d.baseURL+"/uma/claims-callback?") {
+		t.Fatalf("the AS sent the browser to %s", loc)
+	}
+	// A replayed or foreign state is refused.
+	status, _, _ := td.get(t, td.d.baseURL+"/uma/claims-callback?ticket=x&state=forged")
+	if status != http.StatusBadRequest {
+		t.Errorf("forged claims redirect: %d, want 400", status)
+	}
+	status, loc2, _ := td.get(t, loc)
+	if status != http.StatusSeeOther || loc2 != "/uma#trace" {
+		t.Fatalf("claims callback: %d %q", status, loc2)
+	}
+	_, _, page = td.get(t, "/uma")
+	if !strings.Contains(page, `class="result granted"`) || !strings.Contains(page, "The AS gathered the claims") {
+		t.Errorf("reports after claims gathering:\n%s", page)
+	}
+	// The same state cannot be used twice.
+	if status, _, _ := td.get(t, loc); status != http.StatusBadRequest {
+		t.Errorf("replayed claims redirect: %d, want 400", status)
+	}
+
+	page = td.requestResource(t, "admin")
+	if !strings.Contains(page, `class="result denied"`) {
+		t.Errorf("admin was not denied:\n%s", page)
+	}
+
+	// No RPT and no secret on any page.
+	s := readSettings(t, td.settings)
+	for _, p := range []string{"/uma", "/userinfo", "/settings"} {
+		_, _, body := td.get(t, p)
+		if strings.Contains(body, s.Site.ClientSecret.Reveal()) {
+			t.Errorf("%s shows the client secret", p)
+		}
+	}
+
+	// The API itself: no RPT → 401 with a challenge, never a redirect.
+	req, _ := http.NewRequest(http.MethodGet, td.d.baseURL+"/api/photos/7", nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := td.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `UMA realm="oxd-demo"`) {
+		t.Errorf("API without RPT: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// Browser mode: bob has no country claim, so the middleware sends him
+// through claims gathering; alice's pushed ID token satisfies the policy.
+func TestDemoUMABrowserMode(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+
+	td.login(t, "bob", "bob-password")
+	status, loc, body := td.get(t, "/uma/browser/reports/q3")
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, td.d.opHost) {
+		t.Fatalf("bob, browser page: %d %q\n%s", status, loc, body)
+	}
+	back := td.gatherClaims(t, loc, "FR")
+	status, loc, body = td.get(t, back)
+	if status != http.StatusSeeOther || loc != "/uma/browser/reports/q3" {
+		t.Fatalf("claims callback (browser mode): %d %q\n%s", status, loc, body)
+	}
+	status, _, page := td.get(t, loc)
+	if status != http.StatusOK || !strings.Contains(page, `id="browser-granted"`) || !strings.Contains(page, "WWW-Authenticate: UMA realm=") {
+		t.Fatalf("bob, browser page after claims: %d\n%s", status, page)
+	}
+
+	td.post(t, "/logout", nil)
+	td.c.Jar, _ = cookiejar.New(nil)
+	td.login(t, "alice", "alice-password")
+	status, _, page = td.get(t, "/uma/browser/reports/q3")
+	if status != http.StatusOK || !strings.Contains(page, "obtained for this visit") {
+		t.Fatalf("alice, browser page: %d\n%s", status, page)
 	}
 }

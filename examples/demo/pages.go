@@ -24,7 +24,7 @@ type pages struct {
 	t map[string]*template.Template
 }
 
-var pageNames = []string{"home", "settings", "login", "userinfo", "loggedout", "uma", "error"}
+var pageNames = []string{"home", "settings", "login", "userinfo", "loggedout", "uma", "umabrowser", "error"}
 
 func parsePages() (*pages, error) {
 	funcs := template.FuncMap{

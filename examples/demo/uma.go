@@ -109,12 +109,35 @@ func (t *umaTrace) add(class, title, detail, code string) {
 // resource server, guarded by the oxd middleware) and the page that plays
 // the requesting party.
 type umaState struct {
-	a  *app
-	st *site
+	a       *app
+	st      *site
+	browser bool // the browser-mode page is served
 }
 
+// browserTemplate is the page protected in browser RP mode: the
+// middleware itself obtains the RPT for the signed-in user.
+const browserTemplate = "/uma/browser/reports/{id}"
+
 func newUMAState(a *app, st *site) (*umaState, error) {
-	return &umaState{a: a, st: st}, nil
+	u := &umaState{a: a, st: st}
+	cfg := oxd.UMAConfig{
+		Issuer:            st.settings.Site.OPHost,
+		Realm:             "oxd-demo",
+		ClaimsRedirectURL: st.settings.ClaimsRedirectURI,
+		PushIDToken:       true,
+	}
+	if err := st.auth.ConfigureUMA(cfg); err != nil {
+		// A claims redirect URI that oxd cannot use unencoded: the API
+		// still works, the browser-mode page is left out.
+		a.log.Warn("demo: UMA browser mode disabled", "error", err)
+		cfg.ClaimsRedirectURL = ""
+		if err := st.auth.ConfigureUMA(cfg); err != nil {
+			return nil, fmt.Errorf("UMA configuration: %w", err)
+		}
+	} else {
+		u.browser = true
+	}
+	return u, nil
 }
 
 // routes mounts the API and the UMA page.
@@ -127,6 +150,30 @@ func (u *umaState) routes(mux *http.ServeMux) {
 	mux.Handle("POST /uma/request", auth.RequireLogin(http.HandlerFunc(u.request)))
 	mux.Handle("POST /uma/forget", auth.RequireLogin(http.HandlerFunc(u.forget)))
 	mux.Handle("GET /uma/claims-callback", auth.RequireLogin(http.HandlerFunc(u.claimsCallback)))
+	if u.browser {
+		page := auth.UMAProtectWith(oxd.UMARule{
+			Template:   browserTemplate,
+			Conditions: []oxd.UMACondition{{Methods: []string{http.MethodGet}, Scopes: []string{"claims.reports.read"}}},
+			Browser:    true,
+		})
+		mux.Handle("GET "+browserTemplate, auth.RequireLogin(page(http.HandlerFunc(u.browserPage))))
+	}
+}
+
+type umaBrowserView struct {
+	ID                          string
+	NewRPT, Cached, FromSession bool
+	Challenge                   string
+}
+
+// browserPage is reached only with an RPT that grants the report; the
+// middleware obtained it for the user (browser RP mode).
+func (u *umaState) browserPage(w http.ResponseWriter, r *http.Request) {
+	v := umaBrowserView{ID: r.PathValue("id")}
+	if d, ok := oxd.UMAResult(r); ok {
+		v.NewRPT, v.Cached, v.FromSession, v.Challenge = d.NewRPT, d.Cached, d.SessionRPT, d.Challenge
+	}
+	u.a.render(w, r, u.st, http.StatusOK, "umabrowser", "UMA in the browser", "", v)
 }
 
 // api serves a resource of the demo's API. It is only reached through the
@@ -163,6 +210,7 @@ type umaView struct {
 	Trace     *umaTrace
 	TraceOf   string
 	AsURI     string
+	Browser   bool
 }
 
 type umaResourceView struct {
@@ -173,7 +221,7 @@ type umaResourceView struct {
 // page shows the resources and the trace of the last request.
 func (u *umaState) page(w http.ResponseWriter, r *http.Request) {
 	s := u.sessionState(r.Context())
-	v := umaView{AsURI: u.st.settings.Site.OPHost, Trace: s.Trace}
+	v := umaView{AsURI: u.st.settings.Site.OPHost, Trace: s.Trace, Browser: u.browser}
 	for _, res := range umaResources {
 		_, has := s.RPTs[res.Key]
 		v.Resources = append(v.Resources, umaResourceView{umaResource: res, HasRPT: has})
@@ -350,6 +398,13 @@ func (u *umaState) claimsCallback(w http.ResponseWriter, r *http.Request) {
 	p := s.Pending
 	state, ticket := q.Get("state"), q.Get("ticket")
 	if p == nil || state == "" || len(state) > 512 || subtle.ConstantTimeCompare([]byte(state), []byte(p.State)) != 1 {
+		if u.browser {
+			// Not this page's round trip: the browser-mode middleware's
+			// (one claims redirect URI serves both); it checks the state
+			// against its own requests.
+			u.st.auth.ClaimsCallbackHandler().ServeHTTP(w, r)
+			return
+		}
 		u.a.renderError(w, r, http.StatusBadRequest, "Claims response not recognised",
 			"This answer of the AS does not belong to a claims-gathering started in this browser, or it was already used. Start again from the UMA page.")
 		return
@@ -495,11 +550,16 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// protect guards a resource of the API with its scope.
+// protect guards a resource of the API with its scope: the route template
+// is declared here, next to the route, and registered by register.
 func (u *umaState) protect(res umaResource, h http.Handler) http.Handler {
-	_ = oxd.IsAPIRequest
-	return h // wired to the UMA guard below
+	return u.st.auth.UMAProtect("GET "+res.Template, res.Scope)(h)
 }
 
-// register declares the API's resources at oxd (uma_rs_protect).
-func (u *umaState) register(ctx context.Context) error { return nil }
+// register registers the declared templates at oxd (uma_rs_protect). It is
+// idempotent: an unchanged set is not registered again.
+func (u *umaState) register(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return u.st.auth.RegisterUMA(ctx)
+}
