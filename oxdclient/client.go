@@ -166,112 +166,104 @@ func (c *Client) log(ctx context.Context, command string, start time.Time, err e
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "oxd command", attrs...)
 }
 
+// do runs one command and returns its answer, or nil and the error.
+func do[R any](ctx context.Context, c *Client, command string, params any) (*R, error) {
+	var r R
+	if err := c.call(ctx, command, params, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
 // SetupClient registers a setup client and a regular client (oxd 3.1.x).
 func (c *Client) SetupClient(ctx context.Context, p SetupClientParams) (*SetupClientResponse, error) {
-	var r SetupClientResponse
-	return &r, c.call(ctx, CmdSetupClient, &p, &r)
+	return do[SetupClientResponse](ctx, c, CmdSetupClient, &p)
 }
 
 // RegisterSite registers a client at the OP through oxd.
 func (c *Client) RegisterSite(ctx context.Context, p RegisterSiteParams) (*RegisterSiteResponse, error) {
-	var r RegisterSiteResponse
-	return &r, c.call(ctx, CmdRegisterSite, &p, &r)
+	return do[RegisterSiteResponse](ctx, c, CmdRegisterSite, &p)
 }
 
 // UpdateSite updates the client registration of a site.
 func (c *Client) UpdateSite(ctx context.Context, p UpdateSiteParams) (*OxdIDResponse, error) {
-	var r OxdIDResponse
-	return &r, c.call(ctx, CmdUpdateSite, &p, &r)
+	return do[OxdIDResponse](ctx, c, CmdUpdateSite, &p)
 }
 
 // RemoveSite removes a site from oxd (not from the OP).
 func (c *Client) RemoveSite(ctx context.Context, p RemoveSiteParams) (*OxdIDResponse, error) {
-	var r OxdIDResponse
-	return &r, c.call(ctx, CmdRemoveSite, &p, &r)
+	return do[OxdIDResponse](ctx, c, CmdRemoveSite, &p)
 }
 
 // GetAuthorizationURL returns the OP's authorization URL with a fresh state
 // and nonce.
 func (c *Client) GetAuthorizationURL(ctx context.Context, p GetAuthorizationURLParams) (*GetAuthorizationURLResponse, error) {
-	var r GetAuthorizationURLResponse
-	return &r, c.call(ctx, CmdGetAuthorizationURL, &p, &r)
+	return do[GetAuthorizationURLResponse](ctx, c, CmdGetAuthorizationURL, &p)
 }
 
 // GetTokensByCode exchanges an authorization code (and its state) for tokens.
 func (c *Client) GetTokensByCode(ctx context.Context, p GetTokensByCodeParams) (*GetTokensByCodeResponse, error) {
-	var r GetTokensByCodeResponse
-	return &r, c.call(ctx, CmdGetTokensByCode, &p, &r)
+	return do[GetTokensByCodeResponse](ctx, c, CmdGetTokensByCode, &p)
 }
 
 // GetAccessTokenByRefreshToken refreshes an access token.
 func (c *Client) GetAccessTokenByRefreshToken(ctx context.Context, p GetAccessTokenByRefreshTokenParams) (*TokenResponse, error) {
-	var r TokenResponse
-	return &r, c.call(ctx, CmdGetAccessTokenByRefreshToken, &p, &r)
+	return do[TokenResponse](ctx, c, CmdGetAccessTokenByRefreshToken, &p)
 }
 
 // GetUserInfo fetches the claims of the user an access token belongs to.
 func (c *Client) GetUserInfo(ctx context.Context, p GetUserInfoParams) (*GetUserInfoResponse, error) {
-	var r GetUserInfoResponse
-	return &r, c.call(ctx, CmdGetUserInfo, &p, &r)
+	return do[GetUserInfoResponse](ctx, c, CmdGetUserInfo, &p)
 }
 
 // GetLogoutURI returns the OP's end-session URL.
 func (c *Client) GetLogoutURI(ctx context.Context, p GetLogoutURIParams) (*GetLogoutURIResponse, error) {
-	var r GetLogoutURIResponse
-	return &r, c.call(ctx, CmdGetLogoutURI, &p, &r)
+	return do[GetLogoutURIResponse](ctx, c, CmdGetLogoutURI, &p)
 }
 
 // GetClientToken obtains a token with the client_credentials grant (used for
 // protection access tokens).
 func (c *Client) GetClientToken(ctx context.Context, p GetClientTokenParams) (*TokenResponse, error) {
-	var r TokenResponse
-	return &r, c.call(ctx, CmdGetClientToken, &p, &r)
+	return do[TokenResponse](ctx, c, CmdGetClientToken, &p)
 }
 
 // IntrospectAccessToken introspects an access token at the OP.
 func (c *Client) IntrospectAccessToken(ctx context.Context, p IntrospectAccessTokenParams) (*IntrospectAccessTokenResponse, error) {
-	var r IntrospectAccessTokenResponse
-	return &r, c.call(ctx, CmdIntrospectAccessToken, &p, &r)
+	return do[IntrospectAccessTokenResponse](ctx, c, CmdIntrospectAccessToken, &p)
 }
 
 // IntrospectRPT introspects an RPT at the UMA AS.
 func (c *Client) IntrospectRPT(ctx context.Context, p IntrospectRPTParams) (*IntrospectRPTResponse, error) {
-	var r IntrospectRPTResponse
-	return &r, c.call(ctx, CmdIntrospectRPT, &p, &r)
+	return do[IntrospectRPTResponse](ctx, c, CmdIntrospectRPT, &p)
 }
 
 // UMARSProtect registers UMA resources for the site.
 func (c *Client) UMARSProtect(ctx context.Context, p UMARSProtectParams) (*OxdIDResponse, error) {
-	var r OxdIDResponse
-	return &r, c.call(ctx, CmdUMARSProtect, &p, &r)
+	return do[OxdIDResponse](ctx, c, CmdUMARSProtect, &p)
 }
 
 // UMARSCheckAccess decides whether an RPT grants access to path and method;
 // when it does not, the answer carries a permission ticket.
 func (c *Client) UMARSCheckAccess(ctx context.Context, p UMARSCheckAccessParams) (*UMARSCheckAccessResponse, error) {
-	var r UMARSCheckAccessResponse
-	return &r, c.call(ctx, CmdUMARSCheckAccess, &p, &r)
+	return do[UMARSCheckAccessResponse](ctx, c, CmdUMARSCheckAccess, &p)
 }
 
 // UMARPGetRPT obtains an RPT for a permission ticket. A need_info answer is
 // an [*Error] whose [Error.NeedInfo] gives the new ticket and claims
 // gathering details.
 func (c *Client) UMARPGetRPT(ctx context.Context, p UMARPGetRPTParams) (*UMARPGetRPTResponse, error) {
-	var r UMARPGetRPTResponse
-	return &r, c.call(ctx, CmdUMARPGetRPT, &p, &r)
+	return do[UMARPGetRPTResponse](ctx, c, CmdUMARPGetRPT, &p)
 }
 
 // UMARPGetClaimsGatheringURL returns the AS claims-gathering URL for a ticket.
 func (c *Client) UMARPGetClaimsGatheringURL(ctx context.Context, p UMARPGetClaimsGatheringURLParams) (*UMARPGetClaimsGatheringURLResponse, error) {
-	var r UMARPGetClaimsGatheringURLResponse
-	return &r, c.call(ctx, CmdUMARPGetClaimsGatheringURL, &p, &r)
+	return do[UMARPGetClaimsGatheringURLResponse](ctx, c, CmdUMARPGetClaimsGatheringURL, &p)
 }
 
 // GetRP returns the stored site (or, with List, all sites). The answer may
 // contain secrets.
 func (c *Client) GetRP(ctx context.Context, p GetRPParams) (*GetRPResponse, error) {
-	var r GetRPResponse
-	return &r, c.call(ctx, CmdGetRP, &p, &r)
+	return do[GetRPResponse](ctx, c, CmdGetRP, &p)
 }
 
 var okPrefix = []byte(`{"status":"ok","data":`)
