@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"go.uber.org/goleak"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -698,6 +699,50 @@ func TestOxdFailures(t *testing.T) {
 	if r := rg.login(b, "/private/", "alice"); r.status != http.StatusSeeOther {
 		t.Fatalf("no recovery: %d", r.status)
 	}
+}
+
+// TestNoGoroutineLeakWhenOxdHangs: requests and refreshes against an oxd
+// that never answers all end at the timeout and leave no goroutine behind.
+func TestNoGoroutineLeakWhenOxdHangs(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("github.com/alexedwards/scs/v2/memstore.(*MemStore).startCleanup")) // scs.New's store
+	fake := newFakeOxd()
+	hang := func(ctx context.Context) error {
+		<-ctx.Done()
+		return &oxdclient.TransportError{Command: "x", Kind: oxdclient.ErrTimeout, Err: ctx.Err()}
+	}
+	sm := scs.New()
+	a, err := New(oxdclient.New(fake, oxdclient.Config{}), sm, Config{OxdID: "id", PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session whose token is due for refresh.
+	ctx, _ := sm.Load(context.Background(), "")
+	u := &User{Subject: "alice", refreshToken: "RT-1", accessToken: "AT-1"}
+	u.setExpiry(time.Now().Add(-time.Hour), 60, time.Minute)
+	sm.Put(ctx, sessionKeyUser, u)
+	tok, _, err := sm.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.setHook(oxdclient.CmdGetAuthorizationURL, hang)
+	fake.setHook(oxdclient.CmdGetAccessTokenByRefreshToken, hang)
+	h := a.RequireLogin(http.NotFoundHandler())
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			req := httptest.NewRequest("GET", "https://app.example/private", nil)
+			if i%2 == 0 {
+				req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: tok})
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusServiceUnavailable {
+				t.Errorf("status %d", w.Code)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestAuthorizationURLWithoutState: an oxd answer without a usable state is
