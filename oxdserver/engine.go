@@ -53,7 +53,24 @@
 //   - private_key_jwt client authentication is not supported: get_client_token
 //     answers invalid_algorithm for it.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
-//     pat and rpt fields.
+//     pat and rpt fields. get_rp still returns the stored client secret and
+//     registration access token, as 3.1.4 (it is not protected: keep the
+//     listener on loopback).
+//   - Introspection (introspect_access_token, introspect_rpt, protection
+//     tokens, check access) authenticates with client_secret_basic when the
+//     OP allows it (or does not say), else with the site's PAT as a bearer
+//     token, as Gluu's oxAuth expects.
+//   - register_site and setup_client register client_secret_basic clients
+//     with the refresh_token grant (and the uma-ticket grant when the OP
+//     lists it); client_credentials is added for sites with the
+//     uma_protection or oxd scope. setup_client's regular site gets
+//     uma_protection and client_credentials (for uma_rs_protect) but not
+//     the oxd scope, which only the setup client has.
+//   - update_site sends the site's complete metadata (an RFC 7592 PUT
+//     replaces the registration) and stores a rotated registration token.
+//   - Blank tickets of uma_rp_get_rpt answer invalid_ticket_parameter (as
+//     oxd 4.x); uma_rs_protect also refuses empty paths, conditions without
+//     methods and conditions without scopes (invalid_uma_request).
 //   - Legacy and test-only commands (validate, id_token_status,
 //     access_token_status, get_authorization_code, authorization_code_flow,
 //     implicit_flow, license_status) answer unsupported_operation.

@@ -97,7 +97,8 @@ func (e *Engine) validateIDToken(ctx context.Context, raw string, chk idTokenChe
 	if err != nil {
 		return nil, oxdErr(oxdclient.CodeInvalidIDToken, descInvalidIDToken)
 	}
-	if iss, _ := claims["iss"].(string); !sameIssuer(iss, chk.issuer) || iss == "" {
+	// OIDC Core §3.1.3.7: iss exactly equals the discovered issuer.
+	if iss, _ := claims["iss"].(string); iss == "" || iss != chk.issuer {
 		return nil, oxdErr(oxdclient.CodeInvalidIDTokenBadIssuer, descBadIssuer)
 	}
 	if !audienceOK(claims, chk.clientID) {
