@@ -9,10 +9,10 @@ import (
 	"github.com/oxdgo/oxd/oxdtest"
 )
 
-// Example uses the engine in process as the transport of an oxd client,
+// ExampleEngine uses the engine in process as the transport of an oxd client,
 // against the development OP: register a site, log alice in, read her
 // claims.
-func Example() {
+func ExampleEngine() {
 	op, err := oxdtest.StartOP(oxdtest.OPConfig{})
 	if err != nil {
 		panic(err)
