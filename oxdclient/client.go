@@ -141,12 +141,22 @@ func (c *Client) call(ctx context.Context, command string, params any, result an
 			err = c.t.Do(ctx, command, params, result)
 		}
 	}
+	if err != nil {
+		setCommand(err, command)
+	}
+	if c.logger != nil {
+		c.log(ctx, command, start, err)
+	}
+	return err
+}
+
+// setCommand labels an oxd error with the command when the transport did
+// not.
+func setCommand(err error, command string) {
 	var oe *Error
 	if errors.As(err, &oe) && oe.Command == "" {
 		oe.Command = command
 	}
-	c.log(ctx, command, start, err)
-	return err
 }
 
 func (c *Client) log(ctx context.Context, command string, start time.Time, err error) {

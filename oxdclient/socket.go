@@ -96,7 +96,10 @@ type Socket struct {
 // sockConn is one connection to oxd-server with its reusable buffers.
 type sockConn struct {
 	nc       net.Conn
-	raw      syscall.RawConn // for the liveness check; nil if unavailable
+	raw      syscall.RawConn  // for the liveness check; nil if unavailable
+	check    func(fd uintptr) // raw.Control callback, built once
+	isAlive  bool             // result of check
+	probe    [1]byte          // check's read buffer
 	br       *bufio.Reader
 	rbuf     []byte
 	created  time.Time
@@ -243,16 +246,21 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 			return err
 		}
 		err = DecodeEnvelope(command, payload, result)
-		var te *TransportError
-		if !reusable || IsGenericInternalError(err) || errors.As(err, &te) {
-			// oxd-server closes the connection after the generic
-			// internal_error; a malformed answer leaves it in doubt.
+		if !reusable || (err != nil && !reuseAfter(err)) {
 			s.discard(c)
 		} else {
 			s.put(c)
 		}
 		return err
 	}
+}
+
+// reuseAfter reports whether a connection may carry another command after
+// the answer err: oxd-server closes the connection after the generic
+// internal_error, and a malformed answer leaves the stream in doubt.
+func reuseAfter(err error) bool {
+	var te *TransportError
+	return !IsGenericInternalError(err) && !errors.As(err, &te)
 }
 
 // conn returns an idle connection that is still open, or a new one.
@@ -273,13 +281,25 @@ func (s *Socket) conn(ctx context.Context, command string, fresh bool) (*sockCon
 		s.idle = s.idle[:n-1]
 		s.active[c] = struct{}{}
 		s.mu.Unlock()
-		if s.expired(c, time.Now()) || !connAlive(c.raw) {
+		if s.expired(c, time.Now()) || !c.alive() {
 			s.discard(c)
 			continue
 		}
 		return c, nil
 	}
 	return s.dialConn(ctx, command)
+}
+
+// alive reports whether an idle connection is still open (see fdAlive).
+func (c *sockConn) alive() bool {
+	if c.raw == nil {
+		return true
+	}
+	c.isAlive = false
+	if err := c.raw.Control(c.check); err != nil {
+		return false
+	}
+	return c.isAlive
 }
 
 func (s *Socket) expired(c *sockConn, now time.Time) bool {
@@ -315,6 +335,7 @@ func (s *Socket) dialConn(ctx context.Context, command string) (*sockConn, error
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
+			c.check = func(fd uintptr) { c.isAlive = fdAlive(fd, &c.probe) }
 		}
 	}
 	s.mu.Lock()
