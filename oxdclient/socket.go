@@ -215,6 +215,9 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 		return transportErr(command, ErrProtocol, fmt.Errorf("cannot encode the parameters: %w", err), false)
 	}
 
+	if err := ctx.Err(); err != nil {
+		return transportErr(command, ErrTimeout, err, false)
+	}
 	// Take a slot: at most PoolSize commands in flight, one per connection.
 	select {
 	case s.slots <- struct{}{}:

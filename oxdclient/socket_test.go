@@ -772,6 +772,26 @@ func TestSocketConcurrentCallersNoLeak(t *testing.T) {
 	srv.Close()
 }
 
+func TestSocketCanceledContextSendsNothing(t *testing.T) {
+	srv := newFakeServer(t, okOxdID)
+	c := New(newTestSocket(t, srv.Addr(), SocketConfig{}), Config{})
+	if _, err := removeSite(context.Background(), c, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := removeSite(ctx, c, "canceled")
+	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) || asTransportError(t, err).Sent {
+		t.Fatalf("%v", err)
+	}
+	if len(srv.Frames()) != 1 {
+		t.Fatal("a canceled command was sent")
+	}
+	if _, err := removeSite(context.Background(), c, "after"); err != nil || srv.Accepted() != 1 {
+		t.Fatalf("%v, %d connections", err, srv.Accepted())
+	}
+}
+
 func TestSocketConfigAndCommandValidation(t *testing.T) {
 	if _, err := NewSocket("no-port", SocketConfig{}); err == nil {
 		t.Fatal("address without port accepted")
