@@ -507,6 +507,20 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 		}
 	})
 
+	t.Run("UpgradeRPT", func(t *testing.T) {
+		first := rptGrant(url.Values{"ticket": {ticketFor("view")}})
+		up := rptGrant(url.Values{"ticket": {ticketFor("edit")}, "rpt": {first.str("access_token")}})
+		if up.Status != 200 || up.Body["upgraded"] != true {
+			t.Fatalf("upgrade: HTTP %d %v", up.Status, up.Body)
+		}
+		checkRPT(up.str("access_token"), "view", "edit")
+		// An RPT of another client is not upgraded.
+		otherRPT := postForm(t, ctx, token, rs, url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}}).str("access_token")
+		if r := rptGrant(url.Values{"ticket": {ticketFor("edit")}, "rpt": {otherRPT}}); r.Body["upgraded"] != false {
+			t.Errorf("upgrade of a foreign token: %v", r.Body)
+		}
+	})
+
 	t.Run("PermissionRequestValidation", func(t *testing.T) {
 		if st, _ := jsonRequest(t, ctx, http.MethodPost, permURL, pat, map[string]any{"resource_id": rid, "resource_scopes": []string{"fly"}}); st != 400 {
 			t.Errorf("unknown scope: HTTP %d, want 400", st)

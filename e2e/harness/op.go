@@ -98,7 +98,7 @@ func StartOIDCProvider(t testing.TB, opts ...OPOption) *OIDCProvider {
 	defer cancel()
 	m, err := proc.WaitForLine(ctx, opReadyLine)
 	if err != nil {
-		t.Fatalf("e2e: oidc-provider did not start: %v\n%s", err, proc.Output())
+		t.Fatalf("e2e: oidc-provider did not start: %v", err) // its output is logged at cleanup
 	}
 	op := &OIDCProvider{issuer: m[1], proc: proc}
 	var disc struct {
@@ -229,7 +229,7 @@ const maxHops = 25
 // party's redirect_uri). It returns that URL without following it. An error
 // page of the provider becomes an error. client is not modified.
 func (op *OIDCProvider) LoginHTTP(ctx context.Context, client *http.Client, authURL, user, pass string) (redirectedTo *url.URL, err error) {
-	return op.drive(ctx, client, http.MethodGet, authURL, nil, func(p *page) (url.Values, bool) {
+	return op.drive(ctx, client, authURL, false, func(p *page) (url.Values, bool) {
 		switch {
 		case p.has("login"):
 			v := p.hidden()
@@ -249,7 +249,7 @@ func (op *OIDCProvider) LoginHTTP(ctx context.Context, client *http.Client, auth
 // outside itself (the post_logout_redirect_uri) without following it. Without
 // a post_logout_redirect_uri it returns the URL of the provider's final page.
 func (op *OIDCProvider) LogoutHTTP(ctx context.Context, client *http.Client, endSessionURL string) (*url.URL, error) {
-	return op.drive(ctx, client, http.MethodGet, endSessionURL, nil, func(p *page) (url.Values, bool) {
+	return op.drive(ctx, client, endSessionURL, true, func(p *page) (url.Values, bool) {
 		if p.hiddenValue("xsrf") != "" && strings.Contains(p.action, "/session/end/confirm") {
 			v := p.hidden()
 			v.Set("logout", "yes")
@@ -264,7 +264,7 @@ func (op *OIDCProvider) LogoutHTTP(ctx context.Context, client *http.Client, end
 // submits email, and returns the claims_redirect_uri the provider redirects to
 // (with the new ticket and the state) without following it.
 func (op *OIDCProvider) GatherClaimsHTTP(ctx context.Context, client *http.Client, gatherURL, email string) (*url.URL, error) {
-	return op.drive(ctx, client, http.MethodGet, gatherURL, nil, func(p *page) (url.Values, bool) {
+	return op.drive(ctx, client, gatherURL, false, func(p *page) (url.Values, bool) {
 		if p.hiddenValue("ticket") != "" && strings.Contains(p.action, "/uma/gather_claims") {
 			v := p.hidden()
 			v.Set("email", email)
@@ -274,12 +274,12 @@ func (op *OIDCProvider) GatherClaimsHTTP(ctx context.Context, client *http.Clien
 	})
 }
 
-// drive requests target and then loops: a redirect from the provider to
-// elsewhere ends the walk (returned, not followed); other redirects are
-// followed; a provider HTML page with a form that fill accepts is submitted; a
-// provider page that fill does not accept ends the walk with an error, or,
-// when it is the last page of a walk that stays on the provider, with its URL.
-func (op *OIDCProvider) drive(ctx context.Context, client *http.Client, method, target string, form url.Values, fill func(*page) (url.Values, bool)) (*url.URL, error) {
+// drive GETs target and then loops: a redirect from the provider to elsewhere
+// ends the walk (returned, not followed); other redirects are followed; a
+// provider HTML page with a form that fill accepts is submitted; a provider
+// page that fill does not accept ends the walk with an error, or, when
+// finalPageOK is set and the page has no form, with the page's URL.
+func (op *OIDCProvider) drive(ctx context.Context, client *http.Client, target string, finalPageOK bool, fill func(*page) (url.Values, bool)) (*url.URL, error) {
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -293,6 +293,8 @@ func (op *OIDCProvider) drive(ctx context.Context, client *http.Client, method, 
 	if err != nil {
 		return nil, fmt.Errorf("bad URL: %w", err)
 	}
+	method := http.MethodGet
+	var form url.Values
 	for hop := 0; hop < maxHops; hop++ {
 		var body io.Reader
 		if form != nil {
@@ -339,7 +341,7 @@ func (op *OIDCProvider) drive(ctx context.Context, client *http.Client, method, 
 		}
 		values, ok := fill(p)
 		if !ok {
-			if p.action == "" {
+			if finalPageOK && p.action == "" {
 				return cur, nil // a final page of the provider, e.g. "signed out"
 			}
 			return nil, fmt.Errorf("unexpected provider page at %s: %s", pathOf(cur), snippet(raw))

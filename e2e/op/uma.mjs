@@ -310,16 +310,24 @@ export function addUMA(provider, issuer, opts = {}) {
     }
 
     const exp = now() + rptTTL;
-    let permissions = rec.permissions.map((x) => ({ ...x, exp }));
+    // One permission per resource; an upgraded RPT keeps the scopes of the
+    // RPT it upgrades (UMA Grant §3.3.5) that have not expired.
+    const byResource = new Map();
+    const add = (x) => {
+      const p = byResource.get(x.resource_id) ?? { resource_id: x.resource_id, resource_scopes: [], exp };
+      p.resource_scopes = [...new Set([...p.resource_scopes, ...x.resource_scopes])];
+      byResource.set(x.resource_id, p);
+    };
     let upgraded = false;
     if (oldRPT) {
       const prev = await provider.ClientCredentials.find(oldRPT);
-      if (prev && prev.isValid && prev.clientId === client.clientId && prev.extra?.permissions) {
-        const fresh = new Set(permissions.map((x) => x.resource_id));
-        permissions = [...prev.extra.permissions.filter((x) => !fresh.has(x.resource_id) && x.exp > now()), ...permissions];
+      if (prev && prev.isValid && prev.clientId === client.clientId && Array.isArray(prev.extra?.permissions)) {
+        prev.extra.permissions.filter((x) => x.exp > now()).forEach(add);
         upgraded = true;
       }
     }
+    rec.permissions.forEach(add);
+    const permissions = [...byResource.values()];
     const token = new provider.ClientCredentials({ client, expiresIn: rptTTL });
     token[PERMISSIONS] = permissions;
     const value = await token.save();
