@@ -3,6 +3,8 @@ package oxdserver_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -446,7 +448,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 // trust is refused; an injected client that trusts it works.
 func TestTLSVerifiedByDefault(t *testing.T) {
 	var op *oxdtest.OP
-	hs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.ServeHTTP(w, r) }))
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { op.ServeHTTP(w, r) }))
+	hs.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	hs.StartTLS()
 	t.Cleanup(hs.Close)
 	op, err := oxdtest.NewOP(hs.URL, oxdtest.OPConfig{})
 	require.NoError(t, err)
