@@ -1141,3 +1141,56 @@ func TestReasonsAreDistinct(t *testing.T) {
 		seen[code] = e
 	}
 }
+
+// TestLoginHandler: a logged-in browser goes straight to the (validated)
+// return-to; methods other than GET/HEAD are refused.
+func TestLoginHandler(t *testing.T) {
+	rg := newRig(t, rigOpts{})
+	b := rg.browser()
+	r := rg.login(b, "/login?return_to="+url.QueryEscape("/private/from-link"), "alice")
+	if r.header.Get("Location") != "/private/from-link" {
+		t.Fatalf("return_to: %q", r.header.Get("Location"))
+	}
+	calls := rg.fake.total()
+	for q, want := range map[string]string{"/private/x": "/private/x", "//evil.example": "/", "": "/"} {
+		r := rg.get(b, "/login?return_to="+url.QueryEscape(q))
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != want {
+			t.Fatalf("%q: %d %q", q, r.status, r.header.Get("Location"))
+		}
+	}
+	if rg.fake.total() != calls {
+		t.Fatal("oxd called for a logged-in browser")
+	}
+	if r := rg.do(b, "POST", "/login", nil); r.status != http.StatusMethodNotAllowed || !errors.Is(rg.lastErr(), ErrMethodNotAllowed) {
+		t.Fatalf("POST: %d", r.status)
+	}
+}
+
+// TestRefreshMemoryBounded: remembered refresh results never exceed the
+// bound, and expired ones go first.
+func TestRefreshMemoryBounded(t *testing.T) {
+	var f refresher
+	f.init()
+	now := time.Now()
+	for i := range maxRecentRefreshes + 100 {
+		var k [32]byte
+		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
+		at := now
+		if i < 50 {
+			at = now.Add(-time.Hour) // already expired
+		}
+		f.remember(k, refreshResult{access: "a"}, at)
+		if len(f.recent) > maxRecentRefreshes {
+			t.Fatalf("%d entries", len(f.recent))
+		}
+	}
+	var last [32]byte
+	i := maxRecentRefreshes + 99
+	last[0], last[1], last[2] = byte(i), byte(i>>8), byte(i>>16)
+	if _, ok := f.lookup(last, now); !ok {
+		t.Fatal("newest result forgotten")
+	}
+	if _, ok := f.lookup(last, now.Add(refreshGrace+time.Second)); ok {
+		t.Fatal("result kept past the grace period")
+	}
+}
