@@ -230,7 +230,7 @@ func TestCodeExchangeOPErrors(t *testing.T) {
 
 func TestSlowOPTimesOutWithSpecificError(t *testing.T) {
 	f := newFakeOP(t)
-	e, id := fakeSite(t, f, oxdserver.Config{OPTimeout: 300 * time.Millisecond})
+	e, id := fakeSite(t, f, oxdserver.Config{OPTimeout: time.Second})
 	state, _, _ := fakeLogin(t, f, e, id)
 	release := make(chan struct{})
 	defer close(release)
