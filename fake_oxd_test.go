@@ -352,12 +352,6 @@ func (rg *rig) lastErr() error {
 	return rg.errs[len(rg.errs)-1]
 }
 
-func (rg *rig) errCount() int {
-	rg.mu.Lock()
-	defer rg.mu.Unlock()
-	return len(rg.errs)
-}
-
 // browser returns a client with its own cookie jar that does not follow
 // redirects.
 func (rg *rig) browser() *http.Client {
