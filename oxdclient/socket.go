@@ -53,6 +53,14 @@ const (
 	defaultTimeout     = 30 * time.Second
 	defaultIdleTimeout = 5 * time.Minute
 	readBufferSize     = 4096
+
+	// aliveCheckIdle: a pooled connection idle for at least this long is
+	// probed (one non-blocking read, a system call) before reuse. One used
+	// more recently is not: oxd-server closes a connection only after the
+	// generic internal_error (such connections are never pooled) or when it
+	// stops, and a server that stopped within the last millisecond could
+	// not take the command on a new connection either.
+	aliveCheckIdle = time.Millisecond
 )
 
 // Socket is the transport of the oxd-server 3.1.x socket protocol: each
@@ -71,8 +79,10 @@ const (
 // A connection is discarded after EOF, a timeout, a malformed answer, or the
 // generic internal_error after which oxd-server closes it. A command is
 // retried (once, on a fresh connection) only when not a single byte of it
-// was written: a pooled connection that the server closed is detected
-// before reuse, and a write that fails before sending anything is retried;
+// was written: a pooled connection that the server closed while it was
+// idle is detected before reuse (a non-blocking read sees the EOF; a write
+// would succeed and lose the command), and a write that fails before
+// sending anything is retried;
 // a command whose bytes may have reached oxd is never resent, as commands
 // such as register_site are not idempotent.
 //
@@ -284,7 +294,8 @@ func (s *Socket) conn(ctx context.Context, command string, fresh bool) (*sockCon
 		s.idle = s.idle[:n-1]
 		s.active[c] = struct{}{}
 		s.mu.Unlock()
-		if s.expired(c, time.Now()) || !c.alive() {
+		now := time.Now()
+		if s.expired(c, now) || (now.Sub(c.lastUsed) >= aliveCheckIdle && !c.alive()) {
 			s.discard(c)
 			continue
 		}
