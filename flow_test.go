@@ -478,3 +478,48 @@ func TestFlowOPSlow(t *testing.T) {
 		t.Fatal("logged in")
 	}
 }
+
+// TestFlowTwoReplicasSharedRedis: two application instances share a Redis
+// session store (behind a load balancer): a login started on one finishes
+// on the other, and the session is then valid on both.
+func TestFlowTwoReplicasSharedRedis(t *testing.T) {
+	store := redisStore(t)
+	a := newFlowApp(t, "inprocess", func(*testing.T) scs.Store { return store })
+	// Replica B: its own Auth and session manager on the same store and site.
+	smB := scs.New()
+	smB.Store = store
+	authB, err := New(a.srv.Client, smB, Config{OxdID: a.srv.OxdID, PostLogoutRedirectURI: a.app.URL + "/logged-out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/private/", authB.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		fmt.Fprintf(w, "sub=%s|replica=B", u.Subject)
+	})))
+	mux.Handle("GET /callback", authB.CallbackHandler())
+	appB := httptest.NewUnstartedServer(smB.LoadAndSave(mux))
+	appB.Config.ErrorLog = log.New(io.Discard, "", 0)
+	appB.StartTLS()
+	defer appB.Close()
+
+	b := a.browser() // host-only cookies for 127.0.0.1 go to both ports
+	r := a.do(b, "GET", "/private/shared", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cb, err := oxdtest.BrowserLogin(ctx, b, r.header.Get("Location"), "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The load balancer sends the callback to replica B.
+	r = a.do(b, "GET", appB.URL+cb.RequestURI(), nil)
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/private/shared" {
+		t.Fatalf("callback on B: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := a.do(b, "GET", appB.URL+"/private/shared", nil); r.status != 200 || field(r.body, "sub") != "alice" {
+		t.Fatalf("B: %d %q", r.status, r.body)
+	}
+	if r := a.do(b, "GET", "/private/shared", nil); r.status != 200 || field(r.body, "sub") != "alice" {
+		t.Fatalf("A: %d %q", r.status, r.body)
+	}
+}
