@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -55,6 +56,9 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
 		return nil, 0, &opCallError{endpoint: r.endpoint, what: whatUnreachable, err: errors.New("bad endpoint URL")}
+	}
+	if req.URL.Scheme == "http" && !e.cfg.InsecureAllowHTTP && !loopbackHost(req.URL.Hostname()) {
+		return nil, 0, &opCallError{endpoint: r.endpoint, what: whatPlainHTTP}
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -115,6 +119,15 @@ func decodeOP(endpoint string, b []byte, out any) error {
 		return &opCallError{endpoint: endpoint, what: whatInvalid, err: errors.New("answer is not valid JSON of the expected shape")}
 	}
 	return nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback IP.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func isTimeout(err error) bool {

@@ -131,6 +131,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// InsecureAllowHTTP lets the engine talk plain http to OPs that are not
+	// on a loopback address. By default only https and loopback http
+	// (127.0.0.0/8, ::1, localhost: development and test OPs) are used, so
+	// client secrets and tokens never cross a network in clear text.
+	InsecureAllowHTTP bool
 	// ProtectInProcess enforces protection tokens on the in-process
 	// Transport (Do). Default off.
 	ProtectInProcess bool

@@ -153,6 +153,8 @@ func (e *opCallError) oxd() *oxdclient.Error {
 		d = "The OP did not answer in time (" + e.endpoint + " endpoint)."
 	case whatUnreachable:
 		d = "Unable to reach the OP (" + e.endpoint + " endpoint)."
+	case whatPlainHTTP:
+		d = "Refusing plain http to an OP that is not on a loopback address (" + e.endpoint + " endpoint); use https."
 	default:
 		d = "The OP returned an invalid response (" + e.endpoint + " endpoint)."
 	}
@@ -163,6 +165,7 @@ const (
 	whatTimeout     = "timeout"
 	whatUnreachable = "unreachable"
 	whatInvalid     = "invalid response"
+	whatPlainHTTP   = "plain http to a non-loopback host refused"
 )
 
 // toOxd turns any error of a command into the oxd answer. Unexpected errors

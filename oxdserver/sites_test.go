@@ -2,6 +2,7 @@ package oxdserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log"
@@ -501,4 +502,38 @@ func TestLogoutURIRules(t *testing.T) {
 	assert.Equal(t, "x&y", q.Get("state"))
 	assert.Equal(t, srv.ClientID, q.Get("client_id"), "client_id identifies the client when there is no id_token_hint")
 	assert.Empty(t, q.Get("id_token_hint"))
+}
+
+// TestPlainHTTPOnlyOnLoopback: plain http is refused for an OP that is not
+// on loopback, unless InsecureAllowHTTP is set.
+func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
+	// An OP whose issuer is http://op.example.test, reached through a
+	// transport that dials the loopback listener whatever the host.
+	op, err := oxdtest.NewOP("http://op.example.test", oxdtest.OPConfig{})
+	require.NoError(t, err)
+	hs := httptest.NewServer(op)
+	t.Cleanup(hs.Close)
+	t.Cleanup(op.Close)
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, hs.Listener.Addr().String())
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	hc := &http.Client{Transport: tr}
+	params := map[string]any{"op_host": "http://op.example.test", "authorization_redirect_uri": "https://rp.example/cb"}
+
+	strict, err := oxdserver.New(oxdserver.Config{HTTPClient: hc})
+	require.NoError(t, err)
+	before := op.Calls(oxdtest.EndpointDiscovery)
+	_, oe := exec(t, strict, "register_site", params)
+	requireCode(t, oe, oxdclient.CodeNoConnectDiscoveryResponse)
+	assert.Contains(t, oe.Description, "plain http")
+	assert.Equal(t, before, op.Calls(oxdtest.EndpointDiscovery), "nothing was sent")
+
+	lax, err := oxdserver.New(oxdserver.Config{HTTPClient: hc, InsecureAllowHTTP: true})
+	require.NoError(t, err)
+	m, oe := exec(t, lax, "register_site", params)
+	require.Nil(t, oe, "%v", oe)
+	_, oe = exec(t, lax, "get_authorization_url", map[string]any{"oxd_id": m["oxd_id"]})
+	require.Nil(t, oe)
 }
