@@ -45,8 +45,8 @@ type User struct {
 	// auth_time, …).
 	IDTokenClaims oxdclient.Claims
 	// AccessTokenExpiry is when the access token expires; zero when the OP
-	// sent no expires_in. The middleware refreshes the token
-	// Config.RefreshBefore this time.
+	// sent no expires_in. The middleware refreshes the token (when it has
+	// a refresh token) Config.RefreshBefore before this time.
 	AccessTokenExpiry time.Time
 	// AuthenticatedAt is when the callback completed.
 	AuthenticatedAt time.Time
