@@ -70,12 +70,6 @@ func (c *grantCache) setLimits(maxTTL time.Duration, max int) {
 	}
 }
 
-func (c *grantCache) enabled() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.maxTTL >= 0
-}
-
 func (c *grantCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -101,8 +95,9 @@ func (c *grantCache) untilLocked(t0 time.Time, info *rptInfo) time.Time {
 	return until
 }
 
-// lookup reports a live cached grant. A grant whose RPT expiry is still
-// being read is waited for (bounded by ctx).
+// lookup reports a live cached grant (never with the cache disabled). A
+// grant whose RPT expiry is still being read is waited for (bounded by
+// ctx).
 func (c *grantCache) lookup(ctx context.Context, k grantKey, now func() time.Time) bool {
 	c.mu.Lock()
 	e, ok := c.grants[k]

@@ -109,4 +109,13 @@ func validB64Token(s string) bool {
 
 // hashRPT is the key under which an RPT is known: its SHA-256, never the
 // RPT itself.
-func hashRPT(rpt string) [sha256.Size]byte { return sha256.Sum256([]byte(rpt)) }
+func hashRPT(rpt string) [sha256.Size]byte {
+	// A stack buffer spares the heap copy of the conversion for RPTs of
+	// usual sizes (opaque tokens, small JWTs).
+	var buf [1024]byte
+	if len(rpt) <= len(buf) {
+		n := copy(buf[:], rpt)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(rpt))
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -445,8 +446,15 @@ func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
 	g := a.uma()
 	d := g.declare(rule)
 	return func(next http.Handler) http.Handler {
-		h := &umaHandler{a: a, g: g, d: d, next: next}
+		h := &umaHandler{a: a, g: g, d: d, next: next, cached: map[string]*UMADecision{}}
 		h.loaded = a.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
+		for _, c := range d.conds {
+			for _, m := range append(slices.Clone(c.methods), http.MethodHead) {
+				if d.condFor(m) != nil {
+					h.cached[m] = &UMADecision{Granted: true, Method: m, Template: d.template, Cached: true}
+				}
+			}
+		}
 		return h
 	}
 }
@@ -458,6 +466,9 @@ type umaHandler struct {
 	d      *umaDecl
 	next   http.Handler
 	loaded http.Handler // h.serveLoaded inside LoadAndSave
+	// cached are the (read-only) decisions of a cached grant by method,
+	// shared by requests so that the hot path allocates no decision.
+	cached map[string]*UMADecision
 }
 
 func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -492,6 +503,12 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.serveLoaded(w, r)
 		return
+	}
+	if rpt != "" {
+		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, a.now) {
+			h.next.ServeHTTP(w, withDecision(r, dec))
+			return
+		}
 	}
 	dec := g.decide(r.Context(), a, r.Method, d.template, rpt)
 	if !dec.Granted {
@@ -573,10 +590,8 @@ func (g *umaGuard) decide(ctx context.Context, a *Auth, method, template, rpt st
 		return g.finish(ctx, a, method, template, g.checkAccess(ctx, a, method, template, ""))
 	}
 	key := grantKey{rpt: hashRPT(rpt), method: method, template: template}
-	if g.cache.enabled() {
-		if g.cache.lookup(ctx, key, a.now) {
-			return &UMADecision{Granted: true, Method: method, Template: template, Cached: true}
-		}
+	if g.cache.lookup(ctx, key, a.now) {
+		return &UMADecision{Granted: true, Method: method, Template: template, Cached: true}
 	}
 	leader := false
 	v, _, _ := g.flight.Do(key.flightKey(), func() (any, error) {
