@@ -468,15 +468,19 @@ func TestTokenEndpointCodeChecks(t *testing.T) {
 
 	code, verifier = newCode()
 	st, m = exchange(other, code, testRedirect, verifier)
+	assert.Equal(t, http.StatusBadRequest, st, "code of another client")
 	assert.Equal(t, "invalid_grant", m["error"], "code of another client")
 	_, wrong := pkcePair()
 	st, m = exchange(c, code, testRedirect, wrong)
+	assert.Equal(t, http.StatusBadRequest, st, "wrong verifier")
 	assert.Equal(t, "invalid_grant", m["error"], "wrong verifier")
 	st, m = exchange(c, code, testRedirect, verifier)
+	assert.Equal(t, http.StatusBadRequest, st, "the code is burnt after a wrong verifier")
 	assert.Equal(t, "invalid_grant", m["error"], "the code is burnt after a wrong verifier")
 
 	code, _ = newCode()
 	st, m = exchange(c, code, testRedirect, "")
+	assert.Equal(t, http.StatusBadRequest, st, "missing verifier")
 	assert.Equal(t, "invalid_grant", m["error"], "missing verifier")
 
 	code, verifier = newCode()
@@ -495,8 +499,10 @@ func TestTokenEndpointCodeChecks(t *testing.T) {
 	res, m = postForm(t, op.Issuer()+"/token", nil, url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ID}, "client_secret": {c.Secret}})
 	assert.Equal(t, http.StatusOK, res.StatusCode, "client_secret_post works: %v", m)
 	res, m = token(t, op, c, url.Values{"grant_type": {"password"}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "unsupported_grant_type", m["error"])
 	res, m = token(t, op, c, url.Values{})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_request", m["error"])
 	req, _ := http.NewRequest(http.MethodPost, op.Issuer()+"/token", strings.NewReader(`{"grant_type":"client_credentials"}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -543,6 +549,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 	tok = codeFlow(t, op, c, "openid")
 	other := register(t, op, defaultMeta())
 	res, m := token(t, op, other, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 
 	// No refresh_token grant registered: no refresh token.
@@ -582,6 +589,7 @@ func TestClientCredentialsScopes(t *testing.T) {
 	meta["grant_types"] = []string{"authorization_code"}
 	noCC := register(t, op, meta)
 	res, m = token(t, op, noCC, url.Values{"grant_type": {"client_credentials"}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "unauthorized_client", m["error"])
 }
 

@@ -70,6 +70,7 @@ func TestResourceSetCRUD(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
 	assert.Equal(t, u.rid, decode(t, b)["_id"])
 	res, b = doJSON(t, http.MethodGet, base+"/"+u.rid, u.pat, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
 	d = decode(t, b)
 	assert.Equal(t, "renamed", d["name"])
 	assert.Equal(t, []any{"a", "b"}, d["resource_scopes"])
@@ -79,6 +80,7 @@ func TestResourceSetCRUD(t *testing.T) {
 	other := register(t, u.op, defaultMeta())
 	otherPAT := clientToken(t, u.op, other, "uma_protection")
 	res, b = doJSON(t, http.MethodGet, base, otherPAT, nil)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "[]", string(b))
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		res, _ = doJSON(t, m, base+"/"+u.rid, otherPAT, map[string]any{"resource_scopes": []string{"x"}})
@@ -163,6 +165,7 @@ func TestPermissionEndpoint(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 	res, m = u.rpt(t, url.Values{})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_request", m["error"])
 }
 
@@ -222,9 +225,11 @@ func TestUMAGrantDenied(t *testing.T) {
 	assert.Equal(t, "invalid_scope", m["error"])
 	// oxd 3.1.4 encodes the scope parameter twice; it is decoded once.
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "scope": {url.QueryEscape("view claims_read")}})
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
 	assert.Equal(t, "need_info", m["error"], "claims_read was added to the ticket's permission")
 	// A requested scope that is registered is added, and evaluated.
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "scope": {"deny_write"}})
+	assert.Equal(t, http.StatusForbidden, res.StatusCode)
 	assert.Equal(t, "request_denied", m["error"])
 }
 
@@ -252,6 +257,7 @@ func TestUMANeedInfoClaimsGatheringRoundTrip(t *testing.T) {
 
 	// The old ticket is spent; the need_info ticket belongs to this client.
 	res, m2 := u.rpt(t, url.Values{"ticket": {t1}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m2["error"])
 
 	cl := browser(t)
@@ -285,6 +291,7 @@ func TestUMANeedInfoClaimsGatheringRoundTrip(t *testing.T) {
 	res, m = token(t, u.op, other, url.Values{"grant_type": {GrantTypeUMATicket}, "ticket": {u.ticket(t, "claims_read")}})
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 	res, m = u.rpt(t, url.Values{"ticket": {m["ticket"].(string)}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 
 	res, m = u.rpt(t, url.Values{"ticket": {t3}})
@@ -296,6 +303,7 @@ func TestUMANeedInfoClaimsGatheringRoundTrip(t *testing.T) {
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "claims_read")}, "pct": {m["pct"].(string)}})
 	assert.Equal(t, http.StatusOK, res.StatusCode, m)
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "view")}, "pct": {"forged"}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 }
 
@@ -356,8 +364,10 @@ func TestUMAPushedIDTokenClaims(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_grant", m["error"])
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "claims_read")}, "claim_token": {"abc"}, "claim_token_format": {"urn:example:json"}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_request", m["error"])
 	res, m = u.rpt(t, url.Values{"ticket": {u.ticket(t, "claims_read")}, "claim_token": {"abc"}})
+	assert.Equal(t, http.StatusBadRequest, res.StatusCode)
 	assert.Equal(t, "invalid_request", m["error"])
 }
 
