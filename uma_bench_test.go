@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,6 +112,44 @@ func BenchmarkUMAProtect(b *testing.B) {
 
 	b.Run("RequireLogin", func(b *testing.B) { run(b, loginOnly) })
 	b.Run("RequireLogin+UMAProtect(cached_grant)", func(b *testing.B) { run(b, withUMA) })
+	// Interleaved runs both handlers alternately (ABBA order) and times
+	// each request, so that both see the same load on a shared machine. It
+	// reports the median time of each and the median of the per-pair
+	// differences: the P4 figure.
+	b.Run("Interleaved", func(b *testing.B) {
+		w := &umaBenchWriter{h: http.Header{}}
+		one := func(h http.Handler) time.Duration {
+			clear(w.h)
+			start := time.Now()
+			h.ServeHTTP(w, req)
+			return time.Since(start)
+		}
+		var dLogin, dUMA, dDiff []time.Duration
+		i := 0
+		for b.Loop() {
+			var l, u time.Duration
+			if i%2 == 0 {
+				l, u = one(loginOnly), one(withUMA)
+			} else {
+				u, l = one(withUMA), one(loginOnly)
+			}
+			dLogin, dUMA, dDiff = append(dLogin, l), append(dUMA, u), append(dDiff, u-l)
+			i++
+		}
+		b.ReportMetric(float64(umaMedian(dLogin)), "RequireLogin-median-ns")
+		b.ReportMetric(float64(umaMedian(dUMA)), "RequireLogin+UMAProtect-median-ns")
+		b.ReportMetric(float64(umaMedian(dUMA)-umaMedian(dLogin)), "extra-ns")
+		b.ReportMetric(float64(umaMedian(dDiff)), "paired-extra-ns")
+	})
 	b.Run("ServeMux", func(b *testing.B) { run(b, plain) })
 	b.Run("ServeMux+UMAProtect(cached_grant)", func(b *testing.B) { run(b, umaOnly) })
+}
+
+func umaMedian(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
