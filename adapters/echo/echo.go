@@ -1,0 +1,128 @@
+// Package oxdecho wires the oxd middleware into echo
+// (github.com/labstack/echo/v4).
+//
+//   - [RequireLogin], [UMAProtect] and [UMAProtectWith] are the oxd
+//     middleware as echo.MiddlewareFunc values (through
+//     echo.WrapMiddleware, so the request context and the session cookie
+//     flow as in net/http).
+//   - The UMA route template is echo's c.Path() ("/photos/:id"), so every
+//     concrete path of a route is one UMA resource. The declared pattern
+//     uses echo's syntax: "GET /photos/:id", with the prefixes of the
+//     groups the route is in.
+//   - [Mount] puts the login, callback and logout handlers on an echo
+//     instance or group; [User] reads the signed-in user from an
+//     echo.Context.
+//
+// echo runs e.Use middleware after routing, so c.Path() is complete in any
+// of them; e.Pre middleware runs before routing and must not hold the UMA
+// guard.
+package oxdecho
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/oxdgo/oxd"
+)
+
+// Routes are the paths [Mount] puts the handlers at. An empty path leaves
+// that handler out.
+type Routes struct {
+	// Login starts a sign-in explicitly (GET, ?return_to=/path).
+	Login string
+	// Callback is the OP's redirect back, the site's registered
+	// authorization_redirect_uri.
+	Callback string
+	// Logout ends the session (POST, and GET when oxd.Config.LogoutMethods
+	// allows it).
+	Logout string
+	// ClaimsCallback is the UMA claims redirect URI of browser RP mode.
+	ClaimsCallback string
+}
+
+// DefaultRoutes are /login, /callback and /logout (no claims callback).
+var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/logout"}
+
+// Router is what [Mount] needs: *echo.Echo and *echo.Group are routers.
+type Router interface {
+	Any(path string, handler echo.HandlerFunc, middleware ...echo.MiddlewareFunc) []*echo.Route
+}
+
+var (
+	_ Router = (*echo.Echo)(nil)
+	_ Router = (*echo.Group)(nil)
+)
+
+// Mount puts auth's handlers on r at the paths of routes, for every method:
+// the handlers answer 405 (with Allow) to the methods they do not accept.
+//
+//	e := echo.New()
+//	oxdecho.Mount(e, auth, oxdecho.DefaultRoutes)
+func Mount(r Router, auth *oxd.Auth, routes Routes) {
+	for _, m := range []struct {
+		path string
+		h    http.Handler
+	}{
+		{routes.Login, auth.LoginHandler()},
+		{routes.Callback, auth.CallbackHandler()},
+		{routes.Logout, auth.LogoutHandler()},
+		{routes.ClaimsCallback, auth.ClaimsCallbackHandler()},
+	} {
+		if m.path != "" {
+			r.Any(m.path, echo.WrapHandler(m.h))
+		}
+	}
+}
+
+// RequireLogin is [oxd.Auth.RequireLogin] as echo middleware: a signed-in
+// request goes on with the user in its context ([User]); otherwise a
+// browser is sent to the OP and an API request gets 401, and the handler
+// does not run.
+//
+//	e.GET("/profile", profile, oxdecho.RequireLogin(auth))
+func RequireLogin(auth *oxd.Auth) echo.MiddlewareFunc {
+	return echo.WrapMiddleware(auth.RequireLogin)
+}
+
+// UMAProtect is [oxd.Auth.UMAProtect] as echo middleware. pattern is
+// "[METHOD ]template" with echo's path of the route as template:
+//
+//	api := e.Group("/api")
+//	api.GET("/photos/:id", photo, oxdecho.UMAProtect(auth, "GET /api/photos/:id", "photos:view"))
+//
+// A request whose c.Path() is not the declared template is refused (500,
+// logged), never let through.
+func UMAProtect(auth *oxd.Auth, pattern string, scopes ...string) echo.MiddlewareFunc {
+	return withTemplate(echo.WrapMiddleware(auth.UMAProtect(pattern, scopes...)))
+}
+
+// UMAProtectWith is [oxd.Auth.UMAProtectWith] as echo middleware;
+// rule.Template is echo's path of the route.
+func UMAProtectWith(auth *oxd.Auth, rule oxd.UMARule) echo.MiddlewareFunc {
+	return withTemplate(echo.WrapMiddleware(auth.UMAProtectWith(rule)))
+}
+
+func withTemplate(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return RouteTemplates(mw(next))
+	}
+}
+
+// RouteTemplates is echo middleware that gives c.Path() to the oxd
+// middleware down the chain ([oxd.WithRouteTemplate]); [UMAProtect] does it
+// by itself. Use it (with e.Use, not e.Pre) before oxd middleware wrapped
+// with echo.WrapMiddleware.
+func RouteTemplates(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if t := c.Path(); t != "" {
+			r := c.Request()
+			c.SetRequest(r.WithContext(oxd.WithRouteTemplate(r.Context(), t)))
+		}
+		return next(c)
+	}
+}
+
+// User returns the signed-in user that RequireLogin put into the request
+// context; ok is false outside RequireLogin.
+func User(c echo.Context) (u *oxd.User, ok bool) { return oxd.UserFrom(c.Request().Context()) }
