@@ -172,3 +172,21 @@ func TestUMASessionRPTBoundToUser(t *testing.T) {
 	assert.Nil(t, rg.sm.Get(ctx, sessionKeyUMARPT), "dropped")
 	assert.Empty(t, g.sessionRPT(ctx, rg.auth, &User{Subject: "alice"}))
 }
+
+// Browser mode when the AS refuses (policy "deny…"): 403 through the error
+// handler, no redirect, nothing kept in the session.
+func TestUMABrowserDenied(t *testing.T) {
+	rg := newUMARig(t, umaRigOpts{noConfig: true})
+	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
+	rg.mountWhoami()
+	rg.protect("GET /secret/{id}", "deny_read")
+	rg.register()
+	c := rg.browser()
+	rg.login(c, "alice")
+	res := rg.doWith(c, "GET", "/secret/1", nil)
+	assert.Equal(t, http.StatusForbidden, res.status)
+	assert.Empty(t, res.header.Get("Location"))
+	assert.Contains(t, res.header.Get("Content-Type"), "text/html")
+	assert.Zero(t, rg.pageCalls("GET /secret/{id}"))
+	assert.Contains(t, rg.logs.String(), "UMA access denied")
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -609,4 +610,31 @@ func TestUMAConfigureValidation(t *testing.T) {
 	rg.register()
 	f := parseChallenge(t, rg.do("GET", "/x", nil).header.Get("WWW-Authenticate"))
 	assert.Equal(t, rg.srv.OP.Issuer(), f["as_uri"], "from get_rp op_host")
+}
+
+// chi v5.1+ sets Request.Pattern to its RoutePattern before the route's
+// handler runs: a guard attached to the route (With, or wrapping the
+// handler) sees the template, two concrete paths hit one resource. A guard
+// attached with a top-level Use runs before routing, sees no template and
+// denies (the chi adapter's job is to make that case work).
+func TestUMATwoPathsOneTemplateChi(t *testing.T) {
+	rg := newUMARig(t, umaRigOpts{})
+	r := chi.NewRouter()
+	r.With(rg.auth.UMAProtect("GET /photos/{id}", "view")).Get("/photos/{id}", rg.page("chi photos").ServeHTTP)
+	r.Route("/top", func(r chi.Router) {
+		r.Use(rg.auth.UMAProtect("GET /top/{id}", "view"))
+		r.Get("/{id}", rg.page("chi top").ServeHTTP)
+	})
+	rg.mux.Handle("/", r)
+	rg.register()
+
+	rpt := rg.rpt("GET", "/photos/1")
+	assert.Equal(t, http.StatusOK, rg.do("GET", "/photos/1", bearer(rpt)).status)
+	assert.Equal(t, http.StatusOK, rg.do("GET", "/photos/2", bearer(rpt)).status)
+	assert.Equal(t, "/photos/{id}", rg.tr.lastCheck().Path)
+	assert.Equal(t, 2, rg.pageCalls("chi photos"))
+
+	res := rg.do("GET", "/top/1", bearer(rpt))
+	assert.Equal(t, http.StatusInternalServerError, res.status, "no template before chi routed the request")
+	assert.Zero(t, rg.pageCalls("chi top"))
 }
