@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oxdgo/oxd/examples/internal/devenv"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -79,7 +80,7 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		}
 		tlsCfg.Certificates = []tls.Certificate{c}
 	} else {
-		c, leaf, err := selfSignedCert(host)
+		c, leaf, err := devenv.SelfSignedCert(host)
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +200,7 @@ func (d *demo) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "oxd for Go demo: open %s\n", d.baseURL)
 	if d.cert != nil {
 		fmt.Fprintf(w, "  TLS:      self-signed certificate generated for this run; the browser warns once.\n")
-		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", fingerprint(d.cert))
+		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", devenv.Fingerprint(d.cert))
 	}
 	fmt.Fprintf(w, "  oxd:      %s\n", d.oxdDesc)
 	if d.devOP != nil {

@@ -1,4 +1,4 @@
-package main
+package devenv
 
 import (
 	"crypto/ecdsa"
@@ -15,9 +15,9 @@ import (
 	"time"
 )
 
-// selfSignedCert makes a fresh ECDSA P-256 certificate for the loopback
+// SelfSignedCert makes a fresh ECDSA P-256 certificate for the loopback
 // names and host, valid for 30 days. The key lives in memory only.
-func selfSignedCert(host string) (tls.Certificate, *x509.Certificate, error) {
+func SelfSignedCert(host string) (tls.Certificate, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("generating the TLS key: %w", err)
@@ -58,9 +58,9 @@ func selfSignedCert(host string) (tls.Certificate, *x509.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, leaf, nil
 }
 
-// fingerprint is the SHA-256 fingerprint of a certificate as browsers show
+// Fingerprint is the SHA-256 fingerprint of a certificate as browsers show
 // it (colon-separated upper-case hex).
-func fingerprint(c *x509.Certificate) string {
+func Fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	parts := make([]string, len(sum))
 	for i, b := range sum {

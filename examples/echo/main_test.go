@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/oxdgo/oxd/examples/internal/exampletest"
+)
+
+func TestEchoExample(t *testing.T) { exampletest.Check(t, newApp) }
