@@ -169,6 +169,7 @@ type Auth struct {
 	wwwAuth string
 	now     func() time.Time
 	ref     refresher
+	umaG    *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
 
 	logoutGET, logoutPOST bool
 }
@@ -188,7 +189,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if sessions == nil {
 		return nil, errors.New("oxd: New: nil scs.SessionManager")
 	}
-	a := &Auth{client: client, sm: sessions, now: time.Now}
+	a := &Auth{client: client, sm: sessions, now: time.Now, umaG: newUMAGuard()}
 
 	switch {
 	case cfg.OxdID != "" && cfg.SiteFile != "":

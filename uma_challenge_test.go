@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-	"weak"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/stretchr/testify/assert"
@@ -305,25 +303,4 @@ func TestUMAGrantCacheBounded(t *testing.T) {
 	fill = c.add(k2, now)
 	c.filled(k2.rpt, fill, now.Add(umaGrantSkew/2), true, now)
 	assert.False(t, c.lookup(context.Background(), k2, func() time.Time { return now }))
-}
-
-// The per-Auth UMA state does not keep an Auth alive.
-func TestUMAStateCollectedWithAuth(t *testing.T) {
-	a, err := New(oxdclient.New(umaFakeOxd(func(string, any) (string, error) { return "{}", nil }), oxdclient.Config{}), scs.New(),
-		Config{OxdID: "site", PostLogoutRedirectURI: "https://app.example/bye"})
-	require.NoError(t, err)
-	a.UMAProtect("GET /x", "s")
-	k := weak.Make(a)
-	_, ok := umaGuards.Load(k)
-	require.True(t, ok)
-	a = nil
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		runtime.GC()
-		if _, ok := umaGuards.Load(k); !ok {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the UMA state of a collected Auth was not released")
 }

@@ -1,19 +1,15 @@
 package oxd
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"weak"
 
 	"golang.org/x/sync/singleflight"
 )
 
 // umaGuard is the UMA state of one Auth: declarations, settings, the
-// resolved issuer, the grant cache and the flights. It is kept outside the
-// Auth struct, in a table keyed by a weak pointer to the Auth, and holds
-// no reference to the Auth itself (the Auth is passed to its methods), so
-// an unreachable Auth and its guard are collected together.
+// resolved issuer, the grant cache and the flights. New creates it; the
+// Auth is passed to its methods.
 type umaGuard struct {
 	settings atomic.Pointer[umaSettings] // nil: defaults
 	issuer   atomic.Pointer[string]
@@ -28,21 +24,8 @@ type umaGuard struct {
 	owners rptOwners
 }
 
-var umaGuards sync.Map // weak.Pointer[Auth] → *umaGuard
-
-// uma returns a's guard, creating it on first use.
-func (a *Auth) uma() *umaGuard {
-	k := weak.Make(a)
-	if g, ok := umaGuards.Load(k); ok {
-		return g.(*umaGuard)
-	}
-	g := newUMAGuard()
-	actual, loaded := umaGuards.LoadOrStore(k, g)
-	if !loaded {
-		runtime.AddCleanup(a, func(k weak.Pointer[Auth]) { umaGuards.Delete(k) }, k)
-	}
-	return actual.(*umaGuard)
-}
+// uma returns a's guard.
+func (a *Auth) uma() *umaGuard { return a.umaG }
 
 func newUMAGuard() *umaGuard {
 	g := &umaGuard{paths: map[string]*umaPath{}}
