@@ -151,6 +151,18 @@ func reason(err error) (code, message string) {
 		return "method_not_allowed", "Method not allowed."
 	case errors.Is(err, ErrSession):
 		return "session_error", "The session could not be stored."
+	case errors.Is(err, ErrUMAChallenge):
+		return "uma_authorization_required", "An RPT with the required scopes is needed for this resource."
+	case errors.Is(err, ErrUMAUnreachable):
+		return "uma_unreachable", "The authorization server is unreachable. Please try again shortly."
+	case errors.Is(err, ErrUMAConfig):
+		return "uma_configuration_error", "This resource is not correctly protected; access is denied."
+	case errors.Is(err, ErrUMADenied):
+		return "uma_denied", "Access to this resource was denied."
+	case errors.Is(err, ErrUMAClaims):
+		return "uma_claims_error", "The claims-gathering response is invalid. Please start again."
+	case errors.Is(err, ErrUMASharedRPT):
+		return "uma_shared_rpt", "The authorization server returned a token that belongs to another user; access is denied."
 	}
 	return "error", "The request failed."
 }
