@@ -1130,7 +1130,8 @@ func TestReasonsAreDistinct(t *testing.T) {
 	seen := map[string]error{}
 	for _, e := range []error{ErrLoginRequired, ErrStateMissing, ErrStateMismatch, ErrSessionCookieMissing, ErrCodeMissing,
 		ErrBadCallback, &OPError{Code: "x"}, ErrACRMismatch, ErrSubjectMismatch, ErrOxdUnavailable, ErrOxdTimeout,
-		ErrOxdError, ErrRefreshFailed, ErrCrossOrigin, ErrMethodNotAllowed, ErrSession} {
+		ErrOxdError, ErrRefreshFailed, ErrCrossOrigin, ErrMethodNotAllowed, ErrSession,
+		ErrUMAChallenge, ErrUMAUnreachable, ErrUMAConfig, ErrUMADenied, ErrUMAClaims, ErrUMASharedRPT} {
 		code, msg := reason(e)
 		if code == "error" || msg == "" {
 			t.Errorf("%v: no reason", e)
