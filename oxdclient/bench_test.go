@@ -290,3 +290,100 @@ func BenchmarkRoundTripInterleaved(b *testing.B) {
 	b.ReportMetric(rns, "raw-ns/rt")
 	b.ReportMetric(cns/rns, "client/raw")
 }
+
+// BenchmarkPoolThroughput8Interleaved runs the P2 client-side comparison
+// with phases alternating between the client (one Client, PoolSize 8) and
+// the raw loops (8 kept-open connections), 8 callers each, so that load
+// from other processes hits both alike; it reports both rates and their
+// ratio (client/raw, target ≥ 0.8).
+func BenchmarkPoolThroughput8Interleaved(b *testing.B) {
+	const callers, phase = 8, 32
+	srv := newBenchServer(b, compactJSONString(b, "socket-3.1/get_authorization_url.response.json"))
+	addr := srv.ln.Addr().String()
+	s, err := NewSocket(addr, SocketConfig{PoolSize: callers})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := New(s, Config{})
+	ctx := context.Background()
+	p := benchParams()
+	frame := benchFrame(b)
+	conns := make([]*rawConn, callers)
+	for i := range conns {
+		conns[i] = dialRaw(b, addr)
+	}
+	runPhase := func(call func(g int) error) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := 0; g < callers; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < phase; i++ {
+					if err := call(g); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	clientCall := func(int) error { _, err := c.GetAuthorizationURL(ctx, p); return err }
+	rawCall := func(g int) error { return conns[g].roundTrip(frame) }
+	runPhase(clientCall) // warm the pool
+	var clientT, rawT time.Duration
+	calls := 0
+	b.ResetTimer()
+	for calls < b.N {
+		clientT += runPhase(clientCall)
+		rawT += runPhase(rawCall)
+		calls += callers * phase
+	}
+	b.StopTimer()
+	cr := float64(calls) / clientT.Seconds()
+	rr := float64(calls) / rawT.Seconds()
+	b.ReportMetric(cr, "client-calls/s")
+	b.ReportMetric(rr, "raw-calls/s")
+	b.ReportMetric(cr/rr, "client/raw")
+}
+
+// memConn is a net.Conn that answers every write with a canned frame from
+// memory: no system calls, no goroutines. It isolates the client's own
+// cost per command.
+type memConn struct {
+	net.Conn
+	answer []byte
+	rd     bytes.Reader
+}
+
+func (m *memConn) Write(b []byte) (int, error) { m.rd.Reset(m.answer); return len(b), nil }
+func (m *memConn) Read(b []byte) (int, error)  { return m.rd.Read(b) }
+func (m *memConn) SetDeadline(time.Time) error { return nil }
+func (m *memConn) Close() error                { return nil }
+
+// BenchmarkClientOverhead: the client's CPU cost per command without any
+// I/O (encode, frame, pool, exact read from a buffer, decode into the typed
+// answer): what the client adds to a raw round trip.
+func BenchmarkClientOverhead(b *testing.B) {
+	body := compactJSONString(b, "socket-3.1/get_authorization_url.response.json")
+	frame := []byte(fmt.Sprintf("%04d%s", len(body), body))
+	s, err := NewSocket("127.0.0.1:1", SocketConfig{PoolSize: 1, Dialer: func(context.Context, string, string) (net.Conn, error) {
+		return &memConn{answer: frame}, nil
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := New(s, Config{})
+	ctx := context.Background()
+	p := benchParams()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.GetAuthorizationURL(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -287,7 +287,8 @@ func DecodeEnvelope(command string, body []byte, result any) error {
 	// slice is not exactly one JSON value (other keys follow) Unmarshal
 	// fails before decoding anything, and the general path below decides.
 	if result != nil && len(body) > len(okPrefix) && body[len(body)-1] == '}' && bytes.HasPrefix(body, okPrefix) {
-		if json.Unmarshal(body[len(okPrefix):len(body)-1], result) == nil {
+		data := body[len(okPrefix) : len(body)-1]
+		if decodeFlat(data, result) || json.Unmarshal(data, result) == nil {
 			return nil
 		}
 	}

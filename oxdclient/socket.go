@@ -31,7 +31,8 @@ type SocketConfig struct {
 	// answer. The context's deadline applies too, whichever is earlier.
 	// oxd-server has no read timeout of its own and never gives up on a
 	// command, so this is what keeps a stuck oxd from holding callers.
-	// Default 30s.
+	// (A connection in steady use may keep the deadline of a command
+	// issued up to Timeout/64 earlier.) Default 30s.
 	Timeout time.Duration
 
 	// IdleTimeout closes pooled connections that have not been used for
@@ -96,8 +97,8 @@ type Socket struct {
 	done  chan struct{} // closed by Close
 
 	mu          sync.Mutex
-	idle        []*sockConn // LIFO: idle[len-1] is the most recently used
-	active      map[*sockConn]struct{}
+	idle        []*sockConn            // LIFO: idle[len-1] is the most recently used
+	conns       map[*sockConn]struct{} // every open connection, idle or in use
 	closed      bool
 	reaper      *time.Timer
 	reaperArmed bool
@@ -110,6 +111,7 @@ type sockConn struct {
 	check    func(fd uintptr) // raw.Control callback, built once
 	isAlive  bool             // result of check
 	probe    [1]byte          // check's read buffer
+	deadline time.Time        // the connection's current I/O deadline
 	br       *bufio.Reader
 	rbuf     []byte
 	created  time.Time
@@ -136,12 +138,12 @@ func NewSocket(addr string, cfg SocketConfig) (*Socket, error) {
 		cfg.IdleTimeout = defaultIdleTimeout
 	}
 	s := &Socket{
-		addr:   addr,
-		cfg:    cfg,
-		dial:   cfg.Dialer,
-		slots:  make(chan struct{}, cfg.PoolSize),
-		done:   make(chan struct{}),
-		active: make(map[*sockConn]struct{}),
+		addr:  addr,
+		cfg:   cfg,
+		dial:  cfg.Dialer,
+		slots: make(chan struct{}, cfg.PoolSize),
+		done:  make(chan struct{}),
+		conns: make(map[*sockConn]struct{}),
 	}
 	if s.dial == nil {
 		d := &net.Dialer{}
@@ -292,7 +294,6 @@ func (s *Socket) conn(ctx context.Context, command string, fresh bool) (*sockCon
 		c := s.idle[n-1]
 		s.idle[n-1] = nil
 		s.idle = s.idle[:n-1]
-		s.active[c] = struct{}{}
 		s.mu.Unlock()
 		now := time.Now()
 		if s.expired(c, now) || (now.Sub(c.lastUsed) >= aliveCheckIdle && !c.alive()) {
@@ -358,7 +359,7 @@ func (s *Socket) dialConn(ctx context.Context, command string) (*sockConn, error
 		_ = nc.Close()
 		return nil, transportErr(command, ErrClosed, nil, false)
 	}
-	s.active[c] = struct{}{}
+	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c, nil
 }
@@ -375,8 +376,14 @@ func (s *Socket) roundTrip(ctx context.Context, c *sockConn, command string, fra
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	if err := c.nc.SetDeadline(deadline); err != nil {
-		return nil, false, false, s.ioErr(ctx, command, err, false)
+	// Re-arming the deadline costs two timer updates; a connection in
+	// steady use keeps its deadline when it is at most Timeout/64 earlier
+	// than this command's.
+	if c.deadline.After(deadline) || deadline.Sub(c.deadline) > s.cfg.Timeout/64 {
+		if err := c.nc.SetDeadline(deadline); err != nil {
+			return nil, false, false, s.ioErr(ctx, command, err, false)
+		}
+		c.deadline = deadline
 	}
 	// Cancellation of ctx interrupts blocked I/O through the deadline.
 	var stop func() bool
@@ -451,7 +458,6 @@ func (s *Socket) put(c *sockConn) {
 		return
 	}
 	s.mu.Lock()
-	delete(s.active, c)
 	if s.closed {
 		s.mu.Unlock()
 		_ = c.nc.Close()
@@ -472,7 +478,7 @@ func (s *Socket) put(c *sockConn) {
 // discard closes a connection and forgets it.
 func (s *Socket) discard(c *sockConn) {
 	s.mu.Lock()
-	delete(s.active, c)
+	delete(s.conns, c)
 	s.mu.Unlock()
 	_ = c.nc.Close()
 }
@@ -495,6 +501,9 @@ func (s *Socket) reap() {
 	}
 	if k > 0 {
 		stale = append(stale, s.idle[:k]...)
+		for _, c := range stale {
+			delete(s.conns, c)
+		}
 		n := copy(s.idle, s.idle[k:])
 		clear(s.idle[n:])
 		s.idle = s.idle[:n]
@@ -529,11 +538,11 @@ func (s *Socket) Close() error {
 	}
 	s.closed = true
 	close(s.done)
-	conns := s.idle
-	s.idle = nil
-	for c := range s.active {
+	conns := make([]*sockConn, 0, len(s.conns))
+	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	s.idle = nil
 	if s.reaper != nil {
 		s.reaper.Stop()
 	}
