@@ -415,6 +415,12 @@ func (u *umaState) claimsCallback(w http.ResponseWriter, r *http.Request) {
 	if t == nil || t.Resource != res.Key {
 		t = &umaTrace{Resource: res.Key, When: time.Now()}
 	}
+	for i := range t.Steps {
+		if t.Steps[i].Link != "" { // the round trip is over: its link is spent
+			t.Steps[i].Link = ""
+			t.Steps[i].Class = "ok"
+		}
+	}
 	switch {
 	case time.Since(p.Created) > pendingTTL:
 		t.add("fail", "Back from the claims-gathering page", "The round trip took too long; start again.", "")
