@@ -114,6 +114,21 @@ func AppendFrame(dst, payload []byte) ([]byte, error) {
 // ReadPrefix reads the 4-digit prefix and returns the announced unit count.
 // io.EOF is returned unchanged when the stream ends before the first byte.
 func ReadPrefix(r io.Reader) (int, error) {
+	if br, ok := r.(*bufio.Reader); ok {
+		// Without a copy (and without the allocation of one).
+		p, err := br.Peek(PrefixLen)
+		if len(p) < PrefixLen {
+			if len(p) > 0 && (err == nil || errors.Is(err, io.EOF)) {
+				_, _ = br.Discard(len(p))
+				return 0, ErrTruncated
+			}
+			_, _ = br.Discard(len(p))
+			return 0, err
+		}
+		n, err := parsePrefix(p)
+		_, _ = br.Discard(PrefixLen)
+		return n, err
+	}
 	var p [PrefixLen]byte
 	if _, err := io.ReadFull(r, p[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -121,6 +136,10 @@ func ReadPrefix(r io.Reader) (int, error) {
 		}
 		return 0, err
 	}
+	return parsePrefix(p[:])
+}
+
+func parsePrefix(p []byte) (int, error) {
 	n := 0
 	for _, c := range p {
 		if c < '0' || c > '9' {
