@@ -54,6 +54,7 @@ const (
 	defaultTimeout     = 30 * time.Second
 	defaultIdleTimeout = 5 * time.Minute
 	readBufferSize     = 4096
+	maxPooledFrame     = 64 << 10
 
 	// aliveCheckIdle: a pooled connection idle for at least this long is
 	// probed (one non-blocking read, a system call) before reuse. One used
@@ -78,14 +79,13 @@ const (
 // non-ASCII text they carry.
 //
 // A connection is discarded after EOF, a timeout, a malformed answer, or the
-// generic internal_error after which oxd-server closes it. A command is
-// retried (once, on a fresh connection) only when not a single byte of it
-// was written: a pooled connection that the server closed while it was
-// idle is detected before reuse (a non-blocking read sees the EOF; a write
-// would succeed and lose the command), and a write that fails before
-// sending anything is retried;
-// a command whose bytes may have reached oxd is never resent, as commands
-// such as register_site are not idempotent.
+// generic internal_error after which oxd-server closes it. A connection
+// that the server closed while it sat idle in the pool is detected before
+// reuse (a non-blocking read sees the EOF, where a write would succeed and
+// the command would be lost). A command is retried, once and on a fresh
+// connection, only when not a single byte of it was written; a command
+// whose bytes may have reached oxd is never resent, as commands such as
+// register_site are not idempotent.
 //
 // A Socket is safe for concurrent use. Close it to release its connections.
 type Socket struct {
@@ -173,7 +173,7 @@ var framePool = sync.Pool{New: func() any {
 func encodeFrame(f *frameBuf, command string, params any) ([]byte, error) {
 	f.buf.Reset()
 	f.buf.WriteString(`0000{"command":"`)
-	f.buf.WriteString(command) // validated: [a-z0-9_]
+	f.buf.WriteString(command) // validated: [A-Za-z0-9_]
 	f.buf.WriteString(`","params":`)
 	if params == nil {
 		f.buf.WriteString("{}")
@@ -218,7 +218,11 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 		return transportErr(command, ErrProtocol, errors.New("invalid command name"), false)
 	}
 	f := framePool.Get().(*frameBuf)
-	defer framePool.Put(f)
+	defer func() {
+		if f.buf.Cap() <= maxPooledFrame { // do not keep the buffer of a huge rejected request
+			framePool.Put(f)
+		}
+	}()
 	frame, err := encodeFrame(f, command, params)
 	if err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
