@@ -217,6 +217,11 @@ func (d *demo) printBanner(w io.Writer) {
 		fmt.Fprintf(w, "  OP:       %s\n", d.opHost)
 	}
 	fmt.Fprintf(w, "  settings: %s\n", d.opts.SettingsPath)
+	if host, _, err := net.SplitHostPort(d.ln.Addr().String()); err == nil {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			fmt.Fprintf(w, "  warning:  listening on %s: anyone who reaches it can change the settings; keep the demo on a loopback address\n", host)
+		}
+	}
 	if msg := d.app.startupNote(); msg != "" {
 		fmt.Fprintf(w, "  note:     %s\n", msg)
 	}
