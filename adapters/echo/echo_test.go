@@ -3,10 +3,12 @@ package oxdecho_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 
 	"github.com/oxdgo/oxd"
@@ -104,5 +106,24 @@ func TestUMATemplateMismatchRefused(t *testing.T) {
 	})
 	if res := env.Do(t, http.MethodGet, "/photos/1", http.Header{"Accept": {"application/json"}}); res.Status != http.StatusInternalServerError {
 		t.Fatalf("mismatched template: %d, want 500", res.Status)
+	}
+}
+
+// The session cookie that RequireLogin's session middleware writes reaches
+// the response when the echo handler writes through c.Response().
+func TestSessionCookieThroughEcho(t *testing.T) {
+	sessions := scs.New()
+	e := newEcho()
+	e.GET("/put", func(c echo.Context) error {
+		sessions.Put(c.Request().Context(), "k", "v")
+		return c.String(http.StatusOK, "stored")
+	}, echo.WrapMiddleware(sessions.LoadAndSave))
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/put", nil))
+	if rec.Code != http.StatusOK || rec.Body.String() != "stored" {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+	if c := rec.Result().Header.Get("Set-Cookie"); !strings.HasPrefix(c, sessions.Cookie.Name+"=") {
+		t.Fatalf("no session cookie: %q", c)
 	}
 }

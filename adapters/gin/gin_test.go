@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/gin-gonic/gin"
 
 	"github.com/oxdgo/oxd"
@@ -134,5 +135,24 @@ func TestWrap(t *testing.T) {
 	}
 	if ran {
 		t.Error("the handler after a middleware that answered ran")
+	}
+}
+
+// A net/http middleware that writes headers at the first write of the
+// response (scs.LoadAndSave sets the session cookie then) still does when
+// the gin handler writes through c.Writer.
+func TestWrapKeepsTheMiddlewaresWriter(t *testing.T) {
+	sessions := scs.New()
+	r := gin.New()
+	r.GET("/put", oxdgin.Wrap(sessions.LoadAndSave), func(c *gin.Context) {
+		sessions.Put(c.Request.Context(), "k", "v")
+		c.String(http.StatusOK, "stored")
+	})
+	rec := serve(r, "/put")
+	if rec.Code != http.StatusOK || rec.Body.String() != "stored" {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+	if c := rec.Result().Header.Get("Set-Cookie"); !strings.HasPrefix(c, sessions.Cookie.Name+"=") {
+		t.Fatalf("no session cookie: %q", c)
 	}
 }
