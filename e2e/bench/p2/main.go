@@ -46,6 +46,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/oxdgo/oxd/e2e/harness"
@@ -191,8 +192,8 @@ func run(o options) error {
 				if err != nil {
 					return fmt.Errorf("round %d, (%s), %d callers, %s: %w", r+1, k.target, k.callers, v, err)
 				}
-				fmt.Fprintf(os.Stderr, "round %d/%d (%s) %d caller(s) %-8s %9.0f calls/s  (%d calls in %v, %d errors)\n",
-					r+1, o.rounds, k.target, k.callers, v, res.rate(), res.calls, res.elapsed.Round(time.Millisecond), res.errors)
+				fmt.Fprintf(os.Stderr, "round %d/%d (%s) %d caller(s) %-8s %9.0f calls/s %7.1f µs CPU/call  (%d calls in %v, %d errors)\n",
+					r+1, o.rounds, k.target, k.callers, v, res.rate(), res.cpuPerCall(), res.calls, res.elapsed.Round(time.Millisecond), res.errors)
 				results[k][v] = append(results[k][v], res)
 			}
 		}
@@ -229,7 +230,14 @@ func run(o options) error {
 			spread(rates(rs["ours"]), "%.0f"), spread(rates(rs["oxd-node"]), "%.0f"), spread(rates(rs["raw"]), "%.0f"),
 			spread(vsNode, "%.2f×"), spread(vsRaw, "%.2f×"), verdict)
 	}
-	out.WriteString("\nEach cell: median over the rounds, (min–max) in brackets; ratios are taken within each round.\n")
+	out.WriteString("\nEach cell: median over the rounds, (min–max) in brackets; ratios are taken within each round.\n\n")
+	out.WriteString("CPU time per call, in µs (user + system of every process involved: client, server or engine, and the node process for oxd-node; lower is better):\n\n")
+	out.WriteString("| target | callers | ours | oxd-node | raw loop |\n|---|---:|---:|---:|---:|\n")
+	for _, k := range order {
+		rs := results[k]
+		fmt.Fprintf(&out, "| (%s) | %d | %s | %s | %s |\n", k.target, k.callers,
+			spread(cpuPerCall(rs["ours"]), "%.1f"), spread(cpuPerCall(rs["oxd-node"]), "%.1f"), spread(cpuPerCall(rs["raw"]), "%.1f"))
+	}
 	fmt.Print(out.String())
 	if !allMet {
 		fmt.Fprintln(os.Stderr, "p2: at least one target is missed (see the table)")
@@ -244,14 +252,36 @@ func met(ok bool) string {
 	return "MISSED"
 }
 
-// result is one measurement.
+// result is one measurement. cpu is the CPU time (user + system) that
+// every process involved spent during it: this process (client, servers,
+// engine, OP) plus, for oxd-node, the node process.
 type result struct {
 	calls, errors int64
-	elapsed       time.Duration
+	elapsed, cpu  time.Duration
 	firstError    string
 }
 
 func (r result) rate() float64 { return float64(r.calls) / r.elapsed.Seconds() }
+
+// cpuPerCall is in microseconds.
+func (r result) cpuPerCall() float64 { return float64(r.cpu.Microseconds()) / float64(r.calls) }
+
+func cpuPerCall(rs []result) []float64 {
+	out := make([]float64, len(rs))
+	for i, r := range rs {
+		out[i] = r.cpuPerCall()
+	}
+	return out
+}
+
+// processCPU returns the CPU time (user + system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 func rates(rs []result) []float64 {
 	out := make([]float64, len(rs))
@@ -337,6 +367,7 @@ func goLoad(callers int, warmup, d time.Duration, call func(g int) error) result
 			firstE string
 			wg     sync.WaitGroup
 		)
+		cpu0 := processCPU()
 		start := time.Now()
 		t := time.AfterFunc(d, func() { stop.Store(true) })
 		defer t.Stop()
@@ -361,7 +392,8 @@ func goLoad(callers int, warmup, d time.Duration, call func(g int) error) result
 			}()
 		}
 		wg.Wait()
-		return result{calls: calls.Load(), errors: errs.Load(), elapsed: time.Since(start), firstError: firstE}
+		elapsed := time.Since(start)
+		return result{calls: calls.Load(), errors: errs.Load(), elapsed: elapsed, cpu: processCPU() - cpu0, firstError: firstE}
 	}
 	if warmup > 0 {
 		phase(warmup)
@@ -473,20 +505,53 @@ func measureOxdNode(o options, addr string, p oxdclient.GetAuthorizationURLParam
 		"--params", string(pj))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		return result{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	var (
+		r struct {
+			Phase      string  `json:"phase"`
+			Calls      int64   `json:"calls"`
+			Errors     int64   `json:"errors"`
+			ElapsedMS  float64 `json:"elapsed_ms"`
+			CPUMS      float64 `json:"cpu_ms"`
+			FirstError string  `json:"first_error"`
+		}
+		cpu0, cpu1 time.Duration
+		lines      []string
+		done       bool
+	)
+	// The server side of the measured phase is this process's CPU time
+	// between the script's two lines.
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		r.Phase = ""
+		if json.Unmarshal([]byte(line), &r) != nil {
+			continue
+		}
+		if r.Phase == "measure" {
+			cpu0 = processCPU()
+			continue
+		}
+		cpu1, done = processCPU(), true
+	}
+	if err := cmd.Wait(); err != nil {
 		return result{}, fmt.Errorf("oxdnode-load.js: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	var r struct {
-		Calls      int64   `json:"calls"`
-		Errors     int64   `json:"errors"`
-		ElapsedMS  float64 `json:"elapsed_ms"`
-		FirstError string  `json:"first_error"`
+	if !done || cpu0 == 0 {
+		return result{}, fmt.Errorf("oxdnode-load.js printed %q", lines)
 	}
-	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
-		return result{}, fmt.Errorf("oxdnode-load.js printed %q: %w", out, err)
-	}
-	return result{calls: r.Calls, errors: r.Errors, elapsed: time.Duration(r.ElapsedMS * float64(time.Millisecond)), firstError: r.FirstError}, nil
+	return result{
+		calls: r.Calls, errors: r.Errors, firstError: r.FirstError,
+		elapsed: time.Duration(r.ElapsedMS * float64(time.Millisecond)),
+		cpu:     cpu1 - cpu0 + time.Duration(r.CPUMS*float64(time.Millisecond)),
+	}, nil
 }
 
 // fixedServer answers every frame with fixedAnswer, on connections kept

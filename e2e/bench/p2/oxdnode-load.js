@@ -2,8 +2,11 @@
 // Load generator for benchmark P2: calls get_authorization_url through
 // oxd-node@3.1.4 in socket mode (one TCP connection per command, as the
 // package does) with a number of concurrent callers for a fixed time, and
-// prints one JSON line on stdout:
-//   {"calls":N,"errors":E,"elapsed_ms":T,"first_error":"…"}
+// prints two JSON lines on stdout: {"phase":"measure"} when the measured
+// phase starts (after the warm-up), then the result
+//   {"calls":N,"errors":E,"elapsed_ms":T,"cpu_ms":C,"first_error":"…"}
+// where cpu_ms is the CPU time (user + system) of this process during the
+// measured phase.
 //
 // Usage:
 //   node oxdnode-load.js --dir e2e/oxdnode --addr 127.0.0.1:PORT \
@@ -104,9 +107,15 @@ async function phase(ms) {
   if (warmupMs > 0) await phase(warmupMs);
   errors = 0;
   firstError = '';
+  process.stdout.write(`${JSON.stringify({ phase: 'measure' })}\n`);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const calls = await phase(durationMs);
   const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  process.stdout.write(`${JSON.stringify({ calls, errors, elapsed_ms: elapsedMs, first_error: firstError })}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  process.stdout.write(`${JSON.stringify({
+    calls, errors, elapsed_ms: elapsedMs, cpu_ms: cpuMs, first_error: firstError,
+  })}\n`);
   process.exit(0);
 })();
