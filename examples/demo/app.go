@@ -394,6 +394,14 @@ func explainAuthError(err error) (string, string) {
 		return "Session expired", "Sign in again."
 	case errors.Is(err, oxd.ErrACRMismatch):
 		return "Authentication method not satisfied", "The OP did not use one of the ACR values set on the settings page."
+	case errors.Is(err, oxd.ErrUMAClaims):
+		return "Claims response not recognised", "This answer of the AS does not belong to a claims-gathering started in this browser, or it was already used. Start again from the UMA page."
+	case errors.Is(err, oxd.ErrUMADenied):
+		return "Access denied", "The authorization server refused to grant you access to this resource."
+	case errors.Is(err, oxd.ErrUMAUnreachable):
+		return "Authorization server unreachable", "No permission ticket could be obtained; check that oxd and the AS are running."
+	case errors.Is(err, oxd.ErrUMAConfig):
+		return "UMA configuration error", "This route is not protected correctly; the log of the demo says more."
 	case errors.Is(err, oxd.ErrMethodNotAllowed):
 		return "Method not allowed", "This address does not accept this kind of request."
 	}

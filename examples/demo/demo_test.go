@@ -567,3 +567,15 @@ func TestDemoUMABrowserMode(t *testing.T) {
 		t.Fatalf("alice, browser page: %d\n%s", status, page)
 	}
 }
+
+// A claims redirect that belongs to no round trip of this browser is
+// refused by both handlers that share the claims redirect URI.
+func TestDemoForeignClaimsRedirect(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+	td.login(t, "alice", "alice-password")
+	status, _, body := td.get(t, "/uma/claims-callback?ticket=t1&state=s1")
+	if status != http.StatusBadRequest || !strings.Contains(body, "Claims response not recognised") {
+		t.Fatalf("foreign claims redirect: %d\n%s", status, body)
+	}
+}
