@@ -186,7 +186,6 @@ type umaRigOpts struct {
 	transport func(t *testing.T, srv *oxdtest.Server) oxdclient.Transport // default: the engine in process
 	uma       *UMAConfig
 	noConfig  bool
-	maxTTLSet bool
 }
 
 func newUMARig(t *testing.T, o umaRigOpts) *umaRig {

@@ -436,16 +436,7 @@ func (s *fakeServer) waitClosed(t testing.TB, idx int, within time.Duration) {
 	}
 }
 
-// ---------------------------------------------------------------------------
-// A fake command handler shared by the socket and HTTPS fakes: answers from
-// a table of (command → envelope), checking params when a want is given.
-
-type fakeCommand struct {
-	Params   []byte // expected params (normalized comparison); nil: any
-	Response string // envelope
-}
-
-// protectedHTTPS lists the HTTPS paths that need an Authorization header
+// unprotectedHTTPS lists the HTTPS paths that need no Authorization header
 // (reference §5).
 var unprotectedHTTPS = map[string]bool{CmdSetupClient: true, CmdGetClientToken: true}
 

@@ -115,19 +115,6 @@ func (s *Site) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("oxd_id", s.OxdID), slog.String("op_host", s.OPHost))
 }
 
-// clone returns a deep copy through JSON (sites are small).
-func (s *Site) clone() *Site {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic("oxdserver: site does not encode: " + err.Error())
-	}
-	var c Site
-	if err := json.Unmarshal(b, &c); err != nil {
-		panic("oxdserver: site does not decode: " + err.Error())
-	}
-	return &c
-}
-
 // MemoryStore is the default [Store]: everything in memory, lost on
 // restart, not shared between processes.
 type MemoryStore struct {
