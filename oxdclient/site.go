@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/oxdgo/oxd/internal/atomicfile"
 )
 
 // Site is the result of the one-time registration of an application with
@@ -107,38 +108,8 @@ func SaveSite(path string, s *Site) error {
 		return fmt.Errorf("oxdclient: encoding site: %w", err)
 	}
 	b = append(b, '\n')
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("oxdclient: writing site file: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/atomicfile"
 )
 
 // FileStore keeps sites in a JSON file, so they survive restarts. The file
@@ -74,38 +76,8 @@ func (f *FileStore) persistLocked(sites map[string]json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(f.path, b); err != nil {
 		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	name := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(name)
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	if err := os.Rename(name, f.path); err != nil {
-		return fmt.Errorf("oxdserver: write file store: %w", err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable where the OS allows
-		_ = d.Close()
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/atomicfile"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -107,34 +108,9 @@ func saveSettings(path string, s *Settings) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("writing settings: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("writing settings: %w", err)
 	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing settings: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("writing settings: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing settings: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing settings: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing settings: %w", err)
-	}
-	ok = true
 	return nil
 }
 
