@@ -702,21 +702,33 @@ func (a *Auth) CallbackHandler() http.Handler {
 	return a.withSession(http.HandlerFunc(a.callback))
 }
 
-func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
+// redirectQuery does the checks shared by the redirects that come back
+// from the OP/AS (the login callback, the UMA claims redirect): no caching,
+// no Referer, GET only, a bounded query that parses. On failure it has
+// answered with reason (labelled op) and returns false.
+func (a *Auth) redirectQuery(w http.ResponseWriter, r *http.Request, op string, reason error) (url.Values, bool) {
 	setNoStore(w)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET")
-		a.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("callback: %w: %w", ErrBadCallback, ErrMethodNotAllowed))
-		return
+		a.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("%s: %w: %w", op, reason, ErrMethodNotAllowed))
+		return nil, false
 	}
 	if len(r.URL.RawQuery) > maxCallbackQuery {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: query too long", ErrBadCallback))
-		return
+		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s: %w: query too long", op, reason))
+		return nil, false
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: query does not parse", ErrBadCallback))
+		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s: %w: query does not parse", op, reason))
+		return nil, false
+	}
+	return q, true
+}
+
+func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
+	q, ok := a.redirectQuery(w, r, "callback", ErrBadCallback)
+	if !ok {
 		return
 	}
 	for _, p := range [...]struct {

@@ -334,20 +334,8 @@ func (a *Auth) ClaimsCallbackHandler() http.Handler {
 
 func (a *Auth) claimsCallback(w http.ResponseWriter, r *http.Request) {
 	g := a.uma()
-	setNoStore(w)
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		a.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: claims redirect: %w: %w", ErrUMAClaims, ErrMethodNotAllowed))
-		return
-	}
-	if len(r.URL.RawQuery) > maxCallbackQuery {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: query too long", ErrUMAClaims))
-		return
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: query does not parse", ErrUMAClaims))
+	q, ok := a.redirectQuery(w, r, "uma: claims redirect", ErrUMAClaims)
+	if !ok {
 		return
 	}
 	ticket, state := q["ticket"], q["state"]
