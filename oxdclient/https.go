@@ -125,7 +125,11 @@ func NewHTTPS(baseURL string, cfg HTTPSConfig) (*HTTPS, error) {
 			IdleConnTimeout:       defaultIdleTimeout,
 			ExpectContinueTimeout: time.Second,
 		}
-		h.client = &http.Client{Transport: h.own}
+		// A redirect is returned as the answer, never followed: following
+		// it would resend the protection token and the command's secrets.
+		h.client = &http.Client{Transport: h.own, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	return h, nil
 }

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -416,5 +417,30 @@ func TestHTTPSTokenOnlyInHeaderParamsUntouched(t *testing.T) {
 	}
 	if r := fake.Requests()[1]; r.Authorization != "" || r.Path != "/setup-client" {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// TestHTTPSRedirectNotFollowed: a redirect from the extension is an error,
+// never a second request carrying the protection token and the params.
+func TestHTTPSRedirectNotFollowed(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusPermanentRedirect)
+	}))
+	defer srv.Close()
+	h, err := NewHTTPS(srv.URL, HTTPSConfig{InsecureAllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_, err = New(h, Config{}).GetUserInfo(context.Background(), GetUserInfoParams{OxdID: "x", AccessToken: "at-secret",
+		Protection: Protection{ProtectionAccessToken: "pat-secret"}})
+	if err == nil {
+		t.Fatal("a redirect was taken as an answer")
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the redirect was followed with the token and params")
 	}
 }

@@ -225,7 +225,7 @@ func New(cfg Config) (*Engine, error) {
 		// An own transport (TLS verification on), so that Close can drop
 		// its idle connections without touching http.DefaultTransport.
 		e.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
-		e.http = &http.Client{Timeout: cfg.OPTimeout, Transport: e.ownTransport}
+		e.http = &http.Client{Timeout: cfg.OPTimeout, Transport: e.ownTransport, CheckRedirect: noRedirects}
 	}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -458,3 +458,9 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// noRedirects makes the engine's own HTTP client return a redirect as the
+// answer instead of following it: the OP's back-channel endpoints never
+// redirect, and following one would resend client secrets, codes and
+// tokens to another URL (possibly over plain HTTP).
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

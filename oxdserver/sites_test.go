@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -536,4 +537,23 @@ func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
 	require.Nil(t, oe, "%v", oe)
 	_, oe = exec(t, lax, "get_authorization_url", map[string]any{"oxd_id": m["oxd_id"]})
 	require.Nil(t, oe)
+}
+
+// TestOPRedirectNotFollowed: a back-channel endpoint that redirects does not
+// make the engine resend the client's credentials elsewhere.
+func TestOPRedirectNotFollowed(t *testing.T) {
+	var hits atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer elsewhere.Close()
+	f := newFakeOP(t)
+	f.tokenResp = func(w http.ResponseWriter, r *http.Request) bool {
+		http.Redirect(w, r, elsewhere.URL+"/token", http.StatusTemporaryRedirect)
+		return true
+	}
+	e, err := oxdserver.New(oxdserver.Config{})
+	require.NoError(t, err)
+	defer e.Close()
+	_, oe := exec(t, e, "get_client_token", map[string]any{"op_host": f.issuer(), "client_id": "x", "client_secret": "s3cret"})
+	require.NotNil(t, oe, "a redirect is not a token answer")
+	assert.Equal(t, int32(0), hits.Load(), "the redirect target was contacted")
 }
