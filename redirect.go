@@ -80,22 +80,24 @@ func decodedPathOK(s string) bool {
 	return true
 }
 
-// singleLeadingSlash reports whether s starts with "/" and, after leading
-// "./" and "../" segments are resolved, not with "//" or "/\\".
+// singleLeadingSlash reports whether s starts with exactly one "/" (not
+// "//" nor "/\\") and its path part (up to "?") has no "." or ".." segment
+// anywhere, so that no later dot-segment resolution (e.g. "/a/..//evil")
+// can turn it into a protocol-relative "//host".
 func singleLeadingSlash(s string) bool {
 	if !strings.HasPrefix(s, "/") {
 		return false
 	}
-	for {
-		switch {
-		case strings.HasPrefix(s, "/./"):
-			s = s[2:]
-		case strings.HasPrefix(s, "/../"):
-			s = s[3:]
-		default:
-			return !strings.HasPrefix(s, "//") && !strings.HasPrefix(s, "/\\")
+	p, _, _ := strings.Cut(s, "?")
+	if strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return false
 		}
 	}
+	return true
 }
 
 // cleanPathChars reports whether s is printable ASCII without backslash,
