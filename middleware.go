@@ -749,13 +749,16 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 
 	if opErr := q.Get("error"); opErr != "" {
+		oe := &OPError{Code: sanitizeOPCode(opErr)}
+		// The OP's description is shown only for a login this browser
+		// started: otherwise anyone could put text on our error page with a
+		// crafted link.
 		if state != "" {
-			a.takePending(ctx, state) // that attempt is over
+			if _, found, _ := a.takePending(ctx, state); found { // that attempt is over
+				oe.Description = sanitizeText(q.Get("error_description"), maxShownOPErrorLen)
+			}
 		}
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", &OPError{
-			Code:        sanitizeOPCode(opErr),
-			Description: sanitizeText(q.Get("error_description"), maxShownOPErrorLen),
-		}))
+		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", oe))
 		return
 	}
 	if state == "" {

@@ -457,6 +457,23 @@ func TestOPErrorParams(t *testing.T) {
 	}
 }
 
+// TestOPErrorDescriptionOnlyForOwnLogin: a crafted callback link without a
+// login started in this browser cannot put its text on the error page.
+func TestOPErrorDescriptionOnlyForOwnLogin(t *testing.T) {
+	rg := newRig(t, rigOpts{})
+	b := rg.browser()
+	const bait = "Your account is locked, call 555-0100"
+	r := rg.get(b, "/callback?error=access_denied&state=forged&error_description="+url.QueryEscape(bait))
+	if r.status != http.StatusBadRequest || strings.Contains(r.body, "555-0100") || !strings.Contains(r.body, "access_denied") {
+		t.Fatalf("crafted description shown: %d %q", r.status, r.body)
+	}
+	st := rg.startLogin(b, "/private/")
+	r = rg.get(b, "/callback?error=access_denied&state="+url.QueryEscape(st)+"&error_description="+url.QueryEscape(bait))
+	if !strings.Contains(r.body, "555-0100") {
+		t.Fatalf("the OP's description of this browser's login is not shown: %q", r.body)
+	}
+}
+
 // TestCallbackOversizedParams: oversized or repeated parameters are
 // refused with 400 before anything else happens.
 func TestCallbackOversizedParams(t *testing.T) {
