@@ -100,6 +100,17 @@ func TestProtectionTokenRules(t *testing.T) {
 	t.Run("commands that are never protected", func(t *testing.T) {
 		_, oe := execProtected(t, e, "get_rp", "", map[string]any{"list": true})
 		require.Nil(t, oe)
+		// With protection on, get_rp (which takes no token) does not hand
+		// out the site's credentials; without protection it does, as 3.1.4.
+		rp, oe := execProtected(t, e, "get_rp", "", map[string]any{"oxd_id": srv.OxdID})
+		require.Nil(t, oe)
+		node := rp["node"].(map[string]any)
+		assert.Equal(t, "[REDACTED]", node["client_secret"])
+		assert.Equal(t, "[REDACTED]", node["client_registration_access_token"])
+		assert.NotContains(t, string(mustJSON(t, rp)), srv.Setup.ClientSecret.Reveal())
+		rp, oe = exec(t, e, "get_rp", map[string]any{"oxd_id": srv.OxdID})
+		require.Nil(t, oe)
+		assert.NotEqual(t, "[REDACTED]", rp["node"].(map[string]any)["client_secret"])
 		_, oe = execProtected(t, e, "get_client_token", "", map[string]any{"op_host": srv.OP.Issuer(), "client_id": srv.Setup.ClientID, "client_secret": srv.Setup.ClientSecret.Reveal(), "scope": []string{"oxd"}})
 		require.Nil(t, oe)
 		_, oe = execProtected(t, e, "setup_client", "", map[string]any{"op_host": srv.OP.Issuer(), "authorization_redirect_uri": "https://x.example/cb"})

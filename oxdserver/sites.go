@@ -537,7 +537,18 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (
 	if err != nil {
 		return nil, fmt.Errorf("load site: %w", err)
 	}
-	return getRPAnswer{Node: rpNode(s)}, nil
+	node := rpNode(s)
+	if c.protect {
+		// get_rp takes no protection token (as in 3.1.4), so with
+		// protection on it must not hand out the site's credentials to
+		// whoever can reach the listener.
+		for _, k := range []string{"client_secret", "client_registration_access_token"} {
+			if node[k] != nil {
+				node[k] = "[REDACTED]"
+			}
+		}
+	}
+	return getRPAnswer{Node: node}, nil
 }
 
 // rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when
