@@ -73,6 +73,15 @@ func (g *umaGuard) serveBrowser(a *Auth, w http.ResponseWriter, r *http.Request,
 		return
 	}
 	sr := g.sessionRPT(ctx, a, u)
+	if sr != "" {
+		// The session's RPT rides on the cookie, so a state-changing
+		// request must come from our own origin (Check passes GET, HEAD
+		// and OPTIONS).
+		if err := a.cop.Check(r); err != nil {
+			a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: %w", ErrCrossOrigin, err))
+			return
+		}
+	}
 	if sr == "" && a.isAPI(r) {
 		g.plain(a, w, r, template, "", next)
 		return

@@ -190,3 +190,20 @@ func TestUMABrowserDenied(t *testing.T) {
 	assert.Zero(t, rg.pageCalls("GET /secret/{id}"))
 	assert.Contains(t, rg.logs.String(), "UMA access denied")
 }
+
+// In browser mode the RPT comes from the session cookie: a cross-origin
+// state-changing request does not get to use it.
+func TestUMABrowserSessionRPTCrossOriginRefused(t *testing.T) {
+	rg := newClaimsRig(t, UMAConfig{PushIDToken: true})
+	rg.protect("POST /reports/{id}", "claims_read")
+	alice := rg.browser()
+	rg.login(alice, "alice")
+	res := rg.doWith(alice, "GET", "/reports/1", nil)
+	require.Equal(t, http.StatusOK, res.status, res.body)
+
+	res = rg.doWith(alice, "POST", "/reports/1", http.Header{"Sec-Fetch-Site": {"cross-site"}})
+	assert.Equal(t, http.StatusForbidden, res.status, "cross-site POST with the session RPT")
+	assert.Zero(t, rg.pageCalls("POST /reports/{id}"))
+	res = rg.doWith(alice, "POST", "/reports/1", http.Header{"Sec-Fetch-Site": {"same-origin"}})
+	assert.NotEqual(t, http.StatusForbidden, res.status, "same-origin POST: %q", res.body)
+}
