@@ -38,15 +38,24 @@ type rpSuiteOP struct {
 	// login drives the OP's login pages with hc (which has a cookie jar)
 	// from authURL and returns the redirect to the relying party.
 	login func(ctx context.Context, hc *http.Client, authURL, user, pass string) (*url.URL, error)
+	// logout drives RP-initiated logout from the end-session URL and
+	// returns the redirect to the post_logout_redirect_uri.
+	logout func(ctx context.Context, hc *http.Client, endSessionURL string) (*url.URL, error)
 	// authEndpoint and endSessionEndpoint come from the OP's discovery.
 	authEndpoint, endSessionEndpoint string
 }
 
-// rpSuiteVia is one way of reaching the engine. connect returns a
-// transport and whether get_rp is served on it.
+// rpSuiteVia is one way of reaching the engine.
 type rpSuiteVia struct {
 	name    string
-	connect func(t *testing.T, engine *oxdserver.Engine) (tr oxdclient.Transport, hasGetRP bool)
+	connect func(t *testing.T, engine *oxdserver.Engine) rpConn
+}
+
+// rpConn is a connected transport: hasGetRP says whether get_rp is served
+// on it, protected whether protection tokens are enforced.
+type rpConn struct {
+	tr                  oxdclient.Transport
+	hasGetRP, protected bool
 }
 
 func TestRPSuite(t *testing.T) {
@@ -58,12 +67,12 @@ func TestRPSuite(t *testing.T) {
 		{
 			name: "certified-op", issuer: cert.Issuer(),
 			user: "alice", pass: "any-password", email: "alice@example.test",
-			login: cert.LoginHTTP,
+			login: cert.LoginHTTP, logout: cert.LogoutHTTP,
 		},
 		{
 			name: "dev-op", issuer: dev.Issuer(),
 			user: "alice", pass: "alice-password", email: "alice@example.test",
-			login: oxdtest.BrowserLogin,
+			login: oxdtest.BrowserLogin, logout: rpDevOPLogout,
 		},
 	}
 	for _, op := range ops {
@@ -81,8 +90,8 @@ func TestRPSuite(t *testing.T) {
 	}
 
 	vias := []rpSuiteVia{
-		{name: "in-process", connect: func(t *testing.T, engine *oxdserver.Engine) (oxdclient.Transport, bool) {
-			return engine, true
+		{name: "in-process", connect: func(t *testing.T, engine *oxdserver.Engine) rpConn {
+			return rpConn{tr: engine, hasGetRP: true}
 		}},
 		{name: "socket", connect: rpConnectSocket},
 		{name: "https", connect: rpConnectHTTPS},
@@ -100,8 +109,7 @@ func TestRPSuite(t *testing.T) {
 						t.Fatal(err)
 					}
 					t.Cleanup(func() { _ = engine.Close() })
-					tr, hasGetRP := via.connect(t, engine)
-					runRPSuite(ctx, t, op, tr, hasGetRP)
+					runRPSuite(ctx, t, op, via.connect(t, engine))
 					t.Logf("%s/%s: suite took %v", op.name, via.name, time.Since(start).Round(time.Millisecond))
 				})
 			}
@@ -112,7 +120,7 @@ func TestRPSuite(t *testing.T) {
 
 // rpConnectSocket serves engine on a loopback socket listener (protection
 // off, as oxd-server ships) and returns a pooled socket client.
-func rpConnectSocket(t *testing.T, engine *oxdserver.Engine) (oxdclient.Transport, bool) {
+func rpConnectSocket(t *testing.T, engine *oxdserver.Engine) rpConn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -136,13 +144,13 @@ func rpConnectSocket(t *testing.T, engine *oxdserver.Engine) (oxdclient.Transpor
 			t.Errorf("socket Serve returned %v", err)
 		}
 	})
-	return sock, true
+	return rpConn{tr: sock, hasGetRP: true}
 }
 
 // rpConnectHTTPS serves the HTTPS-extension handler (protection on, the
 // default) on a TLS test server and returns a client trusting its
 // certificate. The extension has no get_rp path (3.1.x).
-func rpConnectHTTPS(t *testing.T, engine *oxdserver.Engine) (oxdclient.Transport, bool) {
+func rpConnectHTTPS(t *testing.T, engine *oxdserver.Engine) rpConn {
 	t.Helper()
 	hs := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{}))
 	t.Cleanup(hs.Close)
@@ -151,10 +159,11 @@ func rpConnectHTTPS(t *testing.T, engine *oxdserver.Engine) (oxdclient.Transport
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tr.Close() })
-	return tr, false
+	return rpConn{tr: tr, protected: true}
 }
 
-func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, tr oxdclient.Transport, hasGetRP bool) {
+func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, conn rpConn) {
+	tr, hasGetRP := conn.tr, conn.hasGetRP
 	const (
 		redirectURI   = "https://127.0.0.1:9443/cb"
 		postLogoutURI = "https://127.0.0.1:9443/logged-out"
@@ -235,10 +244,22 @@ func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, tr oxdclient.T
 		// new site to that setup client.
 		rpWantField(t, node2, "setup_client_id", setup.ClientID)
 	} else {
+		// The 3.1.x extension has no /get-rp path: HTTP 404.
 		_, err := c.GetRP(ctx, oxdclient.GetRPParams{OxdID: oxdID})
-		if err == nil {
-			t.Error("get_rp over the HTTPS extension answered; the 3.1.x extension has no /get-rp path")
-		}
+		rpWantCode(t, "get_rp over the HTTPS extension", err, oxdclient.CodeHTTPStatusPrefix+"404")
+	}
+
+	// Protection: enforced on the HTTPS extension only (the defaults of
+	// oxd-server and its extension). Without a token the extension answers
+	// 403; a token the OP does not know is inactive.
+	_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: oxdID})
+	if conn.protected {
+		rpWantCode(t, "get_authorization_url without a protection token", err, oxdclient.CodeForbidden)
+		_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: oxdID,
+			Protection: oxdclient.Protection{ProtectionAccessToken: "not-a-token-of-this-op"}})
+		rpWantCode(t, "get_authorization_url with a forged protection token", err, oxdclient.CodeInactiveProtectionAccessToken)
+	} else if err != nil {
+		t.Errorf("get_authorization_url without a protection token (protection off): %v", err)
 	}
 
 	// 2. get_client_token with the setup client's credentials.
@@ -413,6 +434,16 @@ func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, tr oxdclient.T
 		t.Errorf("introspection of a garbage token: active %v, client_id %q", bad.Active, bad.ClientID)
 	}
 
+	// RP-initiated logout at the OP lands on the post_logout_redirect_uri
+	// with the state.
+	back, err := op.logout(ctx, browser, lo.URI)
+	if err != nil {
+		t.Fatalf("logout at the OP: %v", err)
+	}
+	if got := back.Scheme + "://" + back.Host + back.Path; got != postLogoutURI || back.Query().Get("state") != "rp-suite-logout" {
+		t.Errorf("logout ended at %s (state %q), want %s with the state", got, back.Query().Get("state"), postLogoutURI)
+	}
+
 	// 10. update_site, remove_site.
 	up, err := c.UpdateSite(ctx, oxdclient.UpdateSiteParams{OxdID: oxdID, Contacts: []string{"ops@example.test"}})
 	if err != nil {
@@ -447,6 +478,26 @@ func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, tr oxdclient.T
 	if _, err := c.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: second.OxdID}); err != nil {
 		t.Errorf("get_authorization_url of the second site after removing the first: %v", err)
 	}
+}
+
+// rpDevOPLogout opens the development OP's end-session URL (with a valid
+// id_token_hint it signs out at once) and returns its redirect.
+func rpDevOPLogout(ctx context.Context, hc *http.Client, endSessionURL string) (*url.URL, error) {
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endSessionURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return nil, fmt.Errorf("end_session answered HTTP %d, not a redirect", resp.StatusCode)
+	}
+	return resp.Location()
 }
 
 func rpFetchDiscovery(ctx context.Context, issuer string) (map[string]any, error) {
