@@ -2,28 +2,29 @@
 // Load generator for benchmark P2: calls get_authorization_url through
 // oxd-node@3.1.4 in socket mode (one TCP connection per command, as the
 // package does) with a number of concurrent callers for a fixed time, and
-// prints two JSON lines on stdout: {"phase":"measure"} when the measured
-// phase starts (after the warm-up), then the result
+// writes two JSON lines to the results descriptor: {"phase":"measure"}
+// when the measured phase starts (after the warm-up), then the result
 //   {"calls":N,"errors":E,"elapsed_ms":T,"cpu_ms":C,"first_error":"…"}
 // where cpu_ms is the CPU time (user + system) of this process during the
 // measured phase.
 //
 // Usage:
 //   node oxdnode-load.js --dir e2e/oxdnode --addr 127.0.0.1:PORT \
-//     --callers 8 --duration-ms 5000 --warmup-ms 500 --params '{"oxd_id":"…"}'
+//     --callers 8 --duration-ms 5000 --warmup-ms 500 --params '{"oxd_id":"…"}' \
+//     [--logs off|on] [--results-fd 3]
 //
 // --dir is the npm project that holds oxd-node (its node_modules). The
 // warm-up (JIT, first connections) is not counted. Only calls whose answer
 // is {"status":"ok","data":{"authorization_url":<string>}} count; anything
 // else is an error. oxd-node logs every request and answer with
-// console.log: that output is silenced (it would cost oxd-node time and
-// print secrets).
+// console.log (four lines per command, secrets included): with --logs off
+// (the default) console.log is silenced, which makes oxd-node faster than
+// as shipped; with --logs on it is left alone, as shipped, and stdout
+// should go to /dev/null. Results go to --results-fd (default 1, stdout).
 
+const fs = require('fs');
 const path = require('path');
 const { createRequire } = require('module');
-
-console.log = () => {};
-console.error = () => {};
 
 function arg(name, def) {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,7 +41,18 @@ const callers = parseInt(arg('callers', '8'), 10);
 const durationMs = parseInt(arg('duration-ms', '5000'), 10);
 const warmupMs = parseInt(arg('warmup-ms', '500'), 10);
 const params = JSON.parse(arg('params', '{}'));
+const logs = arg('logs', 'off');
+const resultsFd = parseInt(arg('results-fd', '1'), 10);
 const CALL_TIMEOUT_MS = 5000;
+
+if (logs !== 'on') {
+  console.log = () => {};
+  console.error = () => {};
+}
+
+function emit(obj) {
+  fs.writeSync(resultsFd, `${JSON.stringify(obj)}\n`);
+}
 
 const oxd = createRequire(path.join(dir, 'package.json'))('oxd-node')({
   https_extension: false,
@@ -107,15 +119,15 @@ async function phase(ms) {
   if (warmupMs > 0) await phase(warmupMs);
   errors = 0;
   firstError = '';
-  process.stdout.write(`${JSON.stringify({ phase: 'measure' })}\n`);
+  emit({ phase: 'measure' });
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const calls = await phase(durationMs);
   const elapsedMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000;
-  process.stdout.write(`${JSON.stringify({
+  emit({
     calls, errors, elapsed_ms: elapsedMs, cpu_ms: cpuMs, first_error: firstError,
-  })}\n`);
+  });
   process.exit(0);
 })();
