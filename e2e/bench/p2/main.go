@@ -57,7 +57,7 @@ import (
 
 // fixedAnswer is what the fixed-response server answers to every frame: a
 // get_authorization_url answer of oxd-server 3.1.x (the socket-3.1
-// fixture, compacted; 447 bytes).
+// fixture, compacted; 452 bytes).
 const fixedAnswer = `{"status":"ok","data":{"authorization_url":"https://ce-dev3.gluu.org/oxauth/restv1/authorize?response_type=code&client_id=@!1736.179E.AA60.16B2!0001!8F7C.B9AB!0008!A2BB.9AE6.5F14.B387&redirect_uri=https://client.example.org/cb&scope=openid+profile+email&state=473ot4nuqb4ubeokc139raur13&nonce=lbrdgorr974q66q6q9g454iccm&acr_values=basic&prompt=login&custom_response_headers=%5B%7B%22param1%22%3A%22value1%22%7D%2C%7B%22param2%22%3A%22value2%22%7D%5D"}}`
 
 // fixedParams are the parameters sent to the fixed-response server.
