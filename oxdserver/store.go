@@ -104,6 +104,46 @@ type UMAResource struct {
 	TicketScopes     []string          `json:"ticketScopes"`
 }
 
+// clone returns a deep copy of s: no slice, nested resource or raw JSON
+// value is shared with s. Keep it in step with the fields of Site and
+// UMAResource (TestSiteCloneCoversEveryField fails when a field is missed).
+func (s *Site) clone() *Site {
+	c := *s
+	c.RedirectURIs = slices.Clone(s.RedirectURIs)
+	c.ClaimsRedirectURIs = slices.Clone(s.ClaimsRedirectURIs)
+	c.ResponseTypes = slices.Clone(s.ResponseTypes)
+	c.FrontChannelLogoutURIs = slices.Clone(s.FrontChannelLogoutURIs)
+	c.ClientRequestURIs = slices.Clone(s.ClientRequestURIs)
+	c.Scope = slices.Clone(s.Scope)
+	c.UILocales = slices.Clone(s.UILocales)
+	c.ClaimsLocales = slices.Clone(s.ClaimsLocales)
+	c.AcrValues = slices.Clone(s.AcrValues)
+	c.GrantTypes = slices.Clone(s.GrantTypes)
+	c.Contacts = slices.Clone(s.Contacts)
+	if s.UMAResources != nil {
+		c.UMAResources = make([]UMAResource, len(s.UMAResources))
+		for i := range s.UMAResources {
+			c.UMAResources[i] = s.UMAResources[i].clone()
+		}
+	}
+	return &c
+}
+
+// clone returns a deep copy of r.
+func (r UMAResource) clone() UMAResource {
+	c := r
+	c.HTTPMethods = slices.Clone(r.HTTPMethods)
+	c.Scopes = slices.Clone(r.Scopes)
+	c.TicketScopes = slices.Clone(r.TicketScopes)
+	if r.ScopeExpressions != nil {
+		c.ScopeExpressions = make([]json.RawMessage, len(r.ScopeExpressions))
+		for i, x := range r.ScopeExpressions {
+			c.ScopeExpressions[i] = slices.Clone(x)
+		}
+	}
+	return c
+}
+
 // String never reveals the site's secrets.
 func (s *Site) String() string { return fmt.Sprintf("oxdserver.Site(%s)", s.OxdID) }
 
@@ -118,8 +158,11 @@ func (s *Site) LogValue() slog.Value {
 // MemoryStore is the default [Store]: everything in memory, lost on
 // restart, not shared between processes.
 type MemoryStore struct {
-	mu     sync.Mutex
-	sites  map[string][]byte
+	mu sync.Mutex
+	// sites holds each site as decoded from its JSON encoding (so that a
+	// site reads back exactly as it would from the encoded form); it is
+	// never handed out: GetSite and ListSites return deep copies.
+	sites  map[string]*Site
 	values map[string]memValue
 	now    func() time.Time
 	sweep  int // PutValue calls until the next sweep of expired values
@@ -132,22 +175,18 @@ type memValue struct {
 
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{sites: map[string][]byte{}, values: map[string]memValue{}, now: time.Now}
+	return &MemoryStore{sites: map[string]*Site{}, values: map[string]memValue{}, now: time.Now}
 }
 
 // GetSite implements Store.
 func (m *MemoryStore) GetSite(_ context.Context, oxdID string) (*Site, error) {
 	m.mu.Lock()
-	b, ok := m.sites[oxdID]
+	s, ok := m.sites[oxdID]
 	m.mu.Unlock()
 	if !ok {
 		return nil, ErrNotFound
 	}
-	var s Site
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
-	}
-	return &s, nil
+	return s.clone(), nil
 }
 
 // PutSite implements Store.
@@ -155,12 +194,20 @@ func (m *MemoryStore) PutSite(_ context.Context, site *Site) error {
 	if site == nil || site.OxdID == "" {
 		return errors.New("oxdserver: site without oxd_id")
 	}
+	// The JSON round trip keeps what the store reads back identical to what
+	// a store of encoded sites would (empty lists dropped, raw JSON
+	// compacted, invalid UTF-8 replaced) and detaches it from the caller's
+	// site.
 	b, err := json.Marshal(site)
 	if err != nil {
 		return err
 	}
+	var s Site
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("oxdserver: site does not decode: %w", err)
+	}
 	m.mu.Lock()
-	m.sites[site.OxdID] = b
+	m.sites[site.OxdID] = &s
 	m.mu.Unlock()
 	return nil
 }
@@ -179,19 +226,11 @@ func (m *MemoryStore) DeleteSite(_ context.Context, oxdID string) error {
 // ListSites implements Store.
 func (m *MemoryStore) ListSites(_ context.Context) ([]*Site, error) {
 	m.mu.Lock()
-	raw := make([][]byte, 0, len(m.sites))
-	for _, b := range m.sites {
-		raw = append(raw, b)
+	out := make([]*Site, 0, len(m.sites))
+	for _, s := range m.sites {
+		out = append(out, s.clone())
 	}
 	m.mu.Unlock()
-	out := make([]*Site, 0, len(raw))
-	for _, b := range raw {
-		var s Site
-		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
-		}
-		out = append(out, &s)
-	}
 	slices.SortFunc(out, func(a, b *Site) int {
 		switch {
 		case a.OxdID < b.OxdID:
