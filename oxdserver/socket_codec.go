@@ -54,9 +54,11 @@ func feDecodeCommand(payload []byte) (feCommand, error) {
 	if len(trimmed) == 0 {
 		return feCommand{}, errFEBlankCommand
 	}
-	if trimmed[0] != '{' || !json.Valid(trimmed) {
+	if trimmed[0] != '{' {
 		return feCommand{}, errFEMalformedCommand
 	}
+	// json.Unmarshal checks the whole frame is valid JSON (no trailing
+	// data) before decoding anything, and gives each value its own copy.
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(trimmed, &top); err != nil {
 		return feCommand{}, errFEMalformedCommand
@@ -68,15 +70,18 @@ func feDecodeCommand(payload []byte) (feCommand, error) {
 			if feIsJSONNull(v) {
 				continue
 			}
-			var name string
-			if err := json.Unmarshal(v, &name); err != nil {
-				return feCommand{}, errFEMalformedCommand
+			name, ok := feSimpleJSONString(v)
+			if !ok {
+				if err := json.Unmarshal(v, &name); err != nil {
+					return feCommand{}, errFEMalformedCommand
+				}
 			}
 			c.Name = strings.ToLower(strings.TrimSpace(name))
 		case "params":
+			// v is the map's own copy of the value, not part of payload.
 			v = bytes.TrimSpace(v)
 			if len(v) > 0 && v[0] == '{' {
-				c.Params = append(json.RawMessage(nil), v...)
+				c.Params = v
 				c.HasParams = true
 			}
 		default:
@@ -84,6 +89,23 @@ func feDecodeCommand(payload []byte) (feCommand, error) {
 		}
 	}
 	return c, nil
+}
+
+// feSimpleJSONString returns the value of v, a valid JSON value, when it
+// is a string of printable ASCII without escapes; ok is false otherwise
+// (the caller decodes it with encoding/json then).
+func feSimpleJSONString(v json.RawMessage) (string, bool) {
+	v = bytes.TrimSpace(v)
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	in := v[1 : len(v)-1]
+	for _, b := range in {
+		if b < 0x20 || b >= 0x7f || b == '\\' || b == '"' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 func feIsJSONNull(v json.RawMessage) bool {
