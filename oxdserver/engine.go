@@ -84,6 +84,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -271,13 +272,16 @@ type commonParams struct {
 // checks (oxd_id, protection) in the order of oxd-server 3.1.4, then run.
 func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, *P) (any, error)) handler {
 	h := handler{site: site, protected: protected}
+	common := commonFieldsOf[P]()
 	h.exec = func(e *Engine, ctx context.Context, c *call) (any, error) {
 		p := new(P)
 		if err := json.Unmarshal(c.raw, p); err != nil {
 			return nil, errNoParams()
 		}
 		var cp commonParams
-		if err := json.Unmarshal(c.raw, &cp); err != nil {
+		if common != nil {
+			cp = common(p)
+		} else if err := json.Unmarshal(c.raw, &cp); err != nil {
 			return nil, errNoParams()
 		}
 		if c.token == "" {
@@ -304,6 +308,58 @@ func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, 
 		return run(e, ctx, c, p)
 	}
 	return h
+}
+
+// commonFieldsOf returns a function that reads the common parameters from
+// a decoded P, when P holds them with the types of commonParams (then
+// decoding the parameters into P fails exactly when decoding them into
+// commonParams would, and yields the same values); nil otherwise, and the
+// parameters are decoded a second time into commonParams.
+func commonFieldsOf[P any]() func(*P) commonParams {
+	t := reflect.TypeFor[P]()
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	idx := func(name string, typ reflect.Type) []int {
+		var found []int
+		for _, f := range reflect.VisibleFields(t) {
+			if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); strings.EqualFold(tag, name) {
+				if found != nil || f.Type != typ || !f.IsExported() {
+					return nil
+				}
+				found = f.Index
+			}
+		}
+		return found
+	}
+	idIdx := idx("oxd_id", reflect.TypeFor[string]())
+	patIdx := idx("protection_access_token", reflect.TypeFor[oxdclient.Secret]())
+	if idIdx == nil || patIdx == nil {
+		return nil
+	}
+	get := func(p *P) commonParams {
+		// A field behind a nil embedded pointer was absent from the JSON.
+		var cp commonParams
+		v := reflect.ValueOf(p).Elem()
+		if id, err := v.FieldByIndexErr(idIdx); err == nil {
+			cp.OxdID = id.String()
+		}
+		if pat, err := v.FieldByIndexErr(patIdx); err == nil {
+			cp.PAT = oxdclient.Secret(pat.String())
+		}
+		return cp
+	}
+	// Check on a sample that encoding/json fills the fields found (no name
+	// conflict hides them).
+	const probe = `{"oxd_id":"probe-id","protection_access_token":"probe-token"}`
+	var (
+		p  P
+		cp commonParams
+	)
+	if json.Unmarshal([]byte(probe), &p) != nil || json.Unmarshal([]byte(probe), &cp) != nil || get(&p) != cp {
+		return nil
+	}
+	return get
 }
 
 var handlers map[string]handler
