@@ -552,21 +552,31 @@ func (a *app) register(w http.ResponseWriter, r *http.Request) {
 		a.renderSettings(w, r, st, http.StatusBadGateway, "", "setup_client failed: "+describeOxdError(err), &f)
 		return
 	}
-	if err := saveSettings(a.d.opts.SettingsPath, reg); err != nil {
+	a.saveAndPublish(ctx, w, r, st, reg, nil, &f,
+		"The client was registered (oxd_id "+reg.Site.OxdID+") but the settings file could not be written.",
+		"/settings?m=registered")
+}
+
+// saveAndPublish writes the settings s, builds the site state from them
+// (keeping what it can of keep), registers its UMA resources and makes it
+// current, then redirects to done. On failure it renders the settings page
+// with the problem; notSaved is shown when the file cannot be written.
+func (a *app) saveAndPublish(ctx context.Context, w http.ResponseWriter, r *http.Request, st *site, s *Settings, keep *site, f *settingsForm, notSaved, done string) {
+	if err := saveSettings(a.d.opts.SettingsPath, s); err != nil {
 		a.log.Error("demo: saving settings", "error", err)
-		a.renderSettings(w, r, st, http.StatusInternalServerError, "", "The client was registered (oxd_id "+reg.Site.OxdID+") but the settings file could not be written.", &f)
+		a.renderSettings(w, r, st, http.StatusInternalServerError, "", notSaved, f)
 		return
 	}
-	nst, err := a.build(reg, nil, "")
+	nst, err := a.build(s, keep, "")
 	if err != nil {
-		a.renderSettings(w, r, st, http.StatusInternalServerError, "", err.Error(), &f)
+		a.renderSettings(w, r, st, http.StatusInternalServerError, "", err.Error(), f)
 		return
 	}
 	if err := nst.uma.register(ctx); err != nil {
 		a.log.Warn("demo: registering the UMA resources failed", "error", err)
 	}
 	a.publish(nst)
-	http.Redirect(w, r, "/settings?m=registered", http.StatusSeeOther)
+	http.Redirect(w, r, done, http.StatusSeeOther)
 }
 
 // update runs update_site with the form's values (POST /settings/update).
@@ -604,21 +614,8 @@ func (a *app) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.UpdatedAt = time.Now().UTC().Truncate(time.Second)
-	if err := saveSettings(a.d.opts.SettingsPath, s); err != nil {
-		a.log.Error("demo: saving settings", "error", err)
-		a.renderSettings(w, r, st, http.StatusInternalServerError, "", "The client was updated but the settings file could not be written.", &f)
-		return
-	}
-	nst, err := a.build(s, st, "")
-	if err != nil {
-		a.renderSettings(w, r, st, http.StatusInternalServerError, "", err.Error(), &f)
-		return
-	}
-	if err := nst.uma.register(ctx); err != nil {
-		a.log.Warn("demo: registering the UMA resources failed", "error", err)
-	}
-	a.publish(nst)
-	http.Redirect(w, r, "/settings?m=updated", http.StatusSeeOther)
+	a.saveAndPublish(ctx, w, r, st, s, st, &f,
+		"The client was updated but the settings file could not be written.", "/settings?m=updated")
 }
 
 // remove runs remove_site and clears the registration (POST
