@@ -24,10 +24,11 @@ package umaclient
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/oxdgo/oxd/internal/hostutil"
 )
 
 // Bounds applied by [ParseChallenge].
@@ -105,7 +106,7 @@ func malformed(format string, args ...any) error {
 //   - as_uri must be an absolute https URL with a host and without user
 //     information, query or fragment (an issuer identifier, RFC 8414 §2);
 //     http is accepted only for a loopback host (localhost, 127.0.0.0/8,
-//     ::1), for development.
+//     ::1; not names under .localhost), for development.
 //   - ticket must be non-empty and must not contain spaces.
 //   - All values together are at most [MaxChallengeHeaderLen] bytes, one
 //     parameter at most [MaxChallengeParamLen].
@@ -232,13 +233,9 @@ func checkIssuerURI(s string) error {
 	return nil
 }
 
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
+// isLoopbackHost: plain http to h stays on this machine (localhost or a
+// loopback IP literal).
+func isLoopbackHost(h string) bool { return hostutil.PlainHTTPStaysLocal(h) }
 
 // splitChallenges parses one WWW-Authenticate field value (RFC 9110
 // §11.6.1):
