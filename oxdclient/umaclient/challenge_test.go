@@ -73,6 +73,8 @@ func TestParseChallengeRefuses(t *testing.T) {
 		{"two UMA challenges in one value", []string{`UMA as_uri="https://a.example", ticket="a", UMA as_uri="https://b.example", ticket="b"`}, ErrMalformedChallenge},
 		{"two UMA challenges in two headers", []string{`UMA as_uri="https://a.example", ticket="a"`, `uma as_uri="https://a.example", ticket="a"`}, ErrMalformedChallenge},
 		{"as_uri http on a public host", []string{`UMA as_uri="http://as.example.com", ticket="t"`}, ErrMalformedChallenge},
+		{"as_uri http on a name under .localhost", []string{`UMA as_uri="http://evil.localhost", ticket="t"`}, ErrMalformedChallenge},
+		{"as_uri http on 0.0.0.0", []string{`UMA as_uri="http://0.0.0.0:8080", ticket="t"`}, ErrMalformedChallenge},
 		{"as_uri http on 127.0.0.1.evil", []string{`UMA as_uri="http://127.0.0.1.evil.example", ticket="t"`}, ErrMalformedChallenge},
 		{"as_uri relative", []string{`UMA as_uri="/as", ticket="t"`}, ErrMalformedChallenge},
 		{"as_uri scheme-relative", []string{`UMA as_uri="//as.example.com", ticket="t"`}, ErrMalformedChallenge},
