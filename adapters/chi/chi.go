@@ -17,10 +17,12 @@
 // chi builds a request's route pattern while it routes: inside a
 // middleware attached with Use on a router that mounts sub-routers, the
 // pattern is still incomplete ("/api/*"). This package therefore looks the
-// request up in the root router itself ([RoutePattern]) instead of reading
-// the partial pattern, and the declared pattern of a UMA route must be the
-// complete one, including the prefixes of the sub-routers it is mounted
-// under.
+// request up in the router that routes it next ([RoutePattern]), with what
+// chi routes on (the routing path that middleware such as CleanPath and
+// StripSlashes set, not the URL path), instead of reading the partial
+// pattern; the declared pattern of a UMA route must be the complete one,
+// including the prefixes of the sub-routers it is mounted under. The
+// guard decides for the route that serves the request, or refuses it.
 package oxdchi
 
 import (
@@ -30,6 +32,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/adapters/internal/glue"
 )
 
 // Routes are the paths [Mount] puts the handlers at. An empty path leaves
@@ -61,17 +64,8 @@ var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/log
 //	r := chi.NewRouter()
 //	oxdchi.Mount(r, auth, oxdchi.DefaultRoutes)
 func Mount(r chi.Router, auth *oxd.Auth, routes Routes) {
-	if routes.Login != "" {
-		r.Handle(routes.Login, auth.LoginHandler())
-	}
-	if routes.Callback != "" {
-		r.Handle(routes.Callback, auth.CallbackHandler())
-	}
-	if routes.Logout != "" {
-		r.Handle(routes.Logout, auth.LogoutHandler())
-	}
-	if routes.ClaimsCallback != "" {
-		r.Handle(routes.ClaimsCallback, auth.ClaimsCallbackHandler())
+	for _, h := range glue.Routes(routes).Handlers(auth) {
+		r.Handle(h.Path, h.Handler)
 	}
 }
 
@@ -82,8 +76,10 @@ func Mount(r chi.Router, auth *oxd.Auth, routes Routes) {
 //
 //	r.With(oxdchi.UMAProtect(auth, "GET /photos/{id}", "photos:view")).Get("/photos/{id}", photo)
 //
-// A request whose route pattern is not the declared template is refused
-// (500, logged), never let through.
+// The guard decides for the pattern of the route chi routes the request
+// to ([RoutePattern], taken when the guard runs): a request that chi
+// serves with another route than the declared one (another pattern, or
+// none) is refused, never let through.
 func UMAProtect(auth *oxd.Auth, pattern string, scopes ...string) func(http.Handler) http.Handler {
 	return withTemplate(auth.UMAProtect(pattern, scopes...))
 }
@@ -100,49 +96,108 @@ func withTemplate(guard func(http.Handler) http.Handler) func(http.Handler) http
 	}
 }
 
-// RouteTemplates is a middleware that gives the request's complete chi
-// route pattern to the oxd middleware down the chain
-// ([oxd.WithRouteTemplate]). Use it on the root router when UMA routes are
-// protected with oxd.Auth.UMAProtect directly:
+// RouteTemplates is a middleware that gives the complete pattern of the
+// chi route that serves the request ([RoutePattern]) to the oxd middleware
+// down the chain ([oxd.WithRouteTemplate]); a request that no route
+// serves carries a template that no declaration has, so a guard refuses
+// it. Put it right before plain oxd.Auth.UMAProtect middleware that runs
+// before chi has routed the request to its route, for example in the Use
+// of a sub-router:
 //
-//	r.Use(oxdchi.RouteTemplates)
-//	r.With(auth.UMAProtect("GET /photos/{id}", "photos:view")).Get("/photos/{id}", photo)
+//	r.Route("/v2", func(r chi.Router) {
+//		r.Use(oxdchi.RouteTemplates, auth.UMAProtect("GET /v2/items/{id}", "items:view"))
+//		r.Get("/items/{id}", item)
+//	})
+//
+// The pattern is the one chi finds with the routing path as it stands
+// when RouteTemplates runs: a middleware that changes the routing path
+// (middleware.CleanPath, StripSlashes, …) goes before RouteTemplates, as
+// it goes before any guard. Middleware attached to a route with With runs
+// after routing and needs no RouteTemplates ([UMAProtect] takes the
+// pattern itself, and chi sets Request.Pattern for plain
+// oxd.Auth.UMAProtect).
 func RouteTemplates(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if t := RoutePattern(r); t != "" {
-			r = r.WithContext(oxd.WithRouteTemplate(r.Context(), t))
-		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, glue.WithTemplate(r, RoutePattern(r)))
 	})
 }
 
-// RoutePattern returns the complete route pattern of the request in the
-// chi router that serves it (as chi's RoutePattern reports it once routing
-// is done), or "" outside a chi router or when no route matches. Unlike
-// chi.RouteContext(ctx).RoutePattern(), it is complete in any middleware,
-// also one attached with Use above sub-routers: the request is looked up
-// in the root router.
+// RoutePattern returns the complete pattern of the chi route that serves
+// the request, in the form of chi's Context.RoutePattern once routing is
+// done (mount wildcards between segments dropped, no trailing slash), or
+// "" outside a chi router or when no route matches.
+//
+// It is the pattern chi routes the request to, found with what chi routes
+// on: the routing path (Context.RoutePath, which middleware such as
+// CleanPath and StripSlashes set, else the escaped URL path) and the
+// routing method. Once chi has routed the request to its route (in
+// middleware attached with With, and in the handler), it is chi's own
+// pattern. Before (in middleware attached with Use, also above
+// sub-routers), the request is looked up in the router that routes it
+// next, with its routing path as it stands, so the pattern is complete
+// there too.
 func RoutePattern(r *http.Request) string {
 	rctx := chi.RouteContext(r.Context())
 	if rctx == nil {
 		return ""
 	}
-	if rctx.Routes != nil {
-		path := r.URL.RawPath
+	pats := rctx.RoutePatterns
+	n := len(pats)
+	// A pattern without a trailing wildcard is a route's (or the stub
+	// that mounts a sub-router at its bare prefix, where the sub-router
+	// routes "/": its pattern is the same once normalized): chi has
+	// routed the request.
+	if rctx.Routes == nil || n > 0 && !strings.HasSuffix(pats[n-1], "*") {
+		return rctx.RoutePattern()
+	}
+	// Follow the sub-routers chi has routed the request through.
+	routes := rctx.Routes
+	for i, p := range pats {
+		sub := subRouter(routes, p)
+		if sub == nil {
+			if i == n-1 {
+				// A wildcard route, or a handler that is not a chi
+				// router mounted: routing is done.
+				return rctx.RoutePattern()
+			}
+			return ""
+		}
+		routes = sub
+	}
+	path := rctx.RoutePath
+	if n == 0 && path == "" {
+		path = r.URL.RawPath
 		if path == "" {
 			path = r.URL.Path
 		}
 		if path == "" {
 			path = "/"
 		}
-		if p := rctx.Routes.Find(chi.NewRouteContext(), r.Method, path); p != "" {
-			return normalize(p)
-		}
 	}
-	return rctx.RoutePattern()
+	method := rctx.RouteMethod
+	if method == "" {
+		method = r.Method
+	}
+	p := routes.Find(chi.NewRouteContext(), method, path)
+	if p == "" {
+		return ""
+	}
+	return normalize(strings.Join(pats, "") + p)
 }
 
-// normalize turns a pattern of chi's Routes.Find into the form of chi's
+// subRouter returns the sub-router that routes mounts at pattern, or nil
+// when pattern is not a mount. A sub-router mounted at "/api" is reached
+// through "/api/*" and through the stubs "/api" and "/api/".
+func subRouter(routes chi.Routes, pattern string) chi.Routes {
+	for _, rt := range routes.Routes() {
+		if rt.SubRoutes != nil && (rt.Pattern == pattern || rt.Pattern == pattern+"*" || rt.Pattern == pattern+"/*") {
+			return rt.SubRoutes
+		}
+	}
+	return nil
+}
+
+// normalize turns a joined pattern into the form of chi's
 // Context.RoutePattern: mount wildcards between segments dropped, no
 // trailing slash.
 func normalize(p string) string {
