@@ -35,27 +35,25 @@ import (
 	"github.com/oxdgo/oxd/adapters/internal/glue"
 )
 
-// Routes are the paths [Mount] puts the handlers at. An empty path leaves
-// that handler out.
-type Routes struct {
-	// Login starts a sign-in explicitly (GET, ?return_to=/path):
-	// oxd.Auth.LoginHandler.
-	Login string
-	// Callback is the OP's redirect back (GET), the site's registered
-	// authorization_redirect_uri: oxd.Auth.CallbackHandler.
-	Callback string
-	// Logout ends the session (POST, and GET when oxd.Config.LogoutMethods
-	// allows it): oxd.Auth.LogoutHandler.
-	Logout string
-	// ClaimsCallback is the UMA claims redirect URI of browser RP mode
-	// (GET): oxd.Auth.ClaimsCallbackHandler. Mount it only when browser
-	// mode is used.
-	ClaimsCallback string
-}
+// Routes are the paths [Mount] puts the handlers at; an empty path leaves
+// that handler out. The fields, all strings, are:
+//
+//   - Login: starts a sign-in explicitly (GET, ?return_to=/path),
+//     oxd.Auth.LoginHandler;
+//   - Callback: the OP's redirect back (GET), the site's registered
+//     authorization_redirect_uri, oxd.Auth.CallbackHandler;
+//   - Logout: ends the session (POST, and GET when
+//     oxd.Config.LogoutMethods allows it), oxd.Auth.LogoutHandler;
+//   - ClaimsCallback: the UMA claims redirect URI of browser RP mode
+//     (GET), oxd.Auth.ClaimsCallbackHandler; set it only when browser mode
+//     is used.
+//
+// The Routes of the chi, gin and echo adapters are one type.
+type Routes = glue.Routes
 
 // DefaultRoutes are the paths of the oxd-node demo: /login, /callback and
 // /logout (no claims callback).
-var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/logout"}
+var DefaultRoutes = glue.DefaultRoutes
 
 // Mount puts auth's handlers on r at the paths of routes. The handlers
 // check the method themselves (405 with Allow for the others), so they are
@@ -64,7 +62,7 @@ var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/log
 //	r := chi.NewRouter()
 //	oxdchi.Mount(r, auth, oxdchi.DefaultRoutes)
 func Mount(r chi.Router, auth *oxd.Auth, routes Routes) {
-	for _, h := range glue.Routes(routes).Handlers(auth) {
+	for _, h := range glue.Handlers(auth, routes) {
 		r.Handle(h.Path, h.Handler)
 	}
 }

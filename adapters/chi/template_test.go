@@ -15,31 +15,32 @@ import (
 	"github.com/oxdgo/oxd/adapters/internal/adaptertest"
 )
 
-const (
-	photos = "/photos/{id}"
-	admin  = "/admin/{id}"
-	items  = "/api/items/{id}"
-	public = "/public/*"
-)
+var routes = adaptertest.StandardRoutes("/photos/{id}", "/admin/{id}", "/api/items/{id}", "/v2/items/{id}", "/public/*")
 
 func serve(route string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, adaptertest.Served(r, route)) }
 }
 
-// templateRouter has a guarded route per way of attaching the guard (With
-// and the Use of a sub-router), a second guarded route with another scope
-// and an open wildcard route, behind the path-rewriting middleware mw.
+// templateRouter has the routes of adaptertest.StandardRoutes ("items"
+// guarded in the Use of its sub-router) behind the path-rewriting
+// middleware mw.
 func templateRouter(mw ...func(http.Handler) http.Handler) func(*oxd.Auth) http.Handler {
 	return func(auth *oxd.Auth) http.Handler {
 		r := chi.NewRouter()
 		r.Use(mw...)
-		r.With(oxdchi.UMAProtect(auth, "GET "+photos, "photos.read")).Get(photos, serve(photos))
-		r.With(oxdchi.UMAProtect(auth, "GET "+admin, "admin.all")).Get(admin, serve(admin))
+		for _, name := range []string{"photos", "admin"} {
+			t := routes[name].Template
+			r.With(oxdchi.UMAProtect(auth, "GET "+t, name+".read")).Get(t, serve(t))
+		}
 		r.Route("/api", func(r chi.Router) {
-			r.Use(oxdchi.RouteTemplates, auth.UMAProtect("GET "+items, "items.read"))
-			r.Get("/items/{id}", serve(items))
+			r.Use(oxdchi.RouteTemplates, auth.UMAProtect("GET /api/items/{id}", "items.read"))
+			r.Get("/items/{id}", serve("/api/items/{id}"))
 		})
-		r.Get(public, serve(public))
+		r.Group(func(r chi.Router) {
+			r.Use(oxdchi.RouteTemplates)
+			r.With(auth.UMAProtect("GET /v2/items/{id}", "items.read")).Get("/v2/items/{id}", serve("/v2/items/{id}"))
+		})
+		r.Get("/public/*", serve("/public/*"))
 		return r
 	}
 }
@@ -49,82 +50,58 @@ func templateRouter(mw ...func(http.Handler) http.Handler) func(*oxd.Auth) http.
 // whatever the path looks like (dot segments, escapes, slashes, case):
 // never for another route, never a 500, nothing logged at ERROR.
 func TestTemplateOfTheRouteChiServes(t *testing.T) {
-	const ok, denied, notFound, moved = http.StatusOK, http.StatusUnauthorized, http.StatusNotFound, http.StatusMovedPermanently
-	type c = adaptertest.Case
-	for _, tc := range []struct {
-		name  string
-		mw    []func(http.Handler) http.Handler
-		cases func(p, i string) []c
-	}{
-		{"no middleware", nil, func(p, i string) []c {
-			return []c{
-				{Path: "/photos/1/", RPT: p, Status: notFound},
-				{Path: "//photos/1", RPT: p, Status: notFound},
-				{Path: "/photos/../admin/1", RPT: p, Status: notFound},
-				{Path: "/public/../photos/1", RPT: p, Status: ok, Route: public},
-			}
-		}},
-		{"CleanPath", []func(http.Handler) http.Handler{middleware.CleanPath}, func(p, i string) []c {
-			return []c{
-				{Path: "/photos/1/", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "//photos/1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/./1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/../admin/1", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/public/../admin/1", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/public/../photos/1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/1/../../admin/1", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/api/../photos/1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/../api/items/1", RPT: p, Status: denied, Route: items, Guarded: true},
-				{Path: "/photos/../api/items/1", RPT: i, Status: ok, Route: items, Guarded: true},
-				{Path: "//api//items/1/", RPT: i, Status: ok, Route: items, Guarded: true},
-				{Path: "/api/items/1/../../../admin/1", RPT: i, Status: denied, Route: admin, Guarded: true},
-			}
-		}},
-		{"StripSlashes", []func(http.Handler) http.Handler{middleware.StripSlashes}, func(p, i string) []c {
-			return []c{
-				{Path: "/photos/1/", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/admin/1/", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/api/items/1/", RPT: i, Status: ok, Route: items, Guarded: true},
-				{Path: "/api/items/1/", RPT: p, Status: denied, Route: items, Guarded: true},
-				{Path: "//photos/1", RPT: p, Status: notFound},
-				{Path: "/photos/../admin/1", RPT: p, Status: notFound},
-			}
-		}},
-		{"CleanPath and StripSlashes", []func(http.Handler) http.Handler{middleware.CleanPath, middleware.StripSlashes}, func(p, i string) []c {
-			return []c{
-				{Path: "//photos//1/", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/../admin/1/", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/x/../api/items/1/", RPT: i, Status: ok, Route: items, Guarded: true},
-			}
-		}},
-		{"RedirectSlashes", []func(http.Handler) http.Handler{middleware.RedirectSlashes}, func(p, i string) []c {
-			return []c{
-				{Path: "/photos/1/", RPT: p, Status: moved},
-				{Path: "/api/items/1/", RPT: i, Status: moved},
-				{Path: "//photos/1", RPT: p, Status: notFound},
-			}
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			env := adaptertest.New(t, templateRouter(tc.mw...))
-			p, i := env.RPT(t, "/photos/1"), env.RPT(t, "/api/items/1")
-			// Under every middleware: the plain paths, escapes and case.
-			cases := []c{
-				{Path: "/photos/1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/2", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/2", Status: denied, Route: photos, Guarded: true},
-				{Path: "/admin/1", RPT: p, Status: denied, Route: admin, Guarded: true},
-				{Path: "/api/items/1", RPT: i, Status: ok, Route: items, Guarded: true},
-				{Path: "/api/items/1", RPT: p, Status: denied, Route: items, Guarded: true},
-				{Path: "/photos/1%2F..%2F..%2Fadmin%2F1", RPT: p, Status: ok, Route: photos, Guarded: true},
-				{Path: "/photos/%2e%2e/admin/1", RPT: p, Status: notFound},
-				{Path: "/public/%2e%2e/admin/1", RPT: p, Status: ok, Route: public},
-				{Path: "/PHOTOS/1", RPT: p, Status: notFound},
-				{Path: "/Admin/1", RPT: p, Status: notFound},
-			}
-			env.Check(t, append(cases, tc.cases(p, i)...))
-		})
+	// Under every middleware: escapes (chi routes the escaped path) and
+	// case.
+	always := []string{
+		"/photos/1%2F..%2F..%2Fadmin%2F1 photos 200 photos",
+		"/photos/%2e%2e/admin/1 photos 404 -",
+		"/public/%2e%2e/admin/1 photos 200 public",
+		"/PHOTOS/1 photos 404 -",
+		"/Admin/1 photos 404 -",
 	}
+	adaptertest.CheckTemplates(t, routes, always,
+		adaptertest.Setup{Name: "no middleware", Router: templateRouter(), Cases: []string{
+			"/photos/1/ photos 404 -",
+			"//photos/1 photos 404 -",
+			"/photos/../admin/1 photos 404 -",
+			"/public/../photos/1 photos 200 public",
+		}},
+		adaptertest.Setup{Name: "CleanPath", Router: templateRouter(middleware.CleanPath), Cases: []string{
+			"/photos/1/ photos 200 photos",
+			"//photos/1 photos 200 photos",
+			"/photos/./1 photos 200 photos",
+			"/photos/../admin/1 photos 401 admin",
+			"/public/../admin/1 photos 401 admin",
+			"/public/../photos/1 photos 200 photos",
+			"/photos/1/../../admin/1 photos 401 admin",
+			"/api/../photos/1 photos 200 photos",
+			"/photos/../api/items/1 photos 401 items",
+			"/photos/../api/items/1 items 200 items",
+			"//api//items/1/ items 200 items",
+			"/api/items/1/../../../admin/1 items 401 admin",
+			"/api/items/../../v2/items/1 plain 200 plain",
+			"/v2/items/../../api/items/1 plain 401 items",
+		}},
+		adaptertest.Setup{Name: "StripSlashes", Router: templateRouter(middleware.StripSlashes), Cases: []string{
+			"/photos/1/ photos 200 photos",
+			"/admin/1/ photos 401 admin",
+			"/api/items/1/ items 200 items",
+			"/api/items/1/ photos 401 items",
+			"/v2/items/1/ plain 200 plain",
+			"//photos/1 photos 404 -",
+			"/photos/../admin/1 photos 404 -",
+		}},
+		adaptertest.Setup{Name: "CleanPath and StripSlashes", Router: templateRouter(middleware.CleanPath, middleware.StripSlashes), Cases: []string{
+			"//photos//1/ photos 200 photos",
+			"/photos/../admin/1/ photos 401 admin",
+			"/x/../api/items/1/ items 200 items",
+		}},
+		adaptertest.Setup{Name: "RedirectSlashes", Router: templateRouter(middleware.RedirectSlashes), Cases: []string{
+			"/photos/1/ photos 301 -",
+			"/api/items/1/ items 301 -",
+			"//photos/1 photos 404 -",
+		}},
+	)
 }
 
 // A guard in the Use of a sub-router runs before chi routes the request
@@ -144,12 +121,12 @@ func TestSubRouterGuardRefusesAnotherRoute(t *testing.T) {
 		return r
 	})
 	rpt := env.RPT(t, "/api/files/a")
-	env.Check(t, []adaptertest.Case{
-		{Path: "/api/files/a/b", RPT: rpt, Status: http.StatusOK, Route: "/api/files/*", Guarded: true},
-		{Path: "/api//files/../files/a", RPT: rpt, Status: http.StatusOK, Route: "/api/files/*", Guarded: true},
+	env.Check(t, adaptertest.Routes{"files": {Template: "/api/files/*", Path: "/api/files/a"}}, map[string]string{"files": rpt}, adaptertest.Cases(
+		"/api/files/a/b files 200 files",
+		"/api//files/../files/a files 200 files",
 		// chi routes the cleaned escaped path: /api/files/secret.
-		{Path: "/api/files/%2e%2e/../secret", RPT: rpt, Status: http.StatusOK, Route: "/api/files/*", Guarded: true},
-	})
+		"/api/files/%2e%2e/../secret files 200 files",
+	))
 	for _, p := range []string{"/api/files/../secret", "/api/files/a/../../secret", "/api/files//../secret/"} {
 		res := env.WithRPT(t, p, rpt)
 		if res.Status == http.StatusOK || strings.Contains(res.Body, "route=") {
@@ -166,24 +143,22 @@ func TestRoutePatternBeforeRoutingIsChisAfter(t *testing.T) {
 	record := func(w http.ResponseWriter, req *http.Request) {
 		late = chi.RouteContext(req.Context()).RoutePattern()
 	}
+	patternTo := func(dst *string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				*dst = oxdchi.RoutePattern(req)
+				next.ServeHTTP(w, req)
+			})
+		}
+	}
 	for _, mw := range [][]func(http.Handler) http.Handler{nil, {middleware.CleanPath}, {middleware.StripSlashes}, {middleware.CleanPath, middleware.StripSlashes}} {
 		r := chi.NewRouter()
 		r.Use(mw...)
-		r.Use(func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-				atRoot = oxdchi.RoutePattern(req)
-				next.ServeHTTP(w, req)
-			})
-		})
+		r.Use(patternTo(&atRoot))
 		r.Get("/a/{x}", record)
 		r.Get("/files/*", record)
 		r.Route("/api", func(r chi.Router) {
-			r.Use(func(next http.Handler) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-					inSub = oxdchi.RoutePattern(req)
-					next.ServeHTTP(w, req)
-				})
-			})
+			r.Use(patternTo(&inSub))
 			r.Get("/", record)
 			r.Get("/users/{id}", record)
 			r.Route("/v1", func(r chi.Router) { r.Get("/things/{id:[0-9]+}", record) })

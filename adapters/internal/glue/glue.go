@@ -10,15 +10,27 @@ import (
 	"github.com/oxdgo/oxd"
 )
 
-// Routes are the paths an adapter's Mount puts the handlers at; an empty
-// path leaves that handler out. Each adapter has a Routes type of the same
-// shape (converted with glue.Routes(routes)), documented for its router.
+// Routes are the paths an adapter's Mount puts the handlers at (each
+// adapter's Routes is this type); an empty path leaves that handler out.
 type Routes struct {
-	Login          string
-	Callback       string
-	Logout         string
+	// Login starts a sign-in explicitly (GET, ?return_to=/path):
+	// oxd.Auth.LoginHandler.
+	Login string
+	// Callback is the OP's redirect back (GET), the site's registered
+	// authorization_redirect_uri: oxd.Auth.CallbackHandler.
+	Callback string
+	// Logout ends the session (POST, and GET when oxd.Config.LogoutMethods
+	// allows it): oxd.Auth.LogoutHandler.
+	Logout string
+	// ClaimsCallback is the UMA claims redirect URI of browser RP mode
+	// (GET): oxd.Auth.ClaimsCallbackHandler. Mount it only when browser
+	// mode is used.
 	ClaimsCallback string
 }
+
+// DefaultRoutes are the paths of the oxd-node demo: /login, /callback and
+// /logout (no claims callback).
+var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/logout"}
 
 // Route is one handler at one path.
 type Route struct {
@@ -30,7 +42,7 @@ type Route struct {
 // handlers at the paths of routes, in that order, without the ones whose
 // path is empty. The handlers check the method themselves (405 with
 // Allow), so adapters mount them for every method.
-func (routes Routes) Handlers(auth *oxd.Auth) []Route {
+func Handlers(auth *oxd.Auth, routes Routes) []Route {
 	var out []Route
 	for _, r := range []struct {
 		path string
