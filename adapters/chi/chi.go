@@ -28,6 +28,8 @@ package oxdchi
 import (
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/go-chi/chi/v5"
 
@@ -162,38 +164,80 @@ func RoutePattern(r *http.Request) string {
 		}
 		routes = sub
 	}
-	path := rctx.RoutePath
-	if n == 0 && path == "" {
-		path = r.URL.RawPath
-		if path == "" {
-			path = r.URL.Path
+	p := rctx.RoutePath
+	if n > 0 {
+		// Middleware attached with With to a Mount or Route runs before
+		// chi shifts the routing path to the sub-router's, "/" and the
+		// mount's wildcard, and empties the wildcard. An empty wildcard
+		// leaves the shifted routing path, or, in that middleware, the
+		// parent's: "" (then "/") when the parent routed the URL path;
+		// a parent routing path that a middleware set to end at the
+		// mount's prefix with a slash is not told apart from a shifted
+		// one.
+		if k := len(rctx.URLParams.Keys) - 1; k >= 0 && rctx.URLParams.Keys[k] == "*" && rctx.URLParams.Values[k] != "" {
+			p = "/" + rctx.URLParams.Values[k]
 		}
-		if path == "" {
-			path = "/"
+	} else if p == "" {
+		p = r.URL.RawPath
+		if p == "" {
+			p = r.URL.Path
 		}
+	}
+	if p == "" {
+		p = "/"
 	}
 	method := rctx.RouteMethod
 	if method == "" {
 		method = r.Method
 	}
-	p := routes.Find(chi.NewRouteContext(), method, path)
-	if p == "" {
+	sub := routes.Find(chi.NewRouteContext(), method, p)
+	if sub == "" {
 		return ""
 	}
-	return normalize(strings.Join(pats, "") + p)
+	return normalize(strings.Join(pats, "") + sub)
 }
 
 // subRouter returns the sub-router that routes mounts at pattern, or nil
 // when pattern is not a mount. A sub-router mounted at "/api" is reached
-// through "/api/*" and through the stubs "/api" and "/api/".
+// through "/api/*" and through the stubs "/api" and "/api/". Listing a
+// router's routes is slow (tens of microseconds), so the answers for a
+// *chi.Mux are kept for the life of the process (they do not change: chi
+// refuses to mount on a route's pattern), up to maxMounts of them.
 func subRouter(routes chi.Routes, pattern string) chi.Routes {
-	for _, rt := range routes.Routes() {
-		if rt.SubRoutes != nil && (rt.Pattern == pattern || rt.Pattern == pattern+"*" || rt.Pattern == pattern+"/*") {
-			return rt.SubRoutes
+	mux, cache := routes.(*chi.Mux)
+	key := mountKey{mux, pattern}
+	if cache {
+		if v, ok := mounts.Load(key); ok {
+			return v.(mountOf).sub
 		}
 	}
-	return nil
+	var sub chi.Routes
+	for _, rt := range routes.Routes() {
+		if rt.SubRoutes != nil && (rt.Pattern == pattern || rt.Pattern == pattern+"*" || rt.Pattern == pattern+"/*") {
+			sub = rt.SubRoutes
+			break
+		}
+	}
+	if cache && mountsKept.Add(1) <= maxMounts {
+		mounts.Store(key, mountOf{sub})
+	}
+	return sub
 }
+
+// maxMounts bounds the answers subRouter keeps.
+const maxMounts = 4096
+
+var (
+	mounts     sync.Map // mountKey → mountOf
+	mountsKept atomic.Int64
+)
+
+type mountKey struct {
+	mux     *chi.Mux
+	pattern string
+}
+
+type mountOf struct{ sub chi.Routes }
 
 // normalize turns a joined pattern into the form of chi's
 // Context.RoutePattern: mount wildcards between segments dropped, no

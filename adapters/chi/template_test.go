@@ -139,7 +139,7 @@ func TestSubRouterGuardRefusesAnotherRoute(t *testing.T) {
 // root router behind path-rewriting middleware, and in a sub-router), is
 // the pattern chi reports once it has routed the request.
 func TestRoutePatternBeforeRoutingIsChisAfter(t *testing.T) {
-	var atRoot, inSub, late string
+	var atRoot, inSub, onMount, late string
 	record := func(w http.ResponseWriter, req *http.Request) {
 		late = chi.RouteContext(req.Context()).RoutePattern()
 	}
@@ -163,16 +163,24 @@ func TestRoutePatternBeforeRoutingIsChisAfter(t *testing.T) {
 			r.Get("/users/{id}", record)
 			r.Route("/v1", func(r chi.Router) { r.Get("/things/{id:[0-9]+}", record) })
 		})
+		// Middleware attached with With to a Route runs before chi
+		// shifts the routing path to the sub-router's.
+		r.With(patternTo(&onMount)).Route("/w", func(r chi.Router) {
+			r.Get("/", record)
+			r.Get("/{id}", record)
+			r.With(patternTo(&onMount)).Route("/x", func(r chi.Router) { r.Get("/{id}/y", record) })
+		})
 		for _, p := range []string{"/a/1", "/a/1/", "//a//1", "/files/../a/1", "/a/%2e%2e", "/a/x%2Fy", "/files/x/../y",
-			"/api", "/api/", "/api/users/7", "/api/users/7/", "/api//users/7", "/api/v1/things/42", "/x/../api/v1/things/42/", "/api/v1/things/x", "/nope"} {
-			atRoot, inSub, late = "unset", "unset", ""
+			"/api", "/api/", "/api/users/7", "/api/users/7/", "/api//users/7", "/api/v1/things/42", "/x/../api/v1/things/42/", "/api/v1/things/x", "/nope",
+			"/w", "/w/", "/w/1", "/w/1/", "//w/1", "/w/x/2/y", "/w/x/2/y/", "/w/x/../x/2/y", "/w/x/2"} {
+			atRoot, inSub, onMount, late = "unset", "unset", "unset", ""
 			rec := httptest.NewRecorder()
 			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, p, nil))
 			if rec.Code != http.StatusOK {
 				late = ""
 			}
-			if atRoot != late || inSub != "unset" && inSub != late {
-				t.Errorf("%d middleware, %s (%d): at the root %q, in the sub-router %q, chi after routing %q", len(mw), p, rec.Code, atRoot, inSub, late)
+			if atRoot != late || inSub != "unset" && inSub != late || onMount != "unset" && onMount != late {
+				t.Errorf("%d middleware, %s (%d): at the root %q, in the sub-router %q, on the mount %q, chi after routing %q", len(mw), p, rec.Code, atRoot, inSub, onMount, late)
 			}
 		}
 	}
