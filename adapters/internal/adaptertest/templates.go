@@ -129,7 +129,7 @@ func CheckTemplates(t *testing.T, routes Routes, cases []string, setups ...Setup
 
 // Check sends every case, with the RPTs by route name rpts, to a router
 // with routes and checks it; then that the middleware logged nothing at
-// ERROR.
+// ERROR and no RPT at any level.
 func (e *Env) Check(t *testing.T, routes Routes, rpts map[string]string, cases []Case) {
 	t.Helper()
 	for _, c := range cases {
@@ -173,6 +173,13 @@ func (e *Env) Check(t *testing.T, routes Routes, rpts map[string]string, cases [
 	}
 	if l := e.Logs(slog.LevelError); len(l) > 0 {
 		t.Errorf("logged at ERROR:\n%s", strings.Join(l, "\n"))
+	}
+	for _, l := range e.Logs(slog.LevelDebug) {
+		for name, rpt := range rpts {
+			if strings.Contains(l, rpt) {
+				t.Errorf("the RPT of %q logged: %s", name, strings.ReplaceAll(l, rpt, "<RPT>"))
+			}
+		}
 	}
 }
 
