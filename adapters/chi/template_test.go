@@ -1,7 +1,6 @@
 package oxdchi_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,10 +16,6 @@ import (
 
 var routes = adaptertest.StandardRoutes("/photos/{id}", "/admin/{id}", "/api/items/{id}", "/v2/items/{id}", "/public/*")
 
-func serve(route string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, adaptertest.Served(r, route)) }
-}
-
 // templateRouter has the routes of adaptertest.StandardRoutes ("items"
 // guarded in the Use of its sub-router) behind the path-rewriting
 // middleware mw.
@@ -30,17 +25,17 @@ func templateRouter(mw ...func(http.Handler) http.Handler) func(*oxd.Auth) http.
 		r.Use(mw...)
 		for _, name := range []string{"photos", "admin"} {
 			t := routes[name].Template
-			r.With(oxdchi.UMAProtect(auth, "GET "+t, name+".read")).Get(t, serve(t))
+			r.With(oxdchi.UMAProtect(auth, "GET "+t, name+".read")).Get(t, adaptertest.Serve(t))
 		}
 		r.Route("/api", func(r chi.Router) {
 			r.Use(oxdchi.RouteTemplates, auth.UMAProtect("GET /api/items/{id}", "items.read"))
-			r.Get("/items/{id}", serve("/api/items/{id}"))
+			r.Get("/items/{id}", adaptertest.Serve("/api/items/{id}"))
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(oxdchi.RouteTemplates)
-			r.With(auth.UMAProtect("GET /v2/items/{id}", "items.read")).Get("/v2/items/{id}", serve("/v2/items/{id}"))
+			r.With(auth.UMAProtect("GET /v2/items/{id}", "items.read")).Get("/v2/items/{id}", adaptertest.Serve("/v2/items/{id}"))
 		})
-		r.Get("/public/*", serve("/public/*"))
+		r.Get("/public/*", adaptertest.Serve("/public/*"))
 		return r
 	}
 }
@@ -115,8 +110,8 @@ func TestSubRouterGuardRefusesAnotherRoute(t *testing.T) {
 		r.Use(middleware.CleanPath)
 		r.Route("/api", func(r chi.Router) {
 			r.Use(oxdchi.RouteTemplates, auth.UMAProtect("GET /api/files/*", "files.read"))
-			r.Get("/files/*", serve("/api/files/*"))
-			r.Get("/secret", serve("/api/secret"))
+			r.Get("/files/*", adaptertest.Serve("/api/files/*"))
+			r.Get("/secret", adaptertest.Serve("/api/secret"))
 		})
 		return r
 	})

@@ -12,9 +12,7 @@ import (
 	"github.com/oxdgo/oxd/adapters/internal/adaptertest"
 )
 
-func answer(route string) echo.HandlerFunc {
-	return func(c echo.Context) error { return c.String(http.StatusOK, adaptertest.Served(c.Request(), route)) }
-}
+func answer(route string) echo.HandlerFunc { return echo.WrapHandler(adaptertest.Serve(route)) }
 
 // standardRoutes are adaptertest.StandardRoutes in echo's syntax, each
 // template but the wildcard's ending in slash.

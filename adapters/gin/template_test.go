@@ -13,9 +13,7 @@ import (
 
 var routes = adaptertest.StandardRoutes("/photos/:id", "/admin/:id", "/api/items/:id", "/v2/items/:id", "/public/*rest")
 
-func answer(route string) gin.HandlerFunc {
-	return func(c *gin.Context) { c.String(http.StatusOK, "%s", adaptertest.Served(c.Request, route)) }
-}
+func answer(route string) gin.HandlerFunc { return gin.WrapF(adaptertest.Serve(route)) }
 
 // templateRouter has the routes of adaptertest.StandardRoutes ("items"
 // guarded by its group's middleware) on an engine set up by configure.

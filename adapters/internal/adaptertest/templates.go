@@ -11,19 +11,21 @@ import (
 	"github.com/oxdgo/oxd"
 )
 
-// Served is the body a route handler of a template test writes: the
+// Serve is the handler of a template test's route: it answers the
 // template of the route (route) and the template of the UMA decision that
 // let the request through ("-" for none).
-func Served(r *http.Request, route string) string {
-	uma := "-"
-	if d, ok := oxd.UMAResult(r); ok {
-		uma = d.Template
+func Serve(route string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		uma := "-"
+		if d, ok := oxd.UMAResult(r); ok {
+			uma = d.Template
+		}
+		fmt.Fprintf(w, "route=%s uma=%s", route, uma)
 	}
-	return fmt.Sprintf("route=%s uma=%s", route, uma)
 }
 
-// Route is a route of a template test's router, whose handler answers
-// Served(r, Template).
+// Route is a route of a template test's router, whose handler is
+// Serve(Template).
 type Route struct {
 	// Template is the route's template in the router's syntax.
 	Template string
