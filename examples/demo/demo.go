@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/examples/internal/devenv"
+	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -80,12 +81,12 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		}
 		tlsCfg.Certificates = []tls.Certificate{c}
 	} else {
-		c, leaf, err := devenv.SelfSignedCert(host)
+		c, err := devcert.Generate(devcert.Options{CommonName: devenv.CertName}, host)
 		if err != nil {
 			return nil, err
 		}
-		tlsCfg.Certificates = []tls.Certificate{c}
-		d.cert = leaf
+		tlsCfg.Certificates = []tls.Certificate{c.TLS}
+		d.cert = c.Leaf
 	}
 
 	// The OP.
@@ -200,7 +201,7 @@ func (d *demo) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "oxd for Go demo: open %s\n", d.baseURL)
 	if d.cert != nil {
 		fmt.Fprintf(w, "  TLS:      self-signed certificate generated for this run; the browser warns once.\n")
-		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", devenv.Fingerprint(d.cert))
+		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", devcert.Fingerprint(d.cert.Raw))
 	}
 	fmt.Fprintf(w, "  oxd:      %s\n", d.oxdDesc)
 	if d.devOP != nil {

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -29,6 +30,10 @@ const (
 	PostLogoutPath     = "/"
 	ClaimsCallbackPath = "/claims-callback"
 )
+
+// CertName is the common name of the examples' self-signed certificates
+// (made by internal/devcert, fresh on every start).
+const CertName = "oxd for Go demo (self-signed)"
 
 // Env is a running embedded default.
 type Env struct {
@@ -63,12 +68,12 @@ func Start(ctx context.Context, addr string) (_ *Env, err error) {
 	}
 	host, _, _ := net.SplitHostPort(e.ln.Addr().String())
 	e.BaseURL = "https://" + e.ln.Addr().String()
-	cert, leaf, err := SelfSignedCert(host)
+	cert, err := devcert.Generate(devcert.Options{CommonName: CertName}, host)
 	if err != nil {
 		return nil, err
 	}
-	e.Cert = leaf
-	e.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	e.Cert = cert.Leaf
+	e.tls = &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12}
 
 	e.OP, err = oxdtest.StartOP(oxdtest.OPConfig{})
 	if err != nil {
@@ -105,7 +110,7 @@ func (e *Env) URL(path string) string { return e.BaseURL + path }
 // PrintBanner says where the application is and how to sign in.
 func (e *Env) PrintBanner(w io.Writer, name string) {
 	fmt.Fprintf(w, "%s: open %s\n", name, e.BaseURL)
-	fmt.Fprintf(w, "  self-signed certificate, SHA-256 %s\n", Fingerprint(e.Cert))
+	fmt.Fprintf(w, "  self-signed certificate, SHA-256 %s\n", devcert.Fingerprint(e.Cert.Raw))
 	fmt.Fprintf(w, "  development OP at %s; users:", e.OP.Issuer())
 	for _, u := range oxdtest.DemoUsers {
 		fmt.Fprintf(w, " %s / %s", u.Username, u.Password)
