@@ -18,7 +18,7 @@ import (
 	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 // demo is the running application: its listener and server, the oxd client
@@ -32,7 +32,7 @@ type demo struct {
 	baseURL string
 	cert    *x509.Certificate // the generated certificate; nil with -tls-cert
 
-	devOP    *oxdtest.OP
+	devOP    *devop.OP
 	devOPSrv *http.Server
 	devOPLn  net.Listener
 
@@ -159,7 +159,7 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("development OP: listen on %s: %w", d.opts.DevOPAddr, err)
 	}
-	op, err := oxdtest.NewOP("http://"+d.devOPLn.Addr().String(), oxdtest.OPConfig{Logger: d.log})
+	op, err := devop.NewOP("http://"+d.devOPLn.Addr().String(), devop.OPConfig{Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("development OP: %w", err)
 	}
@@ -207,7 +207,7 @@ func (d *demo) printBanner(w io.Writer) {
 	if d.devOP != nil {
 		fmt.Fprintf(w, "  OP:       development OP at %s (in process; forgets everything when the demo stops)\n", d.devOP.Issuer())
 		fmt.Fprintf(w, "  users:   ")
-		for i, u := range oxdtest.DemoUsers {
+		for i, u := range devop.DemoUsers {
 			if i > 0 {
 				fmt.Fprint(w, ",")
 			}
