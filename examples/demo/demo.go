@@ -16,6 +16,7 @@ import (
 
 	"github.com/oxdgo/oxd/examples/internal/devenv"
 	"github.com/oxdgo/oxd/internal/devcert"
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
@@ -152,7 +153,7 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("-dev-op-addr: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !hostutil.PlainHTTPStaysLocal(host) {
 		return errors.New("-dev-op-addr must be a loopback address: the development OP accepts any demo user")
 	}
 	d.devOPLn, err = net.Listen("tcp", d.opts.DevOPAddr)
@@ -219,7 +220,7 @@ func (d *demo) printBanner(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  settings: %s\n", d.opts.SettingsPath)
 	if host, _, err := net.SplitHostPort(d.ln.Addr().String()); err == nil {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if !hostutil.PlainHTTPStaysLocal(host) {
 			fmt.Fprintf(w, "  warning:  listening on %s: anyone who reaches it can change the settings; keep the demo on a loopback address\n", host)
 		}
 	}
