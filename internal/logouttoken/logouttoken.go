@@ -27,6 +27,17 @@
 // defences against an ID token replayed as a logout token (§2.6 step 5 and
 // 6) are the required events member and the refused nonce, which hold
 // whatever the typ.
+//
+// # Wiring
+//
+// The root package builds one Validator (Issuer: the OP's issuer, ClientID:
+// the site's client_id, Replay: the configured session index) and mounts
+// BackChannelHandler and FrontChannelHandler with the session index and a
+// DestroyFunc that deletes a store key from the scs Store (DeleteCtx when
+// the store has it). Login adds every new session to the index with the ID
+// token's iss, sub and sid and the session's deadline, and ends the
+// sessions Add evicts; logout ends and removes the session (and, for "sign
+// out of all my sessions", every session BySubject returns).
 package logouttoken
 
 import (

@@ -24,7 +24,7 @@ const clientID = "rp-client-1"
 // testOP is a small OP for the tests: discovery and a JWKS whose keys the
 // test can rotate, counting the JWKS fetches.
 type testOP struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	mu     sync.Mutex
 	keys   []jose.JSONWebKey // public keys published
@@ -80,7 +80,7 @@ func (k signingKey) public() jose.JSONWebKey {
 	return jose.JSONWebKey{Key: pub, KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"}
 }
 
-func newTestOP(t *testing.T, keys ...signingKey) *testOP {
+func newTestOP(t testing.TB, keys ...signingKey) *testOP {
 	op := &testOP{t: t}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -128,7 +128,7 @@ func (op *testOP) claims() map[string]any {
 func randomID() string { return "jti-" + rand.Text() }
 
 // sign signs claims with k; typ is the typ header ("" for none).
-func sign(t *testing.T, k signingKey, typ string, claims any) string {
+func sign(t testing.TB, k signingKey, typ string, claims any) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{}).WithHeader("kid", k.kid)
 	if k.kid == "" {

@@ -74,9 +74,9 @@ type Index struct {
 // ErrBadPrefix: Options.Prefix contains a brace.
 var ErrBadPrefix = errors.New("redisindex: prefix must not contain '{' or '}'")
 
-// New returns an index over client (a *redis.Client, *redis.ClusterClient
-// or *redis.Ring with one shard, … ; Redis 6.2 or later). The client's
-// owner closes it.
+// New returns an index over client, a *redis.Client (one server, or a
+// failover client) or a *redis.ClusterClient; Redis 6.2 or later (tested
+// with 7.0, single server and cluster). The client's owner closes it.
 func New(client redis.UniversalClient, opts Options) (*Index, error) {
 	if client == nil {
 		return nil, errors.New("redisindex: nil client")
