@@ -13,10 +13,18 @@
 //
 // The store implements scs.Store, scs.CtxStore, scs.IterableStore and
 // scs.IterableCtxStore. scs calls the context variants with the request's
-// context, so a request that ends (client gone, deadline passed) ends the
-// Redis call too. Errors wrap the go-redis error (errors.Is works with
-// context.Canceled, context.DeadlineExceeded and the network errors) and
-// never contain a session token.
+// context. A context that has already ended fails the call at once; a
+// context that ends while Redis is slow to answer ends the call only when the
+// client was made with ContextTimeoutEnabled (a go-redis option, off by
+// default): without it go-redis waits up to its ReadTimeout (5 s by default)
+// whatever the context says. Set it, and short read and write timeouts, in
+// the client of a web application (see the Example).
+//
+// Errors wrap the go-redis error (errors.Is works with context.Canceled,
+// context.DeadlineExceeded and the network errors) and never contain a
+// session token. A Redis that cannot be reached is an error, never "not
+// found": scs then calls its ErrorFunc (500 by default) instead of starting
+// the user over with an empty session.
 //
 // The Redis deployment holds session tokens and session data: keep it on a
 // private network, with AUTH (and TLS where the network is not trusted), as
