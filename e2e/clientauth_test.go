@@ -87,7 +87,7 @@ func TestCertifiedOPClientAuthMethods(t *testing.T) {
 			t.Errorf("POST /reg answered %d, want 404", status)
 		}
 		methods := discList(disc, "token_endpoint_auth_methods_supported")
-		for _, m := range clientauth.Methods {
+		for _, m := range clientauth.Methods() {
 			if !slices.Contains(methods, string(m)) {
 				t.Errorf("token_endpoint_auth_methods_supported %v lacks %s", methods, m)
 			}

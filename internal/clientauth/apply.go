@@ -344,3 +344,47 @@ func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String())
 func (c Credentials) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("clientauth: Credentials are not serialised (they hold a secret)")
 }
+
+// RegistrationMetadata returns the client metadata (RFC 7591 §2, OIDC
+// Dynamic Client Registration §2) that registers the method of c at an
+// OP, for a registration request or an RFC 7592 update:
+// token_endpoint_auth_method; token_endpoint_auth_signing_alg for the
+// assertion methods; and for private_key_jwt either jwks_uri (when
+// jwksURI is set: the caller serves KeySet.PublicJWKS there) or jwks (the
+// key set's public keys published at now). c.ClientID may still be empty
+// (dynamic registration assigns it).
+func RegistrationMetadata(c Credentials, jwksURI string, now time.Time) (map[string]any, error) {
+	m := c.method()
+	if _, err := ParseMethod(string(m)); err != nil {
+		return nil, err
+	}
+	out := map[string]any{"token_endpoint_auth_method": string(m)}
+	switch m {
+	case MethodSecretJWT:
+		alg, err := c.hmacAlg()
+		if err != nil {
+			return nil, err
+		}
+		out["token_endpoint_auth_signing_alg"] = alg
+	case MethodPrivateKeyJWT:
+		alg, err := c.keyAlg(now)
+		if err != nil {
+			return nil, err
+		}
+		out["token_endpoint_auth_signing_alg"] = alg
+		if jwksURI != "" {
+			if !absHTTP(jwksURI) {
+				return nil, &ConfigError{Err: ErrMissingKeys, Field: "client_jwks_uri", Reason: "not an absolute http(s) URL", Fix: "pass the URL where the key set's public JWKS is served"}
+			}
+			out["jwks_uri"] = jwksURI
+		} else {
+			out["jwks"] = c.Keys.Public(now)
+		}
+	case MethodNone:
+		if !c.PKCE {
+			return nil, &ConfigError{Err: ErrPKCERequired, Field: "client_token_endpoint_auth_method",
+				Reason: "a public client has no credentials, so its code flows must be bound by PKCE", Fix: "enable PKCE (S256) for this client, or use a confidential method"}
+		}
+	}
+	return out, nil
+}

@@ -733,7 +733,7 @@ func TestSigningAlg(t *testing.T) {
 }
 
 func TestParseMethod(t *testing.T) {
-	for _, m := range Methods {
+	for _, m := range Methods() {
 		if got, err := ParseMethod(" " + string(m) + " "); err != nil || got != m {
 			t.Errorf("ParseMethod(%s) = %q, %v", m, got, err)
 		}
@@ -777,5 +777,46 @@ func TestCloneIsIndependent(t *testing.T) {
 	}
 	if len(ks.KIDs()) != 1 || len(cp.KIDs()) != 2 {
 		t.Errorf("clone shares state: %d and %d keys", len(ks.KIDs()), len(cp.KIDs()))
+	}
+}
+
+func TestRegistrationMetadata(t *testing.T) {
+	ks := mustKeys(t, "PS256")
+	m, err := RegistrationMetadata(Credentials{Method: MethodPrivateKeyJWT, Keys: ks}, "", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, ok := m["jwks"].(jose.JSONWebKeySet)
+	if m["token_endpoint_auth_method"] != "private_key_jwt" || m["token_endpoint_auth_signing_alg"] != "PS256" || !ok || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
+		t.Errorf("private_key_jwt metadata: %v", m)
+	}
+	b, _ := json.Marshal(m)
+	if bytes.Contains(b, []byte(`"d":`)) {
+		t.Errorf("metadata carries a private key: %s", b)
+	}
+	m, err = RegistrationMetadata(Credentials{Method: MethodPrivateKeyJWT, Keys: ks}, "https://rp.example/jwks", t0)
+	if err != nil || m["jwks_uri"] != "https://rp.example/jwks" || m["jwks"] != nil {
+		t.Errorf("jwks_uri metadata: %v, %v", m, err)
+	}
+	m, err = RegistrationMetadata(Credentials{Method: MethodSecretJWT}, "", t0)
+	if err != nil || m["token_endpoint_auth_signing_alg"] != "HS256" {
+		t.Errorf("client_secret_jwt metadata: %v, %v", m, err)
+	}
+	m, err = RegistrationMetadata(Credentials{}, "", t0)
+	if err != nil || len(m) != 1 || m["token_endpoint_auth_method"] != "client_secret_basic" {
+		t.Errorf("default metadata: %v, %v", m, err)
+	}
+	for _, c := range []Credentials{
+		{Method: MethodPrivateKeyJWT},
+		{Method: MethodNone},
+		{Method: "mtls"},
+		{Method: MethodSecretJWT, SigningAlg: "RS256"},
+	} {
+		if _, err := RegistrationMetadata(c, "", t0); err == nil {
+			t.Errorf("%v: no error", c)
+		}
+	}
+	if _, err := RegistrationMetadata(Credentials{Method: MethodPrivateKeyJWT, Keys: ks}, "not a url", t0); err == nil {
+		t.Error("relative jwks_uri accepted")
 	}
 }

@@ -72,10 +72,15 @@ const (
 // supports (OIDC Discovery §3).
 const DefaultMethod = MethodSecretBasic
 
-// Methods lists every supported method, strongest first as ChooseMethod
+// methods lists every supported method, strongest first as ChooseMethod
 // ranks them, with none (a public client, never chosen automatically)
 // last.
-var Methods = []Method{MethodPrivateKeyJWT, MethodSecretJWT, MethodSecretBasic, MethodSecretPost, MethodNone}
+var methods = []Method{MethodPrivateKeyJWT, MethodSecretJWT, MethodSecretBasic, MethodSecretPost, MethodNone}
+
+// Methods returns every supported method, strongest first as ChooseMethod
+// ranks them, with none (a public client, never chosen automatically)
+// last.
+func Methods() []Method { return slices.Clone(methods) }
 
 // strength is the order ChooseMethod prefers: an asymmetric key never
 // leaves the client; an HMAC assertion keeps the secret off the wire and
@@ -87,14 +92,14 @@ var strength = []Method{MethodPrivateKeyJWT, MethodSecretJWT, MethodSecretBasic,
 // callers decide what "not given" means (ChooseMethod, DefaultMethod).
 func ParseMethod(s string) (Method, error) {
 	m := Method(strings.TrimSpace(s))
-	if slices.Contains(Methods, m) {
+	if slices.Contains(methods, m) {
 		return m, nil
 	}
 	return "", &ConfigError{
 		Err:    ErrUnknownMethod,
 		Field:  "client_token_endpoint_auth_method",
 		Reason: echo(s) + " is not a supported method",
-		Fix:    "pass one of " + joinMethods(Methods),
+		Fix:    "pass one of " + joinMethods(methods),
 	}
 }
 
