@@ -104,6 +104,16 @@ func TestCertifiedOPClientAuthMethods(t *testing.T) {
 				t.Errorf("SigningAlg(%s, %v) = %s, %v; want %s", tc.m, algs, got, err, tc.want)
 			}
 		}
+		uma, err := op.UMAConfiguration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := uma["registration_endpoint"]; ok {
+			t.Errorf("the static profile's UMA metadata advertises registration_endpoint")
+		}
+		if m := discList(uma, "token_endpoint_auth_methods_supported"); !slices.Contains(m, string(clientauth.MethodPrivateKeyJWT)) {
+			t.Errorf("UMA token_endpoint_auth_methods_supported %v lacks private_key_jwt", m)
+		}
 		if disc["authorization_response_iss_parameter_supported"] != true {
 			t.Errorf("authorization_response_iss_parameter_supported = %v", disc["authorization_response_iss_parameter_supported"])
 		}

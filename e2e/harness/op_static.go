@@ -28,7 +28,8 @@ type StaticClient struct {
 	Method clientauth.Method
 	ID     string
 	// Secret is the client secret (client_secret_basic, client_secret_post,
-	// client_secret_jwt; 512 bits); empty for private_key_jwt and none.
+	// client_secret_jwt; 512 bits plus ":+/ %&=", which Basic must
+	// form-urlencode); empty for private_key_jwt and none.
 	Secret string
 	// Keys holds the private key of a private_key_jwt client; the provider
 	// knows its public JWKS (registered as the client's jwks).
@@ -132,7 +133,9 @@ func (p *staticProfile) write(t testing.TB) string {
 		default:
 			var b [64]byte
 			_, _ = rand.Read(b[:])
-			c.Secret = base64.RawURLEncoding.EncodeToString(b[:])
+			// Characters that RFC 6749 §2.3.1's form-urlencoding must
+			// carry through HTTP Basic intact.
+			c.Secret = base64.RawURLEncoding.EncodeToString(b[:]) + ":+/ %&="
 		}
 		p.clients = append(p.clients, c)
 	}

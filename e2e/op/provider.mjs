@@ -100,6 +100,10 @@ function accountClaims(id) {
   };
 }
 
+// Token endpoint client authentication (oidc-provider's default set, made
+// explicit so the UMA metadata can repeat it).
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none'];
+
 const SCOPES = ['openid', 'profile', 'email', 'offline_access', 'oxd', ...UMA_SCOPES];
 
 // Small pages without external resources (the browser in the tests has no
@@ -166,6 +170,7 @@ async function main() {
 
   const configuration = {
     clients,
+    clientAuthMethods: CLIENT_AUTH_METHODS,
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: SCOPES,
@@ -249,7 +254,7 @@ async function main() {
   };
 
   const provider = new Provider(issuer, configuration);
-  addUMA(provider, issuer);
+  addUMA(provider, issuer, registration ? {} : { registration: false, tokenEndpointAuthMethods: CLIENT_AUTH_METHODS });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   // The reasons behind 4xx answers (their descriptions are generic on purpose)
   // go to the log, which the test harness shows when a test fails.
