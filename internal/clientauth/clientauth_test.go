@@ -820,3 +820,53 @@ func TestRegistrationMetadata(t *testing.T) {
 		t.Error("relative jwks_uri accepted")
 	}
 }
+
+// TestConcurrentSigning: one KeySet and one Credentials value serve many
+// requests at once (the engine signs in parallel); run with -race.
+func TestConcurrentSigning(t *testing.T) {
+	ks := mustKeys(t, "ES256")
+	c := Credentials{ClientID: "rp", Method: MethodPrivateKeyJWT, Keys: ks, TokenEndpoint: testTokenEP}
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	jtis := make(chan string, workers*each)
+	for w := 0; w < workers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				f := url.Values{}
+				if err := Apply(http.Header{}, f, testTokenEP, c); err != nil {
+					errs <- err
+					return
+				}
+				_ = ks.Public(time.Now())
+				tok, err := jwt.ParseSigned(f.Get("client_assertion"), []jose.SignatureAlgorithm{jose.ES256})
+				if err != nil {
+					errs <- err
+					return
+				}
+				var cl jwt.Claims
+				if err := tok.Claims(ks.Public(time.Now()).Keys[0], &cl); err != nil {
+					errs <- err
+					return
+				}
+				jtis <- cl.ID
+			}
+			errs <- nil
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(jtis)
+	seen := map[string]bool{}
+	for j := range jtis {
+		if seen[j] {
+			t.Fatalf("jti %q repeated", j)
+		}
+		seen[j] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d assertions, want %d", len(seen), workers*each)
+	}
+}
