@@ -164,7 +164,10 @@ var (
 // an answer repeating it is refused as a protocol error), and
 // RequiredClaims and/or RedirectUser say what the AS needs: push a claim
 // token ([Options.ClaimToken]) or send the user to RedirectUser (claims
-// gathering), then call [Client.RPT] again with [Error.Challenge]. For
+// gathering), then call [Client.RPT] again with [Error.Challenge].
+// RedirectUser is empty when the AS (directly or through oxd) named a URL
+// that is not https (or http on a loopback host) with a host and without
+// user information: a javascript: or data: URL never reaches the caller. For
 // request_submitted, Ticket is the ticket to poll with, not before
 // Interval seconds.
 //
@@ -272,7 +275,7 @@ func fromOxd(err error) error {
 	}
 	if ni, ok := oe.NeedInfo(); ok {
 		return &Error{Code: "need_info", HTTPStatus: http.StatusForbidden, Ticket: ni.Ticket,
-			RequiredClaims: ni.RequiredClaims, RedirectUser: ni.RedirectUser}
+			RequiredClaims: ni.RequiredClaims, RedirectUser: safeRedirectUser(ni.RedirectUser)}
 	}
 	if st := oe.HTTPStatus(); st != 0 {
 		if ae := parseASError(st, []byte(oe.Description)); ae != nil {
@@ -436,17 +439,24 @@ func parseASError(status int, body []byte) *Error {
 		return nil
 	}
 	e := &Error{Code: clean(v.Error, 64), Description: clean(v.ErrorDescription, 200), HTTPStatus: status,
-		Ticket: v.Ticket, RedirectUser: v.RedirectUser, Interval: max(v.Interval, 0)}
+		Ticket: v.Ticket, RedirectUser: safeRedirectUser(v.RedirectUser), Interval: max(v.Interval, 0)}
 	if len(v.RequiredClaims) > 0 && string(v.RequiredClaims) != "null" {
 		if err := json.Unmarshal(v.RequiredClaims, &e.RequiredClaims); err != nil {
 			return nil
 		}
 	}
-	if e.RedirectUser != "" && checkEndpoint(e.RedirectUser) != nil {
-		// A claims-gathering URL the user could not safely be sent to.
-		e.RedirectUser = ""
-	}
 	return e
+}
+
+// safeRedirectUser returns the claims-gathering URL of a need_info answer
+// (direct or passed through by oxd), or "" for one the user could not
+// safely be sent to (another scheme than https, http off loopback, no
+// host, user information).
+func safeRedirectUser(s string) string {
+	if s == "" || checkEndpoint(s) != nil {
+		return ""
+	}
+	return s
 }
 
 // clean keeps printable characters of s, at most n bytes.
