@@ -256,3 +256,22 @@ func TestStaleKeysOPDownNoHammering(t *testing.T) {
 		t.Fatal("keys not cached again after the OP recovered")
 	}
 }
+
+// TestFrontChannelIssuerWildcardHost: the issuer's origin becomes the
+// frame-ancestors source; a host that is not a DNS name or an IP literal
+// ("*", "*.example.com", percent-escapes that decode to other hosts) would
+// let other origins frame the page, and is refused.
+func TestFrontChannelIssuerWildcardHost(t *testing.T) {
+	idx := sessionindex.NewMemory(sessionindex.MemoryOptions{})
+	destroy := func(contextT, string) error { return nil }
+	for _, iss := range []string{"https://*", "https://*.example.com", "https://op.example.*", "https://op.example%2a", "http://*:8080", "https://op$.example", "https://op.example./x"} {
+		if _, err := FrontChannelHandler(iss, idx, destroy, nil); err == nil {
+			t.Errorf("FrontChannelHandler(%q) accepted", iss)
+		}
+	}
+	for _, iss := range []string{"https://op.example", "https://OP.example:8443/realms/x", "http://127.0.0.1:8080", "https://[::1]:8443", "https://op_1.example"} {
+		if _, err := FrontChannelHandler(iss, idx, destroy, nil); err != nil {
+			t.Errorf("FrontChannelHandler(%q): %v", iss, err)
+		}
+	}
+}
