@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -114,5 +118,33 @@ func TestChallengeSmuggling(t *testing.T) {
 		if strings.Contains(err.Error(), "evil") {
 			t.Errorf("%s: error quotes a value: %v", name, err)
 		}
+	}
+}
+
+// TestDirectNoDowngradeToPlainHTTP: an authorization server reached over
+// https whose discovery document names a plain-http token endpoint (on
+// loopback, which http is otherwise allowed for) does not get the client
+// credentials, ticket and claim token sent in clear to a local port.
+func TestDirectNoDowngradeToPlainHTTP(t *testing.T) {
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"a","token_type":"Bearer"}`)
+	}))
+	defer plain.Close()
+	var as *httptest.Server
+	as = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"token_endpoint":%q}`, as.URL, plain.URL+"/token")
+	}))
+	defer as.Close()
+	uc, err := umaclient.New(umaclient.Config{Issuers: []string{as.URL}, ClientID: "c", ClientSecret: fakeSecret, HTTPClient: as.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = uc.RPT(context.Background(), &umaclient.Challenge{ASURI: as.URL, Ticket: "tk"}, umaclient.Options{ClaimToken: "idt"})
+	if !errors.Is(err, umaclient.ErrDiscovery) || plainHits.Load() != 0 {
+		t.Fatalf("err %v, %d requests in clear", err, plainHits.Load())
 	}
 }

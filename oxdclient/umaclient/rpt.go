@@ -48,8 +48,8 @@ type Config struct {
 
 	// ClientID and ClientSecret: without oxd, obtain RPTs directly at the
 	// authorization server's token endpoint (found through
-	// <as_uri>/.well-known/uma2-configuration), authenticating with
-	// client_secret_basic.
+	// <as_uri>/.well-known/uma2-configuration; https whenever the issuer
+	// is), authenticating with client_secret_basic.
 	ClientID     string
 	ClientSecret oxdclient.Secret
 
@@ -372,6 +372,11 @@ func (c *Client) tokenEndpoint(ctx context.Context, issuer string) (string, erro
 	}
 	if err := checkEndpoint(md.TokenEndpoint); err != nil {
 		return "", fmt.Errorf("%w at %s: token_endpoint %w", ErrDiscovery, issuer, err)
+	}
+	// The credentials go where the issuer's https went: an https issuer
+	// naming a plain-http endpoint (even on loopback) is a downgrade.
+	if strings.HasPrefix(strings.ToLower(issuer), "https:") && !strings.HasPrefix(strings.ToLower(md.TokenEndpoint), "https:") {
+		return "", fmt.Errorf("%w at %s: token_endpoint is plain http for an https issuer", ErrDiscovery, issuer)
 	}
 	c.mu.Lock()
 	c.metadata[issuer] = md.TokenEndpoint
