@@ -131,6 +131,9 @@ func Generate(opts Options, hosts ...string) (*Cert, error) {
 	tmpl.PermittedDNSDomainsCritical = true
 	tmpl.PermittedDNSDomains = slices.Clone(tmpl.DNSNames)
 	for _, ip := range tmpl.IPAddresses {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4 // a 16-byte IPv4 would make an IPv6 constraint
+		}
 		bits := 8 * len(ip)
 		tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
 	}

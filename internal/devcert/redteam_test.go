@@ -60,7 +60,10 @@ func TestCannotVouchForOtherHosts(t *testing.T) {
 			t.Errorf("the certificate itself for %s: %v", name, err)
 		}
 	}
-	if err := verify(issue([]string{"dev.example"}, []net.IP{net.ParseIP("127.0.0.1")}), "dev.example"); err != nil {
-		t.Errorf("a leaf within the constraints: %v", err)
+	for _, name := range []string{"dev.example", "192.0.2.7", "127.0.0.1", "::1"} {
+		l := issue([]string{"dev.example"}, []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("192.0.2.7"), net.IPv6loopback})
+		if err := verify(l, name); err != nil {
+			t.Errorf("a leaf within the constraints, for %s: %v", name, err)
+		}
 	}
 }
