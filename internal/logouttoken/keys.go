@@ -145,6 +145,12 @@ func (k *keySet) jwksURI(ctx context.Context) (string, error) {
 	if err := checkHTTPURL(doc.JWKSURI); err != nil {
 		return "", fmt.Errorf("%w: discovery: jwks_uri: %w", ErrKeysUnavailable, err)
 	}
+	// The keys come over https when the issuer does: a plain-http
+	// jwks_uri (even on loopback) would let whoever holds that port choose
+	// the keys.
+	if strings.HasPrefix(strings.ToLower(k.issuer), "https:") && !strings.HasPrefix(strings.ToLower(doc.JWKSURI), "https:") {
+		return "", fmt.Errorf("%w: discovery: jwks_uri is plain http for an https issuer", ErrKeysUnavailable)
+	}
 	k.mu.Lock()
 	k.jwksURL = doc.JWKSURI
 	k.mu.Unlock()

@@ -95,7 +95,8 @@ type Config struct {
 	ClientID string
 	// JWKSURL is the OP's jwks_uri. Default: discovered from
 	// Issuer/.well-known/openid-configuration on first use. It must be https
-	// (plain http only to a loopback host).
+	// (plain http only to a loopback host; a discovered one must be https
+	// when Issuer is).
 	JWKSURL string
 	// HTTPClient fetches discovery and keys. Default: a client with a 10 s
 	// timeout.

@@ -275,3 +275,32 @@ func TestFrontChannelIssuerWildcardHost(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKSNoDowngradeToPlainHTTP: an https OP whose discovery document
+// names a plain-http jwks_uri (on loopback, which plain http is otherwise
+// allowed for) does not get its keys fetched in clear from a local port:
+// whoever holds that port would choose the keys logout tokens are checked
+// with.
+func TestJWKSNoDowngradeToPlainHTTP(t *testing.T) {
+	k := newRSAKey("k1", 0)
+	var plainHits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{k.public()}})
+	}))
+	defer plain.Close()
+	var op *httptest.Server
+	op = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": op.URL, "jwks_uri": plain.URL + "/jwks"})
+	}))
+	defer op.Close()
+	v, err := New(Config{Issuer: op.URL, ClientID: clientID, Replay: sessionindex.NewMemory(sessionindex.MemoryOptions{}), HTTPClient: op.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := map[string]any{"iss": op.URL, "aud": clientID, "iat": time.Now().Unix(), "jti": randomID(), "sid": "s",
+		"events": map[string]any{EventBackChannelLogout: map[string]any{}}}
+	if _, err := v.Validate(bg, sign(t, k, "JWT", cl)); !errors.Is(err, ErrKeysUnavailable) || plainHits.Load() != 0 {
+		t.Fatalf("err %v, %d JWKS requests in clear", err, plainHits.Load())
+	}
+}
