@@ -79,3 +79,48 @@ func TestRoutePatternDifferentialMethodsAndShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutePatternOnMountsUnderRewriters: in middleware attached with With
+// to a Route or Mount, where chi has not yet shifted the routing path, the
+// pattern is the one of the route that serves the request, also when a
+// sub-router has both "/" and "/*" and the routing path was rewritten
+// (CleanPath, StripSlashes) to end at the mount's prefix.
+func TestRoutePatternOnMountsUnderRewriters(t *testing.T) {
+	for _, mw := range [][]func(http.Handler) http.Handler{nil, {middleware.CleanPath}, {middleware.StripSlashes}, {middleware.RedirectSlashes}} {
+		var onMount, late string
+		served := false
+		record := func(w http.ResponseWriter, req *http.Request) {
+			served = true
+			late = chi.RouteContext(req.Context()).RoutePattern()
+		}
+		pat := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				onMount = oxdchi.RoutePattern(req)
+				next.ServeHTTP(w, req)
+			})
+		}
+		r := chi.NewRouter()
+		r.Use(mw...)
+		r.With(pat).Route("/w", func(r chi.Router) {
+			r.Get("/", record)
+			r.Get("/*", record)
+			r.Get("/{id}", record)
+			r.With(pat).Route("/x", func(r chi.Router) { r.Get("/", record); r.Get("/*", record) })
+		})
+		sub := chi.NewRouter()
+		sub.Get("/", record)
+		sub.Get("/*", record)
+		r.With(pat).Mount("/m", sub)
+		for _, p := range []string{"/w", "/w/", "/w//", "/w/a", "/w/a/", "/w/a/b", "/w/x", "/w/x/", "/w/x/a", "/w/x//", "//w/", "/w/./", "/w/x/.", "/m", "/m/", "/m//", "/m/a", "/m/.", "/m/x/..", "/w/x/..", "/w/x/../"} {
+			onMount, late, served = "unset", "", false
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+			if !served {
+				late = ""
+			}
+			if onMount != "unset" && onMount != "" && onMount != late {
+				t.Errorf("%d mw %s (%d): on mount %q, chi served %q", len(mw), p, rec.Code, onMount, late)
+			}
+		}
+	}
+}
