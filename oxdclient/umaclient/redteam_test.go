@@ -148,3 +148,24 @@ func TestDirectNoDowngradeToPlainHTTP(t *testing.T) {
 		t.Fatalf("err %v, %d requests in clear", err, plainHits.Load())
 	}
 }
+
+// TestDirectScopeInjection: Options.Scope entries are scope tokens; one
+// holding a space (which would add scopes to the request), a quote, a
+// backslash or a control character is refused before anything is sent.
+func TestDirectScopeInjection(t *testing.T) {
+	f := newFakeAS(t)
+	f.token = jsonAnswer(200, `{"access_token":"a","token_type":"Bearer"}`)
+	c := f.client(t)
+	for _, sc := range [][]string{{"view admin"}, {"view", ""}, {"a\"b"}, {"a\\b"}, {"a\nb"}, {"a\tb"}, {"é"}} {
+		_, err := c.RPT(context.Background(), &umaclient.Challenge{ASURI: f.URL, Ticket: "tk"}, umaclient.Options{Scope: sc})
+		if err == nil {
+			t.Errorf("scope %q accepted", sc)
+		}
+	}
+	if n := f.tokenHits.Load(); n != 0 {
+		t.Fatalf("%d token requests sent with bad scopes", n)
+	}
+	if _, err := c.RPT(context.Background(), &umaclient.Challenge{ASURI: f.URL, Ticket: "tk"}, umaclient.Options{Scope: []string{"view", "photos:read"}}); err != nil {
+		t.Fatal(err)
+	}
+}

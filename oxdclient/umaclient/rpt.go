@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -70,7 +71,9 @@ type Options struct {
 	PCT oxdclient.Secret
 	// RPT is an RPT to upgrade.
 	RPT oxdclient.Secret
-	// Scope asks for more scopes than the ticket's.
+	// Scope asks for more scopes than the ticket's: scope tokens (RFC
+	// 6749 §3.3: printable ASCII without space, '"' and '\'); RPT
+	// refuses any other value before sending anything.
 	Scope []string
 }
 
@@ -224,6 +227,13 @@ func (c *Client) RPT(ctx context.Context, ch *Challenge, o Options) (*RPT, error
 	}
 	if !c.issuers[strings.TrimSuffix(ch.ASURI, "/")] {
 		return nil, ErrUntrustedAS
+	}
+	for _, s := range o.Scope {
+		// One scope-token each (RFC 6749 §3.3): a space would add scopes
+		// to the space-separated request.
+		if !scopeexpr.ValidScope(s) {
+			return nil, errors.New("umaclient: Options.Scope holds a value that is not a scope token")
+		}
 	}
 	format := o.ClaimTokenFormat
 	if !o.ClaimToken.IsZero() && format == "" {
