@@ -132,14 +132,37 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// InsecureAllowHTTP lets the engine talk plain http to OPs that are not
-	// on a loopback address. By default only https and loopback http
-	// (127.0.0.0/8, ::1, localhost: development and test OPs) are used, so
-	// client secrets and tokens never cross a network in clear text.
+	// InsecureNoProtection switches protection access tokens off for every
+	// listener (SocketServer, the HTTPS-extension handler, and callers of
+	// Execute). By default (false) protection is on: every command that
+	// names an existing oxd_id, register_site and get_rp need the
+	// protection token of that site's tenant (its setup client, obtained
+	// with get_client_token and scope "oxd"), see reference §4. Switching
+	// it off is oxd-server 3.1.4's shipped default and lets anyone who
+	// reaches a listener read every site's client secret (get_rp), use and
+	// change every site and remove it: only for a trusted single-tenant
+	// setup on loopback.
+	//
+	// The in-process transport (Do, as used by oxdclient.New(engine, …)) is
+	// the application's own code and inside the trust boundary: it is never
+	// checked (code in the process could read the Store directly).
+	// ProtectedTransport gives an in-process transport that is checked like
+	// a listener.
+	InsecureNoProtection bool
+	// OPHosts is the allow-list of OPs (host or host:port, or a URL whose
+	// host is taken). Empty: any https OP. When set, op_host of every
+	// command must name one of them, and every back-channel endpoint too.
+	// Discovery endpoints must share the issuer's origin unless their host
+	// is on the list.
+	OPHosts []string
+	// InsecureAllowLoopbackHTTP lets the engine talk plain http to OPs on a
+	// loopback address (127.0.0.0/8, ::1, localhost): development and test
+	// OPs such as oxdtest's. Off by default: plain http is refused.
+	InsecureAllowLoopbackHTTP bool
+	// InsecureAllowHTTP lets the engine talk plain http to any OP (implies
+	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
+	// network in clear text.
 	InsecureAllowHTTP bool
-	// ProtectInProcess enforces protection tokens on the in-process
-	// Transport (Do). Default off.
-	ProtectInProcess bool
 }
 
 // Request is one command for [Engine.Execute].
@@ -150,8 +173,10 @@ type Request struct {
 	// ProtectionToken, when non-empty, replaces protection_access_token in
 	// Params (the HTTPS extension takes it from the Authorization header).
 	ProtectionToken string
-	// Protect enforces protection-token validation (oxd reference §4).
-	Protect bool
+
+	// inProcess marks a call of the trusted in-process transport (Do):
+	// protection tokens are not checked.
+	inProcess bool
 }
 
 // Engine performs oxd commands. It is safe for concurrent use.
@@ -370,7 +395,7 @@ func init() {
 		oxdclient.CmdRegisterSite:                 cmd(false, false, (*Engine).registerSite), // protection handled inside
 		oxdclient.CmdUpdateSite:                   cmd(true, true, (*Engine).updateSite),
 		oxdclient.CmdRemoveSite:                   cmd(true, true, (*Engine).removeSite),
-		oxdclient.CmdGetRP:                        cmd(false, false, (*Engine).getRP),
+		oxdclient.CmdGetRP:                        cmd(false, false, (*Engine).getRP), // protection handled inside
 		oxdclient.CmdGetAuthorizationURL:          cmd(true, true, (*Engine).getAuthorizationURL),
 		oxdclient.CmdGetTokensByCode:              cmd(true, true, (*Engine).getTokensByCode),
 		oxdclient.CmdGetAccessTokenByRefreshToken: cmd(true, true, (*Engine).refreshToken),
@@ -417,7 +442,7 @@ func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
 		e.logDone(ctx, name, start, errNoParams(), nil)
 		return nil, errNoParams()
 	}
-	c := &call{command: name, raw: raw, protect: req.Protect, token: strings.TrimSpace(req.ProtectionToken)}
+	c := &call{command: name, raw: raw, protect: e.Protected() && !req.inProcess, token: strings.TrimSpace(req.ProtectionToken)}
 	out, err := e.safeExec(ctx, h, c)
 	if err != nil {
 		oe, generic := toOxd(err)
@@ -458,10 +483,31 @@ func (e *Engine) logDone(ctx context.Context, command string, start time.Time, o
 	e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", attrs...)
 }
 
+// Protected reports whether the engine checks protection access tokens on
+// its listeners (Config.InsecureNoProtection is false).
+func (e *Engine) Protected() bool { return !e.cfg.InsecureNoProtection }
+
 // Do implements oxdclient.Transport in-process (no network hop): params are
 // encoded to JSON and the answer decoded into result, as over a socket.
-// Protection tokens are enforced when Config.ProtectInProcess is set.
+// The in-process transport is trusted: protection tokens are not checked
+// (see Config.InsecureNoProtection).
 func (e *Engine) Do(ctx context.Context, command string, params, result any) error {
+	return e.do(ctx, command, params, result, true)
+}
+
+// ProtectedTransport returns an in-process oxdclient.Transport that is
+// checked like a listener: with protection on (the default) every command
+// needs its tenant's protection token. It serves tests of protected
+// clients and applications that hand the engine to less trusted code.
+func (e *Engine) ProtectedTransport() oxdclient.Transport { return protectedTransport{e} }
+
+type protectedTransport struct{ e *Engine }
+
+func (p protectedTransport) Do(ctx context.Context, command string, params, result any) error {
+	return p.e.do(ctx, command, params, result, false)
+}
+
+func (e *Engine) do(ctx context.Context, command string, params, result any, inProcess bool) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return &oxdclient.TransportError{Command: command, Kind: oxdclient.ErrProtocol, Err: errors.New("params do not encode to JSON")}
@@ -469,7 +515,7 @@ func (e *Engine) Do(ctx context.Context, command string, params, result any) err
 	if string(raw) == "null" {
 		raw = nil
 	}
-	data, err := e.Execute(ctx, Request{Command: command, Params: raw, Protect: e.cfg.ProtectInProcess})
+	data, err := e.Execute(ctx, Request{Command: command, Params: raw, inProcess: inProcess})
 	if err != nil {
 		return err
 	}

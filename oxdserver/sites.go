@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -510,19 +511,41 @@ func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSit
 	return oxdIDAnswer{OxdID: nstr(c.site.OxdID)}, nil
 }
 
-func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (any, error) {
+// getRP answers get_rp. With protection on, {"oxd_id"} needs the token of
+// that site's tenant (3.1.4 checked nothing and handed out the client
+// secret), and {"list":true} needs a valid protection token and lists only
+// the sites of the token's tenant (its setup site and the sites linked to
+// it). Lists are paged: "offset" (default 0) and "limit" (default and
+// maximum MaxGetRPList); a full page may have more after it.
+func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error) {
 	if p.List {
 		sites, err := e.store.ListSites(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list sites: %w", err)
 		}
+		if c.protect {
+			tenant, err := e.tenantOf(ctx, c.token)
+			if err != nil {
+				return nil, err
+			}
+			sites = slices.DeleteFunc(sites, func(s *Site) bool {
+				return s.OxdID != tenant.OxdID && s.SetupOxdID != tenant.OxdID
+			})
+		}
+		slices.SortFunc(sites, func(a, b *Site) int { return strings.Compare(a.OxdID, b.OxdID) })
+		limit := MaxGetRPList
+		if p.Limit > 0 && p.Limit < limit {
+			limit = p.Limit
+		}
+		offset := min(max(p.Offset, 0), len(sites))
+		sites = sites[offset:min(offset+limit, len(sites))]
 		type entry struct {
 			OxdID      nstr `json:"oxd_id"`
 			ClientName nstr `json:"client_name"`
 		}
 		out := make([]entry, 0, len(sites))
 		for _, s := range sites {
-			out = append(out, entry{nstr(s.OxdID), nstr(s.ClientName)})
+			out = append(out, entry{nstr(s.OxdID), nstr(truncateUTF8(s.ClientName, 64))})
 		}
 		return getRPAnswer{Node: out}, nil
 	}
@@ -537,18 +560,26 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (
 	if err != nil {
 		return nil, fmt.Errorf("load site: %w", err)
 	}
-	node := rpNode(s)
 	if c.protect {
-		// get_rp takes no protection token (as in 3.1.4), so with
-		// protection on it must not hand out the site's credentials to
-		// whoever can reach the listener.
-		for _, k := range []string{"client_secret", "client_registration_access_token"} {
-			if node[k] != nil {
-				node[k] = "[REDACTED]"
-			}
+		c.site = s
+		if err := e.checkProtection(ctx, c); err != nil {
+			return nil, err
 		}
 	}
-	return getRPAnswer{Node: node}, nil
+	return getRPAnswer{Node: rpNode(s)}, nil
+}
+
+// MaxGetRPList is the largest page of get_rp {"list":true}: 20 entries of
+// a 36-character oxd_id and a client_name cut to 64 bytes fit in one socket
+// frame (9999 UTF-16 units) even when every character of the names must be
+// escaped. Ask for further pages with "offset".
+const MaxGetRPList = 20
+
+// getRPParams are get_rp's parameters plus the paging of lists.
+type getRPParams struct {
+	oxdclient.GetRPParams
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
 }
 
 // rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when
@@ -642,4 +673,15 @@ func rpNode(s *Site) map[string]any {
 		"rpt_created_at":                   nil,
 		"oxd_rp_programming_language":      str(s.OxdRPProgrammingLanguage),
 	}
+}
+
+// truncateUTF8 cuts s to at most n bytes on a character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -77,10 +77,6 @@ type SocketServer struct {
 	// Engine runs the commands. Required.
 	Engine *Engine
 
-	// Protect enforces protection access tokens (reference §4). Off by
-	// default, as oxd-server ships.
-	Protect bool
-
 	// MaxFrameUnits bounds a request frame in UTF-16 units (default and
 	// maximum 9999). A larger request closes the connection unanswered.
 	MaxFrameUnits int
@@ -490,7 +486,7 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	// The engine decides what is unknown (unsupported_operation) and what
 	// lacks parameters (nil Params), in the order of 3.1.4.
 	ctx, cancel := s.commandContext()
-	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, Protect: s.Protect}, lg)
+	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params}, lg)
 	cancel()
 	if oerr == nil {
 		resp, err = feEncodeOK(data)

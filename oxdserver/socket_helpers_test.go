@@ -51,7 +51,7 @@ func (f *fakeExec) Execute(ctx context.Context, req Request) (any, error) {
 	f.mu.Unlock()
 	switch req.Command {
 	case "echo":
-		return map[string]any{"params": req.Params, "token": req.ProtectionToken, "protect": req.Protect}, nil
+		return map[string]any{"params": req.Params, "token": req.ProtectionToken}, nil
 	case "slow":
 		select {
 		case f.started <- req.Command:

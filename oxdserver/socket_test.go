@@ -494,9 +494,9 @@ func jsonEqual(a, b []byte) bool {
 }
 
 func TestSocketProtectFlagAndParams(t *testing.T) {
-	for _, protect := range []bool{false, true} {
+	{
 		ex := newFakeExec()
-		addr := startSocket(t, &SocketServer{Protect: protect}, ex)
+		addr := startSocket(t, &SocketServer{}, ex)
 		c := dial(t, addr)
 		c.send(`{"command":"echo","params":{"protection_access_token":"tok","url":"https://x/?a=1&b=<2>"}}`)
 		_, b := c.readRaw()
@@ -505,7 +505,7 @@ func TestSocketProtectFlagAndParams(t *testing.T) {
 			t.Errorf("answer %s", b)
 		}
 		calls := ex.Calls()
-		if len(calls) != 1 || calls[0].Protect != protect || calls[0].ProtectionToken != "" {
+		if len(calls) != 1 || calls[0].ProtectionToken != "" {
 			t.Fatalf("engine got %+v", calls)
 		}
 	}

@@ -126,8 +126,8 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// Socket (protection off by default): setup_client, a protection token,
-	// an authorization URL.
+	// Socket (protection on by default, as on every listener): setup_client,
+	// a protection token, an authorization URL.
 	st, err := oxdclient.NewSocket(sockAddr, oxdclient.SocketConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,13 @@ func TestBinary(t *testing.T) {
 	if err != nil || tok.AccessToken.IsZero() {
 		t.Fatalf("get_client_token: %v %+v", err, tok)
 	}
-	au, err := sc.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	if _, err := sc.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID}); !oxdclient.IsProtectionTokenError(err) {
+		t.Fatalf("get_authorization_url over the socket without a token: %v", err)
+	}
+	sp := oxdclient.New(st, oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{
+		ClientID: setup.ClientID, ClientSecret: setup.ClientSecret, OPHost: issuer,
+	}})
+	au, err := sp.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	if err != nil || !strings.HasPrefix(au.AuthorizationURL, issuer+"/") || !strings.Contains(au.AuthorizationURL, "state=") {
 		t.Fatalf("get_authorization_url over the socket: %v %+v", err, au)
 	}
@@ -319,16 +325,24 @@ func startRun(t *testing.T, args ...string) (addr string, stop func()) {
 }
 
 func socketClient(t *testing.T, addr string) *oxdclient.Client {
+	return protectedSocketClient(t, addr, nil)
+}
+
+// protectedSocketClient attaches protection tokens minted with creds (nil:
+// none).
+func protectedSocketClient(t *testing.T, addr string, creds *oxdclient.ProtectionCredentials) *oxdclient.Client {
 	t.Helper()
 	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return oxdclient.New(st, oxdclient.Config{})
+	return oxdclient.New(st, oxdclient.Config{Protection: creds})
 }
 
-func setupSite(t *testing.T, c *oxdclient.Client, issuer string) string {
+// setupSite runs setup_client and returns the site and the credentials
+// that mint its protection tokens.
+func setupSite(t *testing.T, c *oxdclient.Client, issuer string) (string, *oxdclient.ProtectionCredentials) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -339,7 +353,7 @@ func setupSite(t *testing.T, c *oxdclient.Client, issuer string) string {
 	if err != nil {
 		t.Fatalf("setup_client: %v", err)
 	}
-	return r.OxdID
+	return r.OxdID, &oxdclient.ProtectionCredentials{ClientID: r.ClientID, ClientSecret: r.ClientSecret, OPHost: issuer}
 }
 
 func getRP(t *testing.T, c *oxdclient.Client, oxdID string) error {
@@ -356,18 +370,18 @@ func TestStoreFileSurvivesRestart(t *testing.T) {
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	file := filepath.Join(t.TempDir(), "sites.json")
 	addr, stop := startRun(t, "-store", "file:"+file)
-	oxdID := setupSite(t, socketClient(t, addr), op.Issuer())
+	oxdID, creds := setupSite(t, socketClient(t, addr), op.Issuer())
 	stop()
 	if st, err := os.Stat(file); err != nil || st.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("store file: %v %v", st, err)
 	}
 	addr2, _ := startRun(t, "-store", "file:"+file)
-	if err := getRP(t, socketClient(t, addr2), oxdID); err != nil {
+	if err := getRP(t, protectedSocketClient(t, addr2, creds), oxdID); err != nil {
 		t.Fatalf("get_rp after restart: %v", err)
 	}
 	// A memory store forgets.
 	addr3, _ := startRun(t)
-	if err := getRP(t, socketClient(t, addr3), oxdID); !oxdclient.IsInvalidOxdID(err) {
+	if err := getRP(t, protectedSocketClient(t, addr3, creds), oxdID); !oxdclient.IsInvalidOxdID(err) {
 		t.Fatalf("get_rp on a fresh memory store: %v", err)
 	}
 }
@@ -406,11 +420,11 @@ func TestStoreRedisShared(t *testing.T) {
 	a, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	b, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	other, _ := startRun(t, "-store", url, "-redis-prefix", "t2:")
-	oxdID := setupSite(t, socketClient(t, a), op.Issuer())
-	if err := getRP(t, socketClient(t, b), oxdID); err != nil {
+	oxdID, creds := setupSite(t, socketClient(t, a), op.Issuer())
+	if err := getRP(t, protectedSocketClient(t, b, creds), oxdID); err != nil {
 		t.Fatalf("get_rp on the second server: %v", err)
 	}
-	if err := getRP(t, socketClient(t, other), oxdID); !oxdclient.IsInvalidOxdID(err) {
+	if err := getRP(t, protectedSocketClient(t, other, creds), oxdID); !oxdclient.IsInvalidOxdID(err) {
 		t.Fatalf("get_rp under another prefix: %v", err)
 	}
 }

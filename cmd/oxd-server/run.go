@@ -25,8 +25,7 @@ type options struct {
 	tlsCertOut      string
 	store           string
 	redisPrefix     string
-	protectSocket   bool
-	httpsProtect    bool
+	noProtection    bool
 	devOP           bool
 	logLevel        string
 	shutdownTimeout time.Duration
@@ -43,8 +42,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsCertOut, "tls-cert-out", "", "write the generated self-signed certificate (PEM) to this file")
 	fs.StringVar(&o.store, "store", "memory", "storage: memory, file:<path> or redis://[user:password@]host:port/db")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "oxd:", "prefix of every Redis key (with -store redis://…)")
-	fs.BoolVar(&o.protectSocket, "protect-socket", false, "require protection access tokens on the socket protocol")
-	fs.BoolVar(&o.httpsProtect, "https-protect", true, "require protection access tokens on the HTTPS extension")
+	fs.BoolVar(&o.noProtection, "insecure-no-protection", false, "do not require protection access tokens on any listener (3.1.4's shipped default): anyone who reaches a listener can read every site's client secret, use, change and remove every site")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
@@ -108,13 +106,16 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	engine, err := oxdserver.New(oxdserver.Config{Store: store, Logger: log})
+	engine, err := oxdserver.New(oxdserver.Config{Store: store, Logger: log, InsecureNoProtection: o.noProtection})
 	if err != nil {
 		_ = store.Close()
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer engine.Close() // closes the store
-	log.Info("oxd engine ready", "store", storeDesc)
+	log.Info("oxd engine ready", "store", storeDesc, "protection", !o.noProtection)
+	if o.noProtection {
+		log.Warn("protection access tokens are OFF (-insecure-no-protection): anyone who reaches a listener can list every site, read its client secret (get_rp), use, change and remove it; use only for a trusted single-tenant setup on loopback")
+	}
 
 	if o.devOP {
 		op, err := oxdtest.StartOP(oxdtest.OPConfig{Logger: log.With("component", "dev-op")})
@@ -141,8 +142,8 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("socket listener: %w", err)
 		}
-		sock = &oxdserver.SocketServer{Engine: engine, Protect: o.protectSocket, Logger: log}
-		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protect", o.protectSocket)
+		sock = &oxdserver.SocketServer{Engine: engine, Logger: log}
+		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -163,10 +164,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
 		httpSrv = &http.Server{
-			Handler: oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{
-				InsecureNoProtection: !o.httpsProtect,
-				Logger:               log,
-			}),
+			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
@@ -175,7 +173,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protect", o.httpsProtect)
+		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
