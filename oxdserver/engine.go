@@ -25,10 +25,22 @@
 //     (key rotation).
 //   - An OP error on the code exchange is an answer, not the generic
 //     internal error: invalid_grant gives bad_request "'code' is invalid."
-//     (as oxd 4.x), other statuses http_status_<N> with the OP's body. OP
-//     timeouts and garbage give internal_error with a specific description;
-//     the generic internal error (after which 3.1.4 closes the socket) is
-//     kept for unexpected failures only.
+//     (as oxd 4.x), other statuses http_status_<N>. The OP's body is never
+//     passed on (3.1.4 quoted it): the description is the JSON object of
+//     its OAuth "error" and "error_description" only (printable ASCII, at
+//     most 64 and 256 characters), or "The OP answered HTTP <N>.". Network
+//     failures and timeouts give one generic internal_error description,
+//     and a failed discovery does not say why (no port or service probing
+//     through the engine); the generic internal error (after which 3.1.4
+//     closes the socket) is kept for unexpected failures only.
+//   - OPs: https only (plain http with Config.InsecureAllowLoopbackHTTP or
+//     InsecureAllowHTTP), optionally restricted to Config.OPHosts; every
+//     endpoint of a discovery document, and the registration_client_uri,
+//     must share the issuer's origin unless on the allow-list.
+//   - Protection access tokens are checked by default on every listener
+//     (3.1.4 ships with protection off), for every command that names an
+//     existing oxd_id, get_rp included, also update_site of a setup site
+//     (3.1.4 skipped it). See Config.InsecureNoProtection.
 //   - custom_parameters of get_authorization_url are appended as ordinary,
 //     URL-encoded query parameters (as oxd 4.x "params"), not packed into
 //     3.1.4's custom_response_headers; they cannot replace a parameter the
@@ -53,9 +65,11 @@
 //   - private_key_jwt client authentication is not supported: get_client_token
 //     answers invalid_algorithm for it.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
-//     pat and rpt fields. get_rp still returns the stored client secret and
-//     registration access token, as 3.1.4 (it is not protected: keep the
-//     listener on loopback).
+//     pat and rpt fields. get_rp returns the stored client secret and
+//     registration access token only to the tenant's token holder when
+//     protection is on; {"list":true} then needs a protection token and
+//     lists the caller's tenant only, in pages of at most MaxGetRPList
+//     ("offset", "limit").
 //   - Introspection (introspect_access_token, introspect_rpt, protection
 //     tokens, check access) authenticates with client_secret_basic when the
 //     OP allows it (or does not say), else with the site's PAT as a bearer
@@ -189,6 +203,7 @@ type Engine struct {
 	log          *slog.Logger
 	now          func() time.Time
 	flight       singleflight.Group
+	allowed      []allowedHost // Config.OPHosts
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL
@@ -211,6 +226,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.StateTTL < 0 || cfg.NonceTTL < 0 || cfg.DiscoveryTTL < 0 || cfg.JWKSTTL < 0 || cfg.OPTimeout < 0 || cfg.ClockSkew < 0 {
 		return nil, errors.New("oxdserver: negative duration in Config")
 	}
+	allowed, err := parseOPHosts(cfg.OPHosts)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.StateTTL == 0 {
 		cfg.StateTTL = DefaultStateTTL
 	}
@@ -230,14 +249,15 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	e := &Engine{
-		cfg:   cfg,
-		store: cfg.Store,
-		http:  cfg.HTTPClient,
-		log:   cfg.Logger,
-		now:   cfg.Now,
-		disc:  map[string]*cached{},
-		pats:  map[string]*patEntry{},
-		locks: map[string]*siteLock{},
+		cfg:     cfg,
+		store:   cfg.Store,
+		http:    cfg.HTTPClient,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		allowed: allowed,
+		disc:    map[string]*cached{},
+		pats:    map[string]*patEntry{},
+		locks:   map[string]*siteLock{},
 	}
 	if e.now == nil {
 		e.now = time.Now

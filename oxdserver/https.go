@@ -69,7 +69,8 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     the bare params object as body and answers the socket envelope
 //     {"status","data"} with HTTP 200, also for status "error";
 //   - an oxd error http_status_<N> (the OP/AS answered HTTP N) is answered
-//     with HTTP N and {"code":N,"message":"<OP body>"};
+//     with HTTP N and {"code":N,"message":"<description>"} (the OP's OAuth
+//     error fields only, never its body);
 //   - when the engine protects (Config.InsecureNoProtection false, the
 //     default), a protected path without "Authorization: Bearer <token>"
 //     is answered 403 with the exact body of 3.1.4; the header's token

@@ -352,7 +352,7 @@ func TestHTTPSNilEngine(t *testing.T) {
 }
 
 func TestHTTPSWithEngine(t *testing.T) {
-	e, err := New(Config{})
+	e, err := New(Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,6 +237,11 @@ func (e *Engine) register(ctx context.Context, s *Site, disc *oidcConfig) error 
 	if r.ClientID == "" {
 		return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_id in the answer")}
 	}
+	if r.RegistrationClientURI != "" && !e.endpointAllowed(discoveryIssuer(s.OPHost, s.OPDiscoveryPath), r.RegistrationClientURI) {
+		// The registration token is sent there on update_site and
+		// remove: keep it on the OP's origin.
+		r.RegistrationClientURI, r.RegistrationAccessToken = "", ""
+	}
 	s.ClientID = r.ClientID
 	s.ClientSecret = r.ClientSecret
 	s.RegistrationAccessToken = r.RegistrationAccessToken

@@ -105,7 +105,7 @@ type hybridExec struct {
 }
 
 func newHybridExec(t *testing.T) *hybridExec {
-	e, err := New(Config{})
+	e, err := New(Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -210,3 +210,8 @@ func TestCrossTenantIsolation(t *testing.T) {
 		assert.NotContains(t, out, secret)
 	}
 }
+
+// newTestLogger logs everything (debug and up) as text to w.
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -302,7 +302,7 @@ func startRun(t *testing.T, args ...string) (addr string, stop func()) {
 	done := make(chan int, 1)
 	exited := make(chan struct{})
 	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), &logs)
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-insecure-loopback-http"}, args...), &logs)
 		close(exited)
 	}()
 	addr = logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]

@@ -26,6 +26,8 @@ type options struct {
 	store           string
 	redisPrefix     string
 	noProtection    bool
+	opHosts         stringList
+	loopbackHTTP    bool
 	devOP           bool
 	logLevel        string
 	shutdownTimeout time.Duration
@@ -43,6 +45,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.store, "store", "memory", "storage: memory, file:<path> or redis://[user:password@]host:port/db")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "oxd:", "prefix of every Redis key (with -store redis://…)")
 	fs.BoolVar(&o.noProtection, "insecure-no-protection", false, "do not require protection access tokens on any listener (3.1.4's shipped default): anyone who reaches a listener can read every site's client secret, use, change and remove every site")
+	fs.Var(&o.opHosts, "op-host", "allow this OP (host, host:port or https origin); repeat for several; none: any https OP")
+	fs.BoolVar(&o.loopbackHTTP, "insecure-loopback-http", false, "allow plain-http OPs on loopback addresses (development OPs); on with -dev-op")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
@@ -65,6 +69,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-shutdown-timeout must be positive")
 	}
 	return o, nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -106,7 +120,23 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	engine, err := oxdserver.New(oxdserver.Config{Store: store, Logger: log, InsecureNoProtection: o.noProtection})
+	var devOP *oxdtest.OP
+	if o.devOP {
+		// Started first: its issuer joins a non-empty OP allow-list.
+		devOP, err = oxdtest.StartOP(oxdtest.OPConfig{Logger: log.With("component", "dev-op")})
+		if err != nil {
+			_ = store.Close()
+			return fmt.Errorf("development OP: %w", err)
+		}
+		defer devOP.Close()
+		if len(o.opHosts) > 0 {
+			o.opHosts = append(o.opHosts, devOP.Issuer())
+		}
+	}
+	engine, err := oxdserver.New(oxdserver.Config{
+		Store: store, Logger: log, InsecureNoProtection: o.noProtection,
+		OPHosts: o.opHosts, InsecureAllowLoopbackHTTP: o.loopbackHTTP || o.devOP,
+	})
 	if err != nil {
 		_ = store.Close()
 		return fmt.Errorf("engine: %w", err)
@@ -117,12 +147,8 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		log.Warn("protection access tokens are OFF (-insecure-no-protection): anyone who reaches a listener can list every site, read its client secret (get_rp), use, change and remove it; use only for a trusted single-tenant setup on loopback")
 	}
 
-	if o.devOP {
-		op, err := oxdtest.StartOP(oxdtest.OPConfig{Logger: log.With("component", "dev-op")})
-		if err != nil {
-			return fmt.Errorf("development OP: %w", err)
-		}
-		defer op.Close()
+	if devOP != nil {
+		op := devOP
 		users := make([]string, 0, len(oxdtest.DemoUsers))
 		for _, u := range oxdtest.DemoUsers {
 			users = append(users, u.Username)

@@ -19,7 +19,7 @@ import (
 // with protection tokens enforced (the default).
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func startSocketOxd(t *testing.T) string {
 // file for -oxd-https-ca.
 func startHTTPSOxd(t *testing.T) (url, caFile string) {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
