@@ -18,6 +18,12 @@ import (
 	"github.com/oxdgo/oxd/oxdtest"
 )
 
+// Defaults of the HTTPS listener.
+const (
+	defaultHTTPSMaxConns    = 256
+	defaultHTTPSIdleTimeout = time.Minute
+)
+
 type options struct {
 	listen          string
 	httpsListen     string
@@ -31,6 +37,11 @@ type options struct {
 	devOP           bool
 	logLevel        string
 	shutdownTimeout time.Duration
+
+	maxConns, maxConnsPerSource int
+	idleTimeout, readTimeout    time.Duration
+	httpsMaxConns               int
+	httpsIdleTimeout            time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -50,6 +61,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
+	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
+	fs.IntVar(&o.maxConnsPerSource, "max-conns-per-source", oxdserver.DefaultMaxConnsPerSource, "socket: most open connections from one IP address")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", oxdserver.DefaultIdleTimeout, "socket: close a connection idle between commands for that long")
+	fs.DurationVar(&o.readTimeout, "read-timeout", oxdserver.DefaultReadTimeout, "socket: longest time to receive one command frame")
+	fs.IntVar(&o.httpsMaxConns, "https-max-conns", defaultHTTPSMaxConns, "HTTPS extension: most open connections; at the cap the longest idle one is closed")
+	fs.DurationVar(&o.httpsIdleTimeout, "https-idle-timeout", defaultHTTPSIdleTimeout, "HTTPS extension: close a keep-alive connection idle for that long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -67,6 +84,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.shutdownTimeout <= 0 {
 		return nil, errors.New("-shutdown-timeout must be positive")
+	}
+	if o.maxConns <= 0 || o.maxConnsPerSource <= 0 || o.httpsMaxConns <= 0 {
+		return nil, errors.New("-max-conns, -max-conns-per-source and -https-max-conns must be positive")
+	}
+	if o.idleTimeout <= 0 || o.readTimeout <= 0 || o.httpsIdleTimeout <= 0 {
+		return nil, errors.New("-idle-timeout, -read-timeout and -https-idle-timeout must be positive")
 	}
 	return o, nil
 }
@@ -168,7 +191,8 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("socket listener: %w", err)
 		}
-		sock = &oxdserver.SocketServer{Engine: engine, Logger: log}
+		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
+			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout}
 		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
@@ -189,13 +213,15 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			stopSocket(sock, o.shutdownTimeout, log)
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
+		capped := newCapListener(ln, o.httpsMaxConns, log)
 		httpSrv = &http.Server{
+			ConnState: capped.connState,
 			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      2 * time.Minute,
-			IdleTimeout:       2 * time.Minute,
+			IdleTimeout:       o.httpsIdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
@@ -203,7 +229,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := httpSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := httpSrv.ServeTLS(capped, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				failed <- fmt.Errorf("HTTPS listener: %w", err)
 			}
 		}()
