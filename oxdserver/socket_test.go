@@ -593,7 +593,6 @@ func TestSocketShutdownDeadline(t *testing.T) {
 	waitConns(t, srv, 0)
 }
 
-
 func TestSocketServeConnPipe(t *testing.T) {
 	srv := &SocketServer{exec: newFakeExec()}
 	cli, sv := net.Pipe()

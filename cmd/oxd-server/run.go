@@ -215,7 +215,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		capped := newCapListener(ln, o.httpsMaxConns, log)
 		httpSrv = &http.Server{
-			ConnState: capped.connState,
+			ConnState:         capped.connState,
 			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
