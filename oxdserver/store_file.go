@@ -162,6 +162,12 @@ func (f *FileStore) ListSites(_ context.Context) ([]*Site, error) {
 	return out, nil
 }
 
+// SetValueLimits bounds the pending one-time values, kept in memory (see
+// MemoryStore.MaxValues); zero keeps a default. Call it before first use.
+func (f *FileStore) SetValueLimits(maxValues, maxPerGroup int) {
+	f.mem.MaxValues, f.mem.MaxValuesPerGroup = maxValues, maxPerGroup
+}
+
 // PutValue implements Store (in memory).
 func (f *FileStore) PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	return f.mem.PutValue(ctx, key, value, ttl)

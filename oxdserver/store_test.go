@@ -241,7 +241,7 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	au2, err := b.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	require.NoError(t, err)
 	state := strings.Split(strings.Split(au2.AuthorizationURL, "state=")[1], "&")[0]
-	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+state).Result()
+	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+setup.OxdID+"/"+state).Result()
 	require.NoError(t, err)
 	assert.Greater(t, ttl, time.Duration(0))
 	assert.LessOrEqual(t, ttl, oxdserver.DefaultStateTTL)

@@ -447,7 +447,7 @@ func (e *Engine) umaClaimsGatheringURL(ctx context.Context, c *call, p *oxdclien
 	}
 	state := randomToken()
 	rec, _ := json.Marshal(stateRecord{Kind: stateKindClaims, OxdID: site.OxdID})
-	if err := e.store.PutValue(ctx, keyState+state, rec, e.cfg.StateTTL); err != nil {
+	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec, e.cfg.StateTTL); err != nil {
 		return nil, fmt.Errorf("store state: %w", err)
 	}
 	var q query
