@@ -744,12 +744,14 @@ func (s *SocketServer) Shutdown(ctx context.Context) error {
 func (s *SocketServer) Close() error {
 	s.init()
 	s.beginShutdown()
-	s.cancel()
+	// Connections first, then the commands: a cancelled command must not
+	// get its error answer out before its connection is cut.
 	s.mu.Lock()
 	for cs := range s.conns {
 		_ = cs.c.Close()
 	}
 	s.mu.Unlock()
+	s.cancel()
 	return nil
 }
 

@@ -59,6 +59,9 @@ func TestSocketIdleConnectionsCannotLockOut(t *testing.T) {
 		}
 		idle = append(idle, c)
 	}
+	// The server marks a connection idle just after writing the answer the
+	// client has read: let the eight settle into their idle state.
+	time.Sleep(100 * time.Millisecond)
 	for i := range 8 {
 		c := dial(t, addr)
 		c.send(`{"command":"echo","params":{}}`)
