@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -244,6 +245,10 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"-listen", "256.0.0.1:1"}, 1, "socket listener"},
 		{[]string{"-listen", "", "-https-listen", "127.0.0.1:0", "-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, 1, "TLS certificate"},
 		{[]string{"-h"}, 0, "-https-listen"},
+		{[]string{"-protect-socket"}, 2, "flag provided but not defined"},
+		{[]string{"-https-protect=false"}, 2, "flag provided but not defined"},
+		{[]string{"-max-conns", "0"}, 2, "must be positive"},
+		{[]string{"-op-host", "https://op.example/path"}, 1, "invalid OPHosts entry"},
 	} {
 		var out bytes.Buffer
 		code := run(context.Background(), tc.args, &out)
@@ -426,5 +431,59 @@ func TestStoreRedisShared(t *testing.T) {
 	}
 	if err := getRP(t, protectedSocketClient(t, other, creds), oxdID); !oxdclient.IsInvalidOxdID(err) {
 		t.Fatalf("get_rp under another prefix: %v", err)
+	}
+}
+
+// TestDevOPCannotPassForProduction (server hardening, defect 7): -dev-op
+// logs a WARN banner, refuses a persistent store and a listener off
+// loopback unless -dev-op-allow-unsafe, and a listener off loopback with
+// protection off is warned about.
+func TestDevOPCannotPassForProduction(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-dev-op", "-listen", "127.0.0.1:0", "-store", "file:" + filepath.Join(t.TempDir(), "s.json")}, "refuses a persistent -store"},
+		{[]string{"-dev-op", "-listen", "127.0.0.1:0", "-store", "redis://127.0.0.1:1/0"}, "refuses a persistent -store"},
+		{[]string{"-dev-op", "-listen", "0.0.0.0:0"}, "not on a loopback address"},
+		{[]string{"-dev-op", "-listen", ":0"}, "not on a loopback address"},
+		{[]string{"-dev-op", "-listen", "", "-https-listen", "[::]:0"}, "not on a loopback address"},
+	} {
+		var out bytes.Buffer
+		if code := run(context.Background(), tc.args, &out); code != 2 || !strings.Contains(out.String(), tc.msg) {
+			t.Errorf("%q: exit %d; output:\n%s", tc.args, code, out.String())
+		}
+	}
+
+	// A listener off loopback with protection off is warned about (checked
+	// without listening: tests listen on loopback only).
+	var warned bytes.Buffer
+	exposureWarnings(&options{listen: "0.0.0.0:8099", noProtection: true}, slog.New(slog.NewTextHandler(&warned, nil)))
+	if !strings.Contains(warned.String(), `level=WARN msg="a listener is not on a loopback address and protection is OFF`) {
+		t.Errorf("no exposure warning: %s", warned.String())
+	}
+
+	// Allowed with the second flag; the banner is a WARN.
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-dev-op", "-dev-op-allow-unsafe", "-insecure-no-protection", "-listen", "127.0.0.1:0", "-store", "file:" + filepath.Join(t.TempDir(), "s.json")}, &logs)
+		close(exited)
+	}()
+	logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening"`), exited)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, logs.String())
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`level=WARN msg="DEVELOPMENT OP RUNNING (-dev-op): NOT FOR PRODUCTION`,
+		`level=WARN msg="protection access tokens are OFF (-insecure-no-protection)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in:\n%s", want, out)
+		}
 	}
 }

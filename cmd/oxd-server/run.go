@@ -42,6 +42,7 @@ type options struct {
 	idleTimeout, readTimeout    time.Duration
 	httpsMaxConns               int
 	httpsIdleTimeout            time.Duration
+	devOPAllowUnsafe            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.opHosts, "op-host", "allow this OP (host, host:port or https origin); repeat for several; none: any https OP")
 	fs.BoolVar(&o.loopbackHTTP, "insecure-loopback-http", false, "allow plain-http OPs on loopback addresses (development OPs); on with -dev-op")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
+	fs.BoolVar(&o.devOPAllowUnsafe, "dev-op-allow-unsafe", false, "allow -dev-op with a persistent store or a listener off loopback")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
 	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
@@ -91,7 +93,44 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.idleTimeout <= 0 || o.readTimeout <= 0 || o.httpsIdleTimeout <= 0 {
 		return nil, errors.New("-idle-timeout, -read-timeout and -https-idle-timeout must be positive")
 	}
+	if o.devOP && !o.devOPAllowUnsafe {
+		if o.store != "" && o.store != "memory" {
+			return nil, errors.New("-dev-op (demo users with published passwords, anonymous registration) refuses a persistent -store; add -dev-op-allow-unsafe to insist")
+		}
+		for _, a := range []string{o.listen, o.httpsListen} {
+			if a != "" && !onLoopback(a) {
+				return nil, fmt.Errorf("-dev-op refuses the listener %s, which is not on a loopback address; add -dev-op-allow-unsafe to insist", a)
+			}
+		}
+	}
 	return o, nil
+}
+
+// exposureWarnings logs what the options expose.
+func exposureWarnings(o *options, log *slog.Logger) {
+	if !o.noProtection {
+		return
+	}
+	for _, a := range []string{o.listen, o.httpsListen} {
+		if a != "" && !onLoopback(a) {
+			log.Warn("a listener is not on a loopback address and protection is OFF: anyone on the network can read and change every site", "addr", a)
+		}
+	}
+	log.Warn("protection access tokens are OFF (-insecure-no-protection): anyone who reaches a listener can list every site, read its client secret (get_rp), use, change and remove it; use only for a trusted single-tenant setup on loopback")
+}
+
+// onLoopback reports whether a listen address is on a loopback address
+// (127.0.0.0/8, ::1, localhost). An empty host (every interface) is not.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // stringList is a repeatable string flag.
@@ -166,9 +205,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	defer engine.Close() // closes the store
 	log.Info("oxd engine ready", "store", storeDesc, "protection", !o.noProtection)
-	if o.noProtection {
-		log.Warn("protection access tokens are OFF (-insecure-no-protection): anyone who reaches a listener can list every site, read its client secret (get_rp), use, change and remove it; use only for a trusted single-tenant setup on loopback")
-	}
+	exposureWarnings(o, log)
 
 	if devOP != nil {
 		op := devOP
@@ -176,8 +213,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		for _, u := range oxdtest.DemoUsers {
 			users = append(users, u.Username)
 		}
-		log.Info("development OP listening", "issuer", op.Issuer(), "users", strings.Join(users, ","),
-			"note", "for trials only: demo users with documented passwords (see oxdtest.DemoUsers)")
+		log.Warn("DEVELOPMENT OP RUNNING (-dev-op): NOT FOR PRODUCTION. It registers any client anonymously and its demo users have published passwords",
+			"issuer", op.Issuer(), "users", strings.Join(users, ","), "plain_http_loopback_ops", "allowed")
+		log.Info("development OP listening", "issuer", op.Issuer())
 	}
 
 	var (
