@@ -25,8 +25,9 @@ import (
 // listeners serves e on a loopback socket listener and an HTTPS-extension
 // handler on a loopback TLS server.
 type listeners struct {
-	sock  *oxdclient.Socket
-	https *httptest.Server
+	sock     *oxdclient.Socket
+	sockAddr string
+	https    *httptest.Server
 }
 
 func startListeners(t *testing.T, e *oxdserver.Engine, log *slog.Logger) *listeners {
@@ -47,7 +48,7 @@ func startListeners(t *testing.T, e *oxdserver.Engine, log *slog.Logger) *listen
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &listeners{sock: sock, https: hs}
+	return &listeners{sock: sock, sockAddr: ln.Addr().String(), https: hs}
 }
 
 // socketCall runs command over the socket with the token in params (when
