@@ -27,6 +27,57 @@ const (
 
 var defaultScope = []string{"openid", "profile", "email"}
 
+// knownGrants are the grant type values the engine passes on to the OP;
+// grantAliases map short names that 3.1.x clients send to them (only where
+// the meaning is unambiguous).
+var (
+	knownGrants = []string{grantAuthorizationCode, "implicit", grantRefreshToken, grantClientCredentials, "password",
+		grantUMATicket, "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:device_code",
+		"urn:openid:params:grant-type:ciba", "urn:ietf:params:oauth:grant-type:token-exchange"}
+	grantAliases = map[string]string{"uma_ticket": grantUMATicket, "uma-ticket": grantUMATicket}
+)
+
+// normalizeGrants maps known short names to their registered values and
+// drops names the engine does not know or the OP says it does not support
+// (3.1.4 dropped unknown names; passing them on fails the registration).
+// Each dropped name is logged (cut and sanitized).
+func (e *Engine) normalizeGrants(ctx context.Context, list []string, disc *oidcConfig) []string {
+	var out []string
+	for _, g := range list {
+		v := g
+		if a, ok := grantAliases[strings.ToLower(g)]; ok {
+			v = a
+		}
+		if !slices.Contains(knownGrants, v) || !supports(disc.GrantTypesSupported, v, true) {
+			e.log.WarnContext(ctx, "oxdserver: dropping a grant type the engine or the OP does not know", "grant_type", sanitizeOAuth(g, 64))
+			continue
+		}
+		out = addUnique(out, v)
+	}
+	return out
+}
+
+// neededGrants adds the grants a site needs, as register_site and
+// setup_client register them: authorization_code for the code flow,
+// refresh_token and the UMA ticket grant when the OP offers them,
+// client_credentials for protection clients.
+func neededGrants(grants []string, s *Site, disc *oidcConfig, kind siteKind) []string {
+	if slices.Contains(s.ResponseTypes, "code") {
+		grants = addUnique(grants, grantAuthorizationCode)
+	}
+	if supports(disc.GrantTypesSupported, grantRefreshToken, true) {
+		grants = addUnique(grants, grantRefreshToken)
+	}
+	if kind == kindSetup || kind == kindSetupRP || s.IsSetupClient || s.SetupClientID != "" ||
+		slices.Contains(s.Scope, scopeUMAProtection) || slices.Contains(s.Scope, scopeOxd) {
+		grants = addUnique(grants, grantClientCredentials)
+	}
+	if kind != kindSetup && !s.IsSetupClient && supports(disc.GrantTypesSupported, grantUMATicket, false) {
+		grants = addUnique(grants, grantUMATicket)
+	}
+	return grants
+}
+
 // newOxdID returns a random UUID (version 4), the form of oxd_ids.
 func newOxdID() string {
 	var b [16]byte
@@ -278,6 +329,9 @@ func (e *Engine) newSite(ctx context.Context, p *oxdclient.SiteParams, kind site
 	if err != nil {
 		return nil, nil, err
 	}
+	if grants := nonBlank(p.GrantTypes); len(grants) > 0 {
+		s.GrantTypes = neededGrants(e.normalizeGrants(ctx, grants, disc), s, disc, kind)
+	}
 	if kind == kindRegular {
 		s.ClientID = strings.TrimSpace(p.ClientID)
 		s.ClientSecret = p.ClientSecret.Reveal()
@@ -455,12 +509,20 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 		s.Scope = l
 	}
 	// 3.1.4 stored null here when grant_types was absent; keep the stored
-	// ones instead.
+	// ones instead. Given grant types are normalized (short names mapped,
+	// unknown ones dropped) and the grants the site needs are kept, as
+	// register_site adds them (3.1.4 with Gluu's OP kept issuing refresh
+	// tokens).
 	if l := nonBlank(p.GrantTypes); len(l) > 0 {
-		if s.IsSetupClient || s.SetupClientID != "" || slices.Contains(s.Scope, scopeUMAProtection) {
-			l = addUnique(l, grantClientCredentials)
+		disc, err := e.oidc(ctx, s.OPHost, s.OPDiscoveryPath)
+		if err != nil {
+			return nil, err
 		}
-		s.GrantTypes = l
+		kind := kindRegular
+		if s.IsSetupClient {
+			kind = kindSetup
+		}
+		s.GrantTypes = neededGrants(e.normalizeGrants(ctx, l, disc), s, disc, kind)
 	}
 	if v := strings.TrimSpace(p.ClientJWKSURI); v != "" {
 		s.ClientJWKSURI = v
