@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -115,5 +117,48 @@ func TestHTTPSAcceptEMFILEBacksOff(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestShutdownTimeoutCutShortExitsNonZero: when -shutdown-timeout ends
+// before the commands in flight, the process exits 1, not 0.
+func TestShutdownTimeoutCutShortExitsNonZero(t *testing.T) {
+	release := make(chan struct{})
+	slowOP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slowOP.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-insecure-loopback-http", "-shutdown-timeout", "200ms"}, &logs)
+		close(exited)
+	}()
+	addr := logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := `{"command":"get_client_token","params":{"op_host":"` + slowOP.URL + `","client_id":"c","client_secret":"s"}}`
+	if _, err := c.Write([]byte(fmt.Sprintf("%04d%s", len(cmd), cmd))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the command waits for the OP
+	cancel()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(logs.String(), "cut short") {
+			t.Fatalf("exit %d:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oxdgo/oxd/oxdserver"
@@ -152,7 +153,8 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // run is the whole program; it returns the exit status: 0 after a graceful
-// stop (ctx cancelled by SIGTERM/SIGINT), 1 on a failure, 2 on bad flags.
+// stop (ctx cancelled by SIGTERM/SIGINT), 1 on a failure or when the
+// -shutdown-timeout deadline cut commands short, 2 on bad flags.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -282,7 +284,10 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	var swg sync.WaitGroup
+	var (
+		swg sync.WaitGroup
+		cut atomic.Bool // the deadline cut commands short
+	)
 	if httpSrv != nil {
 		swg.Add(1)
 		go func() {
@@ -290,6 +295,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			if err := httpSrv.Shutdown(sctx); err != nil {
 				log.Warn("HTTPS extension: commands still running at the shutdown deadline; closing", "err", err)
 				_ = httpSrv.Close()
+				cut.Store(true)
 			}
 		}()
 	}
@@ -297,11 +303,16 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			stopSocketCtx(sctx, sock, log)
+			if !stopSocketCtx(sctx, sock, log) {
+				cut.Store(true)
+			}
 		}()
 	}
 	swg.Wait()
 	wg.Wait()
+	if runErr == nil && cut.Load() {
+		return errCutShort
+	}
 	return runErr
 }
 
@@ -314,9 +325,17 @@ func stopSocket(s *oxdserver.SocketServer, timeout time.Duration, log *slog.Logg
 	stopSocketCtx(ctx, s, log)
 }
 
-func stopSocketCtx(ctx context.Context, s *oxdserver.SocketServer, log *slog.Logger) {
+// stopSocketCtx stops s gracefully; false when ctx ended first and
+// commands were cut short.
+func stopSocketCtx(ctx context.Context, s *oxdserver.SocketServer, log *slog.Logger) bool {
 	if err := s.Shutdown(ctx); err != nil {
 		log.Warn("socket: commands still running at the shutdown deadline; closing", "err", err)
 		_ = s.Close()
+		return false
 	}
+	return true
 }
+
+// errCutShort: the graceful stop's deadline (-shutdown-timeout) cut
+// commands in flight short; the exit status is then 1.
+var errCutShort = errors.New("commands in flight were cut short at the -shutdown-timeout deadline")
