@@ -41,6 +41,17 @@
 //     (3.1.4 ships with protection off), for every command that names an
 //     existing oxd_id, get_rp included, also update_site of a setup site
 //     (3.1.4 skipped it). See Config.InsecureNoProtection.
+//   - setup_client and register_site arriving through a listener are
+//     rate-limited (Config.RegistrationsPerMinute) and need the operator
+//     token when one is configured (Config.OperatorToken) or the listener
+//     requires it (RequireOperatorToken).
+//   - update_site and register_site map grant type short names
+//     (uma_ticket) to their registered URIs, drop unknown names with a
+//     warning, and keep the grants the site needs (update_site with
+//     grant_types dropped refresh_token in 3.1.4).
+//   - Pending states and nonces are bounded in every store
+//     (DefaultMaxValues, DefaultMaxValuesPerGroup), oldest evicted first.
+//   - Answers keep '&', '<' and '>' raw (not Go's HTML-safe escapes).
 //   - custom_parameters of get_authorization_url are appended as ordinary,
 //     URL-encoded query parameters (as oxd 4.x "params"), not packed into
 //     3.1.4's custom_response_headers; they cannot replace a parameter the
@@ -93,6 +104,7 @@ package oxdserver
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,6 +185,16 @@ type Config struct {
 	// loopback address (127.0.0.0/8, ::1, localhost): development and test
 	// OPs such as oxdtest's. Off by default: plain http is refused.
 	InsecureAllowLoopbackHTTP bool
+	// OperatorToken, when set, must be given as the "operator_token"
+	// parameter of setup_client and register_site arriving through a
+	// listener (they create tenants and OP clients and are never protected
+	// by a tenant's token). A listener with RequireOperatorToken refuses
+	// them while OperatorToken is empty.
+	OperatorToken string
+	// RegistrationsPerMinute bounds setup_client and register_site
+	// arriving through listeners, for the whole engine (default 30, with
+	// bursts of as many; negative: no bound).
+	RegistrationsPerMinute int
 	// InsecureAllowHTTP lets the engine talk plain http to any OP (implies
 	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
 	// network in clear text.
@@ -191,7 +213,14 @@ type Request struct {
 	// inProcess marks a call of the trusted in-process transport (Do):
 	// protection tokens are not checked.
 	inProcess bool
+	// requireOperator: the listener requires the operator token for
+	// setup_client and register_site even when none is configured.
+	requireOperator bool
 }
+
+// DefaultRegistrationsPerMinute is the default of
+// Config.RegistrationsPerMinute.
+const DefaultRegistrationsPerMinute = 30
 
 // Engine performs oxd commands. It is safe for concurrent use.
 type Engine struct {
@@ -204,6 +233,10 @@ type Engine struct {
 	now          func() time.Time
 	flight       singleflight.Group
 	allowed      []allowedHost // Config.OPHosts
+
+	regMu     sync.Mutex
+	regTokens float64 // registration rate limit bucket
+	regLast   time.Time
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL
@@ -462,6 +495,12 @@ func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
 		e.logDone(ctx, name, start, errNoParams(), nil)
 		return nil, errNoParams()
 	}
+	if !req.inProcess && (name == oxdclient.CmdSetupClient || name == oxdclient.CmdRegisterSite) {
+		if oe := e.admitRegistration(raw, req.requireOperator); oe != nil {
+			e.logDone(ctx, name, start, oe, nil)
+			return nil, oe
+		}
+	}
 	c := &call{command: name, raw: raw, protect: e.Protected() && !req.inProcess, token: strings.TrimSpace(req.ProtectionToken)}
 	out, err := e.safeExec(ctx, h, c)
 	if err != nil {
@@ -586,3 +625,44 @@ func truncate(s string, n int) string {
 // redirect, and following one would resend client secrets, codes and
 // tokens to another URL (possibly over plain HTTP).
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Error codes of the registration gate (not in 3.1.4).
+const (
+	CodeInvalidOperatorToken = "invalid_operator_token"
+	CodeTooManyRegistrations = "too_many_registrations"
+)
+
+// admitRegistration checks the operator token and the rate limit of
+// setup_client and register_site from a listener.
+func (e *Engine) admitRegistration(raw json.RawMessage, require bool) *oxdclient.Error {
+	if e.cfg.OperatorToken != "" || require {
+		var p struct {
+			Token string `json:"operator_token"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		if e.cfg.OperatorToken == "" || subtle.ConstantTimeCompare([]byte(p.Token), []byte(e.cfg.OperatorToken)) != 1 {
+			return oxdErr(CodeInvalidOperatorToken, "setup_client and register_site need the server's operator token (parameter operator_token) on this listener.")
+		}
+	}
+	rate := e.cfg.RegistrationsPerMinute
+	if rate == 0 {
+		rate = DefaultRegistrationsPerMinute
+	}
+	if rate < 0 {
+		return nil
+	}
+	now := e.now()
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	if e.regLast.IsZero() {
+		e.regTokens = float64(rate)
+	} else {
+		e.regTokens = min(float64(rate), e.regTokens+now.Sub(e.regLast).Minutes()*float64(rate))
+	}
+	e.regLast = now
+	if e.regTokens < 1 {
+		return oxdErr(CodeTooManyRegistrations, "Too many setup_client/register_site commands; retry in a minute.")
+	}
+	e.regTokens--
+	return nil
+}

@@ -20,6 +20,9 @@ const DefaultHTTPSMaxBody = 256 << 10
 
 // HTTPSConfig configures [NewHTTPSHandler].
 type HTTPSConfig struct {
+	// RequireOperatorToken: see SocketServer.RequireOperatorToken.
+	RequireOperatorToken bool
+
 	// MaxBody bounds the request body in bytes (default 256 KiB); a larger
 	// body is answered 413.
 	MaxBody int64
@@ -167,7 +170,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	}
 
 	trimmed := bytes.TrimSpace(body)
-	req := Request{Command: command}
+	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken}
 	switch {
 	case feIsJSONNull(trimmed):
 		// No parameters: the engine answers "Command parameters are not

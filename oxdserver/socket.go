@@ -112,6 +112,12 @@ type SocketServer struct {
 	// closed. A negative value removes the limit.
 	MaxConnsPerSource int
 
+	// RequireOperatorToken makes setup_client and register_site on this
+	// listener need the engine's operator token (Config.OperatorToken),
+	// refusing them while none is configured. For listeners that are not on
+	// a loopback address.
+	RequireOperatorToken bool
+
 	// Quirks314 reproduces the documented oxd-server 3.1.4 behaviour for
 	// testing clients: whatever arrived together with a frame (a pipelined
 	// frame) is dropped, a response over 9999 units closes the connection
@@ -650,7 +656,7 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	// The engine decides what is unknown (unsupported_operation) and what
 	// lacks parameters (nil Params), in the order of 3.1.4.
 	ctx, cancel := s.commandContext()
-	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params}, lg)
+	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, requireOperator: s.RequireOperatorToken}, lg)
 	cancel()
 	if oerr == nil {
 		resp, err = feEncodeOK(data)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,11 +11,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdtest"
 )
 
 // TestHTTPSIdleConnectionsCannotExhaust (server hardening, defect 6): idle
@@ -161,4 +167,32 @@ func TestShutdownTimeoutCutShortExitsNonZero(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return")
 	}
+}
+
+// TestOperatorTokenFile: with -operator-token-file, setup_client over the
+// (loopback) socket needs the operator token.
+func TestOperatorTokenFile(t *testing.T) {
+	tokFile := filepath.Join(t.TempDir(), "operator-token")
+	if err := os.WriteFile(tokFile, []byte("op-token-SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	addr, stop := startRun(t, "-operator-token-file", tokFile)
+	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	params := map[string]any{"op_host": op.Issuer(), "authorization_redirect_uri": "https://rp.example.test/cb"}
+	var out map[string]any
+	err = st.Do(context.Background(), oxdclient.CmdSetupClient, params, &out)
+	var oe *oxdclient.Error
+	if !errors.As(err, &oe) || oe.Code != oxdserver.CodeInvalidOperatorToken {
+		t.Fatalf("without the operator token: %v", err)
+	}
+	params["operator_token"] = "op-token-SECRET"
+	if err := st.Do(context.Background(), oxdclient.CmdSetupClient, params, &out); err != nil {
+		t.Fatalf("with the operator token: %v", err)
+	}
+	stop()
 }

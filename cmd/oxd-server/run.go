@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,8 @@ type options struct {
 	httpsMaxConns               int
 	httpsIdleTimeout            time.Duration
 	devOPAllowUnsafe            bool
+	operatorTokenFile           string
+	registrationsPerMinute      int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -62,6 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.loopbackHTTP, "insecure-loopback-http", false, "allow plain-http OPs on loopback addresses (development OPs); on with -dev-op")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
 	fs.BoolVar(&o.devOPAllowUnsafe, "dev-op-allow-unsafe", false, "allow -dev-op with a persistent store or a listener off loopback")
+	fs.StringVar(&o.operatorTokenFile, "operator-token-file", "", "file holding the operator token that setup_client and register_site need (parameter operator_token); without it they are open on loopback listeners and refused on others")
+	fs.IntVar(&o.registrationsPerMinute, "registrations-per-minute", oxdserver.DefaultRegistrationsPerMinute, "most setup_client and register_site commands per minute (bursts of as many)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
 	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
@@ -197,7 +202,17 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			o.opHosts = append(o.opHosts, devOP.Issuer())
 		}
 	}
+	operatorToken := ""
+	if o.operatorTokenFile != "" {
+		b, err := os.ReadFile(o.operatorTokenFile)
+		if err != nil || strings.TrimSpace(string(b)) == "" {
+			_ = store.Close()
+			return errors.New("-operator-token-file: cannot read a non-empty token")
+		}
+		operatorToken = strings.TrimSpace(string(b))
+	}
 	engine, err := oxdserver.New(oxdserver.Config{
+		OperatorToken: operatorToken, RegistrationsPerMinute: o.registrationsPerMinute,
 		Store: store, Logger: log, InsecureNoProtection: o.noProtection,
 		OPHosts: o.opHosts, InsecureAllowLoopbackHTTP: o.loopbackHTTP || o.devOP,
 	})
@@ -232,7 +247,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("socket listener: %w", err)
 		}
 		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
-			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout}
+			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: !onLoopback(o.listen)}
 		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
@@ -256,7 +271,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		capped := newCapListener(ln, o.httpsMaxConns, log)
 		httpSrv = &http.Server{
 			ConnState:         capped.connState,
-			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log}),
+			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: !onLoopback(o.httpsListen)}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
