@@ -46,13 +46,17 @@ var (
 	// the ID token has none (502).
 	ErrSubjectMismatch = errors.New("oxd: userinfo subject does not match the ID token")
 
-	// ErrOxdUnavailable: oxd could not be reached (503).
-	ErrOxdUnavailable = errors.New("oxd: oxd unavailable")
-	// ErrOxdTimeout: oxd did not answer within Config.OxdTimeout (503).
-	ErrOxdTimeout = errors.New("oxd: oxd timeout")
-	// ErrOxdError: oxd answered with an error, or with something that is not
-	// a valid answer (502).
-	ErrOxdError = errors.New("oxd: oxd returned an error")
+	// ErrUnavailable: oxd (the mediator, not the OP) could not be reached,
+	// or its connection closed (503). Formerly ErrOxdUnavailable.
+	ErrUnavailable = errors.New("oxd: oxd unavailable")
+	// ErrTimeout: oxd did not answer an oxd command within
+	// Config.CallTimeout (503). Formerly ErrOxdTimeout.
+	ErrTimeout = errors.New("oxd: oxd timeout")
+	// ErrCommand: an oxd command failed: oxd answered with an error, or
+	// with something that is not a valid answer (502). The underlying
+	// [*oxdclient.Error], when there is one, is wrapped too. Formerly
+	// ErrOxdError.
+	ErrCommand = errors.New("oxd: oxd returned an error")
 
 	// ErrRefreshFailed: the access token could not be refreshed; the session
 	// has been ended (401 for API requests; browsers log in again).
@@ -75,6 +79,8 @@ type OPError struct {
 	Description string
 }
 
+// Error returns "oxd: the OP returned an error: " with the code and, when
+// present, the description.
 func (e *OPError) Error() string {
 	if e.Description == "" {
 		return "oxd: the OP returned an error: " + e.Code
@@ -97,16 +103,16 @@ func oxdFailure(op string, err error) (int, error) {
 	var oe *oxdclient.Error
 	switch {
 	case errors.As(err, &oe):
-		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrOxdError, err)
+		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrCommand, err)
 	case errors.Is(err, oxdclient.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdTimeout, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrTimeout, err)
 	case errors.Is(err, oxdclient.ErrUnavailable), errors.Is(err, oxdclient.ErrClosed):
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdUnavailable, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	case errors.Is(err, context.Canceled):
 		// The browser went away; nobody will read the answer.
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdUnavailable, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	default:
-		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrOxdError, err)
+		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrCommand, err)
 	}
 }
 
@@ -137,11 +143,11 @@ func reason(err error) (code, message string) {
 		return "acr_not_satisfied", "The sign-in did not use the required authentication method."
 	case errors.Is(err, ErrSubjectMismatch):
 		return "subject_mismatch", "The identity provider returned inconsistent user information."
-	case errors.Is(err, ErrOxdTimeout):
+	case errors.Is(err, ErrTimeout):
 		return "oxd_timeout", "The sign-in service did not answer in time. Please try again shortly."
-	case errors.Is(err, ErrOxdUnavailable):
+	case errors.Is(err, ErrUnavailable):
 		return "oxd_unavailable", "The sign-in service is unavailable. Please try again shortly."
-	case errors.Is(err, ErrOxdError):
+	case errors.Is(err, ErrCommand):
 		return "oxd_error", "The sign-in service returned an error."
 	case errors.Is(err, ErrRefreshFailed):
 		return "session_expired", "Your session has expired. Please sign in again."

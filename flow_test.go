@@ -80,7 +80,7 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 		RedirectURL:           fa.app.URL + "/callback",
 		PostLogoutRedirectURI: fa.app.URL + "/logged-out",
 		Logger:                newTestLogger(fa.logs),
-		OxdTimeout:            10 * time.Second,
+		CallTimeout:           10 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +420,7 @@ func TestFlowOxdDown(t *testing.T) {
 	}
 	defer sock.Close()
 	sm := scs.New()
-	a, err := New(oxdclient.New(sock, oxdclient.Config{}), sm, Config{OxdID: srv.OxdID, PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: time.Second})
+	a, err := New(oxdclient.New(sock, oxdclient.Config{}), sm, Config{OxdID: srv.OxdID, PostLogoutRedirectURI: "https://app.example/bye", CallTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestFlowOxdDown(t *testing.T) {
 // within the configured oxd timeout.
 func TestFlowOPSlow(t *testing.T) {
 	fa := newFlowApp(t, "inprocess", memStore)
-	fa.auth.cfg.OxdTimeout = 500 * time.Millisecond
+	fa.auth.cfg.CallTimeout = 500 * time.Millisecond
 	b := fa.browser()
 	r := fa.do(b, "GET", "/private/", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

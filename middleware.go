@@ -20,7 +20,7 @@ import (
 
 // Defaults of [Config].
 const (
-	DefaultOxdTimeout        = 10 * time.Second
+	DefaultCallTimeout       = 10 * time.Second
 	DefaultRefreshBefore     = time.Minute
 	DefaultPendingLoginTTL   = 20 * time.Minute
 	DefaultPendingLoginLimit = 8
@@ -107,9 +107,9 @@ type Config struct {
 	// a code or a secret. Nil disables logging.
 	Logger *slog.Logger
 
-	// OxdTimeout bounds every oxd call made while serving a request.
-	// Default 10s.
-	OxdTimeout time.Duration
+	// CallTimeout bounds every oxd call made while serving a request.
+	// Default [DefaultCallTimeout] (10s).
+	CallTimeout time.Duration
 
 	// RefreshBefore: an access token is refreshed (when there is a refresh
 	// token) on the first request that arrives less than RefreshBefore
@@ -147,6 +147,10 @@ type Config struct {
 	// Realm is the realm of the WWW-Authenticate challenge. Default: the
 	// host of RedirectURL, else "oxd".
 	Realm string
+
+	// UMA configures UMA 2.0 protection ([Auth.UMAProtect]). The zero value
+	// is usable; see [UMAConfig]. New validates it.
+	UMA UMAConfig
 
 	// InsecureCookies leaves the session cookie without the Secure
 	// attribute, for development over plain HTTP on a host other than
@@ -277,11 +281,11 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		return nil, fmt.Errorf("oxd: Config.DefaultReturnTo %q is not a same-origin path", cfg.DefaultReturnTo)
 	}
 
-	if cfg.OxdTimeout < 0 || cfg.RefreshBefore < 0 || cfg.PendingLoginTTL < 0 || cfg.PendingLoginLimit < 0 {
+	if cfg.CallTimeout < 0 || cfg.RefreshBefore < 0 || cfg.PendingLoginTTL < 0 || cfg.PendingLoginLimit < 0 {
 		return nil, errors.New("oxd: Config: durations and limits must not be negative")
 	}
-	if cfg.OxdTimeout == 0 {
-		cfg.OxdTimeout = DefaultOxdTimeout
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
 	}
 	if cfg.RefreshBefore == 0 {
 		cfg.RefreshBefore = DefaultRefreshBefore
@@ -345,6 +349,9 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	}
 	a.wwwAuth = `Bearer realm="` + cfg.Realm + `"`
 	a.ref.init()
+	if err := a.configureUMA(cfg.UMA); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -391,21 +398,12 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// OxdID returns the site's oxd_id.
-func (a *Auth) OxdID() string { return a.oxdID }
-
-// Client returns the oxd client the middleware uses.
-func (a *Auth) Client() *oxdclient.Client { return a.client }
-
-// Sessions returns the session manager the middleware uses.
-func (a *Auth) Sessions() *scs.SessionManager { return a.sm }
-
 // isAPI applies Config.APIRequest.
 func (a *Auth) isAPI(r *http.Request) bool { return a.apiFn(r) }
 
 // oxdCtx bounds one oxd call.
 func (a *Auth) oxdCtx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, a.cfg.OxdTimeout)
+	return context.WithTimeout(parent, a.cfg.CallTimeout)
 }
 
 // fail logs err and hands it to the error handler.
@@ -603,7 +601,7 @@ func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 	}
 	authURL, state, err := parseAuthorizationURL(resp.AuthorizationURL)
 	if err != nil {
-		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("login: get_authorization_url: %w: %w", ErrOxdError, err))
+		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("login: get_authorization_url: %w: %w", ErrCommand, err))
 		return
 	}
 	sctx := r.Context()
@@ -791,7 +789,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	u, status, err := a.exchange(ctx, code, state)
 	if err != nil {
 		if oxdclient.IsStateNotRegistered(err) {
-			a.restartLogin(w, r, p, fmt.Errorf("callback: get_tokens_by_code: %w: %w", ErrOxdError, err))
+			a.restartLogin(w, r, p, fmt.Errorf("callback: get_tokens_by_code: %w: %w", ErrCommand, err))
 			return
 		}
 		a.fail(w, r, status, err)
@@ -856,7 +854,7 @@ func (a *Auth) exchange(ctx context.Context, code, state string) (*User, int, er
 		return nil, status, e
 	}
 	if tok.AccessToken == "" || tok.IDToken == "" {
-		return nil, http.StatusBadGateway, fmt.Errorf("callback: get_tokens_by_code: %w: answer without access or ID token", ErrOxdError)
+		return nil, http.StatusBadGateway, fmt.Errorf("callback: get_tokens_by_code: %w: answer without access or ID token", ErrCommand)
 	}
 	sub := tok.IDTokenClaims.String("sub")
 	if sub == "" {

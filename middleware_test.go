@@ -51,7 +51,7 @@ func TestNewValidation(t *testing.T) {
 		{"reserved custom parameter", func(c *Config) { c.CustomParameters = map[string]string{"state": "x"} }, nil},
 		{"reserved custom parameter case", func(c *Config) { c.CustomParameters = map[string]string{"Redirect_URI": "x"} }, nil},
 		{"off-site default return-to", func(c *Config) { c.DefaultReturnTo = "//evil.example" }, nil},
-		{"negative timeout", func(c *Config) { c.OxdTimeout = -1 }, nil},
+		{"negative timeout", func(c *Config) { c.CallTimeout = -1 }, nil},
 		{"logout method PUT", func(c *Config) { c.LogoutMethods = []string{"PUT"} }, nil},
 		{"bad trusted origin", func(c *Config) { c.TrustedOrigins = []string{"not an origin"} }, nil},
 		{"realm with quote", func(c *Config) { c.Realm = `a"b` }, nil},
@@ -99,7 +99,7 @@ func TestNewValidation(t *testing.T) {
 		if a.wwwAuth != `Bearer realm="localhost:8080"` {
 			t.Fatalf("realm: %s", a.wwwAuth)
 		}
-		if a.OxdID() != "id" || a.Client() != client {
+		if a.oxdID != "id" || a.client != client {
 			t.Fatal("accessors")
 		}
 	})
@@ -111,7 +111,7 @@ func TestNewDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := a.cfg
-	if c.OxdTimeout != DefaultOxdTimeout || c.RefreshBefore != DefaultRefreshBefore || c.PendingLoginTTL != DefaultPendingLoginTTL ||
+	if c.CallTimeout != DefaultCallTimeout || c.RefreshBefore != DefaultRefreshBefore || c.PendingLoginTTL != DefaultPendingLoginTTL ||
 		c.PendingLoginLimit != DefaultPendingLoginLimit || c.DefaultReturnTo != "/" || strings.Join(c.Scopes, " ") != "openid profile email" ||
 		!a.logoutPOST || a.logoutGET || a.wwwAuth != `Bearer realm="oxd"` {
 		t.Fatalf("defaults: %+v", c)
@@ -161,8 +161,8 @@ func TestNewSiteFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.OxdID() != "from-file" {
-		t.Fatalf("oxd_id %q", a.OxdID())
+	if a.oxdID != "from-file" {
+		t.Fatalf("oxd_id %q", a.oxdID)
 	}
 	bad := filepath.Join(dir, "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"client_secret":"s3cr3t"}`), 0o600)
@@ -369,7 +369,7 @@ func TestCodeReplay(t *testing.T) {
 	}
 	ast := rg.startLogin(attacker, "/private/")
 	r := rg.get(attacker, "/callback?code="+url.QueryEscape(code)+"&state="+url.QueryEscape(ast))
-	if r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrOxdError) {
+	if r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrCommand) {
 		t.Fatalf("replayed code: %d %v", r.status, rg.lastErr())
 	}
 	if r := rg.get(attacker, "/private/"); r.status != http.StatusSeeOther {
@@ -663,19 +663,19 @@ func TestStateNotRegisteredNoRedirectLoop(t *testing.T) {
 // TestOxdFailures: oxd down, slow, or answering errors gives 503/502 within
 // the configured timeout, never a hang or a panic, and recovers.
 func TestOxdFailures(t *testing.T) {
-	rg := newRig(t, rigOpts{cfg: func(c *Config) { c.OxdTimeout = 200 * time.Millisecond }})
+	rg := newRig(t, rigOpts{cfg: func(c *Config) { c.CallTimeout = 200 * time.Millisecond }})
 	b := rg.browser()
 
 	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, &oxdclient.TransportError{Command: "get_authorization_url", Kind: oxdclient.ErrUnavailable, Err: errors.New("dial tcp 127.0.0.1:8099: connection refused")})
 	r := rg.get(b, "/private/")
-	if r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrOxdUnavailable) || !strings.Contains(r.body, "unavailable") {
+	if r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrUnavailable) || !strings.Contains(r.body, "unavailable") {
 		t.Fatalf("unavailable: %d %v", r.status, rg.lastErr())
 	}
 	if strings.Contains(r.body, "8099") {
 		t.Fatal("internal address shown to the user")
 	}
 	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, &oxdclient.Error{Code: oxdclient.CodeInvalidOxdID, Description: "Invalid oxd id."})
-	if r := rg.get(b, "/private/"); r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrOxdError) || !oxdclient.IsInvalidOxdID(rg.lastErr()) {
+	if r := rg.get(b, "/private/"); r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrCommand) || !oxdclient.IsInvalidOxdID(rg.lastErr()) {
 		t.Fatalf("oxd error: %d %v", r.status, rg.lastErr())
 	}
 	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, nil)
@@ -690,7 +690,7 @@ func TestOxdFailures(t *testing.T) {
 	if el := time.Since(start); el > 3*time.Second {
 		t.Fatalf("took %v", el)
 	}
-	if r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrOxdTimeout) {
+	if r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrTimeout) {
 		t.Fatalf("slow: %d %v", r.status, rg.lastErr())
 	}
 	rg.fake.setHook(oxdclient.CmdGetAuthorizationURL, nil)
@@ -700,7 +700,7 @@ func TestOxdFailures(t *testing.T) {
 	// Recovers by itself.
 	st := rg.startLogin(b, "/private/")
 	rg.fake.setFail(oxdclient.CmdGetTokensByCode, &oxdclient.TransportError{Command: "get_tokens_by_code", Kind: oxdclient.ErrProtocol})
-	if r := rg.finish(b, st, "alice"); r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrOxdError) {
+	if r := rg.finish(b, st, "alice"); r.status != http.StatusBadGateway || !errors.Is(rg.lastErr(), ErrCommand) {
 		t.Fatalf("protocol: %d %v", r.status, rg.lastErr())
 	}
 	rg.fake.setFail(oxdclient.CmdGetTokensByCode, nil)
@@ -729,7 +729,7 @@ func TestNoGoroutineLeakWhenOxdHangs(t *testing.T) {
 		return &oxdclient.TransportError{Command: "x", Kind: oxdclient.ErrTimeout, Err: ctx.Err()}
 	}
 	sm := scs.New()
-	a, err := New(oxdclient.New(fake, oxdclient.Config{}), sm, Config{OxdID: "id", PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: 100 * time.Millisecond})
+	a, err := New(oxdclient.New(fake, oxdclient.Config{}), sm, Config{OxdID: "id", PostLogoutRedirectURI: "https://app.example/bye", CallTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -940,7 +940,7 @@ func TestRefreshOxdDownKeepsSession(t *testing.T) {
 		t.Fatalf("still valid: %d", r.status)
 	}
 	rg.advance(time.Minute)
-	if r := rg.get(b, "/private/"); r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrOxdUnavailable) {
+	if r := rg.get(b, "/private/"); r.status != http.StatusServiceUnavailable || !errors.Is(rg.lastErr(), ErrUnavailable) {
 		t.Fatalf("expired: %d %v", r.status, rg.lastErr())
 	}
 	rg.fake.setFail(oxdclient.CmdGetAccessTokenByRefreshToken, nil)
@@ -1146,8 +1146,8 @@ func TestErrorHandlerCustom(t *testing.T) {
 func TestReasonsAreDistinct(t *testing.T) {
 	seen := map[string]error{}
 	for _, e := range []error{ErrLoginRequired, ErrStateMissing, ErrStateMismatch, ErrSessionCookieMissing, ErrCodeMissing,
-		ErrBadCallback, &OPError{Code: "x"}, ErrACRMismatch, ErrSubjectMismatch, ErrOxdUnavailable, ErrOxdTimeout,
-		ErrOxdError, ErrRefreshFailed, ErrCrossOrigin, ErrMethodNotAllowed, ErrSession,
+		ErrBadCallback, &OPError{Code: "x"}, ErrACRMismatch, ErrSubjectMismatch, ErrUnavailable, ErrTimeout,
+		ErrCommand, ErrRefreshFailed, ErrCrossOrigin, ErrMethodNotAllowed, ErrSession,
 		ErrUMAChallenge, ErrUMAUnreachable, ErrUMAConfig, ErrUMADenied, ErrUMAClaims, ErrUMASharedRPT} {
 		code, msg := reason(e)
 		if code == "error" || msg == "" {

@@ -98,7 +98,7 @@ func (a *Auth) refreshUser(r *http.Request, u *User) (*User, int, error) {
 			}
 			// The flight serves every waiting request: it must not end
 			// when the first one goes away.
-			octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.OxdTimeout)
+			octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CallTimeout)
 			defer cancel()
 			resp, err := a.client.GetAccessTokenByRefreshToken(octx, oxdclient.GetAccessTokenByRefreshTokenParams{
 				OxdID:        a.oxdID,

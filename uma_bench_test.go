@@ -67,7 +67,7 @@ func BenchmarkUMAProtect(b *testing.B) {
 		b.Fatal(err)
 	}
 	// An RPT for the resource, its grant cached.
-	d := a.CheckUMA(ctx, "GET", "/photos/{id}", "")
+	d := a.checkUMA(ctx, "GET", "/photos/{id}", "")
 	r, err := srv.Client.UMARPGetRPT(ctx, oxdclient.UMARPGetRPTParams{OxdID: srv.OxdID, Ticket: d.Ticket})
 	if err != nil {
 		b.Fatal(err)
@@ -102,11 +102,11 @@ func BenchmarkUMAProtect(b *testing.B) {
 	withUMA.ServeHTTP(&umaBenchWriter{h: http.Header{}}, req)
 	g := a.uma()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if g.cache.len() == 1 && a.CheckUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+		if g.cache.len() == 1 && a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
 			break
 		}
 	}
-	if !a.CheckUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+	if !a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
 		b.Fatal("grant not cached")
 	}
 

@@ -190,7 +190,7 @@ func (g *umaGuard) getRPT(ctx context.Context, a *Auth, u *User, ticket, have st
 		if errors.As(err, &oe) {
 			if n, ok := oe.NeedInfo(); ok {
 				if n.Ticket == "" || n.Ticket == ticket || len(n.Ticket) > maxTicketLen {
-					return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: need_info without a new ticket", ErrOxdError)
+					return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: need_info without a new ticket", ErrCommand)
 				}
 				return "", n, nil
 			}
@@ -198,7 +198,7 @@ func (g *umaGuard) getRPT(ctx context.Context, a *Auth, u *User, ticket, have st
 		return "", nil, err
 	}
 	if resp.AccessToken == "" || !validB64Token(resp.AccessToken.Reveal()) {
-		return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: no usable RPT in the answer", ErrOxdError)
+		return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: no usable RPT in the answer", ErrCommand)
 	}
 	return resp.AccessToken.Reveal(), nil, nil
 }
@@ -215,7 +215,7 @@ func (g *umaGuard) rpFailure(a *Auth, w http.ResponseWriter, r *http.Request, er
 			return
 		}
 	}
-	if errors.Is(err, ErrOxdError) || errors.Is(err, ErrUMASharedRPT) {
+	if errors.Is(err, ErrCommand) || errors.Is(err, ErrUMASharedRPT) {
 		a.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
@@ -231,7 +231,7 @@ func (g *umaGuard) startClaims(a *Auth, w http.ResponseWriter, r *http.Request, 
 	s := g.settingsOrDefault(a)
 	if s.claimsRedirect == "" {
 		g.configError(a, w, r, &UMADecision{Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: the AS needs claims gathering and UMAConfig.ClaimsRedirectURL is not set", ErrUMAConfig)})
+			Err: fmt.Errorf("%w: the AS needs claims gathering and Config.UMA.ClaimsRedirectURL is not set", ErrUMAConfig)})
 		return
 	}
 	octx, cancel := a.oxdCtx(ctx)
@@ -245,7 +245,7 @@ func (g *umaGuard) startClaims(a *Auth, w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	if err := checkClaimsURL(resp.URL, ticket, s.claimsRedirect, resp.State); err != nil {
-		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("uma: uma_rp_get_claims_gathering_url: %w: %w", ErrOxdError, err))
+		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("uma: uma_rp_get_claims_gathering_url: %w: %w", ErrCommand, err))
 		return
 	}
 	now := a.now()

@@ -18,7 +18,7 @@ func newClaimsRig(t *testing.T, cfg UMAConfig) *umaRig {
 	rg := newUMARig(t, umaRigOpts{noConfig: true})
 	cfg.ClaimsRedirectURL = rg.app.URL + "/claims-callback"
 	cfg.Browser = true
-	require.NoError(t, rg.auth.ConfigureUMA(cfg))
+	require.NoError(t, rg.auth.configureUMA(cfg))
 	rg.mountWhoami()
 	rg.protect("GET /reports/{id}", "claims_read")
 	rg.register()
@@ -177,7 +177,7 @@ func TestUMASessionRPTBoundToUser(t *testing.T) {
 // handler, no redirect, nothing kept in the session.
 func TestUMABrowserDenied(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{noConfig: true})
-	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
+	require.NoError(t, rg.auth.configureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
 	rg.mountWhoami()
 	rg.protect("GET /secret/{id}", "deny_read")
 	rg.register()

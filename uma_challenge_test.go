@@ -108,14 +108,14 @@ func TestRouteTemplate(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Pattern = pattern
-		assert.Equal(t, want, RouteTemplate(r), pattern)
+		assert.Equal(t, want, routeTemplate(r), pattern)
 	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Pattern = "GET /a/{id}"
 	r = r.WithContext(WithRouteTemplate(r.Context(), "/a/:id"))
-	assert.Equal(t, "/a/:id", RouteTemplate(r), "the adapter's template wins")
+	assert.Equal(t, "/a/:id", routeTemplate(r), "the adapter's template wins")
 	r = r.WithContext(WithRouteTemplate(r.Context(), ""))
-	assert.Equal(t, "/a/{id}", RouteTemplate(r), "an empty template falls back to Pattern")
+	assert.Equal(t, "/a/{id}", routeTemplate(r), "an empty template falls back to Pattern")
 }
 
 func TestCheckClaimsURL(t *testing.T) {
@@ -145,19 +145,19 @@ func TestValidateExpression(t *testing.T) {
 		`{"var":["2", false]}`,
 		` { "and" : [ {"var": 0}, true ] } `,
 	} {
-		_, err := validateExpression(&UMAScopeExpression{Rule: rule, Data: []string{"a", "b", "c"}})
+		_, err := validateExpression(&UMAExpression{Rule: rule, Data: []string{"a", "b", "c"}})
 		assert.NoError(t, err, rule)
 	}
 	for _, rule := range []string{
 		``, `[]`, `"and"`, `{}`, `{"and":[1],"or":[2]}`, `{"nand":[1]}`, `{"var":3}`, `{"var":-1}`,
 		`{"var":1.5}`, `{"var":[]}`, `{"and":[{"var":0}]} {}`, strings.Repeat(`{"!":`, 40) + `true` + strings.Repeat(`}`, 40),
 	} {
-		_, err := validateExpression(&UMAScopeExpression{Rule: rule, Data: []string{"a", "b", "c"}})
+		_, err := validateExpression(&UMAExpression{Rule: rule, Data: []string{"a", "b", "c"}})
 		assert.Error(t, err, rule)
 	}
-	_, err := validateExpression(&UMAScopeExpression{Rule: `{"var":0}`})
+	_, err := validateExpression(&UMAExpression{Rule: `{"var":0}`})
 	assert.Error(t, err, "no data")
-	_, err = validateExpression(&UMAScopeExpression{Rule: `{"var":0}`, Data: []string{"a", "a"}})
+	_, err = validateExpression(&UMAExpression{Rule: `{"var":0}`, Data: []string{"a", "a"}})
 	assert.Error(t, err, "duplicate data")
 }
 
@@ -178,7 +178,7 @@ func newFakeUMAAuth(t *testing.T, f umaFakeOxd) *Auth {
 		OxdID: "site", PostLogoutRedirectURI: "https://app.example/bye", Realm: "app",
 	})
 	require.NoError(t, err)
-	require.NoError(t, a.ConfigureUMA(UMAConfig{Issuer: "https://as.example"}))
+	require.NoError(t, a.configureUMA(UMAConfig{Issuer: "https://as.example"}))
 	return a
 }
 
@@ -262,7 +262,7 @@ func TestUMAOxdAnswers(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer rpt")
 			rec := serveUMA(a, "GET /x", req)
 			assert.Equal(t, c.status, rec.Code)
-			d := a.CheckUMA(context.Background(), "GET", "/x", "rpt")
+			d := a.checkUMA(context.Background(), "GET", "/x", "rpt")
 			if c.reason != nil {
 				assert.True(t, errors.Is(d.Err, c.reason), "%v", d.Err)
 				if c.status == http.StatusInternalServerError {

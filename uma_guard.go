@@ -67,7 +67,7 @@ var (
 	ErrUMASharedRPT = errors.New("oxd: oxd returned an RPT issued to another user")
 )
 
-// UMAConfig configures UMA protection; see [Auth.ConfigureUMA]. The zero
+// UMAConfig configures UMA protection; it is [Config].UMA. The zero
 // value is usable: the issuer is read from oxd, the realm is Config.Realm,
 // grants are cached for at most a minute, browser mode is off.
 type UMAConfig struct {
@@ -136,20 +136,24 @@ type UMARule struct {
 	// Conditions give the scopes per HTTP method. Each method may appear
 	// once per template (across all declarations of the template). A GET
 	// condition also covers HEAD unless HEAD is declared.
-	Conditions []UMACondition
+	Conditions []UMAMethodRule
 
 	// Browser turns browser RP mode on for this route (see
 	// UMAConfig.Browser).
 	Browser bool
 }
 
-// UMACondition protects some HTTP methods of a template.
+// UMAMethodRule protects some HTTP methods of a template: one condition
+// of a [UMARule]. It is the application-facing form of
+// [oxdclient.UMACondition] (which names the methods HTTPMethods and is
+// sent to oxd as is); RegisterUMA validates it and converts it. Formerly
+// named UMACondition.
 //
 // oxd grants access when the RPT has a permission for the resource with
 // any ONE of Scopes (an OR). For an AND, use a ScopeExpression: the AS
 // evaluates it when it issues the RPT, and oxd then checks any one of its
 // Data scopes.
-type UMACondition struct {
+type UMAMethodRule struct {
 	// Methods are the HTTP methods (upper case, e.g. "GET", "POST").
 	// Required.
 	Methods []string
@@ -160,19 +164,23 @@ type UMACondition struct {
 	// challenge. Default: Scopes (or the expression's Data).
 	TicketScopes []string
 	// ScopeExpression replaces Scopes with a JsonLogic rule over Data.
-	ScopeExpression *UMAScopeExpression
+	ScopeExpression *UMAExpression
 }
 
-// UMAScopeExpression is an oxd scope expression: a JsonLogic rule (JSON
-// text, e.g. {"and":[{"var":0},{"var":1}]}) whose numeric vars index
-// Data, the scopes.
-type UMAScopeExpression struct {
+// UMAExpression is an oxd scope expression: a JsonLogic rule whose
+// numeric vars index Data, the scopes. It differs from
+// [oxdclient.UMAScopeExpression] in holding the rule as JSON text, which
+// RegisterUMA validates and compacts before sending it. Formerly named
+// UMAScopeExpression.
+type UMAExpression struct {
+	// Rule is the JsonLogic rule as JSON text, e.g.
+	// {"and":[{"var":0},{"var":1}]}.
 	Rule string
+	// Data are the scopes the rule's vars index; each at most once.
 	Data []string
 }
 
-// UMADecision is the outcome of a UMA check; see [UMAResult] and
-// [Auth.CheckUMA].
+// UMADecision is the outcome of a UMA check; see [UMAResult].
 type UMADecision struct {
 	// Granted reports that the RPT grants the resource.
 	Granted bool
@@ -231,11 +239,11 @@ func WithRouteTemplate(ctx context.Context, template string) context.Context {
 	return context.WithValue(ctx, routeTemplateKey{}, template)
 }
 
-// RouteTemplate returns the route template UMAProtect checks a request
+// routeTemplate returns the route template UMAProtect checks a request
 // against: the value of [WithRouteTemplate], else the path part of
 // Request.Pattern (http.ServeMux since Go 1.22, chi v5.1+), without a
 // method. It is "" when the router provides neither.
-func RouteTemplate(r *http.Request) string {
+func routeTemplate(r *http.Request) string {
 	if t, _ := r.Context().Value(routeTemplateKey{}).(string); t != "" {
 		return t
 	}
@@ -254,12 +262,10 @@ func splitPattern(p string) (method, template string) {
 	return "", p
 }
 
-// ConfigureUMA sets the UMA configuration. Call it before serving
-// requests (before or after declaring routes); it fails on an invalid
-// configuration and then changes nothing. It may be called again (for
-// example after a settings change); concurrent requests see either the
-// old or the new configuration.
-func (a *Auth) ConfigureUMA(cfg UMAConfig) error {
+// configureUMA validates and sets the UMA configuration (New calls it with
+// Config.UMA); it fails on an invalid configuration and then changes
+// nothing.
+func (a *Auth) configureUMA(cfg UMAConfig) error {
 	s, err := a.umaSettings(cfg)
 	if err != nil {
 		return err
@@ -297,7 +303,7 @@ func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
 	}
 	if cfg.Issuer != "" {
 		if err := checkIssuer(cfg.Issuer); err != nil {
-			return nil, fmt.Errorf("oxd: UMAConfig.Issuer: %w", err)
+			return nil, fmt.Errorf("oxd: Config.UMA.Issuer: %w", err)
 		}
 		s.issuer = cfg.Issuer
 	}
@@ -308,20 +314,20 @@ func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
 		s.realm = "oxd"
 	}
 	if _, err := quoteString(s.realm); err != nil || strings.ContainsAny(s.realm, `"\`) {
-		return nil, errors.New("oxd: UMAConfig.Realm must be printable ASCII without quotes or backslashes")
+		return nil, errors.New("oxd: Config.UMA.Realm must be printable ASCII without quotes or backslashes")
 	}
 	if s.maxTTL == 0 {
 		s.maxTTL = DefaultUMAMaxGrantTTL
 	}
 	if s.maxGrants < 0 {
-		return nil, errors.New("oxd: UMAConfig.MaxGrants must not be negative")
+		return nil, errors.New("oxd: Config.UMA.MaxGrants must not be negative")
 	}
 	if s.maxGrants == 0 {
 		s.maxGrants = DefaultUMAMaxGrants
 	}
 	if s.claimsRedirect != "" {
 		if err := checkClaimsRedirectURL(s.claimsRedirect); err != nil {
-			return nil, fmt.Errorf("oxd: UMAConfig.ClaimsRedirectURL: %w", err)
+			return nil, fmt.Errorf("oxd: Config.UMA.ClaimsRedirectURL: %w", err)
 		}
 	}
 	return s, nil
@@ -408,7 +414,7 @@ func checkClaimsRedirectURL(s string) error {
 // Concurrent requests with one RPT for one resource share one oxd call.
 // RPTs are never logged.
 //
-// oxd grants on any one of the scopes (an OR); see [UMACondition] for an
+// oxd grants on any one of the scopes (an OR); see [UMAMethodRule] for an
 // AND. UMAProtect does not need RequireLogin (the RPT is the credential),
 // except in browser mode ([UMAConfig.Browser]).
 func (a *Auth) UMAProtect(pattern string, scopes ...string) func(http.Handler) http.Handler {
@@ -419,7 +425,7 @@ func (a *Auth) UMAProtect(pattern string, scopes ...string) func(http.Handler) h
 	}
 	return a.UMAProtectWith(UMARule{
 		Template:   template,
-		Conditions: []UMACondition{{Methods: methods, Scopes: scopes}},
+		Conditions: []UMAMethodRule{{Methods: methods, Scopes: scopes}},
 	})
 }
 
@@ -431,7 +437,7 @@ var defaultUMAMethods = []string{http.MethodGet, http.MethodHead, http.MethodPos
 //
 //	photo := auth.UMAProtectWith(oxd.UMARule{
 //		Template: "/photos/{id}",
-//		Conditions: []oxd.UMACondition{
+//		Conditions: []oxd.UMAMethodRule{
 //			{Methods: []string{"GET"}, Scopes: []string{"photos:view"}},
 //			{Methods: []string{"PUT", "DELETE"}, Scopes: []string{"photos:edit"}},
 //		},
@@ -484,7 +490,7 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.errh(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: %w", ErrMethodNotAllowed))
 		return
 	}
-	tmpl := RouteTemplate(r)
+	tmpl := routeTemplate(r)
 	switch {
 	case tmpl == "":
 		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
@@ -527,13 +533,11 @@ func withDecision(r *http.Request, d *UMADecision) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), umaDecisionKey{}, d))
 }
 
-// CheckUMA makes the decision of UMAProtect for method on the route
-// template with rpt (empty: no RPT), without writing anything: for pages
-// that show the steps of UMA (the challenge, then the grant) and for
-// custom middleware. The grant cache is used and filled as by UMAProtect.
+// checkUMA makes the decision of UMAProtect for method on the route
+// template with rpt (empty: no RPT), without writing anything. The grant cache is used and filled as by UMAProtect.
 // A denial with a ticket has Status 401 and Challenge set; use the ticket
 // once (uma_rp_get_rpt).
-func (a *Auth) CheckUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
+func (a *Auth) checkUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
 	return *a.uma().decide(ctx, a, method, template, rpt.Reveal())
 }
 
@@ -702,20 +706,20 @@ func (g *umaGuard) issuerFor(ctx context.Context, a *Auth) (string, error) {
 		defer cancel()
 		rp, err := a.client.GetRP(octx, oxdclient.GetRPParams{OxdID: a.oxdID})
 		if err != nil {
-			return "", fmt.Errorf("get_rp: %w (set UMAConfig.Issuer)", err)
+			return "", fmt.Errorf("get_rp: %w (set Config.UMA.Issuer)", err)
 		}
 		var node struct {
 			OPHost string `json:"op_host"`
 		}
 		if err := json.Unmarshal(rp.Node, &node); err != nil || node.OPHost == "" {
-			return "", errors.New("get_rp: no op_host (set UMAConfig.Issuer)")
+			return "", errors.New("get_rp: no op_host (set Config.UMA.Issuer)")
 		}
 		iss := strings.TrimRight(node.OPHost, "/")
 		if !strings.Contains(iss, "://") {
 			iss = "https://" + iss
 		}
 		if err := checkIssuer(iss); err != nil {
-			return "", fmt.Errorf("get_rp: op_host is not a usable issuer: %w (set UMAConfig.Issuer)", err)
+			return "", fmt.Errorf("get_rp: op_host is not a usable issuer: %w (set Config.UMA.Issuer)", err)
 		}
 		g.setIssuer(iss)
 		return iss, nil

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,7 +95,7 @@ func TestUMAChallengeGrant321(t *testing.T) {
 // Per-method scopes: an RPT obtained for viewing does not allow deleting.
 func TestUMAInsufficientScope(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{})
-	h := rg.auth.UMAProtectWith(UMARule{Template: "/docs/{id}", Conditions: []UMACondition{
+	h := rg.auth.UMAProtectWith(UMARule{Template: "/docs/{id}", Conditions: []UMAMethodRule{
 		{Methods: []string{"GET"}, Scopes: []string{"docs:read"}},
 		{Methods: []string{"DELETE"}, Scopes: []string{"docs:delete"}},
 	}})(rg.page("docs"))
@@ -136,9 +137,9 @@ func TestUMARPTForAnotherResource(t *testing.T) {
 // A scope expression (AND) is registered and enforced.
 func TestUMAScopeExpression(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{})
-	rg.mux.Handle("POST /reports", rg.auth.UMAProtectWith(UMARule{Template: "/reports", Conditions: []UMACondition{{
+	rg.mux.Handle("POST /reports", rg.auth.UMAProtectWith(UMARule{Template: "/reports", Conditions: []UMAMethodRule{{
 		Methods:         []string{"POST"},
-		ScopeExpression: &UMAScopeExpression{Rule: `{"and":[{"var":0},{"var":1}]}`, Data: []string{"reports:write", "reports:publish"}},
+		ScopeExpression: &UMAExpression{Rule: `{"and":[{"var":0},{"var":1}]}`, Data: []string{"reports:write", "reports:publish"}},
 	}}})(rg.page("reports")))
 	rg.register()
 	stored := rg.storedResources()
@@ -199,7 +200,7 @@ func TestUMAGrantCacheMaxTTL(t *testing.T) {
 	assert.Equal(t, 1, rg.tr.count(oxdclient.CmdIntrospectRPT))
 
 	// Disabled cache: every request asks oxd.
-	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{MaxGrantTTL: -1}))
+	require.NoError(t, rg.auth.configureUMA(UMAConfig{MaxGrantTTL: -1}))
 	n = rg.tr.count(oxdclient.CmdUMARSCheckAccess)
 	rg.do("GET", "/photos/1", bearer(rpt))
 	rg.do("GET", "/photos/1", bearer(rpt))
@@ -449,7 +450,7 @@ func TestUMAOverHTTPSExtension(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{transport: mk, noConfig: true})
 	creds := srvRef.Protection
 	rg.auth.client.SetProtection(&creds)
-	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{Issuer: opIssuer, FingerprintFile: fpFile}))
+	require.NoError(t, rg.auth.configureUMA(UMAConfig{Issuer: opIssuer, FingerprintFile: fpFile}))
 	rg.protect("GET /photos/{id}", "view")
 	rg.register()
 	res := rg.do("GET", "/photos/1", nil)
@@ -463,7 +464,7 @@ func TestUMAOverHTTPSExtension(t *testing.T) {
 	// file avoids an overwrite; the RPT keeps working.
 	a2, err := New(rg.auth.client, rg.sm, rg.auth.cfg)
 	require.NoError(t, err)
-	require.NoError(t, a2.ConfigureUMA(UMAConfig{Issuer: opIssuer, FingerprintFile: fpFile}))
+	require.NoError(t, a2.configureUMA(UMAConfig{Issuer: opIssuer, FingerprintFile: fpFile}))
 	a2.UMAProtect("GET /photos/{id}", "view")
 	require.NoError(t, a2.RegisterUMA(context.Background()))
 	assert.Equal(t, ids, resourceIDs(rg.storedResources()))
@@ -506,7 +507,7 @@ func TestUMARegisterIdempotentAcrossRestarts(t *testing.T) {
 	})
 	assert.Equal(t, protects+1, rg.tr.count(oxdclient.CmdUMARSProtect), "one attempt without overwrite, no overwrite")
 	assert.Equal(t, ids, resourceIDs(rg.storedResources()), "resources kept")
-	d := a2.CheckUMA(context.Background(), "GET", "/photos/{id}", oxdclient.Secret(rpt))
+	d := a2.checkUMA(context.Background(), "GET", "/photos/{id}", oxdclient.Secret(rpt))
 	assert.True(t, d.Granted, "the RPT issued before the restart still works: %v", d.Err)
 
 	// Changed set: overwritten.
@@ -517,7 +518,7 @@ func TestUMARegisterIdempotentAcrossRestarts(t *testing.T) {
 	stored := rg.storedResources()
 	require.Len(t, stored, 1)
 	assert.NotContains(t, ids, stored[0]["id"])
-	d = a3.CheckUMA(context.Background(), "GET", "/photos/{id}", "")
+	d = a3.checkUMA(context.Background(), "GET", "/photos/{id}", "")
 	assert.Equal(t, http.StatusUnauthorized, d.Status)
 	assert.True(t, errors.Is(d.Err, ErrUMAChallenge))
 }
@@ -533,16 +534,16 @@ func TestUMARegisterInvalidDeclarations(t *testing.T) {
 		want string
 	}{
 		{"empty scopes", a.UMAProtect("GET /a"), "no scopes"},
-		{"duplicate method in one rule", a.UMAProtectWith(UMARule{Template: "/b", Conditions: []UMACondition{
+		{"duplicate method in one rule", a.UMAProtectWith(UMARule{Template: "/b", Conditions: []UMAMethodRule{
 			{Methods: []string{"GET"}, Scopes: []string{"x"}}, {Methods: []string{"get"}, Scopes: []string{"y"}}}}), "method GET is declared twice"},
-		{"bad scope expression operator", a.UMAProtectWith(UMARule{Template: "/c", Conditions: []UMACondition{
-			{Methods: []string{"GET"}, ScopeExpression: &UMAScopeExpression{Rule: `{"xor":[{"var":0},{"var":1}]}`, Data: []string{"a", "b"}}}}}), "unknown operator"},
-		{"scope expression var out of range", a.UMAProtectWith(UMARule{Template: "/d", Conditions: []UMACondition{
-			{Methods: []string{"GET"}, ScopeExpression: &UMAScopeExpression{Rule: `{"and":[{"var":0},{"var":2}]}`, Data: []string{"a", "b"}}}}}), "does not index"},
-		{"scope expression not JSON", a.UMAProtectWith(UMARule{Template: "/e", Conditions: []UMACondition{
-			{Methods: []string{"GET"}, ScopeExpression: &UMAScopeExpression{Rule: `{"and":`, Data: []string{"a"}}}}}), "not JSON"},
+		{"bad scope expression operator", a.UMAProtectWith(UMARule{Template: "/c", Conditions: []UMAMethodRule{
+			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"xor":[{"var":0},{"var":1}]}`, Data: []string{"a", "b"}}}}}), "unknown operator"},
+		{"scope expression var out of range", a.UMAProtectWith(UMARule{Template: "/d", Conditions: []UMAMethodRule{
+			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":[{"var":0},{"var":2}]}`, Data: []string{"a", "b"}}}}}), "does not index"},
+		{"scope expression not JSON", a.UMAProtectWith(UMARule{Template: "/e", Conditions: []UMAMethodRule{
+			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":`, Data: []string{"a"}}}}}), "not JSON"},
 		{"invalid scope", a.UMAProtect("GET /f", "two words"), "invalid scope"},
-		{"ticket scope not a scope", a.UMAProtectWith(UMARule{Template: "/g", Conditions: []UMACondition{
+		{"ticket scope not a scope", a.UMAProtectWith(UMARule{Template: "/g", Conditions: []UMAMethodRule{
 			{Methods: []string{"GET"}, Scopes: []string{"a"}, TicketScopes: []string{"b"}}}}), "ticket scope"},
 		{"empty template", a.UMAProtect("GET ", "a"), "empty route template"},
 	}
@@ -604,7 +605,8 @@ func TestUMAConfigureValidation(t *testing.T) {
 		{MaxGrants: -1},
 		{ClaimsRedirectURL: "/claims"},
 	} {
-		assert.Error(t, rg.auth.ConfigureUMA(c), "%+v", c)
+		_, err := New(rg.auth.client, scs.New(), Config{OxdID: rg.srv.OxdID, PostLogoutRedirectURI: rg.app.URL + "/logged-out", UMA: c})
+		assert.ErrorContains(t, err, "Config.UMA", "%+v", c)
 	}
 	rg.protect("GET /x", "s")
 	rg.register()

@@ -229,7 +229,7 @@ func newUMARig(t *testing.T, o umaRigOpts) *umaRig {
 		if o.uma != nil {
 			cfg = *o.uma
 		}
-		require.NoError(t, a.ConfigureUMA(cfg))
+		require.NoError(t, a.configureUMA(cfg))
 	}
 	rg.mux.Handle("GET /callback", a.CallbackHandler())
 	rg.mux.Handle("GET /claims-callback", a.ClaimsCallbackHandler())

@@ -189,7 +189,7 @@ func checkTemplate(t string) error {
 	return nil
 }
 
-func validateCondition(rc UMACondition, n int) (*umaCond, error) {
+func validateCondition(rc UMAMethodRule, n int) (*umaCond, error) {
 	c := &umaCond{}
 	methods := rc.Methods
 	if len(methods) == 0 {
@@ -270,7 +270,7 @@ const maxExpressionDepth = 32
 
 // validateExpression checks that the rule is a JsonLogic operation (one
 // known operator per object, recursively) whose numeric vars index Data.
-func validateExpression(e *UMAScopeExpression) (*umaExpr, error) {
+func validateExpression(e *UMAExpression) (*umaExpr, error) {
 	if len(e.Data) == 0 {
 		return nil, errors.New("scope expression without data (scopes)")
 	}
@@ -466,7 +466,7 @@ func fingerprint(canon []string) string {
 // It fails, registering nothing, when a declaration is invalid
 // ([ErrUMADeclaration], listing every invalid declaration), when browser
 // mode is used without UMAConfig.ClaimsRedirectURL, and when no issuer
-// for the challenges can be found (set UMAConfig.Issuer). Routes declared
+// for the challenges can be found (set Config.UMA.Issuer). Routes declared
 // after RegisterUMA are not protected at oxd and answer 500 until it is
 // called again.
 func (a *Auth) RegisterUMA(ctx context.Context) error {
@@ -477,7 +477,7 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 	}
 	s := g.settingsOrDefault(a)
 	if (browser || s.browser) && s.claimsRedirect == "" {
-		return fmt.Errorf("oxd: RegisterUMA: %w: browser mode needs UMAConfig.ClaimsRedirectURL", ErrUMAConfig)
+		return fmt.Errorf("oxd: RegisterUMA: %w: browser mode needs Config.UMA.ClaimsRedirectURL", ErrUMAConfig)
 	}
 	if len(res) == 0 {
 		return nil
@@ -504,7 +504,7 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 			break
 		}
 		if gerr != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp) and no matching UMAConfig.FingerprintFile; re-registering them, which invalidates existing RPTs",
+			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp) and no matching Config.UMA.FingerprintFile; re-registering them, which invalidates existing RPTs",
 				slog.String("error", gerr.Error()))
 		} else {
 			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources changed; re-registering (existing RPTs for them become invalid)",
@@ -519,7 +519,7 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 	}
 	if s.fingerprintFile != "" {
 		if err := writeFingerprint(s.fingerprintFile, a.oxdID, fp); err != nil {
-			return fmt.Errorf("oxd: RegisterUMA: UMAConfig.FingerprintFile: %w", err)
+			return fmt.Errorf("oxd: RegisterUMA: Config.UMA.FingerprintFile: %w", err)
 		}
 	}
 	if _, err := g.issuerFor(ctx, a); err != nil {
