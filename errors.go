@@ -70,6 +70,39 @@ var (
 	ErrSession = errors.New("oxd: session error")
 )
 
+// Reasons of UMA failures. They are passed to Config.ErrorHandler (where
+// the answer is not a bare UMA answer, see [Auth.UMAProtect]) and are found
+// in [UMADecision.Err]. Test with errors.Is.
+var (
+	// ErrUMAChallenge: no RPT, or one that does not grant the resource;
+	// the answer is 401 with a UMA challenge carrying a permission ticket.
+	ErrUMAChallenge = errors.New("oxd: UMA authorization required")
+	// ErrUMAUnreachable: no permission ticket could be obtained (the AS or
+	// oxd is unreachable or failing); the answer is 403 with
+	// Warning: 199 - "UMA Authorization Server Unreachable".
+	ErrUMAUnreachable = errors.New("oxd: UMA authorization server unreachable")
+	// ErrUMAConfig: the protection is misconfigured (no route template, a
+	// template that differs from the declared one, an invalid declaration,
+	// a route oxd does not protect, no issuer). The answer is 500 and the
+	// error is logged at error level. Never a pass-through.
+	ErrUMAConfig = errors.New("oxd: UMA configuration error")
+	// ErrUMADeclaration: RegisterUMA refused the declared resources
+	// (duplicate method for one template, empty scopes, bad scope
+	// expression, …). It also matches ErrUMAConfig.
+	ErrUMADeclaration = fmt.Errorf("%w: invalid UMA declaration", ErrUMAConfig)
+	// ErrUMADenied: browser mode only; the AS refused to issue an RPT for
+	// the user (403).
+	ErrUMADenied = errors.New("oxd: UMA access denied")
+	// ErrUMAClaims: a claims-gathering redirect that does not belong to a
+	// claims request of this browser's session, reuses the ticket that was
+	// sent, or is malformed (400).
+	ErrUMAClaims = errors.New("oxd: invalid UMA claims redirect")
+	// ErrUMASharedRPT: oxd returned an RPT that this process already gave
+	// to another user (oxd-server 3.1.4 caches one RPT per site); it is
+	// refused (502).
+	ErrUMASharedRPT = errors.New("oxd: oxd returned an RPT issued to another user")
+)
+
 // OPError is the error parameter of an OP's redirect to the callback
 // (OAuth 2.0 §4.1.2.1). It matches [ErrOPError] with errors.Is. Code is
 // restricted to the characters OAuth allows; Description is the OP's text

@@ -149,13 +149,3 @@ func (a *Auth) refreshFailed(r *http.Request, u *User, err error) (*User, int, e
 	}
 	return nil, status, e
 }
-
-// readOxdIDFile reads the oxd_id of a site file written by
-// oxdclient.SaveSite (or EnsureSite).
-func readOxdIDFile(path string) (string, error) {
-	site, err := oxdclient.LoadSite(path)
-	if err != nil {
-		return "", fmt.Errorf("oxd: Config.SiteFile: %w", err)
-	}
-	return site.OxdID, nil
-}

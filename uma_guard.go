@@ -9,370 +9,70 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
 // UMA 2.0 resource-server protection (UMAProtect) and the optional
 // requesting-party flow for browsers. The pieces live in the uma_*.go
-// files: declarations and registration (uma_register.go), the grant cache
-// (uma_cache.go), the challenge and the Bearer parser (uma_challenge.go),
-// the browser flow (uma_browser.go) and the per-Auth state (uma_state.go).
+// files: the configuration (uma_config.go), the declarations
+// (uma_rule.go, uma_declare.go) and their registration (uma_register.go),
+// the route template (uma_template.go), the grant cache (uma_cache.go),
+// the challenge and the Bearer parser (uma_challenge.go) and the browser
+// flow (uma_browser.go).
 
-// Defaults of [UMAConfig].
-const (
-	DefaultUMAMaxGrantTTL = time.Minute
-	DefaultUMAMaxGrants   = 10000
-)
+// umaGuard is the UMA state of one Auth: declarations, settings, the
+// resolved issuer, the grant cache and the flights. New creates it; the
+// Auth is passed to its methods.
+type umaGuard struct {
+	settings atomic.Pointer[umaSettings] // nil: defaults
+	issuer   atomic.Pointer[string]
 
-// UMAWarning is the Warning header value of a 403 answer when no
-// permission ticket could be obtained (UMA 2.0 Grant §3.2.2).
-const UMAWarning = `199 - "UMA Authorization Server Unreachable"`
+	mu    sync.Mutex
+	paths map[string]*umaPath // by template
+	order []string            // templates in declaration order
+	errs  []error             // invalid declarations
 
-// UMAClaimTokenFormatIDToken is the claim token format of an OpenID Connect
-// ID token (UMA 2.0 Grant §3.3.1), used with [UMAConfig.PushIDToken].
-const UMAClaimTokenFormatIDToken = "http://openid.net/specs/openid-connect-core-1_0.html#IDToken"
-
-// Reasons of UMA failures. They are passed to Config.ErrorHandler (where
-// the answer is not a bare UMA answer, see [Auth.UMAProtect]) and are found
-// in [UMADecision.Err]. Test with errors.Is.
-var (
-	// ErrUMAChallenge: no RPT, or one that does not grant the resource;
-	// the answer is 401 with a UMA challenge carrying a permission ticket.
-	ErrUMAChallenge = errors.New("oxd: UMA authorization required")
-	// ErrUMAUnreachable: no permission ticket could be obtained (the AS or
-	// oxd is unreachable or failing); the answer is 403 with
-	// Warning: 199 - "UMA Authorization Server Unreachable".
-	ErrUMAUnreachable = errors.New("oxd: UMA authorization server unreachable")
-	// ErrUMAConfig: the protection is misconfigured (no route template, a
-	// template that differs from the declared one, an invalid declaration,
-	// a route oxd does not protect, no issuer). The answer is 500 and the
-	// error is logged at error level. Never a pass-through.
-	ErrUMAConfig = errors.New("oxd: UMA configuration error")
-	// ErrUMADeclaration: RegisterUMA refused the declared resources
-	// (duplicate method for one template, empty scopes, bad scope
-	// expression, …). It also matches ErrUMAConfig.
-	ErrUMADeclaration = fmt.Errorf("%w: invalid UMA declaration", ErrUMAConfig)
-	// ErrUMADenied: browser mode only; the AS refused to issue an RPT for
-	// the user (403).
-	ErrUMADenied = errors.New("oxd: UMA access denied")
-	// ErrUMAClaims: a claims-gathering redirect that does not belong to a
-	// claims request of this browser's session, reuses the ticket that was
-	// sent, or is malformed (400).
-	ErrUMAClaims = errors.New("oxd: invalid UMA claims redirect")
-	// ErrUMASharedRPT: oxd returned an RPT that this process already gave
-	// to another user (oxd-server 3.1.4 caches one RPT per site); it is
-	// refused (502).
-	ErrUMASharedRPT = errors.New("oxd: oxd returned an RPT issued to another user")
-)
-
-// UMAConfig configures UMA protection; it is [Config].UMA. The zero
-// value is usable: the issuer is read from oxd, the realm is Config.Realm,
-// grants are cached for at most a minute, browser mode is off.
-type UMAConfig struct {
-	// Issuer is the AS issuer URI sent as as_uri in challenges (UMA Grant
-	// §3.2.1): the issuer of the OP's /.well-known/uma2-configuration.
-	// Default: the site's op_host as stored by oxd (get_rp), read once by
-	// RegisterUMA or by the first challenge. Must be an absolute http(s)
-	// URL without query or fragment.
-	Issuer string
-
-	// Realm is the realm of the UMA challenge. Default: Config.Realm.
-	// Printable ASCII.
-	Realm string
-
-	// MaxGrantTTL bounds how long a grant is cached. A cached grant is
-	// used until min(the RPT's expiry from introspection − 5s,
-	// grant time + MaxGrantTTL), so a revoked RPT keeps working at most
-	// that long. Default [DefaultUMAMaxGrantTTL]; negative disables the
-	// cache (every request asks oxd).
-	MaxGrantTTL time.Duration
-
-	// MaxGrants bounds the number of cached grants (and of RPT expiries
-	// remembered). Default [DefaultUMAMaxGrants].
-	MaxGrants int
-
-	// Browser turns browser RP mode on for every UMA route (it can be
-	// turned on per route with UMARule.Browser). In browser mode, a
-	// logged-in user's browser navigation without an Authorization header
-	// is not answered with a challenge: the middleware obtains an RPT for
-	// the user (uma_rp_get_rpt), sends the browser through claims
-	// gathering when the AS needs more information, keeps the RPT in the
-	// user's session and presents it on the user's later requests.
-	Browser bool
-
-	// ClaimsRedirectURL is the absolute URL where ClaimsCallbackHandler is
-	// mounted; it must be registered at the OP as a claims_redirect_uri of
-	// the site. Required for claims gathering in browser mode. oxd-server
-	// 3.1.4 does not URL-encode it, so it must need no encoding: no query,
-	// no fragment, and only letters, digits and - . _ ~ : / characters.
-	ClaimsRedirectURL string
-
-	// FingerprintFile, when set, is a file where RegisterUMA records a
-	// fingerprint of the registered resources. It is only read when oxd
-	// cannot tell which resources it protects (no get_rp, as with the
-	// oxd-https-extension): an unchanged fingerprint then avoids an
-	// overwrite, which would invalidate the RPTs issued so far.
-	FingerprintFile string
-
-	// PushIDToken, in browser mode, sends the user's ID token (while it
-	// is valid) to the AS as a claim token with the RPT request, so that
-	// policies needing the user's claims can decide without claims
-	// gathering. The AS must be the OP that issued it.
-	PushIDToken bool
+	cache  grantCache
+	flight singleflight.Group
+	owners rptOwners
 }
 
-// UMARule declares the UMA protection of one route template; see
-// [Auth.UMAProtectWith].
-type UMARule struct {
-	// Template is the route template exactly as the router reports it:
-	// the path of http.ServeMux's Request.Pattern (without the method),
-	// chi's RoutePattern, gin's FullPath, echo's Path. It is registered at
-	// oxd as the resource's path: every concrete path of the template is
-	// one resource.
-	Template string
+// uma returns a's guard.
+func (a *Auth) uma() *umaGuard { return a.umaG }
 
-	// Conditions give the scopes per HTTP method. Each method may appear
-	// once per template (across all declarations of the template). A GET
-	// condition also covers HEAD unless HEAD is declared.
-	Conditions []UMAMethodRule
-
-	// Browser turns browser RP mode on for this route (see
-	// UMAConfig.Browser).
-	Browser bool
+func newUMAGuard() *umaGuard {
+	g := &umaGuard{paths: map[string]*umaPath{}}
+	g.cache.init(DefaultUMAMaxGrantTTL, DefaultUMAMaxGrants)
+	g.owners.init(DefaultUMAMaxGrants)
+	return g
 }
 
-// UMAMethodRule protects some HTTP methods of a template: one condition
-// of a [UMARule]. It is the application-facing form of
-// [oxdclient.UMACondition] (which names the methods HTTPMethods and is
-// sent to oxd as is); RegisterUMA validates it and converts it. Formerly
-// named UMACondition.
-//
-// oxd grants access when the RPT has a permission for the resource with
-// any ONE of Scopes (an OR). For an AND, use a ScopeExpression: the AS
-// evaluates it when it issues the RPT, and oxd then checks any one of its
-// Data scopes.
-type UMAMethodRule struct {
-	// Methods are the HTTP methods (upper case, e.g. "GET", "POST").
-	// Required.
-	Methods []string
-	// Scopes grant access (any one of them). Required unless
-	// ScopeExpression is set.
-	Scopes []string
-	// TicketScopes are the scopes put into the permission ticket of a
-	// challenge. Default: Scopes (or the expression's Data).
-	TicketScopes []string
-	// ScopeExpression replaces Scopes with a JsonLogic rule over Data.
-	ScopeExpression *UMAExpression
-}
-
-// UMAExpression is an oxd scope expression: a JsonLogic rule whose
-// numeric vars index Data, the scopes. It differs from
-// [oxdclient.UMAScopeExpression] in holding the rule as JSON text, which
-// RegisterUMA validates and compacts before sending it. Formerly named
-// UMAScopeExpression.
-type UMAExpression struct {
-	// Rule is the JsonLogic rule as JSON text, e.g.
-	// {"and":[{"var":0},{"var":1}]}.
-	Rule string
-	// Data are the scopes the rule's vars index; each at most once.
-	Data []string
-}
-
-// UMADecision is the outcome of a UMA check; see [UMAResult].
-type UMADecision struct {
-	// Granted reports that the RPT grants the resource.
-	Granted bool
-	// Method and Template name the resource that was checked.
-	Method, Template string
-	// Cached reports a grant served from the grant cache (no oxd call).
-	Cached bool
-	// SessionRPT reports that the RPT came from the user's session
-	// (browser mode), not from an Authorization header.
-	SessionRPT bool
-	// NewRPT reports that browser mode obtained an RPT for the user on
-	// the way to this grant (in this request, or through the claims
-	// gathering this request completes).
-	NewRPT bool
-	// Challenge is the WWW-Authenticate value of a 401 answer; with
-	// NewRPT, the challenge that the user's request met before the RPT
-	// was obtained.
-	Challenge string
-	// Ticket is the permission ticket of Challenge. It is single use.
-	Ticket string
-	// Status is the HTTP status of the answer when not granted: 401
-	// (challenge), 403 (AS unreachable, or denied in browser mode), 405
-	// (method not declared), 500 (configuration error).
-	Status int
-	// Err is the reason when not granted; it wraps one of the ErrUMA…
-	// values.
-	Err error
-}
-
-type umaDecisionKey struct{}
-
-// UMAResult returns the decision that let the request through
-// [Auth.UMAProtect]: whether the grant was cached, whether the RPT came
-// from the session, and in browser mode the challenge met before an RPT
-// was obtained. ok is false outside UMAProtect.
-func UMAResult(r *http.Request) (d UMADecision, ok bool) {
-	p, ok := r.Context().Value(umaDecisionKey{}).(*UMADecision)
-	if !ok || p == nil {
-		return UMADecision{}, false
+// settingsOrDefault returns the settings, or the defaults for a.
+func (g *umaGuard) settingsOrDefault(a *Auth) *umaSettings {
+	if s := g.settings.Load(); s != nil {
+		return s
 	}
-	return *p, true
-}
-
-type routeTemplateKey struct{}
-
-// WithRouteTemplate returns ctx carrying the route template of the
-// request, for routers that do not set http.Request.Pattern. Router
-// adapters call it before UMAProtect runs, for example in gin:
-//
-//	ctx := oxd.WithRouteTemplate(c.Request.Context(), c.FullPath())
-//	c.Request = c.Request.WithContext(ctx)
-//
-// An empty template removes nothing: UMAProtect then falls back to
-// Request.Pattern, and with neither it denies the request.
-func WithRouteTemplate(ctx context.Context, template string) context.Context {
-	return context.WithValue(ctx, routeTemplateKey{}, template)
-}
-
-// routeTemplate returns the route template UMAProtect checks a request
-// against: the value of [WithRouteTemplate], else the path part of
-// Request.Pattern (http.ServeMux since Go 1.22, chi v5.1+), without a
-// method. It is "" when the router provides neither.
-func routeTemplate(r *http.Request) string {
-	if t, _ := r.Context().Value(routeTemplateKey{}).(string); t != "" {
-		return t
-	}
-	if r.Pattern == "" {
-		return ""
-	}
-	_, t := splitPattern(r.Pattern)
-	return t
-}
-
-// splitPattern splits a ServeMux-style pattern "[METHOD ]template".
-func splitPattern(p string) (method, template string) {
-	if i := strings.IndexAny(p, " \t"); i >= 0 {
-		return p[:i], strings.TrimLeft(p[i:], " \t")
-	}
-	return "", p
-}
-
-// configureUMA validates and sets the UMA configuration (New calls it with
-// Config.UMA); it fails on an invalid configuration and then changes
-// nothing.
-func (a *Auth) configureUMA(cfg UMAConfig) error {
-	s, err := a.umaSettings(cfg)
+	s, err := a.umaSettings(UMAConfig{})
 	if err != nil {
-		return err
+		// Only a Realm rejected by New could fail; New refuses those.
+		s = &umaSettings{realm: "oxd", maxTTL: DefaultUMAMaxGrantTTL, maxGrants: DefaultUMAMaxGrants}
 	}
-	g := a.uma()
-	g.settings.Store(s)
-	g.cache.setLimits(s.maxTTL, s.maxGrants)
-	if s.issuer != "" {
-		g.setIssuer(s.issuer)
-	}
-	return nil
+	g.settings.CompareAndSwap(nil, s)
+	return g.settings.Load()
 }
 
-// umaSettings is the validated form of UMAConfig.
-type umaSettings struct {
-	issuer          string
-	realm           string
-	maxTTL          time.Duration // <0: no cache
-	maxGrants       int
-	browser         bool
-	claimsRedirect  string
-	pushIDToken     bool
-	fingerprintFile string
-}
-
-func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
-	s := &umaSettings{
-		realm:           cfg.Realm,
-		maxTTL:          cfg.MaxGrantTTL,
-		maxGrants:       cfg.MaxGrants,
-		browser:         cfg.Browser,
-		claimsRedirect:  cfg.ClaimsRedirectURL,
-		pushIDToken:     cfg.PushIDToken,
-		fingerprintFile: cfg.FingerprintFile,
+// browserMode reports whether browser RP mode applies to a condition.
+func (g *umaGuard) browserMode(c *umaCond) bool {
+	if c.browser {
+		return true
 	}
-	if cfg.Issuer != "" {
-		if err := checkIssuer(cfg.Issuer); err != nil {
-			return nil, fmt.Errorf("oxd: Config.UMA.Issuer: %w", err)
-		}
-		s.issuer = cfg.Issuer
-	}
-	if s.realm == "" {
-		s.realm = a.cfg.Realm
-	}
-	if s.realm == "" {
-		s.realm = "oxd"
-	}
-	if _, err := quoteString(s.realm); err != nil || strings.ContainsAny(s.realm, `"\`) {
-		return nil, errors.New("oxd: Config.UMA.Realm must be printable ASCII without quotes or backslashes")
-	}
-	if s.maxTTL == 0 {
-		s.maxTTL = DefaultUMAMaxGrantTTL
-	}
-	if s.maxGrants < 0 {
-		return nil, errors.New("oxd: Config.UMA.MaxGrants must not be negative")
-	}
-	if s.maxGrants == 0 {
-		s.maxGrants = DefaultUMAMaxGrants
-	}
-	if s.claimsRedirect != "" {
-		if err := checkClaimsRedirectURL(s.claimsRedirect); err != nil {
-			return nil, fmt.Errorf("oxd: Config.UMA.ClaimsRedirectURL: %w", err)
-		}
-	}
-	return s, nil
-}
-
-// checkIssuer accepts an absolute http(s) URL without query, fragment or
-// userinfo, made of characters a quoted-string carries unescaped.
-func checkIssuer(s string) error {
-	u, err := absoluteHTTPURL(s)
-	if err != nil {
-		return err
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return errors.New("must not have a query")
-	}
-	if strings.ContainsAny(s, "\"\\") {
-		return errors.New("must not contain quotes or backslashes")
-	}
-	if _, err := quoteString(s); err != nil {
-		return err
-	}
-	return nil
-}
-
-// checkClaimsRedirectURL enforces a claims redirect URI that oxd-server
-// 3.1.4 can concatenate into the claims-gathering URL without encoding
-// (anchors-uma §3: "claims_redirect_uri is not URL-encoded").
-func checkClaimsRedirectURL(s string) error {
-	u, err := absoluteHTTPURL(s)
-	if err != nil {
-		return err
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return errors.New("must not have a query (oxd does not URL-encode it)")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == ':', c == '/':
-		default:
-			return fmt.Errorf("character %q would need URL-encoding, which oxd does not do", c)
-		}
-	}
-	return nil
+	s := g.settings.Load()
+	return s != nil && s.browser
 }
 
 // UMAProtect protects the route with UMA 2.0. pattern names the route as
@@ -527,10 +227,6 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveLoaded is the browser-mode path; the session is loaded.
 func (h *umaHandler) serveLoaded(w http.ResponseWriter, r *http.Request) {
 	h.g.serveBrowser(h.a, w, r, h.d.template, h.next)
-}
-
-func withDecision(r *http.Request, d *UMADecision) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), umaDecisionKey{}, d))
 }
 
 // checkUMA makes the decision of UMAProtect for method on the route

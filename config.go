@@ -1,0 +1,378 @@
+package oxd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Defaults of [Config].
+const (
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultRefreshBefore     = time.Minute
+	DefaultPendingLoginTTL   = 20 * time.Minute
+	DefaultPendingLoginLimit = 8
+	DefaultReturnTo          = "/"
+)
+
+// DefaultScopes are requested when Config.Scopes is empty.
+var DefaultScopes = []string{"openid", "profile", "email"}
+
+// Config configures an [Auth]. Only the site (OxdID or SiteFile) and
+// PostLogoutRedirectURI are required; every other field has a documented
+// default. New validates the whole configuration and returns an error
+// instead of failing later at request time.
+type Config struct {
+	// OxdID identifies the site (the OP client) at oxd, as returned by
+	// register_site or setup_client. Exactly one of OxdID and SiteFile must
+	// be set.
+	OxdID string
+
+	// SiteFile is the path of a site file written by
+	// [oxdclient.SaveSite] or [oxdclient.EnsureSite] (JSON with an
+	// "oxd_id" member). New reads it once, with [oxdclient.LoadSite].
+	SiteFile string
+
+	// PostLogoutRedirectURI is the absolute URL of the application's
+	// "logged out" page, sent to the OP as post_logout_redirect_uri and
+	// used as the landing page when oxd cannot build the OP's logout URL.
+	// It must be registered at the OP. Required. The page must not be
+	// wrapped with RequireLogin (it would log the user in again).
+	PostLogoutRedirectURI string
+
+	// RedirectURL is the callback URL registered at the OP
+	// (authorization_redirect_uri), where CallbackHandler is mounted.
+	// Optional: oxd already knows it; when set, New checks that it is an
+	// absolute http(s) URL and that a plain-http URL on a non-loopback host
+	// comes with InsecureCookies (a Secure session cookie would never come
+	// back to it), and Realm defaults to its host.
+	RedirectURL string
+
+	// Scopes requested at login. Default [DefaultScopes]; must contain
+	// "openid".
+	Scopes []string
+
+	// AcrValues are requested at login (acr_values). When set, the ID
+	// token's acr claim must be one of them, since a user can edit
+	// acr_values in the address bar; see InsecureSkipACRCheck.
+	AcrValues []string
+
+	// InsecureSkipACRCheck accepts an ID token whose acr is not one of
+	// AcrValues (or is missing). Only for OPs that do not return acr.
+	InsecureSkipACRCheck bool
+
+	// Prompt is sent as the prompt parameter: space-separated values among
+	// none, login, consent, select_account. Default: none sent.
+	Prompt string
+
+	// CustomParameters are passed to get_authorization_url as
+	// custom_parameters. Keys that the protocol owns (state, nonce,
+	// redirect_uri, client_id, response_type, scope, code_challenge…) are
+	// refused.
+	CustomParameters map[string]string
+
+	// DefaultReturnTo is where a browser goes after login when the saved
+	// return-to is refused (not a same-origin path). Default "/". Must be a
+	// same-origin path itself.
+	DefaultReturnTo string
+
+	// ErrorHandler renders every failure. Default: a small HTML page, or
+	// JSON for API requests. See [ErrorHandler].
+	ErrorHandler ErrorHandler
+
+	// Logger receives warnings (failures, refused return-to values) and
+	// debug lines (logins, refreshes, logouts). It never receives a token,
+	// a code or a secret. Nil disables logging.
+	Logger *slog.Logger
+
+	// CallTimeout bounds every oxd call made while serving a request.
+	// Default [DefaultCallTimeout] (10s).
+	CallTimeout time.Duration
+
+	// RefreshBefore: an access token is refreshed (when there is a refresh
+	// token) on the first request that arrives less than RefreshBefore
+	// before its expiry, or past half of its lifetime when the lifetime is
+	// shorter than 2×RefreshBefore. Default 1m.
+	RefreshBefore time.Duration
+
+	// PendingLoginTTL is how long a started login may take, from the
+	// redirect to the OP until the callback. Default 20m. An expired
+	// pending login restarts the login instead of failing.
+	PendingLoginTTL time.Duration
+
+	// PendingLoginLimit bounds the logins one browser session may have in
+	// progress at once (one per tab); beyond it the oldest is dropped.
+	// Default 8.
+	PendingLoginLimit int
+
+	// LogoutMethods are the methods LogoutHandler accepts: "POST" (the
+	// default) and optionally "GET". A GET logout can be triggered by any
+	// site (an image tag); allow it only if that nuisance is acceptable.
+	LogoutMethods []string
+
+	// TrustedOrigins are extra origins ("https://app.example.com") allowed
+	// to POST to LogoutHandler, for deployments where the Host seen by the
+	// application differs from the browser's origin. See
+	// [http.CrossOriginProtection.AddTrustedOrigin].
+	TrustedOrigins []string
+
+	// APIRequest decides whether an unauthenticated request is an API call
+	// (401 with WWW-Authenticate, never a redirect) or a browser navigation
+	// (redirect to the OP). Default [IsAPIRequest]. It also chooses between
+	// JSON and HTML in the default ErrorHandler.
+	APIRequest func(r *http.Request) bool
+
+	// Realm is the realm of the WWW-Authenticate challenge. Default: the
+	// host of RedirectURL, else "oxd".
+	Realm string
+
+	// UMA configures UMA 2.0 protection ([Auth.UMAProtect]). The zero value
+	// is usable; see [UMAConfig]. New validates it.
+	UMA UMAConfig
+
+	// InsecureCookies leaves the session cookie without the Secure
+	// attribute, for development over plain HTTP on a host other than
+	// localhost. Never in production: the session cookie would travel in
+	// clear text.
+	InsecureCookies bool
+}
+
+// New returns the login middleware for the site cfg names, talking to oxd
+// through client and keeping identity in sessions (any scs store).
+//
+// New adjusts sessions.Cookie: HttpOnly is set, Secure is set unless
+// cfg.InsecureCookies, and SameSite is set to Lax when it is unset. It
+// refuses SameSite=Strict (the cookie would not come back on the OP's
+// redirect to the callback) and SameSite=None without Secure. Call New
+// before the session manager serves requests.
+func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*Auth, error) {
+	if client == nil {
+		return nil, errors.New("oxd: New: nil oxdclient.Client")
+	}
+	if sessions == nil {
+		return nil, errors.New("oxd: New: nil scs.SessionManager")
+	}
+	a := &Auth{client: client, sm: sessions, now: time.Now, umaG: newUMAGuard()}
+
+	switch {
+	case cfg.OxdID != "" && cfg.SiteFile != "":
+		return nil, errors.New("oxd: Config: set OxdID or SiteFile, not both")
+	case cfg.OxdID != "":
+		a.oxdID = cfg.OxdID
+	case cfg.SiteFile != "":
+		id, err := readOxdIDFile(cfg.SiteFile)
+		if err != nil {
+			return nil, err
+		}
+		a.oxdID = id
+	default:
+		return nil, errors.New("oxd: Config: OxdID (or SiteFile) is required")
+	}
+
+	if cfg.PostLogoutRedirectURI == "" {
+		return nil, errors.New("oxd: Config: PostLogoutRedirectURI is required")
+	}
+	if _, err := absoluteHTTPURL(cfg.PostLogoutRedirectURI); err != nil {
+		return nil, fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
+	}
+	if cfg.RedirectURL != "" {
+		u, err := absoluteHTTPURL(cfg.RedirectURL)
+		if err != nil {
+			return nil, fmt.Errorf("oxd: Config.RedirectURL: %w", err)
+		}
+		if u.Scheme == "http" && !cfg.InsecureCookies && !isLoopbackHost(u.Hostname()) {
+			return nil, errors.New("oxd: Config.RedirectURL is plain http on a non-loopback host: the Secure session cookie would not come back to the callback; use https or set InsecureCookies for development")
+		}
+		if cfg.Realm == "" {
+			cfg.Realm = u.Host
+		}
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "oxd"
+	}
+	if strings.ContainsAny(cfg.Realm, "\"\\\r\n") {
+		return nil, errors.New("oxd: Config.Realm must not contain quotes, backslashes or line breaks")
+	}
+
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = slices.Clone(DefaultScopes)
+	} else {
+		cfg.Scopes = slices.Clone(cfg.Scopes)
+	}
+	if !slices.Contains(cfg.Scopes, "openid") {
+		return nil, errors.New("oxd: Config.Scopes must contain \"openid\"")
+	}
+	for _, s := range cfg.Scopes {
+		if !validToken(s) {
+			return nil, fmt.Errorf("oxd: Config.Scopes: invalid scope %q", s)
+		}
+	}
+	cfg.AcrValues = slices.Clone(cfg.AcrValues)
+	for _, s := range cfg.AcrValues {
+		if !validToken(s) {
+			return nil, fmt.Errorf("oxd: Config.AcrValues: invalid value %q", s)
+		}
+	}
+	if cfg.Prompt != "" {
+		for p := range strings.FieldsSeq(cfg.Prompt) {
+			switch p {
+			case "none", "login", "consent", "select_account":
+			default:
+				return nil, fmt.Errorf("oxd: Config.Prompt: unknown value %q", p)
+			}
+		}
+	}
+	if len(cfg.CustomParameters) > 0 {
+		m := make(map[string]string, len(cfg.CustomParameters))
+		for k, v := range cfg.CustomParameters {
+			if k == "" || reservedAuthParams[strings.ToLower(k)] {
+				return nil, fmt.Errorf("oxd: Config.CustomParameters: parameter %q is reserved", k)
+			}
+			m[k] = v
+		}
+		cfg.CustomParameters = m
+	}
+
+	if cfg.DefaultReturnTo == "" {
+		cfg.DefaultReturnTo = DefaultReturnTo
+	}
+	if _, ok := safeReturnTo(cfg.DefaultReturnTo); !ok {
+		return nil, fmt.Errorf("oxd: Config.DefaultReturnTo %q is not a same-origin path", cfg.DefaultReturnTo)
+	}
+
+	if cfg.CallTimeout < 0 || cfg.RefreshBefore < 0 || cfg.PendingLoginTTL < 0 || cfg.PendingLoginLimit < 0 {
+		return nil, errors.New("oxd: Config: durations and limits must not be negative")
+	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.RefreshBefore == 0 {
+		cfg.RefreshBefore = DefaultRefreshBefore
+	}
+	if cfg.PendingLoginTTL == 0 {
+		cfg.PendingLoginTTL = DefaultPendingLoginTTL
+	}
+	if cfg.PendingLoginLimit == 0 {
+		cfg.PendingLoginLimit = DefaultPendingLoginLimit
+	}
+
+	if len(cfg.LogoutMethods) == 0 {
+		cfg.LogoutMethods = []string{http.MethodPost}
+	}
+	for _, m := range cfg.LogoutMethods {
+		switch m {
+		case http.MethodPost:
+			a.logoutPOST = true
+		case http.MethodGet:
+			a.logoutGET = true
+		default:
+			return nil, fmt.Errorf("oxd: Config.LogoutMethods: %q is not POST or GET", m)
+		}
+	}
+	a.cop = http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := a.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("oxd: Config.TrustedOrigins: %w", err)
+		}
+	}
+
+	// Session cookie.
+	c := &sessions.Cookie
+	if c.SameSite == http.SameSiteStrictMode {
+		return nil, errors.New("oxd: the session cookie has SameSite=Strict: browsers would not send it on the OP's redirect to the callback; use Lax")
+	}
+	if c.SameSite == http.SameSiteNoneMode && cfg.InsecureCookies {
+		return nil, errors.New("oxd: SameSite=None requires a Secure cookie; do not combine it with InsecureCookies")
+	}
+	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	c.HttpOnly = true
+	c.Secure = !cfg.InsecureCookies
+	if c.Name == "" {
+		return nil, errors.New("oxd: the session manager has no cookie name (create it with scs.New)")
+	}
+
+	a.cfg = cfg
+	a.log = cfg.Logger
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.apiFn = cfg.APIRequest
+	if a.apiFn == nil {
+		a.apiFn = IsAPIRequest
+	}
+	a.errh = cfg.ErrorHandler
+	if a.errh == nil {
+		a.errh = a.defaultErrorHandler
+	}
+	a.wwwAuth = `Bearer realm="` + cfg.Realm + `"`
+	a.ref.init()
+	if err := a.configureUMA(cfg.UMA); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// reservedAuthParams are authorization-request parameters that the
+// protocol (oxd, the OP) owns.
+var reservedAuthParams = map[string]bool{
+	"state": true, "nonce": true, "redirect_uri": true, "client_id": true,
+	"response_type": true, "response_mode": true, "scope": true,
+	"code_challenge": true, "code_challenge_method": true, "request": true,
+	"request_uri": true, "acr_values": true, "prompt": true,
+}
+
+// validToken reports whether s is a non-empty OAuth scope token (RFC 6749
+// §3.3: printable ASCII without space, quote and backslash).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func absoluteHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, errors.New("must be an absolute http(s) URL without userinfo or fragment")
+	}
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readOxdIDFile reads the oxd_id of a site file written by
+// oxdclient.SaveSite (or EnsureSite).
+func readOxdIDFile(path string) (string, error) {
+	site, err := oxdclient.LoadSite(path)
+	if err != nil {
+		return "", fmt.Errorf("oxd: Config.SiteFile: %w", err)
+	}
+	return site.OxdID, nil
+}
