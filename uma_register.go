@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -224,7 +225,7 @@ func (a *Auth) storedUMA(ctx context.Context) (canon []string, opHost string, er
 			if json.Unmarshal(raw, &x) != nil || len(x.Rule) == 0 {
 				return nil, "", errors.New("get_rp: unreadable scope expression")
 			}
-			expr = canonicalExpression(x.Rule, x.Data)
+			expr = scopeexpr.Canonical(x.Rule, x.Data)
 		}
 		canon = append(canon, canonicalCondition(r.Path, r.HTTPMethods, r.Scopes, r.TicketScopes, expr))
 	}
