@@ -50,7 +50,7 @@ func (a *Auth) CallbackHandler() http.Handler {
 // from the OP/AS (the login callback, the UMA claims redirect): no caching,
 // no Referer, GET only, a bounded query that parses. On failure it has
 // answered with reason (labelled op) and returns false.
-func (a *Auth) redirectQuery(w http.ResponseWriter, r *http.Request, op string, reason error) (url.Values, bool) {
+func (a *core) redirectQuery(w http.ResponseWriter, r *http.Request, op string, reason error) (url.Values, bool) {
 	setNoStore(w)
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if r.Method != http.MethodGet {

@@ -1,6 +1,7 @@
 package oxd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -163,36 +164,101 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if sessions == nil {
 		return nil, errors.New("oxd: New: nil scs.SessionManager")
 	}
-	a := &Auth{client: client, sm: sessions, now: time.Now, umaG: newUMAGuard()}
+	oxdID, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("oxd: Config.TrustedOrigins: %w", err)
+		}
+	}
+	if err := secureCookie(&sessions.Cookie, cfg.InsecureCookies); err != nil {
+		return nil, err
+	}
+	umaSet, err := newUMASettings(cfg.UMA, cfg.Realm)
+	if err != nil {
+		return nil, err
+	}
 
+	c := &core{
+		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
+		log: cfg.Logger, errh: cfg.ErrorHandler, apiFn: cfg.APIRequest,
+		cop: cop, callTimeout: cfg.CallTimeout,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.apiFn == nil {
+		c.apiFn = IsAPIRequest
+	}
+	a := &Auth{
+		core:       c,
+		cfg:        cfg,
+		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
+		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
+		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),
+	}
+	if c.errh == nil {
+		c.errh = a.defaultErrorHandler
+	}
+	a.ref.init()
+	a.uma = newUMAGuard(c, umaSet, umaLogin{
+		challenge: a.challenge, returnTo: a.returnTo,
+		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
+	})
+	return a, nil
+}
+
+// validate checks cfg and fills in the defaults; it returns the site's
+// oxd_id (read from SiteFile when that is set).
+func (cfg *Config) validate() (oxdID string, err error) {
+	if oxdID, err = cfg.site(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkURLs(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkAuthorizationParams(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkLimits(); err != nil {
+		return "", err
+	}
+	return oxdID, nil
+}
+
+// site returns the oxd_id of OxdID or SiteFile (exactly one is set).
+func (cfg *Config) site() (string, error) {
 	switch {
 	case cfg.OxdID != "" && cfg.SiteFile != "":
-		return nil, errors.New("oxd: Config: set OxdID or SiteFile, not both")
+		return "", errors.New("oxd: Config: set OxdID or SiteFile, not both")
 	case cfg.OxdID != "":
-		a.oxdID = cfg.OxdID
+		return cfg.OxdID, nil
 	case cfg.SiteFile != "":
-		id, err := readOxdIDFile(cfg.SiteFile)
-		if err != nil {
-			return nil, err
-		}
-		a.oxdID = id
+		return readOxdIDFile(cfg.SiteFile)
 	default:
-		return nil, errors.New("oxd: Config: OxdID (or SiteFile) is required")
+		return "", errors.New("oxd: Config: OxdID (or SiteFile) is required")
 	}
+}
 
+// checkURLs checks PostLogoutRedirectURI, RedirectURL, DefaultReturnTo and
+// Realm, and sets the defaults of the last two.
+func (cfg *Config) checkURLs() error {
 	if cfg.PostLogoutRedirectURI == "" {
-		return nil, errors.New("oxd: Config: PostLogoutRedirectURI is required")
+		return errors.New("oxd: Config: PostLogoutRedirectURI is required")
 	}
 	if _, err := absoluteHTTPURL(cfg.PostLogoutRedirectURI); err != nil {
-		return nil, fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
+		return fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
 	}
 	if cfg.RedirectURL != "" {
 		u, err := absoluteHTTPURL(cfg.RedirectURL)
 		if err != nil {
-			return nil, fmt.Errorf("oxd: Config.RedirectURL: %w", err)
+			return fmt.Errorf("oxd: Config.RedirectURL: %w", err)
 		}
 		if u.Scheme == "http" && !cfg.InsecureCookies && !hostutil.BrowserSecureContext(u.Hostname()) {
-			return nil, errors.New("oxd: Config.RedirectURL is plain http on a non-loopback host: the Secure session cookie would not come back to the callback; use https or set InsecureCookies for development")
+			return errors.New("oxd: Config.RedirectURL is plain http on a non-loopback host: the Secure session cookie would not come back to the callback; use https or set InsecureCookies for development")
 		}
 		if cfg.Realm == "" {
 			cfg.Realm = u.Host
@@ -202,127 +268,100 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		cfg.Realm = "oxd"
 	}
 	if strings.ContainsAny(cfg.Realm, "\"\\\r\n") {
-		return nil, errors.New("oxd: Config.Realm must not contain quotes, backslashes or line breaks")
+		return errors.New("oxd: Config.Realm must not contain quotes, backslashes or line breaks")
 	}
+	return nil
+}
 
+// checkAuthorizationParams checks (and copies) what goes into the
+// authorization request: Scopes, AcrValues, Prompt, CustomParameters.
+func (cfg *Config) checkAuthorizationParams() error {
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = slices.Clone(DefaultScopes)
 	} else {
 		cfg.Scopes = slices.Clone(cfg.Scopes)
 	}
 	if !slices.Contains(cfg.Scopes, "openid") {
-		return nil, errors.New("oxd: Config.Scopes must contain \"openid\"")
+		return errors.New("oxd: Config.Scopes must contain \"openid\"")
 	}
 	for _, s := range cfg.Scopes {
 		if !scopeexpr.ValidScope(s) {
-			return nil, fmt.Errorf("oxd: Config.Scopes: invalid scope %q", s)
+			return fmt.Errorf("oxd: Config.Scopes: invalid scope %q", s)
 		}
 	}
 	cfg.AcrValues = slices.Clone(cfg.AcrValues)
 	for _, s := range cfg.AcrValues {
 		if !scopeexpr.ValidScope(s) {
-			return nil, fmt.Errorf("oxd: Config.AcrValues: invalid value %q", s)
+			return fmt.Errorf("oxd: Config.AcrValues: invalid value %q", s)
 		}
 	}
-	if cfg.Prompt != "" {
-		for p := range strings.FieldsSeq(cfg.Prompt) {
-			switch p {
-			case "none", "login", "consent", "select_account":
-			default:
-				return nil, fmt.Errorf("oxd: Config.Prompt: unknown value %q", p)
-			}
+	for p := range strings.FieldsSeq(cfg.Prompt) {
+		switch p {
+		case "none", "login", "consent", "select_account":
+		default:
+			return fmt.Errorf("oxd: Config.Prompt: unknown value %q", p)
 		}
 	}
 	if len(cfg.CustomParameters) > 0 {
 		m := make(map[string]string, len(cfg.CustomParameters))
 		for k, v := range cfg.CustomParameters {
 			if k == "" || reservedAuthParams[strings.ToLower(k)] {
-				return nil, fmt.Errorf("oxd: Config.CustomParameters: parameter %q is reserved", k)
+				return fmt.Errorf("oxd: Config.CustomParameters: parameter %q is reserved", k)
 			}
 			m[k] = v
 		}
 		cfg.CustomParameters = m
 	}
+	return nil
+}
 
+// checkLimits checks DefaultReturnTo, the durations, the limits and
+// LogoutMethods, and sets their defaults.
+func (cfg *Config) checkLimits() error {
 	if cfg.DefaultReturnTo == "" {
 		cfg.DefaultReturnTo = DefaultReturnTo
 	}
 	if _, ok := safeReturnTo(cfg.DefaultReturnTo); !ok {
-		return nil, fmt.Errorf("oxd: Config.DefaultReturnTo %q is not a same-origin path", cfg.DefaultReturnTo)
+		return fmt.Errorf("oxd: Config.DefaultReturnTo %q is not a same-origin path", cfg.DefaultReturnTo)
 	}
-
 	if cfg.CallTimeout < 0 || cfg.RefreshBefore < 0 || cfg.PendingLoginTTL < 0 || cfg.PendingLoginLimit < 0 {
-		return nil, errors.New("oxd: Config: durations and limits must not be negative")
+		return errors.New("oxd: Config: durations and limits must not be negative")
 	}
-	if cfg.CallTimeout == 0 {
-		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.RefreshBefore == 0 {
-		cfg.RefreshBefore = DefaultRefreshBefore
-	}
-	if cfg.PendingLoginTTL == 0 {
-		cfg.PendingLoginTTL = DefaultPendingLoginTTL
-	}
-	if cfg.PendingLoginLimit == 0 {
-		cfg.PendingLoginLimit = DefaultPendingLoginLimit
-	}
-
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.RefreshBefore = cmp.Or(cfg.RefreshBefore, DefaultRefreshBefore)
+	cfg.PendingLoginTTL = cmp.Or(cfg.PendingLoginTTL, DefaultPendingLoginTTL)
+	cfg.PendingLoginLimit = cmp.Or(cfg.PendingLoginLimit, DefaultPendingLoginLimit)
 	if len(cfg.LogoutMethods) == 0 {
 		cfg.LogoutMethods = []string{http.MethodPost}
 	}
 	for _, m := range cfg.LogoutMethods {
-		switch m {
-		case http.MethodPost:
-			a.logoutPOST = true
-		case http.MethodGet:
-			a.logoutGET = true
-		default:
-			return nil, fmt.Errorf("oxd: Config.LogoutMethods: %q is not POST or GET", m)
+		if m != http.MethodPost && m != http.MethodGet {
+			return fmt.Errorf("oxd: Config.LogoutMethods: %q is not POST or GET", m)
 		}
 	}
-	a.cop = http.NewCrossOriginProtection()
-	for _, o := range cfg.TrustedOrigins {
-		if err := a.cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("oxd: Config.TrustedOrigins: %w", err)
-		}
-	}
+	return nil
+}
 
-	// Session cookie.
-	c := &sessions.Cookie
+// secureCookie sets the session cookie's attributes: HttpOnly, Secure
+// unless insecure, SameSite=Lax when unset. It refuses SameSite=Strict
+// (the cookie would not come back on the OP's redirect to the callback)
+// and SameSite=None without Secure.
+func secureCookie(c *scs.SessionCookie, insecure bool) error {
 	if c.SameSite == http.SameSiteStrictMode {
-		return nil, errors.New("oxd: the session cookie has SameSite=Strict: browsers would not send it on the OP's redirect to the callback; use Lax")
+		return errors.New("oxd: the session cookie has SameSite=Strict: browsers would not send it on the OP's redirect to the callback; use Lax")
 	}
-	if c.SameSite == http.SameSiteNoneMode && cfg.InsecureCookies {
-		return nil, errors.New("oxd: SameSite=None requires a Secure cookie; do not combine it with InsecureCookies")
+	if c.SameSite == http.SameSiteNoneMode && insecure {
+		return errors.New("oxd: SameSite=None requires a Secure cookie; do not combine it with InsecureCookies")
 	}
 	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
 		c.SameSite = http.SameSiteLaxMode
 	}
 	c.HttpOnly = true
-	c.Secure = !cfg.InsecureCookies
+	c.Secure = !insecure
 	if c.Name == "" {
-		return nil, errors.New("oxd: the session manager has no cookie name (create it with scs.New)")
+		return errors.New("oxd: the session manager has no cookie name (create it with scs.New)")
 	}
-
-	a.cfg = cfg
-	a.log = cfg.Logger
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
-	a.apiFn = cfg.APIRequest
-	if a.apiFn == nil {
-		a.apiFn = IsAPIRequest
-	}
-	a.errh = cfg.ErrorHandler
-	if a.errh == nil {
-		a.errh = a.defaultErrorHandler
-	}
-	a.wwwAuth = `Bearer realm="` + cfg.Realm + `"`
-	a.ref.init()
-	if err := a.configureUMA(cfg.UMA); err != nil {
-		return nil, err
-	}
-	return a, nil
+	return nil
 }
 
 // reservedAuthParams are authorization-request parameters that the

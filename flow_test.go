@@ -456,7 +456,7 @@ func TestFlowOxdDown(t *testing.T) {
 // within the configured oxd timeout.
 func TestFlowOPSlow(t *testing.T) {
 	fa := newFlowApp(t, "inprocess", memStore)
-	fa.auth.cfg.CallTimeout = 500 * time.Millisecond
+	fa.auth.callTimeout = 500 * time.Millisecond
 	b := fa.browser()
 	r := fa.do(b, "GET", "/private/", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

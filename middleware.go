@@ -15,20 +15,29 @@ import (
 // Auth is the login middleware. Create it with [New]; its methods are safe
 // for concurrent use.
 type Auth struct {
-	client  *oxdclient.Client
-	sm      *scs.SessionManager
+	*core
 	cfg     Config
-	oxdID   string
-	errh    ErrorHandler
-	log     *slog.Logger
-	apiFn   func(*http.Request) bool
-	cop     *http.CrossOriginProtection
 	wwwAuth string
-	now     func() time.Time
 	ref     refresher
-	umaG    *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
+	uma     *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
 
 	logoutGET, logoutPOST bool
+}
+
+// core is what the login handlers and the UMA guard both work with: the
+// site at oxd, the sessions, the clock, the logger, the error handler and
+// the request classification. New builds one, shared by Auth and its
+// umaGuard; it does not change afterwards.
+type core struct {
+	client      *oxdclient.Client
+	oxdID       string
+	sm          *scs.SessionManager
+	now         func() time.Time
+	log         *slog.Logger
+	errh        ErrorHandler
+	apiFn       func(*http.Request) bool
+	cop         *http.CrossOriginProtection // same-origin check of state-changing requests
+	callTimeout time.Duration
 }
 
 // RequireLogin lets a request with a logged-in session through to next,
@@ -118,15 +127,15 @@ func (a *Auth) Authenticated(r *http.Request) (u *User, ok bool) {
 }
 
 // isAPI applies Config.APIRequest.
-func (a *Auth) isAPI(r *http.Request) bool { return a.apiFn(r) }
+func (a *core) isAPI(r *http.Request) bool { return a.apiFn(r) }
 
 // oxdCtx bounds one oxd call.
-func (a *Auth) oxdCtx(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(parent, a.cfg.CallTimeout)
+func (a *core) oxdCtx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, a.callTimeout)
 }
 
 // fail logs err and hands it to the error handler.
-func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+func (a *core) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	level := slog.LevelWarn
 	if errors.Is(err, ErrLoginRequired) {
 		level = slog.LevelDebug
@@ -139,7 +148,7 @@ func (a *Auth) fail(w http.ResponseWriter, r *http.Request, status int, err erro
 // sessionLoaded reports whether ctx already carries this manager's session
 // (the handler is wrapped by sessions.LoadAndSave). scs offers no check:
 // its accessors panic without a loaded session, which is recovered here.
-func (a *Auth) sessionLoaded(ctx context.Context) (ok bool) {
+func (a *core) sessionLoaded(ctx context.Context) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
@@ -152,7 +161,7 @@ func (a *Auth) sessionLoaded(ctx context.Context) (ok bool) {
 // lookupUser returns the session's user (nil when nobody is logged in) and
 // whether the session is loaded at all, with a single session access: this
 // is the hot path of RequireLogin.
-func (a *Auth) lookupUser(ctx context.Context) (u *User, loaded bool) {
+func (a *core) lookupUser(ctx context.Context) (u *User, loaded bool) {
 	defer func() {
 		if recover() != nil {
 			u, loaded = nil, false
@@ -164,7 +173,7 @@ func (a *Auth) lookupUser(ctx context.Context) (u *User, loaded bool) {
 
 // withSession runs h inside sessions.LoadAndSave unless the request already
 // has the session loaded.
-func (a *Auth) withSession(h http.Handler) http.Handler {
+func (a *core) withSession(h http.Handler) http.Handler {
 	loaded := a.sm.LoadAndSave(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.sessionLoaded(r.Context()) {
@@ -176,14 +185,14 @@ func (a *Auth) withSession(h http.Handler) http.Handler {
 }
 
 // sessionUser returns the session's user, or nil.
-func (a *Auth) sessionUser(ctx context.Context) *User {
+func (a *core) sessionUser(ctx context.Context) *User {
 	u, _ := a.sm.Get(ctx, sessionKeyUser).(*User)
 	return u
 }
 
 // redirect answers 303 See Other with Location set verbatim (no path
 // cleaning, no rewriting).
-func (a *Auth) redirect(w http.ResponseWriter, location string) {
+func (a *core) redirect(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusSeeOther)
 }

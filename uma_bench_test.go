@@ -100,7 +100,7 @@ func BenchmarkUMAProtect(b *testing.B) {
 	}
 	// Warm the grant cache (the RPT's expiry is read in the background).
 	withUMA.ServeHTTP(&umaBenchWriter{h: http.Header{}}, req)
-	g := a.uma()
+	g := a.uma
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if g.cache.len() == 1 && a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
 			break

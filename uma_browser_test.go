@@ -163,14 +163,14 @@ func TestUMAClaimsCallbackAbuse(t *testing.T) {
 // (another login in the same browser) does not present it.
 func TestUMASessionRPTBoundToUser(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{})
-	g := rg.auth.uma()
+	g := rg.auth.uma
 	ctx, err := rg.sm.Load(context.Background(), "")
 	require.NoError(t, err)
 	rg.sm.Put(ctx, sessionKeyUMARPT, &umaSessionRPT{Subject: "alice", RPT: "alice-rpt"})
-	assert.Equal(t, "alice-rpt", g.sessionRPT(ctx, rg.auth, &User{Subject: "alice"}))
-	assert.Empty(t, g.sessionRPT(ctx, rg.auth, &User{Subject: "bob"}))
+	assert.Equal(t, "alice-rpt", g.sessionRPT(ctx, &User{Subject: "alice"}))
+	assert.Empty(t, g.sessionRPT(ctx, &User{Subject: "bob"}))
 	assert.Nil(t, rg.sm.Get(ctx, sessionKeyUMARPT), "dropped")
-	assert.Empty(t, g.sessionRPT(ctx, rg.auth, &User{Subject: "alice"}))
+	assert.Empty(t, g.sessionRPT(ctx, &User{Subject: "alice"}))
 }
 
 // Browser mode when the AS refuses (policy "deny…"): 403 through the error

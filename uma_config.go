@@ -1,6 +1,7 @@
 package oxd
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -89,26 +90,11 @@ type umaSettings struct {
 	fingerprintFile string
 }
 
-// configureUMA validates and sets the UMA configuration (New calls it with
-// Config.UMA); it fails on an invalid configuration and then changes
-// nothing.
-func (a *Auth) configureUMA(cfg UMAConfig) error {
-	s, err := a.umaSettings(cfg)
-	if err != nil {
-		return err
-	}
-	g := a.uma()
-	g.settings.Store(s)
-	g.cache.setLimits(s.maxTTL, s.maxGrants)
-	if s.issuer != "" {
-		g.setIssuer(s.issuer)
-	}
-	return nil
-}
-
-func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
+// newUMASettings validates cfg; realm is Config.Realm, the default of
+// the UMA realm.
+func newUMASettings(cfg UMAConfig, realm string) (*umaSettings, error) {
 	s := &umaSettings{
-		realm:           cfg.Realm,
+		realm:           cmp.Or(cfg.Realm, realm, "oxd"),
 		maxTTL:          cfg.MaxGrantTTL,
 		maxGrants:       cfg.MaxGrants,
 		browser:         cfg.Browser,
@@ -121,12 +107,6 @@ func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
 			return nil, fmt.Errorf("oxd: Config.UMA.Issuer: %w", err)
 		}
 		s.issuer = cfg.Issuer
-	}
-	if s.realm == "" {
-		s.realm = a.cfg.Realm
-	}
-	if s.realm == "" {
-		s.realm = "oxd"
 	}
 	if _, err := quoteString(s.realm); err != nil || strings.ContainsAny(s.realm, `"\`) {
 		return nil, errors.New("oxd: Config.UMA.Realm must be printable ASCII without quotes or backslashes")

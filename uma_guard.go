@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -26,10 +27,14 @@ import (
 // flow (uma_browser.go).
 
 // umaGuard is the UMA state of one Auth: declarations, settings, the
-// resolved issuer, the grant cache and the flights. New creates it; the
-// Auth is passed to its methods.
+// resolved issuer, the grant cache and the flights. New creates it with
+// everything it works with: the core it shares with Auth (oxd client and
+// site, sessions, clock, logger, error handler), the login flow's hooks
+// for browser mode, and the validated settings.
 type umaGuard struct {
-	settings atomic.Pointer[umaSettings] // nil: defaults
+	*core
+	login    umaLogin
+	settings atomic.Pointer[umaSettings] // never nil after newUMAGuard
 	issuer   atomic.Pointer[string]
 
 	mu    sync.Mutex
@@ -37,33 +42,40 @@ type umaGuard struct {
 	order []string            // templates in declaration order
 	errs  []error             // invalid declarations
 
-	cache  grantCache
-	flight singleflight.Group
-	owners rptOwners
+	cache      grantCache
+	flight     singleflight.Group
+	owners     rptOwners
+	mismatches templateMismatches // requests refused for another route's template
 }
 
-// uma returns a's guard.
-func (a *Auth) uma() *umaGuard { return a.umaG }
+// umaLogin is what browser mode needs from the login flow.
+type umaLogin struct {
+	// challenge sends a browser to log in (an API request gets 401).
+	challenge func(w http.ResponseWriter, r *http.Request, err error)
+	// returnTo applies the return-to rules to a saved request URI.
+	returnTo func(r *http.Request, saved string) string
+	// pendingTTL and pendingLimit bound the claims requests in progress
+	// as Config bounds pending logins.
+	pendingTTL   time.Duration
+	pendingLimit int
+}
 
-func newUMAGuard() *umaGuard {
-	g := &umaGuard{paths: map[string]*umaPath{}}
-	g.cache.init(DefaultUMAMaxGrantTTL, DefaultUMAMaxGrants)
+func newUMAGuard(c *core, s *umaSettings, login umaLogin) *umaGuard {
+	g := &umaGuard{core: c, login: login, paths: map[string]*umaPath{}}
+	g.cache.init(s.maxTTL, s.maxGrants)
 	g.owners.init(DefaultUMAMaxGrants)
+	g.mismatches.init()
+	g.apply(s)
 	return g
 }
 
-// settingsOrDefault returns the settings, or the defaults for a.
-func (g *umaGuard) settingsOrDefault(a *Auth) *umaSettings {
-	if s := g.settings.Load(); s != nil {
-		return s
+// apply sets validated settings.
+func (g *umaGuard) apply(s *umaSettings) {
+	g.settings.Store(s)
+	g.cache.setLimits(s.maxTTL, s.maxGrants)
+	if s.issuer != "" {
+		g.setIssuer(s.issuer)
 	}
-	s, err := a.umaSettings(UMAConfig{})
-	if err != nil {
-		// Only a Realm rejected by New could fail; New refuses those.
-		s = &umaSettings{realm: "oxd", maxTTL: DefaultUMAMaxGrantTTL, maxGrants: DefaultUMAMaxGrants}
-	}
-	g.settings.CompareAndSwap(nil, s)
-	return g.settings.Load()
 }
 
 // browserMode reports whether browser RP mode applies to a condition.
@@ -71,8 +83,7 @@ func (g *umaGuard) browserMode(c *umaCond) bool {
 	if c.browser {
 		return true
 	}
-	s := g.settings.Load()
-	return s != nil && s.browser
+	return g.settings.Load().browser
 }
 
 // UMAProtect protects the route with UMA 2.0. pattern names the route as
@@ -149,11 +160,15 @@ var defaultUMAMethods = []string{http.MethodGet, http.MethodHead, http.MethodPos
 // name one template (one per method pattern of a ServeMux); they are
 // registered as one resource path with all their conditions.
 func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
-	g := a.uma()
+	return a.uma.protect(rule)
+}
+
+// protect records the declaration of rule and returns its middleware.
+func (g *umaGuard) protect(rule UMARule) func(http.Handler) http.Handler {
 	d := g.declare(rule)
 	return func(next http.Handler) http.Handler {
-		h := &umaHandler{a: a, g: g, d: d, next: next, cached: map[string]*UMADecision{}}
-		h.loaded = a.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
+		h := &umaHandler{g: g, d: d, next: next, cached: map[string]*UMADecision{}}
+		h.loaded = g.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
 		for _, c := range d.conds {
 			for _, m := range append(slices.Clone(c.methods), http.MethodHead) {
 				if d.condFor(m) != nil {
@@ -167,7 +182,6 @@ func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
 
 // umaHandler is the middleware of one declaration.
 type umaHandler struct {
-	a      *Auth
 	g      *umaGuard
 	d      *umaDecl
 	next   http.Handler
@@ -178,32 +192,24 @@ type umaHandler struct {
 }
 
 func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a, g, d := h.a, h.g, h.d
+	g, d := h.g, h.d
 	if d.err != nil {
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
+		g.configError(w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
 			Err: fmt.Errorf("%w: route %q: %w", ErrUMAConfig, d.template, d.err)})
 		return
 	}
 	cond := d.condFor(r.Method)
 	if cond == nil {
 		w.Header().Set("Allow", d.allow)
-		a.errh(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: %w", ErrMethodNotAllowed))
+		g.errh(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: %w", ErrMethodNotAllowed))
 		return
 	}
-	tmpl := routeTemplate(r)
-	switch {
-	case tmpl == "":
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: no route template for the request (use Request.Pattern, a router adapter, or oxd.WithRouteTemplate); declared %q", ErrUMAConfig, d.template)})
-		return
-	case tmpl != d.template:
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: the request's route template %q is not the declared %q", ErrUMAConfig, sanitizeText(tmpl, 200), d.template)})
+	if !g.templateMatches(w, r, d.template) {
 		return
 	}
 	rpt, hasAuth := bearerRPT(r)
 	if !hasAuth && g.browserMode(cond) {
-		if !a.sessionLoaded(r.Context()) {
+		if !g.sessionLoaded(r.Context()) {
 			h.loaded.ServeHTTP(w, r)
 			return
 		}
@@ -211,14 +217,14 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rpt != "" {
-		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, a.now) {
+		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, g.now) {
 			h.next.ServeHTTP(w, withDecision(r, dec))
 			return
 		}
 	}
-	dec := g.decide(r.Context(), a, r.Method, d.template, rpt)
+	dec := g.decide(r.Context(), r.Method, d.template, rpt)
 	if !dec.Granted {
-		g.writeDenied(a, w, r, dec)
+		g.writeDenied(w, r, dec)
 		return
 	}
 	h.next.ServeHTTP(w, withDecision(r, dec))
@@ -226,19 +232,11 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveLoaded is the browser-mode path; the session is loaded.
 func (h *umaHandler) serveLoaded(w http.ResponseWriter, r *http.Request) {
-	h.g.serveBrowser(h.a, w, r, h.d.template, h.next)
-}
-
-// checkUMA makes the decision of UMAProtect for method on the route
-// template with rpt (empty: no RPT), without writing anything. The grant cache is used and filled as by UMAProtect.
-// A denial with a ticket has Status 401 and Challenge set; use the ticket
-// once (uma_rp_get_rpt).
-func (a *Auth) checkUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
-	return *a.uma().decide(ctx, a, method, template, rpt.Reveal())
+	h.g.serveBrowser(w, r, h.d.template, h.next)
 }
 
 // writeDenied answers a refused request.
-func (g *umaGuard) writeDenied(a *Auth, w http.ResponseWriter, r *http.Request, d *UMADecision) {
+func (g *umaGuard) writeDenied(w http.ResponseWriter, r *http.Request, d *UMADecision) {
 	h := w.Header()
 	switch d.Status {
 	case http.StatusUnauthorized:
@@ -246,33 +244,33 @@ func (g *umaGuard) writeDenied(a *Auth, w http.ResponseWriter, r *http.Request, 
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusUnauthorized)
-		a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: UMA challenge",
+		g.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: UMA challenge",
 			slog.String("method", d.Method), slog.String("template", d.Template))
 	case http.StatusInternalServerError:
-		g.configError(a, w, r, d)
+		g.configError(w, r, d)
 	case http.StatusForbidden:
 		if errors.Is(d.Err, ErrUMAUnreachable) {
 			h.Set("Warning", UMAWarning)
 			h.Set("Cache-Control", "no-store")
 			h.Set("Content-Length", "0")
 			w.WriteHeader(http.StatusForbidden)
-			a.log.LogAttrs(r.Context(), slog.LevelWarn, "oxd: UMA authorization server unreachable",
+			g.log.LogAttrs(r.Context(), slog.LevelWarn, "oxd: UMA authorization server unreachable",
 				slog.String("method", d.Method), slog.String("template", d.Template), slog.String("error", errString(d.Err)))
 			return
 		}
-		a.fail(w, r, d.Status, d.Err)
+		g.fail(w, r, d.Status, d.Err)
 	default:
-		a.fail(w, r, d.Status, d.Err)
+		g.fail(w, r, d.Status, d.Err)
 	}
 }
 
 // configError logs a configuration error loudly and answers 500 through
 // the error handler.
-func (g *umaGuard) configError(a *Auth, w http.ResponseWriter, r *http.Request, d *UMADecision) {
-	a.log.LogAttrs(r.Context(), slog.LevelError, "oxd: UMA configuration error; request denied",
+func (g *umaGuard) configError(w http.ResponseWriter, r *http.Request, d *UMADecision) {
+	g.log.LogAttrs(r.Context(), slog.LevelError, "oxd: UMA configuration error; request denied",
 		slog.String("method", d.Method), slog.String("template", d.Template), slog.String("error", errString(d.Err)))
 	setNoStore(w)
-	a.errh(w, r, http.StatusInternalServerError, d.Err)
+	g.errh(w, r, http.StatusInternalServerError, d.Err)
 }
 
 func errString(err error) string {
@@ -285,21 +283,21 @@ func errString(err error) string {
 // decide checks rpt for method on template: the grant cache first, then
 // uma_rs_check_access (one call shared by concurrent requests with the
 // same RPT and resource).
-func (g *umaGuard) decide(ctx context.Context, a *Auth, method, template, rpt string) *UMADecision {
+func (g *umaGuard) decide(ctx context.Context, method, template, rpt string) *UMADecision {
 	if rpt == "" {
-		return g.finish(ctx, a, method, template, g.checkAccess(ctx, a, method, template, ""))
+		return g.finish(ctx, method, template, g.checkAccess(ctx, method, template, ""))
 	}
 	key := grantKey{rpt: hashRPT(rpt), method: method, template: template}
-	if g.cache.lookup(ctx, key, a.now) {
+	if g.cache.lookup(ctx, key, g.now) {
 		return &UMADecision{Granted: true, Method: method, Template: template, Cached: true}
 	}
 	leader := false
 	v, _, _ := g.flight.Do(key.flightKey(), func() (any, error) {
 		leader = true
 		// The call outlives a caller that goes away: others may share it.
-		res := g.checkAccess(context.WithoutCancel(ctx), a, method, template, rpt)
+		res := g.checkAccess(context.WithoutCancel(ctx), method, template, rpt)
 		if res.granted {
-			g.grantCached(a, key, rpt)
+			g.grantCached(key, rpt)
 		}
 		return res, nil
 	})
@@ -307,9 +305,9 @@ func (g *umaGuard) decide(ctx context.Context, a *Auth, method, template, rpt st
 	if !leader && !res.granted && res.err == nil {
 		// A denial carries a single-use ticket: every request needs its
 		// own.
-		res = g.checkAccess(ctx, a, method, template, rpt)
+		res = g.checkAccess(ctx, method, template, rpt)
 	}
-	return g.finish(ctx, a, method, template, res)
+	return g.finish(ctx, method, template, res)
 }
 
 // checkResult is the outcome of one uma_rs_check_access call.
@@ -320,11 +318,11 @@ type checkResult struct {
 }
 
 // checkAccess calls uma_rs_check_access once.
-func (g *umaGuard) checkAccess(ctx context.Context, a *Auth, method, template, rpt string) checkResult {
-	octx, cancel := a.oxdCtx(ctx)
+func (g *umaGuard) checkAccess(ctx context.Context, method, template, rpt string) checkResult {
+	octx, cancel := g.oxdCtx(ctx)
 	defer cancel()
-	resp, err := a.client.UMARSCheckAccess(octx, oxdclient.UMARSCheckAccessParams{
-		OxdID:      a.oxdID,
+	resp, err := g.client.UMARSCheckAccess(octx, oxdclient.UMARSCheckAccessParams{
+		OxdID:      g.oxdID,
 		RPT:        oxdclient.Secret(rpt),
 		Path:       template,
 		HTTPMethod: method,
@@ -355,7 +353,7 @@ func (g *umaGuard) checkAccess(ctx context.Context, a *Auth, method, template, r
 }
 
 // finish turns a check result into a decision, building the challenge.
-func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string, res checkResult) *UMADecision {
+func (g *umaGuard) finish(ctx context.Context, method, template string, res checkResult) *UMADecision {
 	d := &UMADecision{Method: method, Template: template}
 	switch {
 	case res.granted:
@@ -367,8 +365,8 @@ func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string,
 			d.Status = http.StatusInternalServerError
 		}
 	default:
-		s := g.settingsOrDefault(a)
-		issuer, err := g.issuerFor(ctx, a)
+		s := g.settings.Load()
+		issuer, err := g.issuerFor(ctx)
 		if err != nil {
 			// Without as_uri the client cannot use the ticket.
 			d.Err = fmt.Errorf("%w: no AS issuer for the challenge: %w", ErrUMAUnreachable, err)
@@ -390,7 +388,7 @@ func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string,
 
 // issuerFor returns the configured or oxd-stored issuer, reading it from
 // oxd (get_rp) once.
-func (g *umaGuard) issuerFor(ctx context.Context, a *Auth) (string, error) {
+func (g *umaGuard) issuerFor(ctx context.Context) (string, error) {
 	if p := g.issuer.Load(); p != nil {
 		return *p, nil
 	}
@@ -398,9 +396,9 @@ func (g *umaGuard) issuerFor(ctx context.Context, a *Auth) (string, error) {
 		if p := g.issuer.Load(); p != nil {
 			return *p, nil
 		}
-		octx, cancel := a.oxdCtx(context.WithoutCancel(ctx))
+		octx, cancel := g.oxdCtx(context.WithoutCancel(ctx))
 		defer cancel()
-		rp, err := a.client.GetRP(octx, oxdclient.GetRPParams{OxdID: a.oxdID})
+		rp, err := g.client.GetRP(octx, oxdclient.GetRPParams{OxdID: g.oxdID})
 		if err != nil {
 			return "", fmt.Errorf("get_rp: %w (set Config.UMA.Issuer)", err)
 		}

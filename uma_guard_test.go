@@ -237,7 +237,7 @@ func TestUMADenialsNotCached(t *testing.T) {
 		seen[tk] = true
 	}
 	assert.Len(t, seen, n)
-	assert.Zero(t, rg.auth.uma().cache.len())
+	assert.Zero(t, rg.auth.uma.cache.len())
 }
 
 // Grant cache under -race: parallel requests with one RPT make one

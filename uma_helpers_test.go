@@ -321,7 +321,7 @@ func (rg *umaRig) rpt(method, path string) string {
 // cache are done.
 func (rg *umaRig) waitSettled() {
 	rg.t.Helper()
-	g := rg.auth.uma()
+	g := rg.auth.uma
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		g.cache.mu.Lock()
@@ -470,4 +470,22 @@ func (rg *umaRig) storedResources() []map[string]any {
 	}
 	require.NoError(rg.t, json.Unmarshal(rp.Node, &node))
 	return node.Resources
+}
+
+// checkUMA makes the decision of UMAProtect for method on the route
+// template with rpt (empty: no RPT), without writing anything; the grant
+// cache is used and filled as by UMAProtect.
+func (a *Auth) checkUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
+	return *a.uma.decide(ctx, method, template, rpt.Reveal())
+}
+
+// configureUMA replaces a's UMA settings, for rigs that configure UMA
+// after New.
+func (a *Auth) configureUMA(cfg UMAConfig) error {
+	s, err := newUMASettings(cfg, a.cfg.Realm)
+	if err != nil {
+		return err
+	}
+	a.uma.apply(s)
+	return nil
 }

@@ -81,12 +81,16 @@ func fingerprint(canon []string) string {
 // after RegisterUMA are not protected at oxd and answer 500 until it is
 // called again.
 func (a *Auth) RegisterUMA(ctx context.Context) error {
-	g := a.uma()
+	return a.uma.register(ctx)
+}
+
+// register is RegisterUMA.
+func (g *umaGuard) register(ctx context.Context) error {
 	res, canon, browser, errs := g.snapshot()
 	if len(errs) > 0 {
 		return fmt.Errorf("oxd: RegisterUMA: %w: %w", ErrUMADeclaration, errors.Join(errs...))
 	}
-	s := g.settingsOrDefault(a)
+	s := g.settings.Load()
 	if (browser || s.browser) && s.claimsRedirect == "" {
 		return fmt.Errorf("oxd: RegisterUMA: %w: browser mode needs Config.UMA.ClaimsRedirectURL", ErrUMAConfig)
 	}
@@ -94,48 +98,58 @@ func (a *Auth) RegisterUMA(ctx context.Context) error {
 		return nil
 	}
 	fp := fingerprint(canon)
-	_, err := a.client.UMARSProtect(ctx, oxdclient.UMARSProtectParams{OxdID: a.oxdID, Resources: res})
+	_, err := g.client.UMARSProtect(ctx, oxdclient.UMARSProtectParams{OxdID: g.oxdID, Resources: res})
 	switch {
 	case err == nil:
-		a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources registered",
+		g.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources registered",
 			slog.Int("templates", len(res)), slog.String("fingerprint", fp))
 	case errors.Is(err, oxdclient.ErrUMAProtectionExists):
-		stored, opHost, gerr := a.storedUMA(ctx)
-		if gerr == nil && opHost != "" && g.issuer.Load() == nil && checkIssuer(opHost) == nil {
-			g.setIssuer(opHost)
+		if err := g.reregister(ctx, res, fp, s.fingerprintFile); err != nil {
+			return err
 		}
-		if gerr == nil && fingerprint(stored) == fp {
-			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources unchanged; registration kept",
-				slog.Int("templates", len(res)), slog.String("fingerprint", fp))
-			break
-		}
-		if gerr != nil && s.fingerprintFile != "" && readFingerprint(s.fingerprintFile, a.oxdID) == fp {
-			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources unchanged (fingerprint file); registration kept",
-				slog.Int("templates", len(res)), slog.String("fingerprint", fp))
-			break
-		}
-		if gerr != nil {
-			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp) and no matching Config.UMA.FingerprintFile; re-registering them, which invalidates existing RPTs",
-				slog.String("error", gerr.Error()))
-		} else {
-			a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources changed; re-registering (existing RPTs for them become invalid)",
-				slog.String("fingerprint", fp), slog.String("registered", fingerprint(stored)))
-		}
-		if _, err := a.client.UMARSProtect(ctx, oxdclient.UMARSProtectParams{OxdID: a.oxdID, Resources: res, Overwrite: true}); err != nil {
-			return registerError(err)
-		}
-		g.cache.clear()
 	default:
 		return registerError(err)
 	}
 	if s.fingerprintFile != "" {
-		if err := writeFingerprint(s.fingerprintFile, a.oxdID, fp); err != nil {
+		if err := writeFingerprint(s.fingerprintFile, g.oxdID, fp); err != nil {
 			return fmt.Errorf("oxd: RegisterUMA: Config.UMA.FingerprintFile: %w", err)
 		}
 	}
-	if _, err := g.issuerFor(ctx, a); err != nil {
+	if _, err := g.issuerFor(ctx); err != nil {
 		return fmt.Errorf("oxd: RegisterUMA: %w: %w", ErrUMAConfig, err)
 	}
+	return nil
+}
+
+// reregister handles resources oxd already protects for the site: kept
+// when they are the declared ones (by get_rp, else by the fingerprint
+// file), overwritten otherwise.
+func (g *umaGuard) reregister(ctx context.Context, res []oxdclient.UMAResource, fp, fpFile string) error {
+	stored, opHost, gerr := g.storedUMA(ctx)
+	if gerr == nil && opHost != "" && g.issuer.Load() == nil && checkIssuer(opHost) == nil {
+		g.setIssuer(opHost)
+	}
+	if gerr == nil && fingerprint(stored) == fp {
+		g.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources unchanged; registration kept",
+			slog.Int("templates", len(res)), slog.String("fingerprint", fp))
+		return nil
+	}
+	if gerr != nil && fpFile != "" && readFingerprint(fpFile, g.oxdID) == fp {
+		g.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources unchanged (fingerprint file); registration kept",
+			slog.Int("templates", len(res)), slog.String("fingerprint", fp))
+		return nil
+	}
+	if gerr != nil {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "oxd: cannot read the registered UMA resources (get_rp) and no matching Config.UMA.FingerprintFile; re-registering them, which invalidates existing RPTs",
+			slog.String("error", gerr.Error()))
+	} else {
+		g.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA resources changed; re-registering (existing RPTs for them become invalid)",
+			slog.String("fingerprint", fp), slog.String("registered", fingerprint(stored)))
+	}
+	if _, err := g.client.UMARSProtect(ctx, oxdclient.UMARSProtectParams{OxdID: g.oxdID, Resources: res, Overwrite: true}); err != nil {
+		return registerError(err)
+	}
+	g.cache.clear()
 	return nil
 }
 
@@ -192,8 +206,8 @@ func registerError(err error) error {
 
 // storedUMA reads the resources oxd stores for the site (get_rp) in
 // canonical form, and the site's op_host.
-func (a *Auth) storedUMA(ctx context.Context) (canon []string, opHost string, err error) {
-	rp, err := a.client.GetRP(ctx, oxdclient.GetRPParams{OxdID: a.oxdID})
+func (g *umaGuard) storedUMA(ctx context.Context) (canon []string, opHost string, err error) {
+	rp, err := g.client.GetRP(ctx, oxdclient.GetRPParams{OxdID: g.oxdID})
 	if err != nil {
 		return nil, "", err
 	}
