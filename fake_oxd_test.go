@@ -39,6 +39,7 @@ type fakeOxd struct {
 	expiresIn int64
 	acr       string
 	uiSub     string // userinfo sub override
+	authURL   string // get_authorization_url answer override ("": a valid URL)
 	noRefresh bool
 }
 
@@ -86,6 +87,14 @@ func (f *fakeOxd) setFail(cmd string, err error) {
 		return
 	}
 	f.fail[cmd] = err
+}
+
+// setAuthURL makes get_authorization_url answer u ("": a valid URL with
+// a fresh state).
+func (f *fakeOxd) setAuthURL(u string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.authURL = u
 }
 
 func (f *fakeOxd) setHook(cmd string, h func(context.Context) error) {
@@ -153,6 +162,9 @@ func (f *fakeOxd) Do(ctx context.Context, cmd string, params, result any) error 
 		st := randHex("st")
 		f.states[st] = true
 		answer = map[string]any{"authorization_url": "https://op.example/authorize?response_type=code&client_id=c1&redirect_uri=https://app.example/callback&scope=openid+profile&state=" + st + "&nonce=n1"}
+		if f.authURL != "" {
+			answer = map[string]any{"authorization_url": f.authURL}
+		}
 	case oxdclient.CmdGetTokensByCode:
 		code, state := str("code"), str("state")
 		v, ok := f.codes[code]

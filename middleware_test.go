@@ -695,8 +695,25 @@ func TestOxdFailures(t *testing.T) {
 	}
 	rg.fake.setHook(oxdclient.CmdGetAuthorizationURL, nil)
 
-	// Garbage: an authorization URL without state.
-	rg.fake.setHook(oxdclient.CmdGetAuthorizationURL, nil)
+	// Garbage: an authorization URL oxd answers without a single usable
+	// state (or not an absolute http(s) URL) is a 502, not a redirect to a
+	// login that can never complete.
+	for _, u := range []string{
+		"https://op.example/authorize?client_id=c1",
+		"https://op.example/authorize?client_id=c1&state=",
+		"https://op.example/authorize?state=a&state=b",
+		"https://op.example/authorize?state=" + strings.Repeat("s", 513),
+		"/authorize?state=abc",
+		"javascript:alert(1)//?state=abc",
+		"https:///authorize?state=abc",
+	} {
+		rg.fake.setAuthURL(u)
+		r := rg.get(b, "/private/")
+		if r.status != http.StatusBadGateway || r.header.Get("Location") != "" || !errors.Is(rg.lastErr(), ErrCommand) {
+			t.Fatalf("garbage %q: %d %q %v", u, r.status, r.header.Get("Location"), rg.lastErr())
+		}
+	}
+	rg.fake.setAuthURL("")
 	// Recovers by itself.
 	st := rg.startLogin(b, "/private/")
 	rg.fake.setFail(oxdclient.CmdGetTokensByCode, &oxdclient.TransportError{Command: "get_tokens_by_code", Kind: oxdclient.ErrProtocol})

@@ -97,28 +97,6 @@ func TestBearerRPT(t *testing.T) {
 	assert.Empty(t, rpt, "oversized")
 }
 
-func TestRouteTemplate(t *testing.T) {
-	for pattern, want := range map[string]string{
-		"":                      "",
-		"/photos/{id}":          "/photos/{id}",
-		"GET /photos/{id}":      "/photos/{id}",
-		"POST  /a":              "/a",
-		"GET example.com/x/{y}": "example.com/x/{y}",
-		"/static/":              "/static/",
-		"/files/{path...}":      "/files/{path...}",
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Pattern = pattern
-		assert.Equal(t, want, routeTemplate(r), pattern)
-	}
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Pattern = "GET /a/{id}"
-	r = r.WithContext(WithRouteTemplate(r.Context(), "/a/:id"))
-	assert.Equal(t, "/a/:id", routeTemplate(r), "the adapter's template wins")
-	r = r.WithContext(WithRouteTemplate(r.Context(), ""))
-	assert.Equal(t, "/a/{id}", routeTemplate(r), "an empty template falls back to Pattern")
-}
-
 func TestCheckClaimsURL(t *testing.T) {
 	const redirect = "https://app.example/claims"
 	good := "https://as.example/gather?client_id=c&ticket=t1&claims_redirect_uri=https%3A%2F%2Fapp.example%2Fclaims&state=s1"

@@ -391,21 +391,6 @@ func TestUMATwoPathsOneTemplateServeMux(t *testing.T) {
 	assert.Len(t, rg.storedResources(), 1)
 }
 
-// The route template can come from a router adapter through
-// WithRouteTemplate (gin FullPath style); it wins over Request.Pattern.
-func TestUMAWithRouteTemplate(t *testing.T) {
-	rg := newUMARig(t, umaRigOpts{})
-	guard := rg.auth.UMAProtect("GET /items/:id", "view")(rg.page("items"))
-	// A tiny "router": strips a prefix and sets the template, as an adapter would.
-	rg.mux.Handle("GET /items/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		guard.ServeHTTP(w, r.WithContext(WithRouteTemplate(r.Context(), "/items/:id")))
-	}))
-	rg.register()
-	rpt := rg.rpt("GET", "/items/1")
-	assert.Equal(t, http.StatusOK, rg.do("GET", "/items/2", bearer(rpt)).status)
-	assert.Equal(t, "/items/:id", rg.tr.lastCheck().Path)
-}
-
 // The same scenario over the socket transport (engine behind the 3.1.4
 // socket listener).
 func TestUMAOverSocketTransport(t *testing.T) {
@@ -580,7 +565,19 @@ func TestUMARegisterInvalidDeclarations(t *testing.T) {
 		assert.Equal(t, http.StatusInternalServerError, rec.Code, b.name)
 	}
 	assert.Zero(t, rg.pageCalls("bad"))
-	_, _ = ok1, same
+
+	// The identical declaration is valid and shares the first one's
+	// condition: /h is registered with one GET condition, and only dup is
+	// reported.
+	for name, h := range map[string]func(http.Handler) http.Handler{"first": ok1, "identical": same} {
+		uh, isGuard := h(rg.page("h")).(*umaHandler)
+		require.True(t, isGuard, name)
+		assert.NoError(t, uh.d.err, name)
+		require.Len(t, uh.d.conds, 1, name)
+		assert.Same(t, rg.auth.uma.paths["/h"].conds[0], uh.d.conds[0], name)
+	}
+	assert.Len(t, rg.auth.uma.paths["/h"].conds, 1)
+	assert.Equal(t, 1, strings.Count(err.Error(), `route "/h":`), "only the conflicting declaration is reported")
 
 	// Browser mode without a claims redirect URL.
 	rg2 := newUMARig(t, umaRigOpts{uma: &UMAConfig{Browser: true}})
