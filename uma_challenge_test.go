@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/stretchr/testify/assert"
@@ -248,34 +248,57 @@ func TestUMAOxdAnswers(t *testing.T) {
 	}
 }
 
-func TestUMAGrantCacheBounded(t *testing.T) {
-	var c grantCache
-	c.init(time.Minute, 10)
-	now := time.Now()
-	for i := range 100 {
-		k := grantKey{rpt: hashRPT(string(rune('a' + i))), method: "GET", template: "/x"}
-		fill := c.add(k, now)
-		require.NotNil(t, fill)
-		c.filled(k.rpt, fill, now.Add(time.Hour), true, now)
+// parseChallenge parses a UMA challenge strictly: the scheme "UMA", then
+// comma-separated auth-params with quoted-string values, each once.
+func parseChallenge(t testing.TB, h string) map[string]string {
+	t.Helper()
+	m, err := parseChallengeErr(h)
+	require.NoError(t, err, "challenge %q", h)
+	return m
+}
+
+func parseChallengeErr(h string) (map[string]string, error) {
+	rest, ok := strings.CutPrefix(h, "UMA ")
+	if !ok {
+		return nil, errors.New("scheme is not UMA")
 	}
-	c.mu.Lock()
-	assert.LessOrEqual(t, len(c.grants), 10)
-	assert.LessOrEqual(t, len(c.rpts), 10)
-	c.mu.Unlock()
-
-	// Unusable RPT (introspection failed): nothing cached, expiry forgotten.
-	k := grantKey{rpt: hashRPT("z"), method: "GET", template: "/x"}
-	fill := c.add(k, now)
-	c.filled(k.rpt, fill, time.Time{}, false, now)
-	assert.False(t, c.lookup(context.Background(), k, func() time.Time { return now }))
-	c.mu.Lock()
-	_, known := c.rpts[k.rpt]
-	c.mu.Unlock()
-	assert.False(t, known)
-
-	// Expiry already (almost) past: not cached.
-	k2 := grantKey{rpt: hashRPT("y"), method: "GET", template: "/x"}
-	fill = c.add(k2, now)
-	c.filled(k2.rpt, fill, now.Add(umaGrantSkew/2), true, now)
-	assert.False(t, c.lookup(context.Background(), k2, func() time.Time { return now }))
+	m := map[string]string{}
+	for rest != "" {
+		eq := strings.IndexByte(rest, '=')
+		if eq <= 0 {
+			return nil, errors.New("auth-param without =")
+		}
+		name := rest[:eq]
+		rest = rest[eq+1:]
+		if rest == "" || rest[0] != '"' {
+			return nil, fmt.Errorf("%s is not a quoted-string", name)
+		}
+		var v strings.Builder
+		i := 1
+		for ; i < len(rest) && rest[i] != '"'; i++ {
+			if rest[i] == '\\' {
+				i++
+				if i == len(rest) {
+					return nil, errors.New("dangling escape")
+				}
+			}
+			v.WriteByte(rest[i])
+		}
+		if i == len(rest) {
+			return nil, errors.New("unterminated quoted-string")
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%s repeated", name)
+		}
+		m[name] = v.String()
+		rest = rest[i+1:]
+		if rest == "" {
+			break
+		}
+		var ok bool
+		if rest, ok = strings.CutPrefix(rest, ", "); !ok {
+			return nil, errors.New(`auth-params not separated by ", "`)
+		}
+	}
+	return m, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -403,61 +402,6 @@ func (rg *umaRig) gatherClaims(c *http.Client, claimsURL string, claims map[stri
 	loc, err := res.Location()
 	require.NoError(rg.t, err)
 	return loc
-}
-
-// parseChallenge parses a UMA challenge strictly: the scheme "UMA", then
-// comma-separated auth-params with quoted-string values, each once.
-func parseChallenge(t testing.TB, h string) map[string]string {
-	t.Helper()
-	m, err := parseChallengeErr(h)
-	require.NoError(t, err, "challenge %q", h)
-	return m
-}
-
-func parseChallengeErr(h string) (map[string]string, error) {
-	rest, ok := strings.CutPrefix(h, "UMA ")
-	if !ok {
-		return nil, errors.New("scheme is not UMA")
-	}
-	m := map[string]string{}
-	for rest != "" {
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			return nil, errors.New("auth-param without =")
-		}
-		name := rest[:eq]
-		rest = rest[eq+1:]
-		if rest == "" || rest[0] != '"' {
-			return nil, fmt.Errorf("%s is not a quoted-string", name)
-		}
-		var v strings.Builder
-		i := 1
-		for ; i < len(rest) && rest[i] != '"'; i++ {
-			if rest[i] == '\\' {
-				i++
-				if i == len(rest) {
-					return nil, errors.New("dangling escape")
-				}
-			}
-			v.WriteByte(rest[i])
-		}
-		if i == len(rest) {
-			return nil, errors.New("unterminated quoted-string")
-		}
-		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("%s repeated", name)
-		}
-		m[name] = v.String()
-		rest = rest[i+1:]
-		if rest == "" {
-			break
-		}
-		var ok bool
-		if rest, ok = strings.CutPrefix(rest, ", "); !ok {
-			return nil, errors.New(`auth-params not separated by ", "`)
-		}
-	}
-	return m, nil
 }
 
 // storedResources reads the resources oxd protects for the site.
