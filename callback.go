@@ -75,19 +75,9 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	for _, p := range [...]struct {
-		name string
-		max  int
-	}{{"state", maxStateLen}, {"code", maxCodeLen}, {"error", maxOPErrorLen}, {"error_description", maxOPErrorDescLen}, {"error_uri", maxOPErrorDescLen}} {
-		v := q[p.name]
-		if len(v) > 1 {
-			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: parameter %s repeated", ErrBadCallback, p.name))
-			return
-		}
-		if len(v) == 1 && len(v[0]) > p.max {
-			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: parameter %s too long", ErrBadCallback, p.name))
-			return
-		}
+	if err := checkCallbackParams(q); err != nil {
+		a.fail(w, r, http.StatusBadRequest, err)
+		return
 	}
 	ctx := r.Context()
 	state := q.Get("state")
@@ -151,6 +141,23 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	a.sm.SetDeadline(ctx, a.now().Add(a.sessionLifetime()))
 	a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: login completed", slog.String("subject", u.Subject))
 	a.redirect(w, a.returnTo(r, p.ReturnTo))
+}
+
+// checkCallbackParams refuses a repeated or oversized callback parameter.
+func checkCallbackParams(q url.Values) error {
+	for _, p := range [...]struct {
+		name string
+		max  int
+	}{{"state", maxStateLen}, {"code", maxCodeLen}, {"error", maxOPErrorLen}, {"error_description", maxOPErrorDescLen}, {"error_uri", maxOPErrorDescLen}} {
+		v := q[p.name]
+		if len(v) > 1 {
+			return fmt.Errorf("callback: %w: parameter %s repeated", ErrBadCallback, p.name)
+		}
+		if len(v) == 1 && len(v[0]) > p.max {
+			return fmt.Errorf("callback: %w: parameter %s too long", ErrBadCallback, p.name)
+		}
+	}
+	return nil
 }
 
 // maxLoginRestarts bounds how often one login is restarted after its state

@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/oxdgo/oxd/internal/ciutil"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -126,18 +126,13 @@ func socketClient(t *testing.T, eng *oxdserver.Engine) *oxdclient.Client {
 
 func memStore(*testing.T) scs.Store { return scs.New().Store }
 
-// redisStore starts a private redis-server on a free loopback port (if
-// redis-server is installed; with CI set, its absence fails the test) and
-// returns an scs store on it.
+// redisStore starts a private redis-server on a free loopback port and
+// returns an scs store on it. Without redis-server the test skips, or
+// fails under CI (internal/ciutil).
 func redisStore(t *testing.T) scs.Store {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is required in CI (Debian package redis-server)")
-		}
-		t.Skip("redis-server not installed: skipping the Redis session store")
-	}
+	ciutil.Need(t, "redis-server (Debian package redis-server) for the Redis session store", err)
 	for attempt := 0; attempt < 3; attempt++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -408,12 +403,8 @@ func runFlowSuite(t *testing.T, fa *flowApp) {
 // logins work again.
 func TestFlowOxdDown(t *testing.T) {
 	srv := oxdtest.NewServer(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens: connection refused
+	port := newHeldPort(t) // bound, not listening: connection refused
+	addr := port.addr
 	sock, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -437,10 +428,7 @@ func TestFlowOxdDown(t *testing.T) {
 	}
 
 	// oxd comes up on that address.
-	ln2, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("could not take the port back: %v", err)
-	}
+	ln2 := port.listen(t)
 	ss := &oxdserver.SocketServer{Engine: srv.Engine}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ss.Serve(ln2) }()
