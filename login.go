@@ -2,13 +2,11 @@ package oxd
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -100,45 +98,13 @@ func parseAuthorizationURL(s string) (string, string, error) {
 // addPending records a login in progress, dropping expired entries and,
 // beyond the limit, the oldest.
 func (a *Auth) addPending(ctx context.Context, p pendingLogin) {
-	old, _ := a.sm.Get(ctx, sessionKeyPending).(pendingLogins)
-	now := a.now()
-	list := make(pendingLogins, 0, len(old)+1)
-	for _, e := range old {
-		if now.Sub(e.Created) < a.cfg.PendingLoginTTL {
-			list = append(list, e)
-		}
-	}
-	list = append(list, p)
-	if n := len(list) - a.cfg.PendingLoginLimit; n > 0 {
-		list = slices.Delete(list, 0, n)
-	}
-	a.sm.Put(ctx, sessionKeyPending, list)
+	putPendingEntry[pendingLogins](a.core, ctx, sessionKeyPending, p, a.cfg.PendingLoginTTL, a.cfg.PendingLoginLimit)
 }
 
 // takePending removes and returns the pending login with this state. The
 // comparison runs in constant time over every entry. expired reports an
 // entry older than PendingLoginTTL.
 func (a *Auth) takePending(ctx context.Context, state string) (p pendingLogin, found, expired bool) {
-	old, _ := a.sm.Get(ctx, sessionKeyPending).(pendingLogins)
-	if len(old) == 0 {
-		return p, false, false
-	}
-	want := []byte(state)
-	idx := -1
-	for i := range old {
-		if subtle.ConstantTimeCompare([]byte(old[i].State), want) == 1 {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return p, false, false
-	}
-	p = old[idx]
-	list := slices.Delete(slices.Clone(old), idx, idx+1)
-	if len(list) == 0 {
-		a.sm.Remove(ctx, sessionKeyPending)
-	} else {
-		a.sm.Put(ctx, sessionKeyPending, list)
-	}
-	return p, true, a.now().Sub(p.Created) >= a.cfg.PendingLoginTTL
+	p, found = takePendingEntry[pendingLogins](a.core, ctx, sessionKeyPending, state)
+	return p, found, found && a.now().Sub(p.Created) >= a.cfg.PendingLoginTTL
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -252,21 +251,10 @@ func (g *umaGuard) startClaims(w http.ResponseWriter, r *http.Request, u *User, 
 	if g.sm.Token(ctx) == "" {
 		g.sm.SetDeadline(ctx, now.Add(g.login.pendingTTL))
 	}
-	old, _ := g.sm.Get(ctx, sessionKeyUMAPending).(umaPendingClaims)
-	list := make(umaPendingClaims, 0, len(old)+1)
-	for _, p := range old {
-		if now.Sub(p.Created) < g.login.pendingTTL {
-			list = append(list, p)
-		}
-	}
-	list = append(list, umaPendingClaim{
+	putPendingEntry[umaPendingClaims](g.core, ctx, sessionKeyUMAPending, umaPendingClaim{
 		State: resp.State, Ticket: ticket, ReturnTo: returnTo, Subject: u.Subject,
 		Challenge: challenge, Created: now, Attempts: attempts + 1,
-	})
-	if n := len(list) - g.login.pendingLimit; n > 0 {
-		list = slices.Delete(list, 0, n)
-	}
-	g.sm.Put(ctx, sessionKeyUMAPending, list)
+	}, g.login.pendingTTL, g.login.pendingLimit)
 	g.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA claims gathering started", slog.String("subject", u.Subject))
 	setNoStore(w)
 	g.redirect(w, resp.URL)
@@ -299,25 +287,7 @@ func checkClaimsURL(raw, ticket, redirect, state string) error {
 // takeClaim removes and returns the pending claims request with this
 // state (constant-time comparison over every entry).
 func (g *umaGuard) takeClaim(ctx context.Context, state string) (p umaPendingClaim, found bool) {
-	old, _ := g.sm.Get(ctx, sessionKeyUMAPending).(umaPendingClaims)
-	idx := -1
-	want := []byte(state)
-	for i := range old {
-		if subtle.ConstantTimeCompare([]byte(old[i].State), want) == 1 {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return p, false
-	}
-	p = old[idx]
-	list := slices.Delete(slices.Clone(old), idx, idx+1)
-	if len(list) == 0 {
-		g.sm.Remove(ctx, sessionKeyUMAPending)
-	} else {
-		g.sm.Put(ctx, sessionKeyUMAPending, list)
-	}
-	return p, true
+	return takePendingEntry[umaPendingClaims](g.core, ctx, sessionKeyUMAPending, state)
 }
 
 // ClaimsCallbackHandler handles the AS's redirect back after claims
