@@ -108,7 +108,11 @@ var (
 // restricted to the characters OAuth allows; Description is the OP's text
 // as sent (truncated): escape it before putting it into HTML.
 type OPError struct {
-	Code        string
+	// Code is the OP's error code (e.g. "access_denied"), or
+	// "invalid_error_code" when it has characters OAuth does not allow.
+	Code string
+	// Description is the OP's error_description, kept only for a login
+	// this browser started; untrusted text.
 	Description string
 }
 

@@ -191,6 +191,7 @@ type umaHandler struct {
 	cached map[string]*UMADecision
 }
 
+// ServeHTTP checks the request against the declaration (see UMAProtect).
 func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g, d := h.g, h.d
 	if d.err != nil {
