@@ -49,8 +49,12 @@ type UMAMethodRule struct {
 	ScopeExpression *UMAExpression
 }
 
-// UMAExpression is an oxd scope expression: a JsonLogic rule whose
-// numeric vars index Data, the scopes. It differs from
+// UMAExpression is an oxd scope expression: a JsonLogic rule whose vars
+// index Data, the scopes, each listed once. A var is {"var":n},
+// {"var":[n]} or {"var":[n, default]} with 0 <= n < len(Data) (a number
+// or a string of digits) and a literal default; a var that names no
+// single scope ({"var":""}, {"var":"x"}, a computed one) is refused.
+// It differs from
 // [oxdclient.UMAScopeExpression] in holding the rule as JSON text, which
 // RegisterUMA validates and compacts before sending it. Formerly named
 // UMAScopeExpression.
