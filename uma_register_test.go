@@ -124,9 +124,9 @@ func TestUMARegisterInvalidDeclarations(t *testing.T) {
 		{"bad scope expression operator", a.UMAProtectWith(UMARule{Template: "/c", Conditions: []UMAMethodRule{
 			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"xor":[{"var":0},{"var":1}]}`, Data: []string{"a", "b"}}}}}), "unknown operator"},
 		{"scope expression var out of range", a.UMAProtectWith(UMARule{Template: "/d", Conditions: []UMAMethodRule{
-			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":[{"var":0},{"var":2}]}`, Data: []string{"a", "b"}}}}}), "is not an index of"},
+			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":[{"var":0},{"var":2}]}`, Data: []string{"a", "b"}}}}}), "does not index"},
 		{"scope expression not JSON", a.UMAProtectWith(UMARule{Template: "/e", Conditions: []UMAMethodRule{
-			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":`, Data: []string{"a"}}}}}), "not one JSON value"},
+			{Methods: []string{"GET"}, ScopeExpression: &UMAExpression{Rule: `{"and":`, Data: []string{"a"}}}}}), "not JSON"},
 		{"invalid scope", a.UMAProtect("GET /f", "two words"), "invalid scope"},
 		{"ticket scope not a scope", a.UMAProtectWith(UMARule{Template: "/g", Conditions: []UMAMethodRule{
 			{Methods: []string{"GET"}, Scopes: []string{"a"}, TicketScopes: []string{"b"}}}}), "ticket scope"},
