@@ -126,6 +126,8 @@ func (f *fakeOxd) issueCode(state, subject string) string {
 	return code
 }
 
+// Do answers one command. It is long because it is a table: one case per
+// oxd command the middleware sends, each with the fake's rules for it.
 func (f *fakeOxd) Do(ctx context.Context, cmd string, params, result any) error {
 	raw, err := json.Marshal(params)
 	if err != nil {

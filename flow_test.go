@@ -271,6 +271,9 @@ func TestFlowAgainstDevOP(t *testing.T) {
 	}
 }
 
+// runFlowSuite is one scenario in order (login, claims, refresh, logout,
+// the attacks on each step), each step building on the session the
+// previous one left; splitting it would hide that order.
 func runFlowSuite(t *testing.T, fa *flowApp) {
 	b := fa.browser()
 

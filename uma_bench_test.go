@@ -32,6 +32,10 @@ func (w *umaBenchWriter) WriteHeader(s int)           { w.status = s }
 // pair isolates the guard's own cost from the session's. cpu-ns/op is the
 // process CPU time per operation (GC included), steadier than ns/op on a
 // shared machine.
+//
+// It is long because every sub-benchmark shares one setup (OP, engine,
+// registered resources, a granted RPT) so that they differ only in the
+// handler chain.
 func BenchmarkUMAProtect(b *testing.B) {
 	srv := oxdtest.NewServer(b)
 	sm := scs.New()
