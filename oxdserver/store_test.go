@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/ciutil"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -154,16 +155,11 @@ func TestFileStoreRejectsCorruptFile(t *testing.T) {
 }
 
 // startRedis starts redis-server on a free loopback port for the test.
-// Without redis-server the test is skipped, unless CI is set.
+// Without redis-server the test is skipped, unless CI is on (ciutil).
 func startRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	bin, err := osexec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not on PATH (required when CI is set)")
-		}
-		t.Skip("redis-server not on PATH; skipping the Redis store test")
-	}
+	ciutil.Need(t, "redis-server (Debian package redis-server) for the Redis store test", err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port

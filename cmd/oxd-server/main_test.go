@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/ciutil"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
@@ -79,8 +80,8 @@ func buildBinary(t *testing.T) string {
 // development OP, runs commands over the socket and the HTTPS extension
 // with oxdclient, and stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
+	if testing.Short() && !ciutil.Enabled() {
+		t.Skip("builds and runs the binary (-short); under CI it always runs")
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -375,9 +376,7 @@ func TestStoreFileSurvivesRestart(t *testing.T) {
 // TestStoreRedisShared: two servers on one Redis share their sites.
 func TestStoreRedisShared(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed (the e2e suite covers Redis with the harness)")
-	}
+	ciutil.Need(t, "redis-server (Debian package redis-server) for the shared Redis store test", err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
