@@ -501,3 +501,27 @@ func TestIDTokenNonceOfAnotherSiteRefused(t *testing.T) {
 	_, err = fakeTokens(t, e, id, state)
 	requireOxdCode(t, err, oxdclient.CodeInvalidNonce)
 }
+
+// TestIDTokenOnlyRS256AndES256Accepted: signed with the OP's own published
+// key (published without "alg", as many OPs do) but under another
+// algorithm, an id_token is refused with bad_signature; RS256 with the same
+// key is accepted.
+func TestIDTokenOnlyRS256AndES256Accepted(t *testing.T) {
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512} {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFakeOP(t)
+			f.mu.Lock()
+			key := rsaKeys[0]
+			f.mu.Unlock()
+			f.setKey(jose.JSONWebKey{Key: key, KeyID: "k1", Use: "sig"}, alg, true)
+			e, id := fakeSite(t, f, oxdserver.Config{})
+			state, _, _ := fakeLogin(t, f, e, id)
+			_, err := fakeTokens(t, e, id, state)
+			if alg == jose.RS256 {
+				require.NoError(t, err)
+				return
+			}
+			requireOxdCode(t, err, oxdclient.CodeInvalidIDTokenBadSignature)
+		})
+	}
+}
