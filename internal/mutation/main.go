@@ -38,10 +38,12 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -174,6 +176,16 @@ func main() {
 	}
 	if *keep {
 		fmt.Println("mutation: temporary copy kept in", tmp)
+	} else {
+		// Interrupted: remove the copy (the go commands get the signal too).
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			s := <-sig
+			os.RemoveAll(tmp)
+			fmt.Fprintln(os.Stderr, "mutation: interrupted by", s)
+			os.Exit(2)
+		}()
 	}
 	if err := copyModule(root, tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "mutation: copying the module:", err)
@@ -562,9 +574,15 @@ func prepare(dir string, results []result, timeout time.Duration) error {
 	if len(pkgs) == 0 {
 		return nil
 	}
-	if _, err := goBuild(dir, pkgs, timeout); err == nil {
+	fmt.Printf("mutation: compiling %s with every mutant switched in\n", strings.Join(pkgs, " "))
+	_, err := goBuild(dir, pkgs, timeout)
+	if err == nil {
 		return nil
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("compiling the mutants: %w", err)
+	}
+	fmt.Println("mutation: the mutants do not compile together; compiling each alone")
 	for i := range results {
 		r := &results[i]
 		if r.t == nil {
@@ -573,20 +591,30 @@ func prepare(dir string, results []result, timeout time.Duration) error {
 		if err := writeMutants(dir, results, func(x *result) bool { return x == r }); err != nil {
 			return err
 		}
-		if out, err := goBuild(dir, []string{r.t.pkg}, timeout); err != nil {
+		out, err := goBuild(dir, []string{r.t.pkg}, timeout)
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			r.status, r.detail = "ERROR", "compiling the mutant timed out"
+		case err != nil:
 			r.status, r.detail, r.output = "BROKEN", "the mutant does not compile: fix its Replace", out
 		}
 	}
 	return writeMutants(dir, results, all)
 }
 
+// goBuild compiles pkgs in the copy at dir. The time limit is generous (a
+// cold build cache on a loaded machine is slow); running out of it is an
+// error wrapping context.DeadlineExceeded, not a compile error.
 func goBuild(dir string, pkgs []string, timeout time.Duration) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", os.DevNull}, pkgs...)...)
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-trimpath", "-o", os.DevNull}, pkgs...)...)
 	cmd.Dir = dir
 	cmd.Env = goEnv("")
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("go build %s: %w", strings.Join(pkgs, " "), ctx.Err())
+	}
 	return string(out), err
 }
 
@@ -671,7 +699,9 @@ func goEnv(active string) []string {
 // goTest runs go test in dir (the copy) on pkgs with the -run expression
 // and the mutant active (none when active is "").
 func goTest(dir string, pkgs []string, run, active string, timeout time.Duration, failfast bool) (string, error) {
-	args := []string{"test", "-count=1", "-vet=off", "-timeout", timeout.String(), "-run", run}
+	// -trimpath keeps the build cache keys free of the copy's directory:
+	// the packages no mutant touches are compiled once across runs.
+	args := []string{"test", "-trimpath", "-count=1", "-vet=off", "-timeout", timeout.String(), "-run", run}
 	if failfast {
 		args = append(args, "-failfast")
 	}
@@ -682,6 +712,9 @@ func goTest(dir string, pkgs []string, run, active string, timeout time.Duration
 	cmd.Dir = dir
 	cmd.Env = goEnv(active)
 	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("go test: %w", ctx.Err())
+	}
 	return string(out), err
 }
 
