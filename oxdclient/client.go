@@ -38,6 +38,13 @@ type Config struct {
 	// with get_client_token using these setup-client credentials and attach
 	// them to every PAT-protected command that has none. See
 	// [ProtectionCredentials].
+	//
+	// Leave it nil for a site that [EnsureSite] creates or reads: EnsureSite
+	// installs the site's setup-client credentials itself, also on the first
+	// run, when no site (and no credentials) exist yet. Set it only for
+	// credentials that exist before the site, e.g. an operator-provided
+	// setup client for [EnsureRegisteredSite] (register_site on a protected
+	// oxd needs a token).
 	Protection *ProtectionCredentials
 
 	// TokenSource overrides Protection with a custom source of protection
@@ -54,7 +61,12 @@ type Client struct {
 	ts     atomic.Pointer[tokenSourceBox]
 }
 
-type tokenSourceBox struct{ ts TokenSource }
+type tokenSourceBox struct {
+	ts TokenSource
+	// clientID is the setup client of a source made from
+	// ProtectionCredentials, empty for a custom TokenSource.
+	clientID string
+}
 
 // New returns a client that sends commands over t.
 func New(t Transport, cfg Config) *Client {
@@ -73,13 +85,28 @@ func (c *Client) Transport() Transport { return c.t }
 
 // SetProtection installs (or, with nil, removes) protection credentials. It
 // is safe to call while other goroutines use the client, e.g. after a
-// settings page has run setup_client.
+// settings page has run setup_client. [EnsureSite] calls it for the site it
+// returns; call it yourself only for a site set up otherwise.
 func (c *Client) SetProtection(p *ProtectionCredentials) {
 	if p == nil {
 		c.ts.Store(nil)
 		return
 	}
-	c.ts.Store(&tokenSourceBox{ts: newProtectionTokens(c, *p)})
+	c.ts.Store(&tokenSourceBox{ts: newProtectionTokens(c, *p), clientID: p.ClientID})
+}
+
+// useSiteProtection installs the credentials of s unless the client has a
+// custom token source or already uses the same setup client (whose
+// configured Scope and Margin are kept).
+func (c *Client) useSiteProtection(s *Site) {
+	creds := s.ProtectionCredentials()
+	if creds == nil {
+		return
+	}
+	if b := c.ts.Load(); b != nil && (b.clientID == "" || b.clientID == creds.ClientID) {
+		return
+	}
+	c.SetProtection(creds)
 }
 
 // SetTokenSource installs (or, with nil, removes) a custom token source.

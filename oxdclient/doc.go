@@ -34,18 +34,32 @@
 // # Protection tokens
 //
 // oxd-server can require a protection access token on every command about
-// a site (the HTTPS extension always does). Give the client the setup
-// client's credentials ([Config.Protection], [Client.SetProtection]) and it
-// obtains tokens with get_client_token (scope "oxd" included), caches them
-// until shortly before they expire, shares one refresh among concurrent
-// callers, and retries a command once when oxd rejects its token as blank,
-// invalid or inactive.
+// a site (the HTTPS extension always does). A client with the setup
+// client's credentials obtains tokens with get_client_token (scope "oxd"
+// included), caches them until shortly before they expire, shares one
+// refresh among concurrent callers, and retries a command once when oxd
+// rejects its token as blank, invalid or inactive.
+//
+// The one way to give a client these credentials, which also works on a
+// first run when the site does not exist yet: create the client without
+// them and call [EnsureSite], which installs the site's credentials. Only
+// credentials that exist before the site (an operator-provided setup
+// client, for [EnsureRegisteredSite] on a protected oxd) go into
+// [Config.Protection].
 //
 // # One-time site setup
 //
 // [EnsureSite] runs setup_client on the first start and keeps the result
-// in a file (mode 0600) that later starts read; [Site.ProtectionCredentials]
-// feeds the protection-token source.
+// in a file (mode 0600) that later starts read. A file that no longer
+// matches (another op_host or redirect URI, an oxd_id oxd does not know)
+// gives a [*SiteMismatchError] that names the file and the fix, or is
+// replaced with [ReRegisterOnMismatch].
+//
+// # Calling a UMA-protected API
+//
+// Package [github.com/oxdgo/oxd/oxdclient/umaclient] parses a UMA 2.0
+// challenge and obtains an RPT, through oxd or directly at the
+// authorization server.
 //
 // # Secrets
 //

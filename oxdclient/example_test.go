@@ -115,7 +115,10 @@ func ExampleNewHTTPS() {
 }
 
 // The one-time setup of an application: the first start runs setup_client
-// and keeps the answer in a file (mode 0600); later starts read it.
+// and keeps the answer in a file (mode 0600); later starts read it. Either
+// way EnsureSite installs the site's protection credentials on the client,
+// so that an oxd that enforces protection tokens accepts the commands that
+// follow, from the first run on.
 func ExampleEnsureSite() {
 	addr, stop := fakeOxdServer(`{"status":"ok","data":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6","op_host":"https://op.example","client_id":"setup-client-id","client_secret":"setup-client-secret"}}`)
 	defer stop()
@@ -140,9 +143,6 @@ func ExampleEnsureSite() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// For an oxd that enforces protection tokens:
-	client.SetProtection(site.ProtectionCredentials())
-
 	fmt.Println(site.OxdID)
 	fmt.Println(site.ClientSecret) // secrets print redacted
 	// Output:

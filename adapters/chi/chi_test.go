@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -15,84 +13,36 @@ import (
 	"github.com/oxdgo/oxd/adapters/internal/adaptertest"
 )
 
-func hello(w http.ResponseWriter, r *http.Request) {
-	u, ok := oxdchi.User(r)
-	if !ok {
-		http.Error(w, "no user", http.StatusInternalServerError)
-		return
-	}
-	fmt.Fprintf(w, "hello %s", u.Name())
-}
+func hello(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, adaptertest.Hello(oxdchi.User(r))) }
 
 func item(w http.ResponseWriter, r *http.Request) {
-	d, _ := oxd.UMAResult(r)
-	fmt.Fprintf(w, "item %s via %s", chi.URLParam(r, "id"), d.Template)
+	fmt.Fprint(w, adaptertest.Item(r, chi.URLParam(r, "id")))
 }
 
 func TestLoginThroughChi(t *testing.T) {
 	env := adaptertest.New(t, func(auth *oxd.Auth) http.Handler {
 		r := chi.NewRouter()
 		oxdchi.Mount(r, auth, oxdchi.DefaultRoutes)
-		r.With(auth.RequireLogin).Get("/private", hello)
-		r.Get(adaptertest.LoggedOutPath, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "bye") })
+		r.With(auth.RequireLogin).Get(adaptertest.PrivatePath, hello)
+		r.Get(adaptertest.LoggedOutPath, hello)
 		return r
 	})
-	res := env.Login(t, "/private", "alice", "alice-password")
-	if res.Status != http.StatusOK || res.Body != "hello Alice Example" {
-		t.Fatalf("after login: %d %q", res.Status, res.Body)
-	}
-	// The explicit login route: a signed-in browser goes to return_to.
-	res = env.Navigate(t, "/login?return_to=/private")
-	if res.Status != http.StatusSeeOther || res.Header.Get("Location") != "/private" {
-		t.Fatalf("login while signed in: %d %q", res.Status, res.Header.Get("Location"))
-	}
-	// A GET logout is refused by default.
-	if res := env.Navigate(t, "/logout"); res.Status != http.StatusMethodNotAllowed {
-		t.Fatalf("GET /logout: %d", res.Status)
-	}
-	res = env.Logout(t)
-	if loc := res.Header.Get("Location"); res.Status != http.StatusSeeOther || !strings.HasPrefix(loc, env.Server.OP.Issuer()) {
-		t.Fatalf("logout: %d %q", res.Status, loc)
-	}
-	if q := adaptertest.Query(res.Header.Get("Location")); q.Get("post_logout_redirect_uri") != env.URL+adaptertest.LoggedOutPath {
-		t.Fatalf("logout URL without our post_logout_redirect_uri: %v", q)
-	}
-	if res := env.Navigate(t, "/private"); res.Status != http.StatusSeeOther {
-		t.Fatalf("after logout /private: %d, want a redirect to the OP", res.Status)
-	}
+	env.CheckLogin(t)
 }
 
-// Two concrete paths of one chi route are one UMA resource: the RPT
-// obtained for /api/photos/1 opens /api/photos/2, oxd knows one path, and
-// every check names the template.
+// Two concrete paths of one chi route are one UMA resource; a guard
+// declared for another template than its route's is refused.
 func TestUMAOneResourcePerChiRoute(t *testing.T) {
 	env := adaptertest.New(t, func(auth *oxd.Auth) http.Handler {
 		r := chi.NewRouter()
 		r.Route("/api", func(r chi.Router) {
 			r.With(oxdchi.UMAProtect(auth, "GET /api/photos/{id}", "photos.read")).Get("/photos/{id}", item)
 		})
+		r.With(oxdchi.UMAProtect(auth, "GET /photos/:id", "photos.read")).Get("/photos/{id}", item)
 		return r
 	})
-	rpt := env.RPT(t, "/api/photos/1")
-	for _, p := range []string{"/api/photos/1", "/api/photos/2"} {
-		res := env.WithRPT(t, p, rpt)
-		want := "item " + strings.TrimPrefix(p, "/api/photos/") + " via /api/photos/{id}"
-		if res.Status != http.StatusOK || res.Body != want {
-			t.Fatalf("GET %s with the RPT: %d %q, want %q", p, res.Status, res.Body, want)
-		}
-	}
-	if got := env.ProtectedPaths(); !slices.Equal(got, []string{"/api/photos/{id}"}) {
-		t.Fatalf("registered resources %q", got)
-	}
-	checked := env.CheckedPaths()
-	if len(checked) == 0 {
-		t.Fatal("no uma_rs_check_access call")
-	}
-	for _, p := range checked {
-		if p != "/api/photos/{id}" {
-			t.Fatalf("uma_rs_check_access with path %q", p)
-		}
-	}
+	env.CheckOneResource(t, "/api/photos/", "/api/photos/{id}", "1", "2")
+	env.CheckRefused(t, "/photos/1")
 }
 
 // A guard attached with Use inside a sub-router runs before chi has

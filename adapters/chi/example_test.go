@@ -6,30 +6,19 @@ import (
 	"log"
 	"net/http"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/go-chi/chi/v5"
 
 	"github.com/oxdgo/oxd"
 	oxdchi "github.com/oxdgo/oxd/adapters/chi"
-	"github.com/oxdgo/oxd/oxdclient"
 )
+
+// auth is the oxd middleware, made at startup with oxd.New (see the oxd
+// package's example).
+var auth *oxd.Auth
 
 // A chi application: the login routes, a page for signed-in users, and an
 // API route protected with a UMA scope.
 func Example() {
-	transport, err := oxdclient.NewSocket("127.0.0.1:8099", oxdclient.SocketConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	sessions := scs.New()
-	auth, err := oxd.New(oxdclient.New(transport, oxdclient.Config{}), sessions, oxd.Config{
-		SiteFile:              "oxd-site.json",
-		PostLogoutRedirectURI: "https://app.example.com/",
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-
 	r := chi.NewRouter()
 	oxdchi.Mount(r, auth, oxdchi.DefaultRoutes)
 	r.With(auth.RequireLogin).Get("/profile", func(w http.ResponseWriter, r *http.Request) {

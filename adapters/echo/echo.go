@@ -19,30 +19,31 @@
 package oxdecho
 
 import (
-	"net/http"
-
 	"github.com/labstack/echo/v4"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/adapters/internal/glue"
 )
 
-// Routes are the paths [Mount] puts the handlers at. An empty path leaves
-// that handler out.
-type Routes struct {
-	// Login starts a sign-in explicitly (GET, ?return_to=/path).
-	Login string
-	// Callback is the OP's redirect back, the site's registered
-	// authorization_redirect_uri.
-	Callback string
-	// Logout ends the session (POST, and GET when oxd.Config.LogoutMethods
-	// allows it).
-	Logout string
-	// ClaimsCallback is the UMA claims redirect URI of browser RP mode.
-	ClaimsCallback string
-}
+// Routes are the paths [Mount] puts the handlers at; an empty path leaves
+// that handler out. The fields, all strings, are:
+//
+//   - Login: starts a sign-in explicitly (GET, ?return_to=/path),
+//     oxd.Auth.LoginHandler;
+//   - Callback: the OP's redirect back (GET), the site's registered
+//     authorization_redirect_uri, oxd.Auth.CallbackHandler;
+//   - Logout: ends the session (POST, and GET when
+//     oxd.Config.LogoutMethods allows it), oxd.Auth.LogoutHandler;
+//   - ClaimsCallback: the UMA claims redirect URI of browser RP mode
+//     (GET), oxd.Auth.ClaimsCallbackHandler; set it only when browser mode
+//     is used.
+//
+// The Routes of the chi, gin and echo adapters are one type.
+type Routes = glue.Routes
 
-// DefaultRoutes are /login, /callback and /logout (no claims callback).
-var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/logout"}
+// DefaultRoutes are the paths of the oxd-node demo: /login, /callback and
+// /logout (no claims callback).
+var DefaultRoutes = glue.DefaultRoutes
 
 // Router is what [Mount] needs: *echo.Echo and *echo.Group are routers.
 type Router interface {
@@ -60,18 +61,8 @@ var (
 //	e := echo.New()
 //	oxdecho.Mount(e, auth, oxdecho.DefaultRoutes)
 func Mount(r Router, auth *oxd.Auth, routes Routes) {
-	for _, m := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{routes.Login, auth.LoginHandler()},
-		{routes.Callback, auth.CallbackHandler()},
-		{routes.Logout, auth.LogoutHandler()},
-		{routes.ClaimsCallback, auth.ClaimsCallbackHandler()},
-	} {
-		if m.path != "" {
-			r.Any(m.path, echo.WrapHandler(m.h))
-		}
+	for _, h := range glue.Handlers(auth, routes) {
+		r.Any(h.Path, echo.WrapHandler(h.Handler))
 	}
 }
 
@@ -91,8 +82,11 @@ func RequireLogin(auth *oxd.Auth) echo.MiddlewareFunc {
 //	api := e.Group("/api")
 //	api.GET("/photos/:id", photo, oxdecho.UMAProtect(auth, "GET /api/photos/:id", "photos:view"))
 //
-// A request whose c.Path() is not the declared template is refused (500,
-// logged), never let through.
+// The guard decides for the route echo routed the request to (c.Path(),
+// taken when the guard runs): a request that echo serves with another
+// route than the declared one is refused, never let through. e.Pre
+// middleware (RemoveTrailingSlash, AddTrailingSlash, Rewrite) changes the
+// path echo routes on, not the route it reports.
 func UMAProtect(auth *oxd.Auth, pattern string, scopes ...string) echo.MiddlewareFunc {
 	return withTemplate(echo.WrapMiddleware(auth.UMAProtect(pattern, scopes...)))
 }
@@ -109,16 +103,16 @@ func withTemplate(mw echo.MiddlewareFunc) echo.MiddlewareFunc {
 	}
 }
 
-// RouteTemplates is echo middleware that gives c.Path() to the oxd
-// middleware down the chain ([oxd.WithRouteTemplate]); [UMAProtect] does it
-// by itself. Use it (with e.Use, not e.Pre) before oxd middleware wrapped
-// with echo.WrapMiddleware.
+// RouteTemplates is echo middleware that gives c.Path(), the path of the
+// route echo routed the request to, to the oxd middleware down the chain
+// ([oxd.WithRouteTemplate]); a request that no route serves carries a
+// template that no declaration has, so a guard refuses it. [UMAProtect]
+// does it by itself. Use it (with e.Use or on a group, not with e.Pre,
+// which runs before routing) before oxd middleware wrapped with
+// echo.WrapMiddleware.
 func RouteTemplates(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if t := c.Path(); t != "" {
-			r := c.Request()
-			c.SetRequest(r.WithContext(oxd.WithRouteTemplate(r.Context(), t)))
-		}
+		c.SetRequest(glue.WithTemplate(c.Request(), c.Path()))
 		return next(c)
 	}
 }

@@ -10,25 +10,18 @@ import (
 
 	"github.com/oxdgo/oxd"
 	oxdecho "github.com/oxdgo/oxd/adapters/echo"
-	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// auth is the oxd middleware and sessions its session manager, made at
+// startup with oxd.New (see the oxd package's example).
+var (
+	sessions = scs.New()
+	auth     *oxd.Auth
 )
 
 // An echo application: the login routes, a page for signed-in users, and
 // an API route protected with a UMA scope.
 func Example() {
-	transport, err := oxdclient.NewSocket("127.0.0.1:8099", oxdclient.SocketConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	sessions := scs.New()
-	auth, err := oxd.New(oxdclient.New(transport, oxdclient.Config{}), sessions, oxd.Config{
-		SiteFile:              "oxd-site.json",
-		PostLogoutRedirectURI: "https://app.example.com/",
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-
 	e := echo.New()
 	oxdecho.Mount(e, auth, oxdecho.DefaultRoutes)
 	e.GET("/profile", func(c echo.Context) error {

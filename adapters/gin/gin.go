@@ -23,25 +23,28 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/adapters/internal/glue"
 )
 
-// Routes are the paths [Mount] puts the handlers at. An empty path leaves
-// that handler out.
-type Routes struct {
-	// Login starts a sign-in explicitly (GET, ?return_to=/path).
-	Login string
-	// Callback is the OP's redirect back, the site's registered
-	// authorization_redirect_uri.
-	Callback string
-	// Logout ends the session (POST, and GET when oxd.Config.LogoutMethods
-	// allows it).
-	Logout string
-	// ClaimsCallback is the UMA claims redirect URI of browser RP mode.
-	ClaimsCallback string
-}
+// Routes are the paths [Mount] puts the handlers at; an empty path leaves
+// that handler out. The fields, all strings, are:
+//
+//   - Login: starts a sign-in explicitly (GET, ?return_to=/path),
+//     oxd.Auth.LoginHandler;
+//   - Callback: the OP's redirect back (GET), the site's registered
+//     authorization_redirect_uri, oxd.Auth.CallbackHandler;
+//   - Logout: ends the session (POST, and GET when
+//     oxd.Config.LogoutMethods allows it), oxd.Auth.LogoutHandler;
+//   - ClaimsCallback: the UMA claims redirect URI of browser RP mode
+//     (GET), oxd.Auth.ClaimsCallbackHandler; set it only when browser mode
+//     is used.
+//
+// The Routes of the chi, gin and echo adapters are one type.
+type Routes = glue.Routes
 
-// DefaultRoutes are /login, /callback and /logout (no claims callback).
-var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/logout"}
+// DefaultRoutes are the paths of the oxd-node demo: /login, /callback and
+// /logout (no claims callback).
+var DefaultRoutes = glue.DefaultRoutes
 
 // Mount puts auth's handlers on r at the paths of routes, for every method:
 // the handlers answer 405 (with Allow) to the methods they do not accept.
@@ -49,18 +52,8 @@ var DefaultRoutes = Routes{Login: "/login", Callback: "/callback", Logout: "/log
 //	r := gin.New()
 //	oxdgin.Mount(r, auth, oxdgin.DefaultRoutes)
 func Mount(r gin.IRoutes, auth *oxd.Auth, routes Routes) {
-	for _, m := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{routes.Login, auth.LoginHandler()},
-		{routes.Callback, auth.CallbackHandler()},
-		{routes.Logout, auth.LogoutHandler()},
-		{routes.ClaimsCallback, auth.ClaimsCallbackHandler()},
-	} {
-		if m.path != "" {
-			r.Any(m.path, gin.WrapH(m.h))
-		}
+	for _, h := range glue.Handlers(auth, routes) {
+		r.Any(h.Path, gin.WrapH(h.Handler))
 	}
 }
 
@@ -78,8 +71,12 @@ func RequireLogin(auth *oxd.Auth) gin.HandlerFunc { return Wrap(auth.RequireLogi
 //	api := r.Group("/api")
 //	api.GET("/photos/:id", oxdgin.UMAProtect(auth, "GET /api/photos/:id", "photos:view"), photo)
 //
-// A request whose c.FullPath() is not the declared template is refused
-// (500, logged), never let through.
+// The guard decides for the route gin routed the request to
+// (c.FullPath(), taken when the guard runs): a request that gin serves
+// with another route than the declared one is refused, never let through.
+// gin's redirects (RedirectTrailingSlash, RedirectFixedPath) answer before
+// any route's handlers run, and RemoveExtraSlash and UseRawPath change the
+// path gin routes on, not the route it reports.
 func UMAProtect(auth *oxd.Auth, pattern string, scopes ...string) gin.HandlerFunc {
 	return withTemplate(Wrap(auth.UMAProtect(pattern, scopes...)))
 }
@@ -97,13 +94,14 @@ func withTemplate(h gin.HandlerFunc) gin.HandlerFunc {
 	}
 }
 
-// RouteTemplates is gin middleware that gives c.FullPath() to the oxd
-// middleware down the chain ([oxd.WithRouteTemplate]); [UMAProtect] does
-// it by itself. Use it before oxd middleware converted with [Wrap].
+// RouteTemplates is gin middleware that gives c.FullPath(), the full path
+// of the route gin routed the request to, to the oxd middleware down the
+// chain ([oxd.WithRouteTemplate]); a request that no route serves (the
+// NoRoute and NoMethod handlers) carries a template that no declaration
+// has, so a guard refuses it. [UMAProtect] does it by itself. Use it
+// before oxd middleware converted with [Wrap].
 func RouteTemplates(c *gin.Context) {
-	if t := c.FullPath(); t != "" {
-		c.Request = c.Request.WithContext(oxd.WithRouteTemplate(c.Request.Context(), t))
-	}
+	c.Request = glue.WithTemplate(c.Request, c.FullPath())
 }
 
 // User returns the signed-in user that RequireLogin put into the request

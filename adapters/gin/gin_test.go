@@ -2,7 +2,6 @@ package oxdgin_test
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
@@ -16,90 +15,33 @@ import (
 
 func init() { gin.SetMode(gin.TestMode) }
 
-func hello(c *gin.Context) {
-	u, ok := oxdgin.User(c)
-	if !ok {
-		c.String(http.StatusInternalServerError, "no user")
-		return
-	}
-	c.String(http.StatusOK, "hello %s", u.Name())
-}
+func hello(c *gin.Context) { c.String(http.StatusOK, "%s", adaptertest.Hello(oxdgin.User(c))) }
 
-func item(c *gin.Context) {
-	d, _ := oxd.UMAResult(c.Request)
-	c.String(http.StatusOK, "item %s via %s", c.Param("id"), d.Template)
-}
+func item(c *gin.Context) { c.String(http.StatusOK, "%s", adaptertest.Item(c.Request, c.Param("id"))) }
 
 func TestLoginThroughGin(t *testing.T) {
 	env := adaptertest.New(t, func(auth *oxd.Auth) http.Handler {
 		r := gin.New()
 		oxdgin.Mount(r, auth, oxdgin.DefaultRoutes)
-		r.GET("/private", oxdgin.RequireLogin(auth), hello)
-		r.GET(adaptertest.LoggedOutPath, func(c *gin.Context) { c.String(http.StatusOK, "bye") })
+		r.GET(adaptertest.PrivatePath, oxdgin.RequireLogin(auth), hello)
+		r.GET(adaptertest.LoggedOutPath, hello)
 		return r
 	})
-	res := env.Login(t, "/private", "alice", "alice-password")
-	if res.Status != http.StatusOK || res.Body != "hello Alice Example" {
-		t.Fatalf("after login: %d %q", res.Status, res.Body)
-	}
-	// An API request with the session passes too.
-	if res := env.Do(t, http.MethodGet, "/private", http.Header{"Accept": {"application/json"}}); res.Status != http.StatusOK {
-		t.Fatalf("API request with the session: %d", res.Status)
-	}
-	if res := env.Navigate(t, "/logout"); res.Status != http.StatusMethodNotAllowed {
-		t.Fatalf("GET /logout: %d", res.Status)
-	}
-	res = env.Logout(t)
-	if loc := res.Header.Get("Location"); res.Status != http.StatusSeeOther || !strings.HasPrefix(loc, env.Server.OP.Issuer()) {
-		t.Fatalf("logout: %d %q", res.Status, loc)
-	}
-	res = env.Do(t, http.MethodGet, "/private", http.Header{"Accept": {"application/json"}})
-	// An API request without a session: 401, the handler never runs.
-	if res.Status != http.StatusUnauthorized || strings.Contains(res.Body, "hello") {
-		t.Fatalf("after logout, API request: %d %q", res.Status, res.Body)
-	}
+	env.CheckLogin(t)
 }
 
-// Two concrete paths of one gin route are one UMA resource.
+// Two concrete paths of one gin route are one UMA resource; a guard
+// declared for another template than its route's is refused.
 func TestUMAOneResourcePerGinRoute(t *testing.T) {
 	env := adaptertest.New(t, func(auth *oxd.Auth) http.Handler {
 		r := gin.New()
 		api := r.Group("/api")
 		api.GET("/photos/:id", oxdgin.UMAProtect(auth, "GET /api/photos/:id", "photos.read"), item)
-		return r
-	})
-	rpt := env.RPT(t, "/api/photos/1")
-	for _, id := range []string{"1", "2"} {
-		res := env.WithRPT(t, "/api/photos/"+id, rpt)
-		if want := "item " + id + " via /api/photos/:id"; res.Status != http.StatusOK || res.Body != want {
-			t.Fatalf("GET /api/photos/%s with the RPT: %d %q, want %q", id, res.Status, res.Body, want)
-		}
-	}
-	if got := env.ProtectedPaths(); !slices.Equal(got, []string{"/api/photos/:id"}) {
-		t.Fatalf("registered resources %q", got)
-	}
-	for _, p := range env.CheckedPaths() {
-		if p != "/api/photos/:id" {
-			t.Fatalf("uma_rs_check_access with path %q", p)
-		}
-	}
-	// Without an RPT the chain stops at the guard: 401 with an empty body.
-	res := env.Do(t, http.MethodGet, "/api/photos/3", nil)
-	if res.Status != http.StatusUnauthorized || res.Body != "" {
-		t.Fatalf("no RPT: %d %q", res.Status, res.Body)
-	}
-}
-
-// A guard declared for another template than the route's is refused.
-func TestUMATemplateMismatchRefused(t *testing.T) {
-	env := adaptertest.New(t, func(auth *oxd.Auth) http.Handler {
-		r := gin.New()
 		r.GET("/photos/:id", oxdgin.UMAProtect(auth, "GET /photos/{id}", "photos.read"), item)
 		return r
 	})
-	if res := env.Do(t, http.MethodGet, "/photos/1", http.Header{"Accept": {"application/json"}}); res.Status != http.StatusInternalServerError {
-		t.Fatalf("mismatched template: %d, want 500", res.Status)
-	}
+	env.CheckOneResource(t, "/api/photos/", "/api/photos/:id", "1", "2")
+	env.CheckRefused(t, "/photos/1")
 }
 
 // Wrap: the middleware's request (context) reaches the handlers, and the

@@ -8,13 +8,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +20,8 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/internal/ciutil"
+	"github.com/oxdgo/oxd/internal/devcert"
+	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
@@ -116,7 +116,7 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(pemBytes)
-	if block == nil || fingerprint(block.Bytes) != fp {
+	if block == nil || devcert.Fingerprint(block.Bytes) != fp {
 		t.Fatalf("fingerprint %s does not match %s", fp, certFile)
 	}
 	pool := x509.NewCertPool()
@@ -375,32 +375,7 @@ func TestStoreFileSurvivesRestart(t *testing.T) {
 
 // TestStoreRedisShared: two servers on one Redis share their sites.
 func TestStoreRedisShared(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	ciutil.Need(t, "redis-server (Debian package redis-server) for the shared Redis store test", err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	rs := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err := rs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rs.Process.Kill(); _ = rs.Wait() })
-	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	url := "redis://" + redistest.Start(t).Addr() + "/0"
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	a, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	b, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")

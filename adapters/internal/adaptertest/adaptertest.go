@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -69,6 +70,7 @@ func New(t testing.TB, router func(auth *oxd.Auth) http.Handler) *Env {
 	rec := &recorder{next: srv.Engine}
 	sessions := scs.New()
 	auth, err := oxd.New(oxdclient.New(rec, oxdclient.Config{}), sessions, oxd.Config{
+		Logger:                slog.New(&rec.logs),
 		OxdID:                 srv.OxdID,
 		RedirectURL:           ts.URL + CallbackPath,
 		PostLogoutRedirectURI: ts.URL + LoggedOutPath,
@@ -239,6 +241,8 @@ type recorder struct {
 	mu        sync.Mutex
 	protected []string
 	checked   []string
+
+	logs logHandler
 }
 
 func (r *recorder) Do(ctx context.Context, command string, params, result any) error {
