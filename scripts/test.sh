@@ -11,10 +11,15 @@
 # then runs, for every module listed in go.work, from the module's directory:
 #   gofmt -l, go vet ./..., staticcheck ./..., go test -race -count=1 ./...
 #
+# then, when every Go test passed, the mutation check (scripts/mutation.sh):
+# each security check is disabled in turn in a temporary copy of the module
+# and the tests that guard it must fail. MUTATION=0 skips it, except under CI.
+#
 # CI is exported as true unless it is already set, so a missing component
-# fails the end-to-end tests instead of skipping them. Set CI=false to let
-# them skip. The script starts no service itself: the tests start (and stop)
-# their own OP, Redis and browser through e2e/harness.
+# fails the tests instead of skipping them. Set CI=false to let them skip
+# (internal/ciutil reads CI: unset, empty, false, 0, no and off are off; any
+# other value is on). The script starts no service itself: the tests start
+# (and stop) their own OP, Redis and browser through e2e/harness.
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2, which supports Go 1.26
@@ -217,9 +222,37 @@ echo "node $(node --version 2>/dev/null || echo missing), npm $(npm --version 2>
 { /usr/bin/chromium --version 2>/dev/null || chromium --version 2>/dev/null || echo "chromium missing"; } | tail -n 1
 redis-server --version 2>/dev/null || echo "redis-server missing"
 
+FAILED_BEFORE_TESTS=$FAILED
 for m in "${MODULES[@]}"; do
 	step "go test -race ($m)" in_module "$m" go test -race -count=1 -timeout "$GO_TEST_TIMEOUT" ./...
 done
+
+# ---- 6. mutation check ----
+
+# ci_on follows internal/ciutil: unset, empty, false, 0, no and off are off.
+ci_on() {
+	local v
+	v=$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')
+	v="${v#"${v%%[![:space:]]*}"}"
+	v="${v%"${v##*[![:space:]]}"}"
+	case "$v" in
+	"" | 0 | false | no | off) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+if [[ $FAILED -ne $FAILED_BEFORE_TESTS ]]; then
+	log "mutation check: not run (the Go tests failed)"
+	RESULTS+=("SKIP  -  mutation check (the Go tests failed)")
+elif [[ "${MUTATION:-1}" == "0" ]] && ! ci_on; then
+	log "mutation check: skipped (MUTATION=0)"
+	RESULTS+=("SKIP  -  mutation check (MUTATION=0)")
+else
+	if [[ "${MUTATION:-1}" == "0" ]]; then
+		echo "test.sh: MUTATION=0 is ignored under CI (CI=$CI)"
+	fi
+	step "mutation check (scripts/mutation.sh)" bash scripts/mutation.sh
+fi
 
 summary
 [[ $FAILED -eq 0 ]]
