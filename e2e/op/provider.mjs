@@ -22,6 +22,8 @@
 //   OP_TTL_INTERACTION       600
 //   OP_TTL_SESSION           3600
 //   OP_TTL_GRANT             3600
+//   OP_ROTATE_REFRESH_TOKEN  unset     1: every refresh_token grant rotates the
+//                            refresh token (the old one stops working)
 //   OP_CLIENTS               JSON array of static client metadata, added to
 //                            dynamically registered ones
 //   OP_UMA_*                 see uma.mjs
@@ -182,6 +184,7 @@ async function main() {
     // A refresh token for every client allowed the refresh_token grant, without
     // the offline_access + prompt=consent dance.
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ...(process.env.OP_ROTATE_REFRESH_TOKEN === '1' ? { rotateRefreshToken: () => true } : {}),
     ttl: {
       AccessToken: intEnv('OP_TTL_ACCESS_TOKEN', 600),
       IdToken: intEnv('OP_TTL_ID_TOKEN', 600),

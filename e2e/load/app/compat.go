@@ -1,0 +1,41 @@
+package main
+
+// The two places that follow the library's API as it evolves: the scs
+// session store on Redis and the middleware's configuration.
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// sessionStore is the scs store of the sessions on rdb. goredisstore takes a
+// single-node *redis.Client only; a Cluster needs a store on
+// redis.UniversalClient.
+func sessionStore(rdb redis.UniversalClient) (scs.Store, error) {
+	c, ok := rdb.(*redis.Client)
+	if !ok {
+		return nil, errors.New("the session store needs a single-node Redis client")
+	}
+	return goredisstore.New(c), nil
+}
+
+func newAuth(client *oxdclient.Client, sm *scs.SessionManager, site *oxdclient.Site, pub string, o options, logger *slog.Logger) (*oxd.Auth, error) {
+	return oxd.New(client, sm, oxd.Config{
+		OxdID:                 site.OxdID,
+		RedirectURL:           pub + "/callback",
+		PostLogoutRedirectURI: pub + "/logged-out",
+		Scopes:                []string{"openid", "profile", "email", "offline_access"},
+		Logger:                logger,
+		OxdTimeout:            o.callTimeout,
+		// Plain http on loopback in the suite, as oauth2-proxy's
+		// --cookie-secure=false in the peer benchmark.
+		InsecureCookies: true,
+	})
+}

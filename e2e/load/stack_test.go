@@ -1,0 +1,225 @@
+package load_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oxdgo/oxd/e2e/harness"
+	"github.com/oxdgo/oxd/e2e/load"
+	"github.com/oxdgo/oxd/internal/redistest"
+)
+
+// Mode: OXD_LOAD=long runs the long mode (500 users, scenarios c and g);
+// anything else the short mode.
+func longMode() bool { return os.Getenv("OXD_LOAD") == "long" }
+
+// callTimeout is the apps' Config call timeout (oxd calls).
+const callTimeout = 3 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// binaries builds the app and oxd-server once per test binary.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "oxd-load-bin-")
+		if buildErr != nil {
+			return
+		}
+		env := &load.Env{Bin: buildDir}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		buildErr = env.Build(ctx)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// stack is one deployment: Redis, the OP behind its fault proxy,
+// oxd-server, two app replicas behind the round-robin proxy.
+type stack struct {
+	env   *load.Env
+	redis *redistest.Server
+	op    *load.OP
+	oxd   *load.Oxd
+	rr    *load.RoundRobin
+	apps  []*load.App
+	tr    *http.Transport
+	site  string
+	// record is the JSON-lines file of this run's figures.
+	record string
+}
+
+func requireTools(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"node", "redis-server", "redis-cli", "go"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			harness.Required(t, bin+" is not installed")
+		}
+	}
+	harness.OPDir(t)
+}
+
+func startStack(t *testing.T, name string, opEnv ...string) *stack {
+	t.Helper()
+	requireTools(t)
+	bin := binaries(t)
+	art := harness.ArtifactsDir(t)
+	logs := filepath.Join(art, "load-logs", name)
+	os.RemoveAll(logs)
+	env, err := load.NewEnv(logs, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	s := &stack{env: env, tr: load.NewTransport(), record: filepath.Join(art, "load-"+name+".json")}
+	t.Cleanup(s.tr.CloseIdleConnections)
+	s.redis = redistest.StartWith(t, redistest.Options{Persist: true})
+	if s.op, err = env.StartOP(ctx, opEnv...); err != nil {
+		t.Fatal(err)
+	}
+	if s.oxd, err = env.StartOxd(ctx, s.redis.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if s.rr, err = load.NewRoundRobin(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.rr.Close)
+	s.site = filepath.Join(t.TempDir(), "site.json")
+	if _, err := load.EnsureSite(ctx, s.oxd.Addr, s.site, s.op.Issuer, s.rr.URL); err != nil {
+		t.Fatalf("EnsureSite: %v", err)
+	}
+	for _, n := range []string{"A", "B"} {
+		a, err := env.StartApp(ctx, n, "-oxd", s.oxd.Addr, "-site-file", s.site, "-redis", s.redis.Addr(),
+			"-public-url", s.rr.URL, "-call-timeout", callTimeout.String(), "-log-level", "debug")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.apps = append(s.apps, a)
+	}
+	if err := s.rr.SetBackends(s.apps[0].URL, s.apps[1].URL); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *stack) browser(user string) *load.Browser {
+	return load.NewBrowser(s.tr, s.rr.URL, user, 60*time.Second)
+}
+
+// rec writes one line of figures and logs it.
+func (s *stack) rec(t *testing.T, scenario string, fields map[string]any) {
+	t.Helper()
+	fields["scenario"] = scenario
+	line, err := load.Record(s.record, fields)
+	if err != nil {
+		t.Error(err)
+	}
+	t.Logf("figures: %s", line)
+}
+
+// goroutines sums the goroutine counts of the replicas.
+func (s *stack) goroutines(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n := 0
+	for _, a := range s.apps {
+		g, err := a.Goroutines(ctx)
+		if err != nil {
+			t.Fatalf("goroutines of %s: %v", a.Name, err)
+		}
+		n += g
+	}
+	return n
+}
+
+// settledGoroutines waits until the replicas' goroutine count is at most
+// limit (connections closing, timers firing) and returns the last count.
+func (s *stack) settledGoroutines(t *testing.T, limit int, within time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		n := s.goroutines(t)
+		if n <= limit || time.Now().After(deadline) {
+			return n
+		}
+		s.tr.CloseIdleConnections()
+		s.rr.CloseIdle()
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// loginAll logs every browser in concurrently, starting on one replica and
+// finishing on the other (alternating), and fails on any lost login.
+func (s *stack) loginAll(t *testing.T, bs []*load.Browser) *load.Latencies {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lat := &load.Latencies{}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(bs))
+	for i, b := range bs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := b.Login(ctx, s.op.Issuer, i%2, 1-i%2)
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", b.User, err)
+				return
+			}
+			if res.StartReplica == "" || res.StartReplica == res.FinishReplica {
+				errs <- fmt.Errorf("%s: login started on %q and finished on %q", b.User, res.StartReplica, res.FinishReplica)
+				return
+			}
+			lat.Add(res.Elapsed)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n < 10 {
+			t.Errorf("login lost: %v", err)
+		}
+		n++
+	}
+	if n > 0 {
+		t.Fatalf("%d of %d logins lost", n, len(bs))
+	}
+	return lat
+}
+
+// anonymousStatus is a fresh browser's navigation to a guarded page.
+func (s *stack) anonymousStatus(ctx context.Context) (*load.Response, error) {
+	return s.browser("anon").Get(ctx, "/private/anon", -1)
+}
+
+func isOPRedirect(r *load.Response, issuer string) bool {
+	return r.Status == http.StatusSeeOther && strings.HasPrefix(r.Location, issuer+"/")
+}
