@@ -301,7 +301,7 @@ func scenarioOPSlowDead(t *testing.T, s *stack, bs []*load.Browser) {
 		"slow_callback_p50_ms": load.Ms(slow.Quantile(0.5)), "slow_callback_max_ms": load.Ms(slow.Max()),
 		"dead_callback_p50_ms": load.Ms(dead.Quantile(0.5)), "dead_callback_max_ms": load.Ms(dead.Max()),
 		"logins_after_recovery_ms": recovered.Milliseconds(),
-		"goroutines_before": base, "goroutines_peak": peak.Load(), "goroutines_after": after,
+		"goroutines_before":        base, "goroutines_peak": peak.Load(), "goroutines_after": after,
 		"signed_in_requests": bg.lat.N(), "signed_in_p99_ms": load.Ms(bg.lat.Quantile(0.99)),
 	})
 }
@@ -419,7 +419,7 @@ func scenarioSlowloris(t *testing.T, s *stack, bs []*load.Browser) {
 		t.Errorf("goroutines after the attack: %d, %d before", after, base)
 	}
 	s.rec(t, "h_slowloris_garbage", map[string]any{
-		"attack_connections": opened.Load(),
+		"attack_connections":   opened.Load(),
 		"signed_p99_before_ms": load.Ms(s1.Quantile(0.99)), "signed_p99_during_ms": load.Ms(s2.Quantile(0.99)),
 		"navigation_p99_before_ms": load.Ms(a1.Quantile(0.99)), "navigation_p99_during_ms": load.Ms(a2.Quantile(0.99)),
 		"requests_during": s2.N() + a2.N(), "goroutines_before": base, "goroutines_after": after,

@@ -189,11 +189,12 @@ type Oxd struct {
 var oxdReady = regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`)
 
 // StartOxd starts cmd/oxd-server with protection tokens required, its store
-// in Redis at redisAddr, debug logging, plain-http loopback OPs allowed.
-func (e *Env) StartOxd(ctx context.Context, redisAddr string) (*Oxd, error) {
+// in Redis at redisAddr, logging at logLevel, plain-http loopback OPs
+// allowed.
+func (e *Env) StartOxd(ctx context.Context, redisAddr, logLevel string) (*Oxd, error) {
 	bin := filepath.Join(e.Bin, "oxd-server")
 	help, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
-	args := []string{"-listen", "127.0.0.1:0", "-store", "redis://" + redisAddr + "/0", "-log-level", "debug", "-shutdown-timeout", "2s"}
+	args := []string{"-listen", "127.0.0.1:0", "-store", "redis://" + redisAddr + "/0", "-log-level", logLevel, "-shutdown-timeout", "2s"}
 	// Protection on the socket: a flag before the server hardening, the
 	// default after it.
 	if strings.Contains(string(help), "-protect-socket") {

@@ -103,7 +103,7 @@ func startStack(t *testing.T, name string, opEnv ...string) *stack {
 	if s.op, err = env.StartOP(ctx, opEnv...); err != nil {
 		t.Fatal(err)
 	}
-	if s.oxd, err = env.StartOxd(ctx, s.redis.Addr()); err != nil {
+	if s.oxd, err = env.StartOxd(ctx, s.redis.Addr(), "debug"); err != nil {
 		t.Fatal(err)
 	}
 	if s.rr, err = load.NewRoundRobin(); err != nil {
