@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -217,7 +218,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		if err != nil {
 			return nil, fmt.Errorf("oxd: Config.RedirectURL: %w", err)
 		}
-		if u.Scheme == "http" && !cfg.InsecureCookies && !isLoopbackHost(u.Hostname()) {
+		if u.Scheme == "http" && !cfg.InsecureCookies && !hostutil.BrowserSecureContext(u.Hostname()) {
 			return nil, errors.New("oxd: Config.RedirectURL is plain http on a non-loopback host: the Secure session cookie would not come back to the callback; use https or set InsecureCookies for development")
 		}
 		if cfg.Realm == "" {
@@ -359,18 +360,7 @@ var reservedAuthParams = map[string]bool{
 
 // validToken reports whether s is a non-empty OAuth scope token (RFC 6749
 // §3.3: printable ASCII without space, quote and backslash).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
+func validToken(s string) bool { return scopeexpr.ValidScope(s) }
 
 func absoluteHTTPURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
@@ -381,14 +371,6 @@ func absoluteHTTPURL(s string) (*url.URL, error) {
 		return nil, errors.New("must be an absolute http(s) URL without userinfo or fragment")
 	}
 	return u, nil
-}
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
 }
 
 // OxdID returns the site's oxd_id.

@@ -138,29 +138,6 @@ func TestCheckClaimsURL(t *testing.T) {
 	}
 }
 
-func TestValidateExpression(t *testing.T) {
-	for _, rule := range []string{
-		`{"and":[{"var":0},{"var":1}]}`,
-		`{"or":[{"var":[0]},{"and":[{"var":1},{"!":{"var":2}}]}]}`,
-		`{"var":["2", false]}`,
-		` { "and" : [ {"var": 0}, true ] } `,
-	} {
-		_, err := validateExpression(&UMAScopeExpression{Rule: rule, Data: []string{"a", "b", "c"}})
-		assert.NoError(t, err, rule)
-	}
-	for _, rule := range []string{
-		``, `[]`, `"and"`, `{}`, `{"and":[1],"or":[2]}`, `{"nand":[1]}`, `{"var":3}`, `{"var":-1}`,
-		`{"var":1.5}`, `{"var":[]}`, `{"and":[{"var":0}]} {}`, strings.Repeat(`{"!":`, 40) + `true` + strings.Repeat(`}`, 40),
-	} {
-		_, err := validateExpression(&UMAScopeExpression{Rule: rule, Data: []string{"a", "b", "c"}})
-		assert.Error(t, err, rule)
-	}
-	_, err := validateExpression(&UMAScopeExpression{Rule: `{"var":0}`})
-	assert.Error(t, err, "no data")
-	_, err = validateExpression(&UMAScopeExpression{Rule: `{"var":0}`, Data: []string{"a", "a"}})
-	assert.Error(t, err, "duplicate data")
-}
-
 // umaFakeOxd answers commands from a function.
 type umaFakeOxd func(cmd string, params any) (string, error)
 

@@ -164,8 +164,11 @@ type UMACondition struct {
 }
 
 // UMAScopeExpression is an oxd scope expression: a JsonLogic rule (JSON
-// text, e.g. {"and":[{"var":0},{"var":1}]}) whose numeric vars index
-// Data, the scopes.
+// text, e.g. {"and":[{"var":0},{"var":1}]}) whose vars index Data, the
+// scopes, each listed once. A var is {"var":n}, {"var":[n]} or
+// {"var":[n, default]} with 0 <= n < len(Data) (a number or a string of
+// digits) and a literal default; a var that names no single scope
+// ({"var":""}, {"var":"x"}, a computed one) is refused.
 type UMAScopeExpression struct {
 	Rule string
 	Data []string

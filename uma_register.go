@@ -1,7 +1,6 @@
 package oxd
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -256,102 +255,14 @@ func checkScopes(in []string) ([]string, error) {
 	return out, nil
 }
 
-// jsonLogicOperators are the operators of JsonLogic (jsonlogic.com).
-var jsonLogicOperators = map[string]bool{
-	"var": true, "missing": true, "missing_some": true, "if": true, "?:": true,
-	"==": true, "===": true, "!=": true, "!==": true, "!": true, "!!": true,
-	"or": true, "and": true, ">": true, ">=": true, "<": true, "<=": true,
-	"max": true, "min": true, "+": true, "-": true, "*": true, "/": true, "%": true,
-	"map": true, "reduce": true, "filter": true, "all": true, "none": true, "some": true,
-	"merge": true, "in": true, "cat": true, "substr": true, "log": true,
-}
-
-const maxExpressionDepth = 32
-
-// validateExpression checks that the rule is a JsonLogic operation (one
-// known operator per object, recursively) whose numeric vars index Data.
+// validateExpression checks a declared scope expression (package
+// scopeexpr) and keeps its compact rule and its data.
 func validateExpression(e *UMAScopeExpression) (*umaExpr, error) {
-	if len(e.Data) == 0 {
-		return nil, errors.New("scope expression without data (scopes)")
-	}
-	data, err := checkScopes(e.Data)
+	x, err := scopeexpr.Parse(json.RawMessage(e.Rule), e.Data)
 	if err != nil {
-		return nil, fmt.Errorf("scope expression data: %w", err)
+		return nil, err
 	}
-	if len(data) != len(e.Data) {
-		return nil, errors.New("scope expression data lists a scope twice (vars index it)")
-	}
-	dec := json.NewDecoder(strings.NewReader(e.Rule))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("scope expression rule is not JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("scope expression rule has trailing data")
-	}
-	if _, ok := v.(map[string]any); !ok {
-		return nil, errors.New("scope expression rule must be a JsonLogic operation object")
-	}
-	if err := checkLogic(v, len(data), 0); err != nil {
-		return nil, fmt.Errorf("scope expression rule: %w", err)
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(e.Rule)); err != nil {
-		return nil, fmt.Errorf("scope expression rule: %w", err)
-	}
-	return &umaExpr{rule: buf.Bytes(), data: data}, nil
-}
-
-func checkLogic(v any, nData, depth int) error {
-	if depth > maxExpressionDepth {
-		return errors.New("nested too deeply")
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		if len(x) != 1 {
-			return errors.New("an operation object must have exactly one operator")
-		}
-		for op, args := range x {
-			if !jsonLogicOperators[op] {
-				return fmt.Errorf("unknown operator %q", op)
-			}
-			if op == "var" {
-				return checkVar(args, nData)
-			}
-			return checkLogic(args, nData, depth+1)
-		}
-	case []any:
-		for _, a := range x {
-			if err := checkLogic(a, nData, depth+1); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkVar accepts {"var": n}, {"var": [n]} and {"var": [n, default]}
-// with n a valid index into the data.
-func checkVar(args any, nData int) error {
-	if arr, ok := args.([]any); ok {
-		if len(arr) == 0 || len(arr) > 2 {
-			return errors.New("var takes an index and an optional default")
-		}
-		args = arr[0]
-	}
-	n, ok := args.(json.Number)
-	if !ok {
-		if s, isStr := args.(string); isStr && s == "" {
-			return errors.New("empty var")
-		}
-		return nil
-	}
-	f, err := n.Float64()
-	if err != nil || f < 0 || f != math.Trunc(f) || int(f) >= nData {
-		return fmt.Errorf("var %s does not index the data", n)
-	}
-	return nil
+	return &umaExpr{rule: x.Rule, data: x.Data}, nil
 }
 
 // condSignature is the canonical form of a condition of a template, as
@@ -375,7 +286,7 @@ func (c *umaCond) exprCanonical() string {
 	if c.expr == nil {
 		return ""
 	}
-	return canonicalExpression(c.expr.rule, c.expr.data)
+	return scopeexpr.Canonical(c.expr.rule, c.expr.data)
 }
 
 // canonicalCondition is one line of the fingerprint of a resource set.
@@ -390,21 +301,6 @@ func canonicalCondition(path string, methods, scopes, ticketScopes []string, exp
 		up[i] = strings.ToUpper(m)
 	}
 	return path + "|" + sorted(up) + "|" + sorted(scopes) + "|" + sorted(ticketScopes) + "|" + expr
-}
-
-// canonicalExpression re-encodes a rule with sorted keys.
-func canonicalExpression(rule json.RawMessage, data []string) string {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(rule))
-	dec.UseNumber()
-	if dec.Decode(&v) != nil {
-		return "invalid:" + string(rule)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "invalid:" + string(rule)
-	}
-	return string(b) + " data=" + strings.Join(data, " ")
 }
 
 // snapshot returns what RegisterUMA registers: the resources for
@@ -614,7 +510,7 @@ func (a *Auth) storedUMA(ctx context.Context) (canon []string, opHost string, er
 			if json.Unmarshal(raw, &x) != nil || len(x.Rule) == 0 {
 				return nil, "", errors.New("get_rp: unreadable scope expression")
 			}
-			expr = canonicalExpression(x.Rule, x.Data)
+			expr = scopeexpr.Canonical(x.Rule, x.Data)
 		}
 		canon = append(canon, canonicalCondition(r.Path, r.HTTPMethods, r.Scopes, r.TicketScopes, expr))
 	}

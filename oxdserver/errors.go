@@ -79,12 +79,6 @@ func errNoParams() *oxdclient.Error { return oxdErr(oxdclient.CodeInternalError,
 // badRequest is a bad_request answer with the given description.
 func badRequest(desc string) *oxdclient.Error { return oxdErr(oxdclient.CodeBadRequest, desc) }
 
-// IsGenericInternalError reports whether err is the generic internal error
-// ("internal_error" / "Unknown internal server error occurs."), the answer
-// after which oxd-server 3.1.4 closes the socket connection. Execute
-// returns it only for unexpected failures.
-func IsGenericInternalError(err error) bool { return oxdclient.IsGenericInternalError(err) }
-
 // maxOPBody bounds how much of an OP's error body is quoted in an
 // http_status_<N> answer.
 const maxOPBody = 2000

@@ -212,7 +212,7 @@ func TestCodeExchangeOPErrors(t *testing.T) {
 			return true
 		}, func(t *testing.T, err error) {
 			oe := requireOxdCode(t, err, oxdclient.CodeInternalError)
-			assert.False(t, oxdserver.IsGenericInternalError(err), "a garbage answer is a specific error, not the generic one")
+			assert.False(t, oxdclient.IsGenericInternalError(err), "a garbage answer is a specific error, not the generic one")
 			assert.Contains(t, oe.Description, "invalid response")
 		}},
 	}
@@ -244,7 +244,7 @@ func TestSlowOPTimesOutWithSpecificError(t *testing.T) {
 	start := time.Now()
 	_, err := fakeTokens(t, e, id, state)
 	oe := requireOxdCode(t, err, oxdclient.CodeInternalError)
-	assert.False(t, oxdserver.IsGenericInternalError(err))
+	assert.False(t, oxdclient.IsGenericInternalError(err))
 	assert.Contains(t, oe.Description, "did not answer in time")
 	assert.Less(t, time.Since(start), 5*time.Second)
 }

@@ -227,7 +227,7 @@ func TestOPFaultsGiveSpecificErrors(t *testing.T) {
 	srv.OP.SetFault(oxdtest.EndpointToken, oxdtest.FaultGarbage)
 	_, err = srv.LoginTokens(ctx, "alice", "alice-password")
 	requireOxdCode(t, err, oxdclient.CodeInternalError)
-	assert.False(t, oxdserver.IsGenericInternalError(err))
+	assert.False(t, oxdclient.IsGenericInternalError(err))
 
 	// A hanging endpoint: the engine gives up after OPTimeout.
 	slow := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{OPTimeout: time.Second}))
@@ -236,7 +236,7 @@ func TestOPFaultsGiveSpecificErrors(t *testing.T) {
 	_, err = slow.LoginTokens(ctx, "alice", "alice-password")
 	oe := requireOxdCode(t, err, oxdclient.CodeInternalError)
 	assert.Contains(t, oe.Description, "did not answer in time")
-	assert.False(t, oxdserver.IsGenericInternalError(err))
+	assert.False(t, oxdclient.IsGenericInternalError(err))
 	assert.Less(t, time.Since(start), 10*time.Second)
 
 	srv.OP.SetFault(oxdtest.EndpointToken, oxdtest.FaultNone)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -45,7 +46,7 @@ func validateProtect(res []oxdclient.UMAResource) error {
 	for _, r := range res {
 		for _, c := range r.Conditions {
 			if c.ScopeExpression != nil {
-				if !validScopeExpression(c.ScopeExpression.Rule, c.ScopeExpression.Data) {
+				if scopeexpr.Validate(c.ScopeExpression.Rule, c.ScopeExpression.Data) != nil {
 					return oxdErr(oxdclient.CodeInvalidScopeExpression, descBadExpression)
 				}
 				continue

@@ -251,6 +251,12 @@ func TestUMAProtectValidation(t *testing.T) {
 		{"expression var out of range", []map[string]any{{"path": "/p", "conditions": []map[string]any{
 			{"httpMethods": []string{"GET"}, "scope_expression": map[string]any{"rule": map[string]any{"var": 3}, "data": []string{"a"}}},
 		}}}, oxdclient.CodeInvalidScopeExpression},
+		{"expression var naming the whole data", []map[string]any{{"path": "/p", "conditions": []map[string]any{
+			{"httpMethods": []string{"GET"}, "scope_expression": map[string]any{"rule": map[string]any{"var": ""}, "data": []string{"a"}}},
+		}}}, oxdclient.CodeInvalidScopeExpression},
+		{"expression data listing a scope twice", []map[string]any{{"path": "/p", "conditions": []map[string]any{
+			{"httpMethods": []string{"GET"}, "scope_expression": map[string]any{"rule": map[string]any{"var": 1}, "data": []string{"a", "a"}}},
+		}}}, oxdclient.CodeInvalidScopeExpression},
 		{"no scopes", []map[string]any{{"path": "/p", "conditions": []map[string]any{{"httpMethods": []string{"GET"}}}}}, oxdclient.CodeInvalidUMARequest},
 	}
 	for _, tc := range cases {

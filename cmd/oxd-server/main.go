@@ -24,7 +24,7 @@
 //	-protect-socket            require protection access tokens on the socket
 //	                           (default false, as oxd-server ships)
 //	-https-protect             require them on the HTTPS extension (default true)
-//	-dev-op                    start the development OP (package oxdtest) on a
+//	-dev-op                    start the development OP (package devop) on a
 //	                           loopback port and print its issuer
 //	-log-level debug|info|warn|error
 //	-shutdown-timeout 30s      how long SIGTERM/SIGINT waits for commands in flight

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
@@ -115,7 +116,7 @@ func TestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	block, _ := pem.Decode(pemBytes)
-	if block == nil || fingerprint(block.Bytes) != fp {
+	if block == nil || devcert.Fingerprint(block.Bytes) != fp {
 		t.Fatalf("fingerprint %s does not match %s", fp, certFile)
 	}
 	pool := x509.NewCertPool()

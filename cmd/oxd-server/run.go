@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/oxdserver"
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 type options struct {
@@ -117,17 +117,17 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	log.Info("oxd engine ready", "store", storeDesc)
 
 	if o.devOP {
-		op, err := oxdtest.StartOP(oxdtest.OPConfig{Logger: log.With("component", "dev-op")})
+		op, err := devop.StartOP(devop.OPConfig{Logger: log.With("component", "dev-op")})
 		if err != nil {
 			return fmt.Errorf("development OP: %w", err)
 		}
 		defer op.Close()
-		users := make([]string, 0, len(oxdtest.DemoUsers))
-		for _, u := range oxdtest.DemoUsers {
+		users := make([]string, 0, len(devop.DemoUsers))
+		for _, u := range devop.DemoUsers {
 			users = append(users, u.Username)
 		}
 		log.Info("development OP listening", "issuer", op.Issuer(), "users", strings.Join(users, ","),
-			"note", "for trials only: demo users with documented passwords (see oxdtest.DemoUsers)")
+			"note", "for trials only: demo users with documented passwords (see devop.DemoUsers)")
 	}
 
 	var (

@@ -18,6 +18,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -134,10 +135,7 @@ func (a *app) adoptDefaults(s *Settings) *Settings {
 	return s
 }
 
-func isLoopbackURL(u *url.URL) bool {
-	h := u.Hostname()
-	return h == "localhost" || h == "127.0.0.1" || h == "::1"
-}
+func isLoopbackURL(u *url.URL) bool { return hostutil.PlainHTTPStaysLocal(u.Hostname()) }
 
 // reRegister runs setup_client again for saved settings (the in-process
 // engine keeps no state between runs). On failure the demo starts

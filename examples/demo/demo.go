@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/examples/internal/devenv"
+	"github.com/oxdgo/oxd/internal/devcert"
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 // demo is the running application: its listener and server, the oxd client
@@ -31,7 +33,7 @@ type demo struct {
 	baseURL string
 	cert    *x509.Certificate // the generated certificate; nil with -tls-cert
 
-	devOP    *oxdtest.OP
+	devOP    *devop.OP
 	devOPSrv *http.Server
 	devOPLn  net.Listener
 
@@ -80,12 +82,12 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		}
 		tlsCfg.Certificates = []tls.Certificate{c}
 	} else {
-		c, leaf, err := devenv.SelfSignedCert(host)
+		c, err := devcert.Generate(devcert.Options{CommonName: devenv.CertName}, host)
 		if err != nil {
 			return nil, err
 		}
-		tlsCfg.Certificates = []tls.Certificate{c}
-		d.cert = leaf
+		tlsCfg.Certificates = []tls.Certificate{c.TLS}
+		d.cert = c.Leaf
 	}
 
 	// The OP.
@@ -151,14 +153,14 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("-dev-op-addr: %w", err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !hostutil.PlainHTTPStaysLocal(host) {
 		return errors.New("-dev-op-addr must be a loopback address: the development OP accepts any demo user")
 	}
 	d.devOPLn, err = net.Listen("tcp", d.opts.DevOPAddr)
 	if err != nil {
 		return fmt.Errorf("development OP: listen on %s: %w", d.opts.DevOPAddr, err)
 	}
-	op, err := oxdtest.NewOP("http://"+d.devOPLn.Addr().String(), oxdtest.OPConfig{Logger: d.log})
+	op, err := devop.NewOP("http://"+d.devOPLn.Addr().String(), devop.OPConfig{Logger: d.log})
 	if err != nil {
 		return fmt.Errorf("development OP: %w", err)
 	}
@@ -200,13 +202,13 @@ func (d *demo) printBanner(w io.Writer) {
 	fmt.Fprintf(w, "oxd for Go demo: open %s\n", d.baseURL)
 	if d.cert != nil {
 		fmt.Fprintf(w, "  TLS:      self-signed certificate generated for this run; the browser warns once.\n")
-		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", devenv.Fingerprint(d.cert))
+		fmt.Fprintf(w, "            SHA-256 fingerprint %s\n", devcert.Fingerprint(d.cert.Raw))
 	}
 	fmt.Fprintf(w, "  oxd:      %s\n", d.oxdDesc)
 	if d.devOP != nil {
 		fmt.Fprintf(w, "  OP:       development OP at %s (in process; forgets everything when the demo stops)\n", d.devOP.Issuer())
 		fmt.Fprintf(w, "  users:   ")
-		for i, u := range oxdtest.DemoUsers {
+		for i, u := range devop.DemoUsers {
 			if i > 0 {
 				fmt.Fprint(w, ",")
 			}
@@ -218,7 +220,7 @@ func (d *demo) printBanner(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  settings: %s\n", d.opts.SettingsPath)
 	if host, _, err := net.SplitHostPort(d.ln.Addr().String()); err == nil {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		if !hostutil.PlainHTTPStaysLocal(host) {
 			fmt.Fprintf(w, "  warning:  listening on %s: anyone who reaches it can change the settings; keep the demo on a loopback address\n", host)
 		}
 	}

@@ -6,9 +6,9 @@
 // the AS needs it) and access granted.
 //
 // With no flags it needs nothing else: it starts the development OP of
-// package oxdtest and the oxd engine of package oxdserver in process, and
-// serves the application over HTTPS on a loopback port with a self-signed
-// certificate generated at start:
+// package oxdtest/devop and the oxd engine of package oxdserver in
+// process, and serves the application over HTTPS on a loopback port with a
+// self-signed certificate generated at start:
 //
 //	go run ./examples/demo
 //

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 //go:embed templates/*.html
@@ -122,8 +122,8 @@ func staticHandler() http.Handler {
 // devOPUsers are the development OP's accounts for the sign-in page. Their
 // passwords are not secrets: they are documented demo accounts.
 func devOPUsers() []demoUser {
-	out := make([]demoUser, 0, len(oxdtest.DemoUsers))
-	for _, u := range oxdtest.DemoUsers {
+	out := make([]demoUser, 0, len(devop.DemoUsers))
+	for _, u := range devop.DemoUsers {
 		note := ""
 		if _, ok := u.Claims["country"]; ok {
 			note = "has a country claim: the UMA report is granted at once"

@@ -19,8 +19,11 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/hostutil"
 )
 
 // DefaultValidity is how long a generated certificate is valid (it is
@@ -106,16 +109,16 @@ func Generate(opts Options, hosts ...string) (*Cert, error) {
 			continue
 		}
 		if ip := net.ParseIP(h); ip != nil {
-			if !ip.IsUnspecified() && !containsIP(tmpl.IPAddresses, ip) {
+			if !ip.IsUnspecified() && !slices.ContainsFunc(tmpl.IPAddresses, ip.Equal) {
 				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 			}
 			continue
 		}
 		h = strings.ToLower(h)
-		if !validName(h) {
+		if !hostutil.IsDNSName(h) {
 			return nil, fmt.Errorf("devcert: %q is neither an IP address nor a DNS name", h)
 		}
-		if !containsName(tmpl.DNSNames, h) {
+		if !slices.Contains(tmpl.DNSNames, h) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
@@ -155,42 +158,4 @@ func Fingerprint(der []byte) string {
 		b.WriteString(h[i : i+2])
 	}
 	return b.String()
-}
-
-// validName reports whether s is dot-separated labels of letters, digits,
-// '-' and '_', none empty.
-func validName(s string) bool {
-	if len(s) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func containsIP(ips []net.IP, ip net.IP) bool {
-	for _, x := range ips {
-		if x.Equal(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-func containsName(names []string, n string) bool {
-	for _, x := range names {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }

@@ -48,7 +48,7 @@ func BrowserSecureContext(host string) bool {
 		return true
 	}
 	sub, ok := strings.CutSuffix(h, ".localhost")
-	return ok && validName(sub)
+	return ok && IsDNSName(sub)
 }
 
 // PlainHTTPStaysLocal reports whether a plain-http connection to host
@@ -104,9 +104,10 @@ func unbracket(host string) string {
 	return host
 }
 
-// validName reports whether s is one or more dot-separated labels of
-// letters, digits, '-' and '_', none empty and none over 63 bytes.
-func validName(s string) bool {
+// IsDNSName reports whether s is a host name: one or more dot-separated
+// labels of ASCII letters, digits, '-' and '_', none empty and none over
+// 63 bytes, at most 253 bytes in all, without a trailing dot.
+func IsDNSName(s string) bool {
 	if s == "" || len(s) > 253 {
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -215,6 +216,19 @@ func TestLoopbackOnly(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:80", "127.9.9.9:1", "[::1]:80", "[::ffff:127.0.0.1]:80"} {
 		if err := LoopbackOnly("tcp", addr, nil); err != nil {
 			t.Errorf("LoopbackOnly(%q) = %v", addr, err)
+		}
+	}
+}
+
+func TestIsDNSName(t *testing.T) {
+	for _, s := range []string{"a", "localhost", "App.Example", "my_app.dev-1.example", strings.Repeat("a", 63) + ".b"} {
+		if !IsDNSName(s) {
+			t.Errorf("IsDNSName(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", ".", "a.", ".a", "a..b", "a b", "a/b", "a:1", "127.0.0.1:80", "*.example", "é.example", "a%2e", strings.Repeat("a", 64), strings.Repeat("a.", 127) + "a"} {
+		if IsDNSName(s) {
+			t.Errorf("IsDNSName(%q) = true", s)
 		}
 	}
 }

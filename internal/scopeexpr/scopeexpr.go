@@ -57,12 +57,12 @@ var (
 	ErrNoData         = fmt.Errorf("%w: no data (scopes)", ErrInvalid)
 	ErrBadScope       = fmt.Errorf("%w: data holds an invalid scope", ErrInvalid)
 	ErrDuplicateScope = fmt.Errorf("%w: data lists a scope twice (vars index it)", ErrInvalid)
-	ErrNotJSON        = fmt.Errorf("%w: rule is not one JSON value", ErrInvalid)
+	ErrNotJSON        = fmt.Errorf("%w: rule is not JSON (one value)", ErrInvalid)
 	ErrTooLarge       = fmt.Errorf("%w: rule too large", ErrInvalid)
 	ErrNotOperation   = fmt.Errorf("%w: rule must be a JsonLogic operation object", ErrInvalid)
 	ErrTooDeep        = fmt.Errorf("%w: rule nested too deeply", ErrInvalid)
 	ErrOperator       = fmt.Errorf("%w: an operation object must hold exactly one known operator", ErrInvalid)
-	ErrVar            = fmt.Errorf("%w: var must index the data", ErrInvalid)
+	ErrVar            = fmt.Errorf("%w: var does not index the data", ErrInvalid)
 )
 
 // operators are the operators of JsonLogic (jsonlogic.com/operations).

@@ -66,6 +66,7 @@ func TestValidateRefuses(t *testing.T) {
 		{"number", `1`, abc, ErrNotOperation},
 		{"boolean", `true`, abc, ErrNotOperation},
 		{"array", `[{"var":0}]`, abc, ErrNotOperation},
+		{"empty array", `[]`, abc, ErrNotOperation},
 
 		{"empty object", `{}`, abc, ErrOperator},
 		{"two operators", `{"and":[{"var":0}],"or":[{"var":1}]}`, abc, ErrOperator},

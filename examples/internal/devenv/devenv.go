@@ -1,5 +1,5 @@
 // Package devenv is the embedded default of the small examples: the
-// development OP of package oxdtest on a loopback port, the oxd engine of
+// development OP of package devop on a loopback port, the oxd engine of
 // package oxdserver in process, a site registered for the example's URLs
 // (setup_client), and an HTTPS listener with a self-signed certificate.
 // Everything an example needs to run with no outside service; a real
@@ -18,9 +18,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 // Paths of the example applications, registered at the OP.
@@ -30,10 +31,14 @@ const (
 	ClaimsCallbackPath = "/claims-callback"
 )
 
+// CertName is the common name of the examples' self-signed certificates
+// (made by internal/devcert, fresh on every start).
+const CertName = "oxd for Go demo (self-signed)"
+
 // Env is a running embedded default.
 type Env struct {
 	// OP is the development OP (http://127.0.0.1:<port>).
-	OP *oxdtest.OP
+	OP *devop.OP
 	// Client talks to the in-process engine.
 	Client *oxdclient.Client
 	// OxdID is the site registered for the application.
@@ -63,14 +68,14 @@ func Start(ctx context.Context, addr string) (_ *Env, err error) {
 	}
 	host, _, _ := net.SplitHostPort(e.ln.Addr().String())
 	e.BaseURL = "https://" + e.ln.Addr().String()
-	cert, leaf, err := SelfSignedCert(host)
+	cert, err := devcert.Generate(devcert.Options{CommonName: CertName}, host)
 	if err != nil {
 		return nil, err
 	}
-	e.Cert = leaf
-	e.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	e.Cert = cert.Leaf
+	e.tls = &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MinVersion: tls.VersionTLS12}
 
-	e.OP, err = oxdtest.StartOP(oxdtest.OPConfig{})
+	e.OP, err = devop.StartOP(devop.OPConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -105,9 +110,9 @@ func (e *Env) URL(path string) string { return e.BaseURL + path }
 // PrintBanner says where the application is and how to sign in.
 func (e *Env) PrintBanner(w io.Writer, name string) {
 	fmt.Fprintf(w, "%s: open %s\n", name, e.BaseURL)
-	fmt.Fprintf(w, "  self-signed certificate, SHA-256 %s\n", Fingerprint(e.Cert))
+	fmt.Fprintf(w, "  self-signed certificate, SHA-256 %s\n", devcert.Fingerprint(e.Cert.Raw))
 	fmt.Fprintf(w, "  development OP at %s; users:", e.OP.Issuer())
-	for _, u := range oxdtest.DemoUsers {
+	for _, u := range devop.DemoUsers {
 		fmt.Fprintf(w, " %s / %s", u.Username, u.Password)
 	}
 	fmt.Fprintln(w)

@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type umaSetup struct {
 
 func newUMA(t *testing.T, cfg OPConfig) umaSetup {
 	t.Helper()
-	op := NewTestOP(t, cfg)
+	op := newTestOP(t, cfg)
 	rs := register(t, op, defaultMeta())
 	rp := register(t, op, defaultMeta())
 	pat := clientToken(t, op, rs, "uma_protection")

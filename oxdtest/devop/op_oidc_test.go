@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func TestNewOPRejectsBadIssuer(t *testing.T) {
 }
 
 func TestDiscoveryDocuments(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	iss := op.Issuer()
 	res, b := doJSON(t, http.MethodGet, iss+"/.well-known/openid-configuration", "", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)
@@ -78,7 +78,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 }
 
 func TestJWKSHasKIDOnEveryKey(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	res, b := doJSON(t, http.MethodGet, op.Issuer()+"/jwks", "", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	var set jose.JSONWebKeySet
@@ -93,7 +93,7 @@ func TestJWKSHasKIDOnEveryKey(t *testing.T) {
 }
 
 func TestRegistrationCRUD(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	meta := defaultMeta()
 	meta["software_id"] = "oxd-go-test" // unknown metadata is echoed
 	c := register(t, op, meta)
@@ -143,7 +143,7 @@ func TestRegistrationCRUD(t *testing.T) {
 }
 
 func TestRegistrationValidatesMetadata(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	cases := []struct {
 		name  string
 		patch map[string]any
@@ -193,7 +193,7 @@ func TestRegistrationValidatesMetadata(t *testing.T) {
 }
 
 func TestCodeFlowWithPKCEThroughLoginForm(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	cl := browser(t)
 	verifier, challenge := pkcePair()
@@ -257,7 +257,7 @@ func TestCodeFlowWithPKCEThroughLoginForm(t *testing.T) {
 }
 
 func TestLoginPageIsPlainAndCookiesAreSafe(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	_, challenge := pkcePair()
 	res, page := get(t, browser(t), authURL(op, c, authParams{challenge: challenge}))
@@ -285,7 +285,7 @@ func TestLoginPageIsPlainAndCookiesAreSafe(t *testing.T) {
 }
 
 func TestLoginWrongPasswordShowsFormAgain(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	cl := browser(t)
 	_, challenge := pkcePair()
@@ -306,7 +306,7 @@ func TestLoginWrongPasswordShowsFormAgain(t *testing.T) {
 }
 
 func TestLoginCSRFIsRejected(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	_, challenge := pkcePair()
 	_, page := get(t, browser(t), authURL(op, c, authParams{challenge: challenge}))
@@ -324,7 +324,7 @@ func TestLoginCSRFIsRejected(t *testing.T) {
 }
 
 func TestAuthorizeNeverRedirectsToUnregisteredURI(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	cl := browser(t)
 	for _, u := range []string{
@@ -344,7 +344,7 @@ func TestAuthorizeNeverRedirectsToUnregisteredURI(t *testing.T) {
 }
 
 func TestAuthorizeErrorsGoToTheClient(t *testing.T) {
-	op := NewTestOP(t, OPConfig{RequirePKCE: true})
+	op := newTestOP(t, OPConfig{RequirePKCE: true})
 	c := register(t, op, defaultMeta())
 	_, challenge := pkcePair()
 	base := authURL(op, c, authParams{state: "xyz", challenge: challenge})
@@ -376,7 +376,7 @@ func TestAuthorizeErrorsGoToTheClient(t *testing.T) {
 }
 
 func TestPublicClientNeedsPKCE(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	meta := defaultMeta()
 	meta["token_endpoint_auth_method"] = "none"
 	meta["grant_types"] = []string{"authorization_code", "refresh_token"}
@@ -398,7 +398,7 @@ func TestPublicClientNeedsPKCE(t *testing.T) {
 }
 
 func TestCodeReplayRevokesTokens(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	verifier, challenge := pkcePair()
 	loc := loginThroughForm(t, browser(t), authURL(op, c, authParams{challenge: challenge}), "alice", "alice-password")
@@ -418,7 +418,7 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 }
 
 func TestCodeIsSingleUseUnderConcurrency(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	verifier, challenge := pkcePair()
 	loc, err := op.Login(context.Background(), authURL(op, c, authParams{challenge: challenge}), "alice", "alice-password")
@@ -445,7 +445,7 @@ func TestCodeIsSingleUseUnderConcurrency(t *testing.T) {
 
 func TestTokenEndpointCodeChecks(t *testing.T) {
 	clk := newClock()
-	op := NewTestOP(t, OPConfig{Now: clk.Now})
+	op := newTestOP(t, OPConfig{Now: clk.Now})
 	c := register(t, op, defaultMeta())
 	other := register(t, op, defaultMeta())
 	newCode := func() (string, string) {
@@ -514,7 +514,7 @@ func TestTokenEndpointCodeChecks(t *testing.T) {
 }
 
 func TestRefreshTokenRotation(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	tok := codeFlow(t, op, c, "openid profile email")
 	rt1 := tok["refresh_token"].(string)
@@ -561,7 +561,7 @@ func TestRefreshTokenRotation(t *testing.T) {
 }
 
 func TestClientCredentialsScopes(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	meta := defaultMeta()
 	meta["scope"] = "openid uma_protection oxd"
 	c := register(t, op, meta)
@@ -594,7 +594,7 @@ func TestClientCredentialsScopes(t *testing.T) {
 }
 
 func TestUserinfoFiltersClaimsByScope(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	cases := []struct {
 		scope       string
@@ -625,7 +625,7 @@ func TestUserinfoFiltersClaimsByScope(t *testing.T) {
 }
 
 func TestEndSessionRedirectRules(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	other := register(t, op, defaultMeta())
 	_, challenge := pkcePair()
@@ -697,7 +697,7 @@ func TestEndSessionRedirectRules(t *testing.T) {
 
 func TestIntrospectionOfAccessTokens(t *testing.T) {
 	clk := newClock()
-	op := NewTestOP(t, OPConfig{Now: clk.Now})
+	op := newTestOP(t, OPConfig{Now: clk.Now})
 	c := register(t, op, defaultMeta())
 	tok := codeFlow(t, op, c, "openid profile")
 	at := tok["access_token"].(string)
@@ -755,7 +755,7 @@ func TestIntrospectionOfAccessTokens(t *testing.T) {
 }
 
 func TestKeyRotationKeepsOldKeyForOneRotation(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	tok := codeFlow(t, op, c, "openid")
 	_, kid1 := verifyIDToken(t, op, tok["id_token"].(string))
@@ -782,7 +782,7 @@ func TestKeyRotationKeepsOldKeyForOneRotation(t *testing.T) {
 }
 
 func TestFaultInjectionAndCallCounters(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	disco := op.Issuer() + "/.well-known/openid-configuration"
 	before := op.Calls(EndpointDiscovery)
 	doJSON(t, http.MethodGet, disco, "", nil)
@@ -902,7 +902,7 @@ func TestIssuerWithPathOverTLS(t *testing.T) {
 }
 
 func TestLoginHelper(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	_, challenge := pkcePair()
 	loc, err := op.Login(context.Background(), authURL(op, c, authParams{state: "st", challenge: challenge}), "bob", "bob-password")
@@ -921,7 +921,7 @@ func TestLoginHelper(t *testing.T) {
 
 func TestSecretsNeverLogged(t *testing.T) {
 	var logs bytes.Buffer
-	op := NewTestOP(t, OPConfig{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	op := newTestOP(t, OPConfig{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	c := register(t, op, defaultMeta())
 	tok := codeFlow(t, op, c, "openid profile")
 	pat := clientToken(t, op, c, "uma_protection")
@@ -934,7 +934,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 // TestBadInputNeverFails sends malformed requests to every endpoint: each
 // answers with a 2xx–4xx status (a panic would drop the connection).
 func TestBadInputNeverFails(t *testing.T) {
-	op := NewTestOP(t, OPConfig{})
+	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
 	pat := clientToken(t, op, c, "uma_protection")
 	paths := []string{

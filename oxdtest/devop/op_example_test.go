@@ -1,4 +1,4 @@
-package oxdtest_test
+package devop_test
 
 import (
 	"context"
@@ -12,14 +12,14 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/oxdtest/devop"
 )
 
 // Example starts a development OP on a loopback port, registers a client
 // dynamically, signs in as the demo user alice (in process, through the
 // login form) and redeems the code with PKCE.
 func Example() {
-	op, err := oxdtest.StartOP(oxdtest.OPConfig{})
+	op, err := devop.StartOP(devop.OPConfig{})
 	if err != nil {
 		panic(err)
 	}
@@ -93,7 +93,7 @@ func ExampleNewOP() {
 	srv.StartTLS()
 	defer srv.Close()
 
-	op, err := oxdtest.NewOP(srv.URL+"/op", oxdtest.OPConfig{})
+	op, err := devop.NewOP(srv.URL+"/op", devop.OPConfig{})
 	if err != nil {
 		panic(err)
 	}
@@ -115,25 +115,25 @@ func ExampleNewOP() {
 // parties must have the claim "role" set to "editor" to get the scope
 // "edit"; they are asked for it on the claims-gathering page.
 func ExampleOPConfig_uMAPolicy() {
-	policy := func(req oxdtest.PolicyRequest) oxdtest.PolicyDecision {
+	policy := func(req devop.PolicyRequest) devop.PolicyDecision {
 		for _, s := range req.Scopes {
 			if s != "edit" {
 				continue
 			}
 			switch req.Claims["role"] {
 			case "":
-				return oxdtest.NeedInfo("role")
+				return devop.NeedInfo("role")
 			case "editor":
-				return oxdtest.Grant()
+				return devop.Grant()
 			default:
-				return oxdtest.Deny()
+				return devop.Deny()
 			}
 		}
-		return oxdtest.DefaultPolicy(req)
+		return devop.DefaultPolicy(req)
 	}
-	fmt.Println(policy(oxdtest.PolicyRequest{Scopes: []string{"edit"}}))
-	fmt.Println(policy(oxdtest.PolicyRequest{Scopes: []string{"edit"}, Claims: map[string]string{"role": "editor"}}))
-	fmt.Println(policy(oxdtest.PolicyRequest{Scopes: []string{"view"}}))
+	fmt.Println(policy(devop.PolicyRequest{Scopes: []string{"edit"}}))
+	fmt.Println(policy(devop.PolicyRequest{Scopes: []string{"edit"}, Claims: map[string]string{"role": "editor"}}))
+	fmt.Println(policy(devop.PolicyRequest{Scopes: []string{"view"}}))
 	// Output:
 	// need_info(role)
 	// grant

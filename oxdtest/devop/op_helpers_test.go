@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"bytes"
@@ -21,6 +21,18 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/require"
 )
+
+// newTestOP starts an OP like StartOP and closes it when the test ends
+// (the package's own copy of oxdtest.NewTestOP, which it cannot import).
+func newTestOP(t testing.TB, cfg OPConfig) *OP {
+	t.Helper()
+	op, err := StartOP(cfg)
+	if err != nil {
+		t.Fatalf("start OP: %v", err)
+	}
+	t.Cleanup(op.Close)
+	return op
+}
 
 // testClock is a settable clock for OPConfig.Now.
 type testClock struct {

@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"crypto"
@@ -29,12 +29,12 @@ type sigKey struct {
 func newSigKey() (*sigKey, error) {
 	priv, err := rsa.GenerateKey(rand.Reader, rsaKeyBits)
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: generate RSA key: %w", err)
+		return nil, fmt.Errorf("devop: generate RSA key: %w", err)
 	}
 	pub := jose.JSONWebKey{Key: &priv.PublicKey, Algorithm: string(jose.RS256), Use: "sig"}
 	tp, err := pub.Thumbprint(crypto.SHA256)
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: key thumbprint: %w", err)
+		return nil, fmt.Errorf("devop: key thumbprint: %w", err)
 	}
 	kid := base64.RawURLEncoding.EncodeToString(tp)
 	signer, err := jose.NewSigner(
@@ -42,7 +42,7 @@ func newSigKey() (*sigKey, error) {
 		(&jose.SignerOptions{}).WithType("JWT"),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: signer: %w", err)
+		return nil, fmt.Errorf("devop: signer: %w", err)
 	}
 	return &sigKey{kid: kid, priv: priv, signer: signer}, nil
 }
@@ -128,12 +128,12 @@ func (op *OP) sign(claims map[string]any) (string, error) {
 	}
 	s, err := jwt.Signed(k.signer).Claims(claims).Serialize()
 	if err != nil {
-		return "", fmt.Errorf("oxdtest: sign JWT: %w", err)
+		return "", fmt.Errorf("devop: sign JWT: %w", err)
 	}
 	return s, nil
 }
 
-var errBadJWT = errors.New("oxdtest: JWT not issued by this OP")
+var errBadJWT = errors.New("devop: JWT not issued by this OP")
 
 // verifyOwnJWT checks that s is an RS256 JWT signed with a published key
 // of this OP and issued by it, and returns its claims. Expiry is not

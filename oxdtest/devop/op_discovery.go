@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import "net/http"
 

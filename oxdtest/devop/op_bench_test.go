@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 // PKCE and userinfo (over loopback HTTP). It is the "directly against the
 // OP" side of a login-through-the-engine comparison.
 func BenchmarkOPCodeFlow(b *testing.B) {
-	op := NewTestOP(b, OPConfig{})
+	op := newTestOP(b, OPConfig{})
 	c := register(b, op, defaultMeta())
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -38,7 +38,7 @@ func BenchmarkOPCodeFlow(b *testing.B) {
 // BenchmarkOPUMAGrant measures permission ticket + uma-ticket grant +
 // RPT introspection, the AS side of one uncached UMA check.
 func BenchmarkOPUMAGrant(b *testing.B) {
-	op := NewTestOP(b, OPConfig{})
+	op := newTestOP(b, OPConfig{})
 	rs := register(b, op, defaultMeta())
 	pat := clientToken(b, op, rs, "uma_protection")
 	res, body := doJSON(b, http.MethodPost, op.Issuer()+"/uma/resource_set", pat, map[string]any{"resource_scopes": []string{"view"}})

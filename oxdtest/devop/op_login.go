@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 // ErrLoginFailed is returned by Login when the OP does not accept the
 // credentials or does not show a login form.
-var ErrLoginFailed = errors.New("oxdtest: login failed")
+var ErrLoginFailed = errors.New("devop: login failed")
 
 var interactionField = regexp.MustCompile(`name="interaction" value="([^"]+)"`)
 
@@ -31,14 +31,14 @@ var interactionField = regexp.MustCompile(`name="interaction" value="([^"]+)"`)
 func (op *OP) Login(ctx context.Context, authURL, username, password string) (*url.URL, error) {
 	u, err := url.Parse(authURL)
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: login: parse authorization URL: %w", err)
+		return nil, fmt.Errorf("devop: login: parse authorization URL: %w", err)
 	}
 	if u.Scheme != op.issuerURL.Scheme || u.Host != op.issuerURL.Host || u.Path != op.basePath+pathAuthorize {
-		return nil, fmt.Errorf("oxdtest: login: %q is not this OP's authorization endpoint", u.Redacted())
+		return nil, fmt.Errorf("devop: login: %q is not this OP's authorization endpoint", u.Redacted())
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: login: %w", err)
+		return nil, fmt.Errorf("devop: login: %w", err)
 	}
 	rec := httptest.NewRecorder()
 	op.ServeHTTP(rec, req)
@@ -57,7 +57,7 @@ func (op *OP) Login(ctx context.Context, authURL, username, password string) (*u
 	}
 	post, err := http.NewRequestWithContext(ctx, http.MethodPost, op.url(pathLogin), strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("oxdtest: login: %w", err)
+		return nil, fmt.Errorf("devop: login: %w", err)
 	}
 	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, c := range res.Cookies() {

@@ -1,4 +1,4 @@
-package oxdtest
+package devop
 
 import (
 	"bytes"
@@ -541,7 +541,7 @@ func umaScopeParam(s string) string {
 func (op *OP) decide(req PolicyRequest) (d PolicyDecision) {
 	defer func() {
 		if v := recover(); v != nil {
-			op.log.Error("oxdtest: UMA policy panicked; denying", "resource_id", req.ResourceID)
+			op.log.Error("devop: UMA policy panicked; denying", "resource_id", req.ResourceID)
 			d = Deny()
 		}
 	}()
