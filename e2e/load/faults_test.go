@@ -202,9 +202,9 @@ func scenarioOPSlowDead(t *testing.T, s *stack, bs []*load.Browser) {
 		}
 	}()
 
-	// Slow: a callback makes oxd call the OP's back channel more than once,
-	// so with a 2 s delay per OP request it may pass the call timeout: the
-	// login then ends in a clean 503 within the call timeout, or completes.
+	// Slow: every request oxd makes to the OP takes 2 s more. A login
+	// completes, or (should a callback pass the call timeout) ends in a
+	// clean 503 within the call timeout.
 	s.op.Proxy.SetDelay(2 * time.Second)
 	slow := &load.Latencies{}
 	var slowOK, slow503 atomic.Int64

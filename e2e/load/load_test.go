@@ -52,6 +52,26 @@ func TestLoad(t *testing.T) {
 	t.Logf("load suite (%d users) took %v", users, time.Since(start).Round(time.Millisecond))
 }
 
+// TestLoadDevOP runs (a), (b) and the secrets audit against the
+// development OP (oxdtest) instead of the certified OP.
+func TestLoadDevOP(t *testing.T) {
+	users := 20
+	if longMode() {
+		users = 200
+	}
+	s := startStack(t, "devop")
+	bs := make([]*load.Browser, users)
+	for i := range bs {
+		bs[i] = s.browser(fmt.Sprintf("user%04d", i))
+	}
+	ok := t.Run("a_concurrent_logins", func(t *testing.T) { scenarioLogins(t, s, bs) }) &&
+		t.Run("b_authenticated_requests", func(t *testing.T) { scenarioAuthenticated(t, s, bs, 20) })
+	if !ok {
+		t.FailNow()
+	}
+	t.Run("secrets_audit", func(t *testing.T) { secretsAudit(t, s) })
+}
+
 func scenarioLogins(t *testing.T, s *stack, bs []*load.Browser) {
 	t0 := time.Now()
 	lat := s.loginAll(t, bs)

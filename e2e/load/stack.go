@@ -21,7 +21,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdtest"
 )
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -129,11 +131,42 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// OP is the certified OP behind its fault proxy.
+// OP is an OP behind its fault proxy: the certified OP (a process) or the
+// development OP (served by this process).
 type OP struct {
 	Issuer string
 	Proxy  *FaultProxy
-	Proc   *Proc
+	Proc   *Proc // nil for the development OP
+	// Login drives the OP's login pages (see Browser.Driver).
+	Login LoginDriver
+}
+
+// LoginDriver drives an OP's login pages with hc from authURL (or an
+// application URL that redirects there) and returns the first redirect that
+// leaves the OP, not followed.
+type LoginDriver func(ctx context.Context, hc *http.Client, authURL, user, pass string) (*url.URL, error)
+
+// StartDevOP serves the development OP (oxdtest) in this process behind a
+// fault proxy that is its issuer, with the given accounts.
+func (e *Env) StartDevOP(users []oxdtest.User) (*OP, error) {
+	proxy, err := NewFaultProxy()
+	if err != nil {
+		return nil, err
+	}
+	e.Defer(proxy.Close)
+	op, err := oxdtest.NewOP(proxy.URL, oxdtest.OPConfig{Users: users})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: op, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLogger()}
+	go func() { _ = srv.Serve(ln) }()
+	e.Defer(func() { _ = srv.Close(); op.Close() })
+	proxy.SetUpstream(&url.URL{Scheme: "http", Host: ln.Addr().String()})
+	return &OP{Issuer: proxy.URL, Proxy: proxy, Login: oxdtest.BrowserLogin}, nil
 }
 
 var opReady = regexp.MustCompile(`^listening on (http://127\.0\.0\.1:\d+)$`)
@@ -169,7 +202,7 @@ func (e *Env) StartOP(ctx context.Context, opEnv ...string) (*OP, error) {
 		cancel()
 		if lastErr == nil {
 			proxy.SetUpstream(&url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)})
-			return &OP{Issuer: proxy.URL, Proxy: proxy, Proc: p}, nil
+			return &OP{Issuer: proxy.URL, Proxy: proxy, Proc: p, Login: harness.DriverFor(proxy.URL).LoginHTTP}, nil
 		}
 		p.Stop()
 	}

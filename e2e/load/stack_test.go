@@ -15,14 +15,16 @@ import (
 	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/e2e/load"
 	"github.com/oxdgo/oxd/internal/redistest"
+	"github.com/oxdgo/oxd/oxdtest"
 )
 
 // Mode: OXD_LOAD=long runs the long mode (500 users, scenarios c and g);
 // anything else the short mode.
 func longMode() bool { return os.Getenv("OXD_LOAD") == "long" }
 
-// callTimeout is the apps' Config call timeout (oxd calls).
-const callTimeout = 3 * time.Second
+// callTimeout is the apps' call timeout of oxd calls: the default of the
+// middleware (10 s).
+const callTimeout = 10 * time.Second
 
 var (
 	buildOnce sync.Once
@@ -82,6 +84,25 @@ func requireTools(t *testing.T) {
 	harness.OPDir(t)
 }
 
+// devOPUsers are the accounts of the development OP in the suite: the
+// names the tests use, with the password "pw-<name>".
+func devOPUsers() []oxdtest.User {
+	var us []oxdtest.User
+	add := func(name string) {
+		us = append(us, oxdtest.User{Subject: name, Username: name, Password: "pw-" + name,
+			Claims: map[string]any{"email": name + "@example.test", "email_verified": true, "name": "User " + name}})
+	}
+	for i := range 600 {
+		add(fmt.Sprintf("user%04d", i))
+	}
+	for _, n := range []string{"anon", "after-oxd-restart"} {
+		add(n)
+	}
+	return us
+}
+
+// startStack starts a deployment against the certified OP (opEnv are its
+// environment variables) or, when name is "devop", the development OP.
 func startStack(t *testing.T, name string, opEnv ...string) *stack {
 	t.Helper()
 	requireTools(t)
@@ -100,7 +121,12 @@ func startStack(t *testing.T, name string, opEnv ...string) *stack {
 	s := &stack{env: env, tr: load.NewTransport(), record: filepath.Join(art, "load-"+name+".json")}
 	t.Cleanup(s.tr.CloseIdleConnections)
 	s.redis = redistest.StartWith(t, redistest.Options{Persist: true})
-	if s.op, err = env.StartOP(ctx, opEnv...); err != nil {
+	if name == "devop" {
+		s.op, err = env.StartDevOP(devOPUsers())
+	} else {
+		s.op, err = env.StartOP(ctx, opEnv...)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if s.oxd, err = env.StartOxd(ctx, s.redis.Addr(), "debug"); err != nil {
@@ -129,7 +155,9 @@ func startStack(t *testing.T, name string, opEnv ...string) *stack {
 }
 
 func (s *stack) browser(user string) *load.Browser {
-	return load.NewBrowser(s.tr, s.rr.URL, user, 60*time.Second)
+	b := load.NewBrowser(s.tr, s.rr.URL, user, 60*time.Second)
+	b.Driver = s.op.Login
+	return b
 }
 
 // rec writes one line of figures and logs it.
