@@ -40,8 +40,12 @@ type Env struct {
 	procs    []*Proc
 }
 
-// NewEnv makes an Env writing logs to dir and binaries to bin.
+// NewEnv makes an Env writing logs to dir (emptied first) and binaries to
+// bin.
 func NewEnv(dir, bin string) (*Env, error) {
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{dir, bin} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -172,7 +176,9 @@ func (e *Env) StartDevOP(users []oxdtest.User) (*OP, error) {
 var opReady = regexp.MustCompile(`^listening on (http://127\.0\.0\.1:\d+)$`)
 
 // StartOP starts e2e/op/provider.mjs on a free port with the fault proxy's
-// URL as issuer. opEnv are extra environment variables (OP_TTL_…).
+// URL as issuer. opEnv are extra environment variables (OP_TTL_…). Its
+// in-memory store holds 500,000 entries (the default 1,000 would evict the
+// registered clients after a few hundred logins).
 func (e *Env) StartOP(ctx context.Context, opEnv ...string) (*OP, error) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -193,7 +199,7 @@ func (e *Env) StartOP(ctx context.Context, opEnv ...string) (*OP, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := e.Start("oidc-provider", dir, opEnv, node, "provider.mjs", "--port", strconv.Itoa(port), "--issuer", proxy.URL)
+		p, err := e.Start("oidc-provider", dir, append([]string{"OP_STORE_SIZE=500000"}, opEnv...), node, "provider.mjs", "--port", strconv.Itoa(port), "--issuer", proxy.URL)
 		if err != nil {
 			return nil, err
 		}

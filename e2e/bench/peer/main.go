@@ -139,7 +139,7 @@ func run(o options) (err error) {
 	progress("OP at %s, Redis at %s", op.Issuer, rdbAddr)
 
 	// Ours: oxd-server, two replicas, the round-robin proxy.
-	oxd, err := env.StartOxd(ctx, rdbAddr, "warn")
+	oxd, err := env.StartOxd(ctx, rdbAddr, "info")
 	if err != nil {
 		return err
 	}
