@@ -10,9 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +18,8 @@ import (
 
 	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -126,63 +123,12 @@ func socketClient(t *testing.T, eng *oxdserver.Engine) *oxdclient.Client {
 
 func memStore(*testing.T) scs.Store { return scs.New().Store }
 
-// redisStore starts a private redis-server on a free loopback port (if
-// redis-server is installed; with CI set, its absence fails the test) and
-// returns an scs store on it.
+// redisStore starts a private redis-server on a free loopback port
+// (internal/redistest: without redis-server the test is skipped, unless CI
+// is on) and returns an scs store on it.
 func redisStore(t *testing.T) scs.Store {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is required in CI (Debian package redis-server)")
-		}
-		t.Skip("redis-server not installed: skipping the Redis session store")
-	}
-	for attempt := 0; attempt < 3; attempt++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--daemonize", "no", "--dir", t.TempDir(), "--logfile", "")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-		ok := false
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-			select {
-			case <-exited:
-			default:
-				if rc.Ping(context.Background()).Err() == nil {
-					ok = true
-				} else {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-			}
-			break
-		}
-		if ok {
-			t.Cleanup(func() {
-				_ = rc.Close()
-				stop()
-			})
-			return goredisstore.New(rc)
-		}
-		_ = rc.Close()
-		stop()
-	}
-	t.Fatal("redis-server did not start")
-	return nil
+	return goredisstore.New(redistest.Start(t).Client(t))
 }
 
 func (fa *flowApp) browser() *http.Client {

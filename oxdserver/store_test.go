@@ -1,14 +1,9 @@
 package oxdserver_test
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -153,49 +149,12 @@ func TestFileStoreRejectsCorruptFile(t *testing.T) {
 	require.Error(t, err)
 }
 
-// startRedis starts redis-server on a free loopback port for the test.
-// Without redis-server the test is skipped, unless CI is set.
+// startRedis starts redis-server on a free loopback port for the test
+// (internal/redistest: without redis-server the test is skipped, unless CI
+// is on).
 func startRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	bin, err := osexec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server is not on PATH (required when CI is set)")
-		}
-		t.Skip("redis-server not on PATH; skipping the Redis store test")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	cmd := osexec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "yes")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
-				close(ready)
-				signalled = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("redis-server did not start")
-	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	t.Cleanup(func() { _ = c.Close() })
-	require.NoError(t, c.Ping(context.Background()).Err())
-	return c
+	return redistest.Start(t).Client(t)
 }
 
 func TestRedisStoreContract(t *testing.T) {

@@ -8,13 +8,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +20,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/internal/devcert"
+	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
@@ -375,34 +374,7 @@ func TestStoreFileSurvivesRestart(t *testing.T) {
 
 // TestStoreRedisShared: two servers on one Redis share their sites.
 func TestStoreRedisShared(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed (the e2e suite covers Redis with the harness)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	rs := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err := rs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rs.Process.Kill(); _ = rs.Wait() })
-	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	url := "redis://" + redistest.Start(t).Addr() + "/0"
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	a, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	b, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/redistest"
 )
 
 // RedisServerPath returns the path of redis-server, or reports it missing
@@ -27,55 +28,12 @@ func RedisServerPath(t testing.TB) string {
 
 // StartRedis starts a private redis-server on a free 127.0.0.1 port, with no
 // persistence, waits until it answers PING, and stops it when the test ends.
-// It returns the address, e.g. "127.0.0.1:40123".
+// It returns the address, e.g. "127.0.0.1:40123". It is
+// internal/redistest.Start, which also starts a Redis Cluster and restarts a
+// server with its data.
 func StartRedis(t testing.TB) (addr string) {
 	t.Helper()
-	bin := RedisServerPath(t)
-	dir := t.TempDir() // removed after the server has stopped (cleanups run last-in first-out)
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			t.Fatalf("e2e: no free port on 127.0.0.1: %v", err)
-		}
-		addr = "127.0.0.1:" + strconv.Itoa(port)
-		cmd := exec.Command(bin,
-			"--port", strconv.Itoa(port),
-			"--bind", "127.0.0.1",
-			"--save", "",
-			"--appendonly", "no",
-			"--daemonize", "no",
-			"--protected-mode", "yes",
-			"--dir", dir,
-			"--logfile", "",
-		)
-		proc := StartProcessGroup(t, "redis-server", cmd)
-		lastErr = waitRedis(proc, addr, 15*time.Second)
-		if lastErr == nil {
-			return addr
-		}
-		// Most likely someone took the port between choosing and binding it.
-		_ = proc.Stop()
-	}
-	t.Fatalf("e2e: redis-server did not start: %v", lastErr)
-	return ""
-}
-
-func waitRedis(proc *ProcessGroup, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := RedisPing(context.Background(), addr)
-		if err == nil {
-			return nil
-		}
-		if !proc.Alive() {
-			return fmt.Errorf("redis-server exited: %s", proc.Output())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no PONG from %s after %v: %v", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return redistest.Start(t).Addr()
 }
 
 // RedisPing sends PING to the Redis server at addr and expects PONG.

@@ -51,7 +51,9 @@ type Options struct {
 	// file synced on every write (appendfsync always). Off by default:
 	// nothing is written to disk (--save "" --appendonly no).
 	Persist bool
-	// Args are extra redis-server arguments, e.g. {"--maxmemory", "10mb"}.
+	// Args are extra redis-server arguments, e.g. {"--maxmemory", "10mb"},
+	// given after the helper's own (a later argument wins in redis-server):
+	// they must not move the server off 127.0.0.1.
 	Args []string
 }
 

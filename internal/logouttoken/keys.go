@@ -1,0 +1,187 @@
+package logouttoken
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/oxdgo/oxd/internal/hostutil"
+)
+
+// maxDocSize bounds the discovery document and the JWKS read from the OP.
+const maxDocSize = 1 << 20
+
+// keySet caches the OP's verification keys. Keys are fetched on first use
+// and again after maxAge; a token with a kid that no cached key has (key
+// rotation) triggers a refetch, at most once per refetchEvery, so that
+// tokens with made-up kids cannot make us hammer the OP.
+type keySet struct {
+	issuer       string
+	jwksURL      string // "" until discovered
+	client       *http.Client
+	maxAge       time.Duration
+	refetchEvery time.Duration
+	now          func() time.Time
+
+	group singleflight.Group
+
+	mu          sync.Mutex
+	keys        []jose.JSONWebKey
+	fetchedAt   time.Time
+	lastRefetch time.Time // last fetch triggered by an unknown kid
+	fetches     int       // for tests
+}
+
+// get returns the cached keys, fetching them when there are none or they
+// are older than maxAge.
+func (k *keySet) get(ctx context.Context) ([]jose.JSONWebKey, error) {
+	k.mu.Lock()
+	keys, at := k.keys, k.fetchedAt
+	k.mu.Unlock()
+	if keys != nil && k.now().Sub(at) < k.maxAge {
+		return keys, nil
+	}
+	fresh, err := k.fetch(ctx)
+	if err != nil {
+		if keys != nil {
+			return keys, nil // the OP is unreachable: keep verifying with what we had
+		}
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// refetch fetches the keys again for an unknown kid, unless that was done
+// less than refetchEvery ago; ok reports whether new keys were fetched.
+func (k *keySet) refetch(ctx context.Context) (keys []jose.JSONWebKey, ok bool) {
+	k.mu.Lock()
+	now := k.now()
+	if !k.lastRefetch.IsZero() && now.Sub(k.lastRefetch) < k.refetchEvery {
+		k.mu.Unlock()
+		return nil, false
+	}
+	k.lastRefetch = now
+	k.mu.Unlock()
+	keys, err := k.fetch(ctx)
+	return keys, err == nil
+}
+
+func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
+	v, err, _ := k.group.Do("jwks", func() (any, error) {
+		// The fetch outlives a caller that goes away, within its own bound.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		u, err := k.jwksURI(fctx)
+		if err != nil {
+			return nil, err
+		}
+		var doc struct {
+			Keys []json.RawMessage `json:"keys"`
+		}
+		if err := k.getJSON(fctx, u, &doc); err != nil {
+			return nil, err
+		}
+		keys := make([]jose.JSONWebKey, 0, len(doc.Keys))
+		for _, raw := range doc.Keys {
+			var jk jose.JSONWebKey
+			if err := jk.UnmarshalJSON(raw); err != nil {
+				continue // a key type we do not know: skip it, not the set
+			}
+			// Public signature keys only: a symmetric ("oct") key would turn
+			// the signature check into an HMAC check.
+			if !jk.Valid() || !jk.IsPublic() || (jk.Use != "" && jk.Use != "sig") {
+				continue
+			}
+			keys = append(keys, jk)
+		}
+		k.mu.Lock()
+		k.keys, k.fetchedAt = keys, k.now()
+		k.fetches++
+		k.mu.Unlock()
+		return keys, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]jose.JSONWebKey), nil
+}
+
+// jwksURI returns the configured JWKS URL or discovers it from the issuer
+// (OpenID Connect Discovery 1.0 §4; the document's issuer must be ours).
+func (k *keySet) jwksURI(ctx context.Context) (string, error) {
+	k.mu.Lock()
+	u := k.jwksURL
+	k.mu.Unlock()
+	if u != "" {
+		return u, nil
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := k.getJSON(ctx, strings.TrimSuffix(k.issuer, "/")+"/.well-known/openid-configuration", &doc); err != nil {
+		return "", err
+	}
+	if doc.Issuer != k.issuer {
+		return "", fmt.Errorf("%w: the discovery document names another issuer", ErrKeysUnavailable)
+	}
+	if err := checkHTTPURL(doc.JWKSURI); err != nil {
+		return "", fmt.Errorf("%w: discovery: jwks_uri: %w", ErrKeysUnavailable, err)
+	}
+	k.mu.Lock()
+	k.jwksURL = doc.JWKSURI
+	k.mu.Unlock()
+	return doc.JWKSURI, nil
+}
+
+func (k *keySet) getJSON(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: GET %s: HTTP %d", ErrKeysUnavailable, u, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocSize+1))
+	if err != nil {
+		return fmt.Errorf("%w: GET %s: %w", ErrKeysUnavailable, u, err)
+	}
+	if len(body) > maxDocSize {
+		return fmt.Errorf("%w: GET %s: larger than %d bytes", ErrKeysUnavailable, u, maxDocSize)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: GET %s: %w", ErrKeysUnavailable, u, err)
+	}
+	return nil
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	switch {
+	case u.Host == "" || u.User != nil:
+		return fmt.Errorf("not an absolute URL without user info")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && hostutil.PlainHTTPStaysLocal(u.Hostname()):
+		return nil // a development OP on this machine
+	}
+	return fmt.Errorf("not https (plain http only to a loopback host)")
+}
