@@ -108,7 +108,9 @@ func TestAnonymousFlood(t *testing.T) {
 	for i := range users {
 		users[i] = s.browser(fmt.Sprintf("resident%d", i))
 	}
-	s.loginAll(t, users)
+	if _, in := s.loginAll(t, users); len(in) != len(users) {
+		t.FailNow()
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 	defer rdb.Close()
 	mem := func() (rss int64, redisMem int64) {

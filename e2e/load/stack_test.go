@@ -210,14 +210,17 @@ func (s *stack) settledGoroutines(t *testing.T, limit int, within time.Duration)
 }
 
 // loginAll logs every browser in concurrently, starting on one replica and
-// finishing on the other (alternating), and fails on any lost login.
-func (s *stack) loginAll(t *testing.T, bs []*load.Browser) *load.Latencies {
+// finishing on the other (alternating). A lost login fails the test; the
+// browsers that did sign in are returned, so that later scenarios still
+// run (and measure) with them.
+func (s *stack) loginAll(t *testing.T, bs []*load.Browser) (*load.Latencies, []*load.Browser) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	lat := &load.Latencies{}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(bs))
+	in := make([]bool, len(bs))
 	for i, b := range bs {
 		wg.Add(1)
 		go func() {
@@ -231,6 +234,7 @@ func (s *stack) loginAll(t *testing.T, bs []*load.Browser) *load.Latencies {
 				errs <- fmt.Errorf("%s: login started on %q and finished on %q", b.User, res.StartReplica, res.FinishReplica)
 				return
 			}
+			in[i] = true
 			lat.Add(res.Elapsed)
 		}()
 	}
@@ -244,9 +248,15 @@ func (s *stack) loginAll(t *testing.T, bs []*load.Browser) *load.Latencies {
 		n++
 	}
 	if n > 0 {
-		t.Fatalf("%d of %d logins lost", n, len(bs))
+		t.Errorf("%d of %d logins lost", n, len(bs))
 	}
-	return lat
+	var ok []*load.Browser
+	for i, b := range bs {
+		if in[i] {
+			ok = append(ok, b)
+		}
+	}
+	return lat, ok
 }
 
 // anonymousStatus is a fresh browser's navigation to a guarded page.
