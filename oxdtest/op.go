@@ -44,6 +44,9 @@ type (
 	PolicyRequest = devop.PolicyRequest
 	// PolicyDecision is devop.PolicyDecision.
 	PolicyDecision = devop.PolicyDecision
+	// StaticClient is devop.StaticClient, a pre-registered client of the
+	// OP (OPConfig.Clients).
+	StaticClient = devop.StaticClient
 )
 
 // The endpoints of the OP (devop.Endpoint*).
@@ -79,6 +82,7 @@ const GrantTypeUMATicket = devop.GrantTypeUMATicket
 var (
 	ErrInvalidIssuer = devop.ErrInvalidIssuer
 	ErrLoginFailed   = devop.ErrLoginFailed
+	ErrInvalidClient = devop.ErrInvalidClient
 )
 
 // DemoUsers is devop.DemoUsers (the same slice).

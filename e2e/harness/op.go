@@ -30,11 +30,13 @@ const IDTokenClaimFormat = "http://openid.net/specs/openid-connect-core-1_0.html
 type OIDCProvider struct {
 	issuer string
 	proc   *ProcessGroup
+	static *staticProfile // nil unless WithStaticProfile
 }
 
 type opConfig struct {
 	env          []string
 	startTimeout time.Duration
+	static       *staticProfile // WithStaticProfile
 }
 
 // OPOption configures StartOIDCProvider.
@@ -89,7 +91,12 @@ func StartOIDCProvider(t testing.TB, opts ...OPOption) *OIDCProvider {
 
 	// The provider binds port 0 itself and prints the address it got, so no
 	// other process can take the port between choosing and binding it.
-	cmd := exec.Command(node, "provider.mjs", "--port", "0")
+	args := []string{"provider.mjs", "--port", "0"}
+	if cfg.static != nil {
+		args = append(args, "--profile", "static")
+		cfg.env = append(cfg.env, "OP_CLIENTS_FILE="+cfg.static.write(t))
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), cfg.env...)
 	proc := StartProcessGroup(t, "oidc-provider", cmd)
@@ -100,7 +107,7 @@ func StartOIDCProvider(t testing.TB, opts ...OPOption) *OIDCProvider {
 	if err != nil {
 		t.Fatalf("e2e: oidc-provider did not start: %v", err) // its output is logged at cleanup
 	}
-	op := &OIDCProvider{issuer: m[1], proc: proc}
+	op := &OIDCProvider{issuer: m[1], proc: proc, static: cfg.static}
 	var disc struct {
 		Issuer string `json:"issuer"`
 	}

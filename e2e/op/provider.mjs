@@ -2,7 +2,7 @@
 // oxd for Go, with the UMA 2.0 authorization server of uma.mjs on top.
 //
 // Usage:
-//   node provider.mjs [--port N] [--issuer URL]
+//   node provider.mjs [--port N] [--issuer URL] [--profile open|static]
 //
 // --port 0 (the default) lets the kernel pick a free loopback port; the issuer
 // is then http://127.0.0.1:<port>. The process prints exactly one ready line,
@@ -30,12 +30,30 @@
 //                            refresh token (the old one stops working)
 //   OP_CLIENTS               JSON array of static client metadata, added to
 //                            dynamically registered ones
+//   OP_CLIENTS_FILE          path of a file with the same JSON array (for
+//                            client secrets, which do not belong in the
+//                            environment); its clients come after those of OP_CLIENTS
+//   OP_PROFILE               same as --profile
+//
+// Profiles:
+//   open (default)  open dynamic registration (RFC 7591/7592) plus any static
+//                   clients.
+//   static          the way most production OPs are set up: no registration
+//                   endpoint (registration and registrationManagement off),
+//                   only the static clients of OP_CLIENTS / OP_CLIENTS_FILE,
+//                   which may use any token_endpoint_auth_method
+//                   (client_secret_basic, client_secret_post,
+//                   client_secret_jwt, private_key_jwt with their jwks or
+//                   jwks_uri, none with PKCE). At least one static client is
+//                   required. Introspection, revocation, RP-initiated logout
+//                   and RFC 9207 iss are on in both profiles.
 //   OP_UMA_*                 see uma.mjs
 //
 // Demo accounts: devInteractions accepts any login and any password; the login
 // is the account id (the sub). alice, bob and carol have fixed claims (see
 // DEMO_USERS); any other login gets claims derived from it.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
@@ -90,6 +108,10 @@ function accountClaims(id) {
   };
 }
 
+// Token endpoint client authentication (oidc-provider's default set, made
+// explicit so the UMA metadata can repeat it).
+const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt', 'none'];
+
 const SCOPES = ['openid', 'profile', 'email', 'offline_access', 'oxd', ...UMA_SCOPES];
 
 // Small pages without external resources (the browser in the tests has no
@@ -99,17 +121,39 @@ const page = (title, body) => `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>${esc(title)}</title></head>
 <body><main id="op-page"><h1>${esc(title)}</h1>${body}</main></body></html>`;
 
-function staticClients() {
-  if (!process.env.OP_CLIENTS) return [];
+function clientList(name, text) {
   try {
-    const list = JSON.parse(process.env.OP_CLIENTS);
+    const list = JSON.parse(text);
     if (!Array.isArray(list)) throw new TypeError('not an array');
     return list;
   } catch (err) {
-    console.error(`OP_CLIENTS must be a JSON array of client metadata: ${err.message}`);
+    // The message names the problem, never the content (it holds secrets).
+    console.error(`${name} must be a JSON array of client metadata: ${err.name}`);
     process.exit(2);
   }
   return [];
+}
+
+function staticClients() {
+  const out = [];
+  if (process.env.OP_CLIENTS) out.push(...clientList('OP_CLIENTS', process.env.OP_CLIENTS));
+  if (process.env.OP_CLIENTS_FILE) {
+    let text;
+    try {
+      text = readFileSync(process.env.OP_CLIENTS_FILE, 'utf8');
+    } catch (err) {
+      console.error(`OP_CLIENTS_FILE cannot be read: ${err.code || err.message}`);
+      process.exit(2);
+    }
+    out.push(...clientList('OP_CLIENTS_FILE', text));
+  }
+  return out;
+}
+
+const PROFILE = arg('profile') ?? process.env.OP_PROFILE ?? 'open';
+if (PROFILE !== 'open' && PROFILE !== 'static') {
+  console.error(`unknown profile ${JSON.stringify(PROFILE)} (open or static)`);
+  process.exit(2);
 }
 
 async function main() {
@@ -125,8 +169,16 @@ async function main() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `k-${randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
 
+  const clients = staticClients();
+  if (PROFILE === 'static' && clients.length === 0) {
+    console.error('the static profile needs static clients (OP_CLIENTS or OP_CLIENTS_FILE)');
+    process.exit(2);
+  }
+  const registration = PROFILE === 'open';
+
   const configuration = {
-    clients: staticClients(),
+    clients,
+    clientAuthMethods: CLIENT_AUTH_METHODS,
     // The library's in-memory store (a quick-start, development-only adapter),
     // with a size of our choosing. Passing it in also keeps the library from
     // printing its warning about it.
@@ -164,8 +216,10 @@ async function main() {
     extraTokenClaims: umaExtraTokenClaims,
     features: {
       devInteractions: { enabled: true },
-      registration: { enabled: true }, // open: no initial access token
-      registrationManagement: { enabled: true, rotateRegistrationAccessToken: false },
+      // open profile: open registration (no initial access token); static
+      // profile: none at all, as at OPs with pre-registered clients only.
+      registration: { enabled: registration },
+      registrationManagement: { enabled: registration, rotateRegistrationAccessToken: false },
       clientCredentials: { enabled: true },
       introspection: {
         enabled: true,
@@ -216,7 +270,7 @@ async function main() {
   };
 
   const provider = new Provider(issuer, configuration);
-  addUMA(provider, issuer);
+  addUMA(provider, issuer, registration ? {} : { registration: false, tokenEndpointAuthMethods: CLIENT_AUTH_METHODS });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   // The reasons behind 4xx answers (their descriptions are generic on purpose)
   // go to the log, which the test harness shows when a test fails.
@@ -238,6 +292,7 @@ async function main() {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
+  if (PROFILE !== 'open') console.error(`profile ${PROFILE}: ${clients.length} static clients, no registration endpoint`);
   console.log(`listening on ${issuer}`);
 }
 

@@ -103,6 +103,11 @@ export function addUMA(provider, issuer, opts = {}) {
   const rptTTL = opts.rptTTL ?? positiveInt('OP_UMA_RPT_TTL', 600);
   const denied = matcher(opts.denyScopes ?? process.env.OP_UMA_DENY_SCOPES ?? 'deny*');
   const needsInfo = matcher(opts.needInfoScopes ?? process.env.OP_UMA_NEED_INFO_SCOPES ?? 'claims*');
+  // The UMA metadata mirrors the OP's: no registration_endpoint when
+  // registration is off (the static profile), and the token endpoint's
+  // authentication methods.
+  const registration = opts.registration ?? true;
+  const tokenAuthMethods = opts.tokenEndpointAuthMethods ?? ['client_secret_basic', 'client_secret_post'];
 
   const resources = new Map(); // _id -> { desc, clientId }
   const tickets = new Map(); // ticket -> { permissions, clientId (RS), exp, claims }
@@ -194,7 +199,7 @@ export function addUMA(provider, issuer, opts = {}) {
   provider.use(async (ctx, next) => {
     const p = ctx.path;
     if (p === '/.well-known/uma2-configuration' && ctx.method === 'GET') {
-      return json(ctx, 200, {
+      const doc = {
         issuer,
         authorization_endpoint: `${issuer}/auth`,
         token_endpoint: `${issuer}/token`,
@@ -208,10 +213,12 @@ export function addUMA(provider, issuer, opts = {}) {
         claims_interaction_endpoint: `${issuer}${gatherPath}`,
         grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', UMA_GRANT],
         response_types_supported: ['code'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+        token_endpoint_auth_methods_supported: tokenAuthMethods,
         scopes_supported: ['openid', ...UMA_SCOPES],
         uma_profiles_supported: [],
-      });
+      };
+      if (!registration) delete doc.registration_endpoint;
+      return json(ctx, 200, doc);
     }
     if (p === gatherPath && (ctx.method === 'GET' || ctx.method === 'POST')) {
       return gatherClaims(ctx);

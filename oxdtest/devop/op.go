@@ -21,7 +21,8 @@
 //	/.well-known/openid-configuration   OpenID Provider metadata
 //	/.well-known/uma2-configuration     UMA 2.0 AS metadata
 //	/jwks                               RS256 keys, each with a kid
-//	/register, /register/{client_id}    dynamic registration (RFC 7591, RFC 7592)
+//	/register, /register/{client_id}    dynamic registration (RFC 7591, RFC 7592),
+//	                                    unless OPConfig.DisableRegistration
 //	/authorize, /login                  code flow with the login form
 //	/token                              authorization_code, refresh_token,
 //	                                    client_credentials, uma-ticket grants
@@ -34,13 +35,26 @@
 //
 // # Behaviour worth knowing
 //
-//   - Registration is open (no initial access token). Redirect URIs
-//     (redirect_uris, post_logout_redirect_uris, claims_redirect_uris;
-//     oxd's claims_redirect_uri is accepted too) must be absolute http(s)
-//     URLs without fragment. Without a scope, a client may use every
-//     supported scope. Confidential clients may authenticate with either
-//     client_secret_basic or client_secret_post, whatever they registered;
-//     public clients (token_endpoint_auth_method "none") send client_id.
+//   - Registration is open (no initial access token); OPConfig.Clients
+//     adds pre-registered (static) clients and OPConfig.DisableRegistration
+//     removes the registration endpoint, as at OPs without dynamic
+//     registration. Redirect URIs (redirect_uris,
+//     post_logout_redirect_uris, claims_redirect_uris; oxd's
+//     claims_redirect_uri is accepted too) must be absolute http(s) URLs
+//     without fragment. Without a scope, a client may use every supported
+//     scope.
+//   - Client authentication at the token, introspection and revocation
+//     endpoints: client_secret_basic, client_secret_post,
+//     client_secret_jwt (HS256/384/512 over the secret), private_key_jwt
+//     (RS256/PS256/ES256, verified with the client's registered jwks or
+//     its jwks_uri fetched at each authentication) and none (public
+//     clients send client_id and must use PKCE). Client assertions must
+//     have iss = sub = client_id, aud = the token endpoint (or the
+//     issuer, or the endpoint called), a future exp and a jti never used
+//     before (replays are refused). A client uses its registered method;
+//     client_secret_basic and client_secret_post clients may use either
+//     one unless OPConfig.StrictClientAuthMethod is set.
+//     OPConfig.ClientAuthMethods narrows the methods offered.
 //   - The authorization endpoint only answers response_type=code, matches
 //     redirect_uri exactly and shows an error page (never a redirect) when
 //     client_id or redirect_uri is wrong. It is consent-free. The login
@@ -59,10 +73,20 @@
 //     at_hash, and the profile/email claims the scopes release. RotateKeys
 //     switches keys; the previous key stays published until the next
 //     rotation.
-//   - end_session signs out at once with a valid id_token_hint; otherwise
-//     it asks the user to confirm (a "Sign out" button). It redirects to
-//     post_logout_redirect_uri (with state) only when that URI is registered
-//     for the client named by the hint or by client_id.
+//   - end_session (RP-Initiated Logout 1.0) signs out at once with a valid
+//     id_token_hint (also without client_id or post_logout_redirect_uri);
+//     otherwise (client_id only, or nothing) it asks the user to confirm
+//     (a "Sign out" button). It redirects to post_logout_redirect_uri
+//     (with state) only when that URI is registered for the client named
+//     by the hint or by client_id; otherwise it shows a "signed out" page.
+//     OPConfig.DisableEndSession removes the endpoint.
+//   - Authorization responses (success and error) carry iss (RFC 9207) and
+//     discovery says authorization_response_iss_parameter_supported;
+//     OPConfig.DisableAuthorizationResponseIss turns both off.
+//   - Revocation (RFC 7009): a client revokes its own tokens; a revoked
+//     token fails introspection, userinfo and refresh, and revoking a
+//     refresh token revokes its grant. OPConfig.DisableRevocation removes
+//     the endpoint.
 //   - Introspection callers authenticate with client credentials or with a
 //     Bearer token carrying scope uma_protection or oxd.
 //   - UMA: resources belong to the client of the PAT that registered them.
@@ -91,6 +115,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -189,6 +214,40 @@ type OPConfig struct {
 	// Logger receives one line per request (endpoint, status, client_id,
 	// error code). It is silent by default and never sees secrets.
 	Logger *slog.Logger
+
+	// Clients are pre-registered (static) clients, with any
+	// token_endpoint_auth_method; NewOP refuses an invalid one
+	// (ErrInvalidClient) with a message naming the field.
+	Clients []StaticClient
+
+	// DisableRegistration removes the registration endpoint (discovery
+	// has no registration_endpoint, /register answers 404), as at OPs
+	// that only know pre-registered clients.
+	DisableRegistration bool
+
+	// DisableEndSession removes the end_session endpoint (and
+	// end_session_endpoint from discovery). DisableRevocation does the
+	// same for the revocation endpoint.
+	DisableEndSession, DisableRevocation bool
+
+	// DisableAuthorizationResponseIss leaves the iss parameter (RFC 9207)
+	// out of authorization responses and sets
+	// authorization_response_iss_parameter_supported to false. By
+	// default every authorization response, success or error, carries iss.
+	DisableAuthorizationResponseIss bool
+
+	// ClientAuthMethods lists the token_endpoint_auth_methods the OP
+	// offers (token_endpoint_auth_methods_supported); nil means all of
+	// client_secret_basic, client_secret_post, client_secret_jwt,
+	// private_key_jwt and none. Registration with another method is
+	// refused.
+	ClientAuthMethods []string
+
+	// StrictClientAuthMethod makes client_secret_basic and
+	// client_secret_post clients use exactly their registered method.
+	// By default either is accepted from both (JWT and public clients
+	// always use exactly theirs).
+	StrictClientAuthMethod bool
 }
 
 // Endpoint names an endpoint of the OP, for Calls and SetFault.
@@ -360,6 +419,21 @@ func NewOP(issuer string, cfg OPConfig) (*OP, error) {
 		return nil, err
 	}
 	op.keys = kr
+	for _, m := range cfg.ClientAuthMethods {
+		if !slices.Contains(allAuthMethods, m) {
+			return nil, fmt.Errorf("devop: ClientAuthMethods: unknown method %q (known: %s)", m, strings.Join(allAuthMethods, ", "))
+		}
+	}
+	for _, sc := range cfg.Clients {
+		c, err := op.staticClient(sc)
+		if err != nil {
+			return nil, err
+		}
+		if op.st.clients[c.id] != nil {
+			return nil, fmt.Errorf("%w: duplicate ClientID %q", ErrInvalidClient, c.id)
+		}
+		op.st.clients[c.id] = c
+	}
 	return op, nil
 }
 
@@ -477,6 +551,19 @@ func (op *OP) route(p string) (route, string, bool) {
 	return route{}, "", false
 }
 
+// disabled reports whether an optional endpoint is switched off.
+func (op *OP) disabled(e Endpoint) bool {
+	switch e {
+	case EndpointRegistration:
+		return op.cfg.DisableRegistration
+	case EndpointEndSession:
+		return op.cfg.DisableEndSession
+	case EndpointRevocation:
+		return op.cfg.DisableRevocation
+	}
+	return false
+}
+
 // ServeHTTP implements http.Handler.
 func (op *OP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
@@ -486,6 +573,9 @@ func (op *OP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rt, rest, ok := op.route(p)
+	if ok && op.disabled(rt.ep) {
+		ok = false
+	}
 	if !ok {
 		op.log.Debug("devop: not found", "path", p)
 		writeOAuthError(w, http.StatusNotFound, "not_found", "no such endpoint")

@@ -290,7 +290,10 @@ func validChallenge(s string) bool {
 // redirectError sends an error response to a registered redirect URI
 // (RFC 6749 §4.1.2.1, RFC 9207 iss).
 func (op *OP) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state, code, desc string) {
-	q := url.Values{"error": {code}, "error_description": {desc}, "iss": {op.issuer}}
+	q := url.Values{"error": {code}, "error_description": {desc}}
+	if !op.cfg.DisableAuthorizationResponseIss {
+		q.Set("iss", op.issuer) // RFC 9207
+	}
 	if state != "" {
 		q.Set("state", state)
 	}
@@ -323,7 +326,10 @@ func (op *OP) issueCode(w http.ResponseWriter, r *http.Request, req authRequest,
 		grantID:     randomID(),
 	}
 	op.mu.Unlock()
-	q := url.Values{"code": {code}, "iss": {op.issuer}}
+	q := url.Values{"code": {code}}
+	if !op.cfg.DisableAuthorizationResponseIss {
+		q.Set("iss", op.issuer) // RFC 9207
+	}
 	if req.state != "" {
 		q.Set("state", req.state)
 	}

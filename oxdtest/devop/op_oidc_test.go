@@ -158,7 +158,8 @@ func TestRegistrationValidatesMetadata(t *testing.T) {
 		{"implicit grant", map[string]any{"grant_types": []string{"implicit"}}, "invalid_client_metadata"},
 		{"token response type", map[string]any{"response_types": []string{"token"}}, "invalid_client_metadata"},
 		{"unknown scope", map[string]any{"scope": "openid admin"}, "invalid_client_metadata"},
-		{"unknown auth method", map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
+		{"unknown auth method", map[string]any{"token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata"},
+		{"private_key_jwt without keys", map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
 		{"public client with client_credentials", map[string]any{"token_endpoint_auth_method": "none"}, "invalid_client_metadata"},
 	}
 	for _, tc := range cases {

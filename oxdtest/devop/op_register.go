@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Grant types the OP supports.
@@ -23,9 +25,21 @@ var supportedGrantTypes = []string{grantAuthorizationCode, grantRefreshToken, gr
 var supportedScopes = []string{"openid", "profile", "email", "offline_access", "uma_protection", "uma_authorization", "oxd"}
 
 const (
-	authBasic = "client_secret_basic"
-	authPost  = "client_secret_post"
-	authNone  = "none"
+	authBasic         = "client_secret_basic"
+	authPost          = "client_secret_post"
+	authSecretJWT     = "client_secret_jwt"
+	authPrivateKeyJWT = "private_key_jwt"
+	authNone          = "none"
+)
+
+// allAuthMethods are the token_endpoint_auth_methods the OP implements.
+var allAuthMethods = []string{authBasic, authPost, authSecretJWT, authPrivateKeyJWT, authNone}
+
+// Client assertion algorithms (RFC 7523): HMAC with the client secret
+// for client_secret_jwt, the client's registered keys for private_key_jwt.
+var (
+	hmacAssertionAlgs = []string{"HS256", "HS384", "HS512"}
+	keyAssertionAlgs  = []string{"RS256", "PS256", "ES256"}
 )
 
 // clientMeta is the registered metadata of a client (RFC 7591 §2, plus
@@ -41,6 +55,10 @@ type clientMeta struct {
 	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
 	ClientName              string   `json:"client_name,omitempty"`
 	ApplicationType         string   `json:"application_type"`
+	// private_key_jwt and client_secret_jwt (RFC 7591 §2, OIDC Registration §2).
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
 }
 
 type clientRec struct {
@@ -51,6 +69,8 @@ type clientRec struct {
 	meta     clientMeta
 	scopes   []string
 	extra    map[string]json.RawMessage // other metadata, echoed back
+	jwks     *jose.JSONWebKeySet        // parsed meta.JWKS (public keys)
+	static   bool                       // configured with OPConfig.Clients
 }
 
 func (c *clientRec) public() bool { return c.meta.TokenEndpointAuthMethod == authNone }
@@ -123,6 +143,15 @@ func parseClientMeta(raw map[string]json.RawMessage) (clientMeta, map[string]jso
 	if m.ApplicationType, ok = str("application_type"); !ok {
 		return bad("invalid_client_metadata", "application_type must be a string")
 	}
+	if m.TokenEndpointAuthSigningAlg, ok = str("token_endpoint_auth_signing_alg"); !ok {
+		return bad("invalid_client_metadata", "token_endpoint_auth_signing_alg must be a string")
+	}
+	if m.JWKSURI, ok = str("jwks_uri"); !ok {
+		return bad("invalid_client_metadata", "jwks_uri must be a string")
+	}
+	if v, present := raw["jwks"]; present && string(v) != "null" {
+		m.JWKS = v
+	}
 	// scope: RFC 7591 says a space-separated string; accept an array too.
 	if v, present := raw["scope"]; present && string(v) != "null" {
 		if s, ok := str("scope"); ok {
@@ -154,12 +183,31 @@ func parseClientMeta(raw map[string]json.RawMessage) (clientMeta, map[string]jso
 	case "":
 		m.TokenEndpointAuthMethod = authBasic
 	case authBasic, authPost:
+	case authSecretJWT:
+		if a := m.TokenEndpointAuthSigningAlg; a != "" && !slices.Contains(hmacAssertionAlgs, a) {
+			return bad("invalid_client_metadata", "token_endpoint_auth_signing_alg of a client_secret_jwt client must be one of "+strings.Join(hmacAssertionAlgs, ", "))
+		}
+	case authPrivateKeyJWT:
+		if a := m.TokenEndpointAuthSigningAlg; a != "" && !slices.Contains(keyAssertionAlgs, a) {
+			return bad("invalid_client_metadata", "token_endpoint_auth_signing_alg of a private_key_jwt client must be one of "+strings.Join(keyAssertionAlgs, ", "))
+		}
+		if (m.JWKSURI == "") == (m.JWKS == nil) {
+			return bad("invalid_client_metadata", "a private_key_jwt client registers exactly one of jwks and jwks_uri")
+		}
 	case authNone:
 		if slices.Contains(m.GrantTypes, grantClientCredentials) || slices.Contains(m.GrantTypes, GrantTypeUMATicket) {
 			return bad("invalid_client_metadata", "public clients cannot use client_credentials or the uma-ticket grant")
 		}
 	default:
 		return bad("invalid_client_metadata", "unsupported token_endpoint_auth_method")
+	}
+	if m.JWKSURI != "" && !validRedirectURI(m.JWKSURI) {
+		return bad("invalid_client_metadata", "jwks_uri must be an absolute http(s) URL without fragment")
+	}
+	if m.JWKS != nil {
+		if _, oe := parseClientJWKS(m.JWKS); oe != nil {
+			return clientMeta{}, nil, oe
+		}
 	}
 	if m.ApplicationType == "" {
 		m.ApplicationType = "web"
@@ -192,6 +240,7 @@ func parseClientMeta(raw map[string]json.RawMessage) (clientMeta, map[string]jso
 		"redirect_uris": true, "post_logout_redirect_uris": true, "claims_redirect_uris": true,
 		"claims_redirect_uri": true, "grant_types": true, "response_types": true, "scope": true,
 		"token_endpoint_auth_method": true, "client_name": true, "application_type": true,
+		"token_endpoint_auth_signing_alg": true, "jwks_uri": true, "jwks": true,
 		// credentials are the server's to assign (RFC 7591 §3.2.1, RFC 7592 §2.2)
 		"client_id": true, "client_secret": true, "registration_access_token": true,
 		"registration_client_uri": true, "client_id_issued_at": true, "client_secret_expires_at": true,
@@ -243,6 +292,15 @@ func (op *OP) clientResponse(c *clientRec) map[string]any {
 	out["scope"] = c.meta.Scope
 	out["token_endpoint_auth_method"] = c.meta.TokenEndpointAuthMethod
 	out["application_type"] = c.meta.ApplicationType
+	if c.meta.TokenEndpointAuthSigningAlg != "" {
+		out["token_endpoint_auth_signing_alg"] = c.meta.TokenEndpointAuthSigningAlg
+	}
+	if c.meta.JWKSURI != "" {
+		out["jwks_uri"] = c.meta.JWKSURI
+	}
+	if c.meta.JWKS != nil {
+		out["jwks"] = c.meta.JWKS
+	}
 	if c.meta.ClientName != "" {
 		out["client_name"] = c.meta.ClientName
 	}
@@ -267,7 +325,7 @@ func (op *OP) handleRegister(w http.ResponseWriter, r *http.Request, _ string) {
 		writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "body must be a JSON object")
 		return
 	}
-	meta, extra, oe := parseClientMeta(raw)
+	meta, extra, oe := op.parseClientMeta(raw)
 	if oe != nil {
 		writeErr(w, oe)
 		return
@@ -280,9 +338,8 @@ func (op *OP) handleRegister(w http.ResponseWriter, r *http.Request, _ string) {
 		scopes:   splitScope(meta.Scope),
 		extra:    extra,
 	}
-	if meta.TokenEndpointAuthMethod != authNone {
-		c.secret = randomValue()
-	}
+	c.jwks, _ = parseClientJWKS(meta.JWKS)
+	c.secret = newClientSecret(meta.TokenEndpointAuthMethod)
 	op.mu.Lock()
 	op.st.clients[c.id] = c
 	resp := op.clientResponse(c)
@@ -302,7 +359,8 @@ func (op *OP) handleRegistrationClient(w http.ResponseWriter, r *http.Request, i
 	c := op.st.clients[id]
 	op.mu.Unlock()
 	// RFC 7592 §2: an unknown client and a wrong token answer the same.
-	if !ok || c == nil || !secretEqual(tok, c.regToken) {
+	// Static clients have no registration access token.
+	if !ok || c == nil || c.regToken == "" || !secretEqual(tok, c.regToken) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "invalid registration access token")
 		return
@@ -345,7 +403,7 @@ func (op *OP) handleRegistrationClient(w http.ResponseWriter, r *http.Request, i
 			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "client_secret does not match")
 			return
 		}
-		meta, extra, oe := parseClientMeta(raw)
+		meta, extra, oe := op.parseClientMeta(raw)
 		if oe != nil {
 			writeErr(w, oe)
 			return
@@ -354,8 +412,14 @@ func (op *OP) handleRegistrationClient(w http.ResponseWriter, r *http.Request, i
 			writeOAuthError(w, http.StatusBadRequest, "invalid_client_metadata", "a client cannot switch between public and confidential")
 			return
 		}
+		jwks, _ := parseClientJWKS(meta.JWKS)
 		op.mu.Lock()
-		c.meta, c.extra, c.scopes = meta, extra, splitScope(meta.Scope)
+		c.meta, c.extra, c.scopes, c.jwks = meta, extra, splitScope(meta.Scope), jwks
+		if usesSecret(meta.TokenEndpointAuthMethod) && len(c.secret) < len(newClientSecret(meta.TokenEndpointAuthMethod)) {
+			// A client switching to a secret-based method (or to
+			// client_secret_jwt, which needs a longer secret) gets a new one.
+			c.secret = newClientSecret(meta.TokenEndpointAuthMethod)
+		}
 		resp := op.clientResponse(c)
 		op.mu.Unlock()
 		writeJSON(w, http.StatusOK, resp)
@@ -367,50 +431,4 @@ func (op *OP) clientByID(id string) *clientRec {
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	return op.st.clients[id]
-}
-
-// authenticateClient authenticates the caller of the token, introspection
-// and revocation endpoints with client_secret_basic or client_secret_post
-// (either is accepted for confidential clients), or identifies a public
-// client by client_id.
-func (op *OP) authenticateClient(r *http.Request, form url.Values) (*clientRec, *oauthError) {
-	user, pass, basic := r.BasicAuth()
-	postID, postSecret := form.Get("client_id"), form.Get("client_secret")
-	invalid := &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed", Basic: basic}
-	if basic {
-		if postSecret != "" {
-			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "more than one client authentication method")
-		}
-		// RFC 6749 §2.3.1: both parts are form-urlencoded.
-		id, err1 := url.QueryUnescape(user)
-		secret, err2 := url.QueryUnescape(pass)
-		if err1 != nil || err2 != nil {
-			return nil, invalid
-		}
-		if postID != "" && postID != id {
-			return nil, oauthErr(http.StatusBadRequest, "invalid_request", "client_id does not match the credentials")
-		}
-		c := op.clientByID(id)
-		if c == nil || c.public() || !secretEqual(secret, c.secret) {
-			return nil, invalid
-		}
-		return c, nil
-	}
-	if postID == "" {
-		return nil, invalid
-	}
-	c := op.clientByID(postID)
-	if c == nil {
-		return nil, invalid
-	}
-	if c.public() {
-		if postSecret != "" {
-			return nil, invalid
-		}
-		return c, nil
-	}
-	if postSecret == "" || !secretEqual(postSecret, c.secret) {
-		return nil, invalid
-	}
-	return c, nil
 }

@@ -145,6 +145,7 @@ type store struct {
 	interactions map[digest]*interaction
 	resources    map[string]*resourceRec
 	tickets      map[digest]*ticketRec
+	jtis         map[digest]time.Time // client assertion jti → its exp (replay detection)
 	lastSweep    time.Time
 }
 
@@ -157,6 +158,7 @@ func newStore() *store {
 		interactions: map[digest]*interaction{},
 		resources:    map[string]*resourceRec{},
 		tickets:      map[digest]*ticketRec{},
+		jtis:         map[digest]time.Time{},
 	}
 }
 
@@ -190,6 +192,11 @@ func (op *OP) sweepLocked(now time.Time) {
 	for k, v := range st.tickets {
 		if now.After(v.expires) {
 			delete(st.tickets, k)
+		}
+	}
+	for k, exp := range st.jtis {
+		if !now.Before(exp) {
+			delete(st.jtis, k)
 		}
 	}
 }

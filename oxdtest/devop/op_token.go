@@ -10,15 +10,15 @@ import (
 
 // handleToken serves the token endpoint (RFC 6749 §3.2) for the
 // authorization_code, refresh_token, client_credentials and uma-ticket
-// grants. Clients authenticate with client_secret_basic or
-// client_secret_post; public clients send only client_id.
+// grants. Clients authenticate with their registered method (see
+// authenticateClient); public clients send only client_id.
 func (op *OP) handleToken(w http.ResponseWriter, r *http.Request, _ string) {
 	form, oe := readForm(r)
 	if oe != nil {
 		writeErr(w, oe)
 		return
 	}
-	c, oe := op.authenticateClient(r, form)
+	c, oe := op.authenticateClient(r, form, pathToken)
 	if oe != nil {
 		writeErr(w, oe)
 		return
@@ -317,7 +317,7 @@ func (op *OP) handleUserinfo(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 // handleIntrospect serves token introspection (RFC 7662, UMA FedAuthz §5).
-// Callers authenticate with client credentials (basic or post) or with a
+// Callers authenticate as confidential clients (any method) or with a
 // Bearer access token carrying scope uma_protection (a PAT) or oxd.
 func (op *OP) handleIntrospect(w http.ResponseWriter, r *http.Request, _ string) {
 	form, oe := readForm(r)
@@ -335,7 +335,7 @@ func (op *OP) handleIntrospect(w http.ResponseWriter, r *http.Request, _ string)
 		}
 		callerID = rec.clientID
 	} else {
-		c, oe := op.authenticateClient(r, form)
+		c, oe := op.authenticateClient(r, form, pathIntrospection)
 		if oe == nil && c.public() {
 			oe = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "public clients may not introspect"}
 		}
@@ -426,7 +426,7 @@ func (op *OP) handleRevoke(w http.ResponseWriter, r *http.Request, _ string) {
 		writeErr(w, oe)
 		return
 	}
-	c, oe := op.authenticateClient(r, form)
+	c, oe := op.authenticateClient(r, form, pathRevocation)
 	if oe != nil {
 		writeErr(w, oe)
 		return
