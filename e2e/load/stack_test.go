@@ -64,12 +64,15 @@ func TestMain(m *testing.M) {
 type stack struct {
 	env   *load.Env
 	redis *redistest.Server
-	op    *load.OP
-	oxd   *load.Oxd
-	rr    *load.RoundRobin
-	apps  []*load.App
-	tr    *http.Transport
-	site  string
+	// cluster holds the sessions in the "cluster" stack (oxd-server's
+	// store stays on redis).
+	cluster *redistest.Cluster
+	op      *load.OP
+	oxd     *load.Oxd
+	rr      *load.RoundRobin
+	apps    []*load.App
+	tr      *http.Transport
+	site    string
 	// record is the JSON-lines file of this run's figures.
 	record string
 }
@@ -102,7 +105,8 @@ func devOPUsers() []oxdtest.User {
 }
 
 // startStack starts a deployment against the certified OP (opEnv are its
-// environment variables) or, when name is "devop", the development OP.
+// environment variables) or, when name is "devop", the development OP; when
+// name is "cluster", the sessions live in a 3-primary Redis Cluster.
 func startStack(t *testing.T, name string, opEnv ...string) *stack {
 	t.Helper()
 	requireTools(t)
@@ -146,9 +150,14 @@ func startStack(t *testing.T, name string, opEnv ...string) *stack {
 	if _, err := load.EnsureSite(ctx, s.oxd.Addr, s.site, s.op.Issuer, s.rr.URL); err != nil {
 		t.Fatalf("EnsureSite: %v", err)
 	}
+	sessions := []string{"-redis", s.redis.Addr()}
+	if name == "cluster" {
+		s.cluster = redistest.StartClusterWith(t, redistest.ClusterOptions{Persist: true})
+		sessions = []string{"-redis-cluster", strings.Join(s.cluster.Addrs(), ",")}
+	}
 	for _, n := range []string{"A", "B"} {
-		a, err := env.StartApp(ctx, n, "-oxd", s.oxd.Addr, "-site-file", s.site, "-redis", s.redis.Addr(),
-			"-public-url", s.rr.URL, "-call-timeout", callTimeout.String(), "-log-level", level)
+		a, err := env.StartApp(ctx, n, append(sessions, "-oxd", s.oxd.Addr, "-site-file", s.site,
+			"-public-url", s.rr.URL, "-call-timeout", callTimeout.String(), "-log-level", level)...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,26 +4,20 @@ package main
 // session store on Redis and the middleware's configuration.
 
 import (
-	"errors"
 	"log/slog"
 
-	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd"
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/scsredis"
 )
 
-// sessionStore is the scs store of the sessions on rdb. goredisstore takes a
-// single-node *redis.Client only; a Cluster needs a store on
-// redis.UniversalClient.
+// sessionStore is the scs store of the sessions on rdb: scsredis, on a
+// go-redis UniversalClient (a single node or a Cluster).
 func sessionStore(rdb redis.UniversalClient) (scs.Store, error) {
-	c, ok := rdb.(*redis.Client)
-	if !ok {
-		return nil, errors.New("the session store needs a single-node Redis client")
-	}
-	return goredisstore.New(c), nil
+	return scsredis.New(rdb), nil
 }
 
 func newAuth(client *oxdclient.Client, sm *scs.SessionManager, site *oxdclient.Site, pub string, o options, logger *slog.Logger) (*oxd.Auth, error) {

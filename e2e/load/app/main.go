@@ -43,6 +43,7 @@ type options struct {
 	name              string
 	oxdAddr, siteFile string
 	redisAddr         string
+	redisCluster      string
 	publicURL         string
 	logLevel          string
 	callTimeout       time.Duration
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.oxdAddr, "oxd", "", "oxd socket address")
 	flag.StringVar(&o.siteFile, "site-file", "", "site file written by oxdclient.EnsureSite")
 	flag.StringVar(&o.redisAddr, "redis", "", "Redis address of the sessions")
+	flag.StringVar(&o.redisCluster, "redis-cluster", "", "comma-separated seed addresses of a Redis Cluster for the sessions (instead of -redis)")
 	flag.StringVar(&o.publicURL, "public-url", "", "URL the browsers use (the load balancer)")
 	flag.StringVar(&o.logLevel, "log-level", "debug", "debug, info, warn or error")
 	flag.DurationVar(&o.callTimeout, "call-timeout", 3*time.Second, "bound of every oxd call")
@@ -157,8 +159,8 @@ func debugMux() *http.ServeMux {
 
 // buildApp wires the middleware: oxd over the socket, sessions in Redis.
 func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler, func(), error) {
-	if o.oxdAddr == "" || o.siteFile == "" || o.redisAddr == "" || o.publicURL == "" {
-		return nil, nil, errors.New("-oxd, -site-file, -redis and -public-url are required")
+	if o.oxdAddr == "" || o.siteFile == "" || (o.redisAddr == "") == (o.redisCluster == "") || o.publicURL == "" {
+		return nil, nil, errors.New("-oxd, -site-file, -public-url and one of -redis and -redis-cluster are required")
 	}
 	sock, err := oxdclient.NewSocket(o.oxdAddr, oxdclient.SocketConfig{PoolSize: 64, DialTimeout: time.Second, Timeout: o.callTimeout})
 	if err != nil {
@@ -172,8 +174,14 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 	}
 	client.SetProtection(site.ProtectionCredentials())
 
-	rdb := redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64, DialTimeout: time.Second,
-		ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1})
+	var rdb redis.UniversalClient
+	if o.redisCluster != "" {
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ","), PoolSize: 64,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1})
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64, DialTimeout: time.Second,
+			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1})
+	}
 	sm := scs.New()
 	sm.Lifetime = time.Hour
 	store, err := sessionStore(rdb)
