@@ -64,7 +64,10 @@ func (c *Cert) Fingerprint() string { return Fingerprint(c.Leaf.Raw) }
 // Generate makes a self-signed certificate for 127.0.0.1, ::1, localhost
 // and the given hosts: IP literals (brackets allowed) or DNS names, without
 // port; anything else is an error; empty strings, duplicates and the
-// unspecified addresses 0.0.0.0 and :: are skipped. It is a CA certificate limited to itself (path length 0) so
+// unspecified addresses 0.0.0.0 and :: are skipped. It is a CA certificate
+// limited to itself (path length 0, and critical name constraints that
+// permit only its own names and addresses, so a certificate signed with
+// its key for any other host is refused by a client that trusts it) so
 // that OpenSSL-based clients (Node.js, curl) accept it as its own trust
 // anchor, as Go clients do.
 func Generate(opts Options, hosts ...string) (*Cert, error) {
@@ -121,6 +124,18 @@ func Generate(opts Options, hosts ...string) (*Cert, error) {
 		if !slices.Contains(tmpl.DNSNames, h) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
+	}
+	// The certificate is a CA (see above): its name constraints limit
+	// what it could vouch for to its own names and addresses, so that a
+	// user who trusts it trusts nothing else, whoever gets the key.
+	tmpl.PermittedDNSDomainsCritical = true
+	tmpl.PermittedDNSDomains = slices.Clone(tmpl.DNSNames)
+	for _, ip := range tmpl.IPAddresses {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4 // a 16-byte IPv4 would make an IPv6 constraint
+		}
+		bits := 8 * len(ip)
+		tmpl.PermittedIPRanges = append(tmpl.PermittedIPRanges, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/sessionindex"
 )
 
@@ -147,6 +149,16 @@ func BackChannelHandler(v *Validator, idx Index, destroy DestroyFunc, log *slog.
 	})
 }
 
+// frameAncestorHost reports whether h, the issuer's host, names exactly one
+// host in a CSP source expression: a DNS name or an IP literal without a
+// zone ("*" or "*.example.com" would let other origins frame the page).
+func frameAncestorHost(h string) bool {
+	if ip, err := netip.ParseAddr(h); err == nil {
+		return ip.Zone() == ""
+	}
+	return hostutil.IsDNSName(h)
+}
+
 func jsonError(w http.ResponseWriter, status int, code, desc string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -162,7 +174,9 @@ func jsonError(w http.ResponseWriter, status int, code, desc string) {
 // true). iss must equal the issuer; every session of the OP session sid is
 // ended, on every replica that shares idx and the scs store.
 //
-// The answer is a tiny page the OP's origin (and only it) may frame:
+// issuer must be an http(s) URL whose host is a DNS name or an IP literal
+// (it becomes the frame-ancestors source). The answer is a tiny page the
+// OP's origin (and only it) may frame:
 // Content-Security-Policy "default-src 'none'; frame-ancestors <OP origin>",
 // Cache-Control: no-store. Without iss and sid, or with another issuer, the
 // answer is 400 and nothing is ended; a request that is not GET gets 405;
@@ -173,7 +187,8 @@ func jsonError(w http.ResponseWriter, status int, code, desc string) {
 // with its RPs, and ending a session is the safe direction.
 func FrontChannelHandler(issuer string, idx Index, destroy DestroyFunc, log *slog.Logger) (http.Handler, error) {
 	u, err := url.Parse(issuer)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(issuer, " ;,'\"") {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(issuer, " ;,'\"") ||
+		!frameAncestorHost(u.Hostname()) {
 		return nil, fmt.Errorf("logouttoken: issuer is not an http(s) URL usable as frame ancestor")
 	}
 	origin := u.Scheme + "://" + u.Host

@@ -38,6 +38,7 @@ type keySet struct {
 	keys        []jose.JSONWebKey
 	fetchedAt   time.Time
 	lastRefetch time.Time // last fetch triggered by an unknown kid
+	lastFailure time.Time // last fetch of stale keys that failed
 	fetches     int       // for tests
 }
 
@@ -45,14 +46,21 @@ type keySet struct {
 // are older than maxAge.
 func (k *keySet) get(ctx context.Context) ([]jose.JSONWebKey, error) {
 	k.mu.Lock()
-	keys, at := k.keys, k.fetchedAt
+	keys, at, failed := k.keys, k.fetchedAt, k.lastFailure
 	k.mu.Unlock()
-	if keys != nil && k.now().Sub(at) < k.maxAge {
+	now := k.now()
+	if keys != nil && (now.Sub(at) < k.maxAge || (!failed.IsZero() && now.Sub(failed) < k.refetchEvery)) {
+		// Fresh keys, or stale ones whose refresh failed less than
+		// refetchEvery ago: a failing OP is not asked again for every
+		// token that arrives (any compact JWS gets this far).
 		return keys, nil
 	}
 	fresh, err := k.fetch(ctx)
 	if err != nil {
 		if keys != nil {
+			k.mu.Lock()
+			k.lastFailure = now
+			k.mu.Unlock()
 			return keys, nil // the OP is unreachable: keep verifying with what we had
 		}
 		return nil, err
@@ -136,6 +144,12 @@ func (k *keySet) jwksURI(ctx context.Context) (string, error) {
 	}
 	if err := checkHTTPURL(doc.JWKSURI); err != nil {
 		return "", fmt.Errorf("%w: discovery: jwks_uri: %w", ErrKeysUnavailable, err)
+	}
+	// The keys come over https when the issuer does: a plain-http
+	// jwks_uri (even on loopback) would let whoever holds that port choose
+	// the keys.
+	if strings.HasPrefix(strings.ToLower(k.issuer), "https:") && !strings.HasPrefix(strings.ToLower(doc.JWKSURI), "https:") {
+		return "", fmt.Errorf("%w: discovery: jwks_uri is plain http for an https issuer", ErrKeysUnavailable)
 	}
 	k.mu.Lock()
 	k.jwksURL = doc.JWKSURI

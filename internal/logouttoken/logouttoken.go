@@ -47,6 +47,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -94,7 +95,8 @@ type Config struct {
 	ClientID string
 	// JWKSURL is the OP's jwks_uri. Default: discovered from
 	// Issuer/.well-known/openid-configuration on first use. It must be https
-	// (plain http only to a loopback host).
+	// (plain http only to a loopback host; a discovered one must be https
+	// when Issuer is).
 	JWKSURL string
 	// HTTPClient fetches discovery and keys. Default: a client with a 10 s
 	// timeout.
@@ -110,7 +112,9 @@ type Config struct {
 	// MaxTokenSize bounds the token in bytes. Default DefaultMaxTokenSize.
 	MaxTokenSize int
 	// KeysMaxAge is how long fetched keys are used before they are fetched
-	// again. Default DefaultKeysMaxAge.
+	// again. When that fetch fails the old keys stay in use and the fetch
+	// is retried at most once per RefetchInterval. Default
+	// DefaultKeysMaxAge.
 	KeysMaxAge time.Duration
 	// RefetchInterval is the least time between two refetches caused by an
 	// unknown kid. Default DefaultRefetchInterval.
@@ -315,7 +319,12 @@ func (v *Validator) checkClaims(payload []byte) (*Claims, time.Duration, error) 
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var cl map[string]any
-	if err := dec.Decode(&cl); err != nil || cl == nil || dec.More() {
+	if err := dec.Decode(&cl); err != nil || cl == nil {
+		return nil, 0, ErrMalformed
+	}
+	// Exactly one JSON value: dec.More is false before a stray '}' or ']',
+	// so look for the end of input instead.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, 0, ErrMalformed
 	}
 	if iss, _ := cl["iss"].(string); iss != v.cfg.Issuer {

@@ -119,6 +119,9 @@ func Parse(rule json.RawMessage, data []string) (*Expression, error) {
 	if _, ok := v.(map[string]any); !ok {
 		return nil, ErrNotOperation
 	}
+	if hasDuplicateKey(rule) {
+		return nil, fmt.Errorf("%w: an object names a key twice", ErrOperator)
+	}
 	if err := check(v, len(data), 0); err != nil {
 		return nil, err
 	}
@@ -127,6 +130,54 @@ func Parse(rule json.RawMessage, data []string) (*Expression, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
 	return &Expression{Rule: buf.Bytes(), Data: append([]string(nil), data...)}, nil
+}
+
+// hasDuplicateKey reports whether an object of rule, a valid JSON value,
+// names a key twice (after unescaping). Parsers differ on such objects
+// (Go keeps the last value, others the first, or refuse them), so the rule
+// checked here would not be the rule the authorization server evaluates.
+func hasDuplicateKey(rule []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(rule))
+	// One frame per open object or array; keys is nil for an array.
+	type frame struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false // io.EOF; a syntax error is reported by Decode
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.keys != nil && top.expectKey {
+			if k, ok := tok.(string); ok {
+				if top.keys[k] {
+					return true
+				}
+				top.keys[k] = true
+				top.expectKey = false
+				continue
+			}
+		}
+		if top != nil && top.keys != nil {
+			top.expectKey = true // a value was read (or the object ends)
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+				stack[len(stack)-1].expectKey = true
+			}
+		}
+	}
 }
 
 func check(v any, nData, depth int) error {
@@ -222,7 +273,7 @@ func Canonical(rule json.RawMessage, data []string) string {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(rule))
 	dec.UseNumber()
-	if dec.Decode(&v) != nil {
+	if dec.Decode(&v) != nil || hasDuplicateKey(rule) {
 		return "invalid:" + string(rule)
 	}
 	b, err := json.Marshal(v)

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -48,8 +49,8 @@ type Config struct {
 
 	// ClientID and ClientSecret: without oxd, obtain RPTs directly at the
 	// authorization server's token endpoint (found through
-	// <as_uri>/.well-known/uma2-configuration), authenticating with
-	// client_secret_basic.
+	// <as_uri>/.well-known/uma2-configuration; https whenever the issuer
+	// is), authenticating with client_secret_basic.
 	ClientID     string
 	ClientSecret oxdclient.Secret
 
@@ -70,7 +71,9 @@ type Options struct {
 	PCT oxdclient.Secret
 	// RPT is an RPT to upgrade.
 	RPT oxdclient.Secret
-	// Scope asks for more scopes than the ticket's.
+	// Scope asks for more scopes than the ticket's: scope tokens (RFC
+	// 6749 §3.3: printable ASCII without space, '"' and '\'); RPT
+	// refuses any other value before sending anything.
 	Scope []string
 }
 
@@ -164,7 +167,10 @@ var (
 // an answer repeating it is refused as a protocol error), and
 // RequiredClaims and/or RedirectUser say what the AS needs: push a claim
 // token ([Options.ClaimToken]) or send the user to RedirectUser (claims
-// gathering), then call [Client.RPT] again with [Error.Challenge]. For
+// gathering), then call [Client.RPT] again with [Error.Challenge].
+// RedirectUser is empty when the AS (directly or through oxd) named a URL
+// that is not https (or http on a loopback host) with a host and without
+// user information: a javascript: or data: URL never reaches the caller. For
 // request_submitted, Ticket is the ticket to poll with, not before
 // Interval seconds.
 //
@@ -222,6 +228,13 @@ func (c *Client) RPT(ctx context.Context, ch *Challenge, o Options) (*RPT, error
 	if !c.issuers[strings.TrimSuffix(ch.ASURI, "/")] {
 		return nil, ErrUntrustedAS
 	}
+	for _, s := range o.Scope {
+		// One scope-token each (RFC 6749 §3.3): a space would add scopes
+		// to the space-separated request.
+		if !scopeexpr.ValidScope(s) {
+			return nil, errors.New("umaclient: Options.Scope holds a value that is not a scope token")
+		}
+	}
 	format := o.ClaimTokenFormat
 	if !o.ClaimToken.IsZero() && format == "" {
 		format = ClaimTokenFormatIDToken
@@ -272,7 +285,7 @@ func fromOxd(err error) error {
 	}
 	if ni, ok := oe.NeedInfo(); ok {
 		return &Error{Code: "need_info", HTTPStatus: http.StatusForbidden, Ticket: ni.Ticket,
-			RequiredClaims: ni.RequiredClaims, RedirectUser: ni.RedirectUser}
+			RequiredClaims: ni.RequiredClaims, RedirectUser: safeRedirectUser(ni.RedirectUser)}
 	}
 	if st := oe.HTTPStatus(); st != 0 {
 		if ae := parseASError(st, []byte(oe.Description)); ae != nil {
@@ -370,6 +383,11 @@ func (c *Client) tokenEndpoint(ctx context.Context, issuer string) (string, erro
 	if err := checkEndpoint(md.TokenEndpoint); err != nil {
 		return "", fmt.Errorf("%w at %s: token_endpoint %w", ErrDiscovery, issuer, err)
 	}
+	// The credentials go where the issuer's https went: an https issuer
+	// naming a plain-http endpoint (even on loopback) is a downgrade.
+	if strings.HasPrefix(strings.ToLower(issuer), "https:") && !strings.HasPrefix(strings.ToLower(md.TokenEndpoint), "https:") {
+		return "", fmt.Errorf("%w at %s: token_endpoint is plain http for an https issuer", ErrDiscovery, issuer)
+	}
 	c.mu.Lock()
 	c.metadata[issuer] = md.TokenEndpoint
 	c.mu.Unlock()
@@ -436,17 +454,24 @@ func parseASError(status int, body []byte) *Error {
 		return nil
 	}
 	e := &Error{Code: clean(v.Error, 64), Description: clean(v.ErrorDescription, 200), HTTPStatus: status,
-		Ticket: v.Ticket, RedirectUser: v.RedirectUser, Interval: max(v.Interval, 0)}
+		Ticket: v.Ticket, RedirectUser: safeRedirectUser(v.RedirectUser), Interval: max(v.Interval, 0)}
 	if len(v.RequiredClaims) > 0 && string(v.RequiredClaims) != "null" {
 		if err := json.Unmarshal(v.RequiredClaims, &e.RequiredClaims); err != nil {
 			return nil
 		}
 	}
-	if e.RedirectUser != "" && checkEndpoint(e.RedirectUser) != nil {
-		// A claims-gathering URL the user could not safely be sent to.
-		e.RedirectUser = ""
-	}
 	return e
+}
+
+// safeRedirectUser returns the claims-gathering URL of a need_info answer
+// (direct or passed through by oxd), or "" for one the user could not
+// safely be sent to (another scheme than https, http off loopback, no
+// host, user information).
+func safeRedirectUser(s string) string {
+	if s == "" || checkEndpoint(s) != nil {
+		return ""
+	}
+	return s
 }
 
 // clean keeps printable characters of s, at most n bytes.
