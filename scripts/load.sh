@@ -2,8 +2,9 @@
 # The load and fault suite of oxd for Go (e2e/load; design §5, §7), and the
 # peer benchmark against oauth2-proxy (e2e/bench/peer).
 #
-#   bash scripts/load.sh            short mode (CI): 50 users, scenarios a b d e f h
-#                                   and the secrets audit, ~1-2 min on 2 cores
+#   bash scripts/load.sh            short mode (CI): 50 users, scenarios a b d e f h,
+#                                   d on a Redis Cluster, a b against the development
+#                                   OP, the secrets audit; ~1.5 min on 2 cores
 #   bash scripts/load.sh --long     long mode: 500 users, plus (c) one refresh across
 #                                   replicas and (g) 100,000 anonymous navigations
 #   bash scripts/load.sh --peer [flags]
@@ -43,7 +44,7 @@ if [[ ! -f e2e/op/node_modules/oidc-provider/package.json ]]; then
 fi
 
 T0=$(date +%s)
-rm -f e2e/artifacts/load-main.json e2e/artifacts/load-refresh.json e2e/artifacts/load-flood.json
+rm -f e2e/artifacts/load-{main,devop,cluster,refresh,flood}.json
 
 case "${1:-}" in
 "" | --short)
@@ -80,8 +81,8 @@ case "${1:-}" in
 	;;
 esac
 echo "load.sh: finished in $(($(date +%s) - T0)) s (exit $rc)" >&2
-if [[ "${1:-}" != "--peer" ]] && ls e2e/artifacts/load-main.json >/dev/null 2>&1; then
-	echo "figures (e2e/artifacts/load-main.json, load-refresh.json, load-flood.json):" >&2
-	{ cat e2e/artifacts/load-main.json e2e/artifacts/load-refresh.json e2e/artifacts/load-flood.json 2>/dev/null || true; } >&2
+if [[ "${1:-}" != "--peer" ]]; then
+	echo "figures (e2e/artifacts/load-{main,devop,cluster,refresh,flood}.json):" >&2
+	{ cat e2e/artifacts/load-{main,devop,cluster,refresh,flood}.json 2>/dev/null || true; } >&2
 fi
 exit "$rc"
