@@ -98,7 +98,7 @@ func ExampleAuth_RequireLogin() {
 		log.Fatal(err)
 	}
 	defer op.Close()
-	engine, err := oxdserver.New(oxdserver.Config{})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		log.Fatal(err)
 	}

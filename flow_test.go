@@ -66,7 +66,7 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 	case "inprocess":
 		client = fa.srv.Client
 	case "socket":
-		client = socketClient(t, fa.srv.Engine)
+		client = socketClient(t, fa.srv)
 	default:
 		t.Fatalf("transport %q", transport)
 	}
@@ -99,14 +99,15 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 }
 
 // socketClient serves the engine on a loopback socket listener and returns
-// a client using the socket transport.
-func socketClient(t *testing.T, eng *oxdserver.Engine) *oxdclient.Client {
+// a client using the socket transport, with protection tokens from the
+// setup client (the listener checks them).
+func socketClient(t *testing.T, srv *oxdtest.Server) *oxdclient.Client {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := &oxdserver.SocketServer{Engine: eng}
+	ss := &oxdserver.SocketServer{Engine: srv.Engine}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ss.Serve(ln) }()
 	sock, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{})
@@ -118,7 +119,8 @@ func socketClient(t *testing.T, eng *oxdserver.Engine) *oxdclient.Client {
 		_ = ss.Close()
 		<-done
 	})
-	return oxdclient.New(sock, oxdclient.Config{})
+	creds := srv.Protection
+	return oxdclient.New(sock, oxdclient.Config{Protection: &creds})
 }
 
 func memStore(*testing.T) scs.Store { return scs.New().Store }
@@ -366,7 +368,8 @@ func TestFlowOxdDown(t *testing.T) {
 	}
 	defer sock.Close()
 	sm := scs.New()
-	a, err := New(oxdclient.New(sock, oxdclient.Config{}), sm, Config{OxdID: srv.OxdID, PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: time.Second})
+	creds := srv.Protection
+	a, err := New(oxdclient.New(sock, oxdclient.Config{Protection: &creds}), sm, Config{OxdID: srv.OxdID, PostLogoutRedirectURI: "https://app.example/bye", OxdTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

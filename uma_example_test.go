@@ -29,7 +29,7 @@ func ExampleAuth_UMAProtect() {
 		log.Fatal(err)
 	}
 	defer op.Close()
-	engine, err := oxdserver.New(oxdserver.Config{})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -419,6 +419,8 @@ func TestUMAOverSocketTransport(t *testing.T) {
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}})
+	creds := rg.srv.Protection
+	rg.auth.client.SetProtection(&creds)
 	rg.protect("GET /photos/{id}", "view")
 	rg.register()
 	res := rg.do("GET", "/photos/1", nil)

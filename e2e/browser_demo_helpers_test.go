@@ -74,7 +74,7 @@ func startDemo(t *testing.T, bin string, args ...string) *demoApp {
 // protocol on a loopback port and returns its address.
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}

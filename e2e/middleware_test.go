@@ -34,7 +34,7 @@ func TestMiddlewareAgainstCertifiedOP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	engine, err := oxdserver.New(oxdserver.Config{})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}

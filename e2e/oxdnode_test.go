@@ -37,9 +37,9 @@ type nodeResult struct {
 	URL string `json:"url"`
 }
 
-// startFrontEnds serves engine on a loopback socket listener (protection
-// off, as oxd-server ships) and an HTTPS-extension handler on a self-signed
-// TLS server (protection on). Both stop when the test ends.
+// startFrontEnds serves engine on a loopback socket listener and an
+// HTTPS-extension handler on a self-signed TLS server (protection on for
+// both, the engine's default). Both stop when the test ends.
 func startFrontEnds(t *testing.T, engine *oxdserver.Engine) (socketAddr, httpsURL string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,7 +69,7 @@ func TestOxdNodeInterop(t *testing.T) {
 	node := harness.NodePath(t)
 
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
-	engine, err := oxdserver.New(oxdserver.Config{})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +259,10 @@ func checkInterop(t *testing.T, tr, issuer, loginURL string, res map[string]node
 		t.Error("get_client_token: no refresh_token key")
 	}
 
+	if tr == "socket" {
+		// Without a token the socket answers the 3.1.4 error envelope.
+		errData(t, res, "get_authorization_url.no_token", oxdclient.CodeBlankProtectionAccessToken)
+	}
 	if tr == "https" {
 		// Without Authorization the extension answers 403 with Dropwizard's
 		// body, which oxd-node hands over as the error.

@@ -56,6 +56,7 @@ type rpSuiteVia struct {
 type rpConn struct {
 	tr                  oxdclient.Transport
 	hasGetRP, protected bool
+	socket              bool // the socket answers blank_protection_access_token, not 403
 }
 
 func TestRPSuite(t *testing.T) {
@@ -104,7 +105,7 @@ func TestRPSuite(t *testing.T) {
 					start := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 					defer cancel()
-					engine, err := oxdserver.New(oxdserver.Config{})
+					engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -119,7 +120,7 @@ func TestRPSuite(t *testing.T) {
 }
 
 // rpConnectSocket serves engine on a loopback socket listener (protection
-// off, as oxd-server ships) and returns a pooled socket client.
+// on, the default for every listener) and returns a pooled socket client.
 func rpConnectSocket(t *testing.T, engine *oxdserver.Engine) rpConn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -144,7 +145,7 @@ func rpConnectSocket(t *testing.T, engine *oxdserver.Engine) rpConn {
 			t.Errorf("socket Serve returned %v", err)
 		}
 	})
-	return rpConn{tr: sock, hasGetRP: true}
+	return rpConn{tr: sock, hasGetRP: true, protected: true, socket: true}
 }
 
 // rpConnectHTTPS serves the HTTPS-extension handler (protection on, the
@@ -249,12 +250,16 @@ func runRPSuite(ctx context.Context, t *testing.T, op *rpSuiteOP, conn rpConn) {
 		rpWantCode(t, "get_rp over the HTTPS extension", err, oxdclient.CodeHTTPStatusPrefix+"404")
 	}
 
-	// Protection: enforced on the HTTPS extension only (the defaults of
-	// oxd-server and its extension). Without a token the extension answers
-	// 403; a token the OP does not know is inactive.
+	// Protection: enforced on every listener. Without a token the
+	// extension answers 403 and the socket blank_protection_access_token;
+	// a token the OP does not know is inactive.
 	_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: oxdID})
 	if conn.protected {
-		rpWantCode(t, "get_authorization_url without a protection token", err, oxdclient.CodeForbidden)
+		want := oxdclient.CodeForbidden
+		if conn.socket {
+			want = oxdclient.CodeBlankProtectionAccessToken
+		}
+		rpWantCode(t, "get_authorization_url without a protection token", err, want)
 		_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: oxdID,
 			Protection: oxdclient.Protection{ProtectionAccessToken: "not-a-token-of-this-op"}})
 		rpWantCode(t, "get_authorization_url with a forged protection token", err, oxdclient.CodeInactiveProtectionAccessToken)

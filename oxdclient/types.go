@@ -400,6 +400,9 @@ type UMARPGetClaimsGatheringURLResponse struct {
 type GetRPParams struct {
 	OxdID string `json:"oxd_id,omitempty"`
 	List  bool   `json:"list,omitempty"`
+	// Protection: a protected oxdserver engine checks get_rp like every
+	// command naming a site (3.1.4 did not).
+	Protection
 }
 
 // GetRPResponse is the answer of get_rp. Node is the stored site (an object)

@@ -13,7 +13,9 @@ func (s nstr) MarshalJSON() ([]byte, error) {
 	if s == "" {
 		return []byte("null"), nil
 	}
-	return json.Marshal(string(s))
+	// Not HTML-escaped ('&' stays raw, as 3.1.4 writes it): the encoder
+	// of the answer does not undo the escapes of a MarshalJSON result.
+	return feMarshalJSON(string(s))
 }
 
 // nint is an optional integer that encodes as null when unset.
@@ -146,7 +148,7 @@ func rawOrNull(v any) json.RawMessage {
 	if v == nil {
 		return json.RawMessage("null")
 	}
-	b, err := json.Marshal(v)
+	b, err := feMarshalJSON(v)
 	if err != nil {
 		return json.RawMessage("null")
 	}

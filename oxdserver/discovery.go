@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -57,8 +57,8 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 	if err != nil {
 		return nil, 0, &opCallError{endpoint: r.endpoint, what: whatUnreachable, err: errors.New("bad endpoint URL")}
 	}
-	if req.URL.Scheme == "http" && !e.cfg.InsecureAllowHTTP && !loopbackHost(req.URL.Hostname()) {
-		return nil, 0, &opCallError{endpoint: r.endpoint, what: whatPlainHTTP}
+	if err := e.checkOPURL(req.URL); err != nil {
+		return nil, 0, &opCallError{endpoint: r.endpoint, what: err.Error()}
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
@@ -78,7 +78,8 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 			what = whatTimeout
 		}
 		// The *url.Error names the URL; endpoint URLs carry no secrets
-		// (tokens travel in bodies and headers only).
+		// (tokens travel in bodies and headers only). It goes to logs only:
+		// the answer is one generic message (no open/closed port oracle).
 		return nil, 0, &opCallError{endpoint: r.endpoint, what: what, err: errors.Unwrap(err)}
 	}
 	defer resp.Body.Close()
@@ -121,13 +122,98 @@ func decodeOP(endpoint string, b []byte, out any) error {
 	return nil
 }
 
-// loopbackHost reports whether host is localhost or a loopback IP.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
+// checkOPURL applies the OP rules to every URL the engine calls: https
+// (plain http only with InsecureAllowHTTP, or InsecureAllowLoopbackHTTP on
+// a loopback host), and a host on the OPHosts allow-list when it is set.
+// The error text is the refusal reason (no secret, no network detail).
+func (e *Engine) checkOPURL(u *url.URL) error {
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !e.cfg.InsecureAllowHTTP && !(e.cfg.InsecureAllowLoopbackHTTP && hostutil.PlainHTTPStaysLocal(u.Hostname())) {
+			return errPlainHTTP
+		}
+	default:
+		return errors.New("unsupported URL scheme")
+	}
+	if len(e.allowed) > 0 && !e.opHostAllowed(u) {
+		return errNotAllowed
+	}
+	return nil
+}
+
+var (
+	errPlainHTTP  = errors.New(whatPlainHTTP)
+	errNotAllowed = errors.New(whatNotAllowed)
+)
+
+// opHostAllowed reports whether u's host is on the allow-list: an entry
+// with a port matches that host and port, one without any port.
+func (e *Engine) opHostAllowed(u *url.URL) bool {
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+	}
+	for _, a := range e.allowed {
+		if a.host == host && (a.port == "" || a.port == port) {
+			return true
+		}
+	}
+	return false
+}
+
+type allowedHost struct{ host, port string }
+
+// parseOPHosts parses Config.OPHosts: "host", "host:port" or a URL.
+func parseOPHosts(list []string) ([]allowedHost, error) {
+	var out []allowedHost
+	for _, raw := range list {
+		v := strings.TrimSpace(raw)
+		if v == "" {
+			continue
+		}
+		if !strings.Contains(v, "://") {
+			v = "https://" + v
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
+			return nil, fmt.Errorf("oxdserver: invalid OPHosts entry %q (want host, host:port or an origin URL)", raw)
+		}
+		port := u.Port()
+		if port == "" && strings.Contains(raw, "://") {
+			port = map[string]string{"https": "443", "http": "80"}[u.Scheme]
+		}
+		out = append(out, allowedHost{strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), port})
+	}
+	return out, nil
+}
+
+// sameOrigin reports whether endpoint has the issuer's scheme, host and
+// port (an endpoint whose host is on the allow-list is also accepted).
+func (e *Engine) endpointAllowed(issuer, endpoint string) bool {
+	iu, err1 := url.Parse(issuer)
+	eu, err2 := url.Parse(endpoint)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	if strings.EqualFold(iu.Scheme, eu.Scheme) && strings.EqualFold(iu.Host, eu.Host) {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return len(e.allowed) > 0 && eu.Scheme == "https" && e.opHostAllowed(eu)
+}
+
+// checkEndpoints verifies that every non-empty endpoint of a discovery
+// document shares the issuer's origin (or is on the allow-list): a
+// discovery document must not send the engine's requests, which carry
+// client secrets and tokens, anywhere else.
+func (e *Engine) checkEndpoints(issuer string, endpoints ...string) error {
+	for _, ep := range endpoints {
+		if ep != "" && !e.endpointAllowed(issuer, ep) {
+			return fmt.Errorf("%w: an endpoint is not on the issuer's origin nor on the OP allow-list", errBadDiscovery)
+		}
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {
@@ -248,10 +334,14 @@ func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcC
 		case !absURL(doc.AuthorizationEndpoint) || !absURL(doc.TokenEndpoint) || !absURL(doc.JWKSURI):
 			return nil, fmt.Errorf("%w: authorization_endpoint, token_endpoint and jwks_uri are required", errBadDiscovery)
 		}
+		if err := e.checkEndpoints(issuer, doc.TokenEndpoint, doc.UserinfoEndpoint, doc.JWKSURI, doc.RegistrationEndpoint,
+			doc.IntrospectionEndpoint, doc.AuthorizationEndpoint, doc.EndSessionEndpoint); err != nil {
+			return nil, err
+		}
 		return &doc, nil
 	})
 	if err != nil {
-		return nil, discoveryError(oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, err)
+		return nil, e.discoveryError(ctx, oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, err)
 	}
 	return v.(*oidcConfig), nil
 }
@@ -272,35 +362,35 @@ func (e *Engine) uma(ctx context.Context, site *Site) (*umaConfig, error) {
 		if !absURL(doc.TokenEndpoint) {
 			return nil, fmt.Errorf("%w: token_endpoint is required", errBadDiscovery)
 		}
+		if err := e.checkEndpoints(base, doc.TokenEndpoint, doc.IntrospectionEndpoint, doc.ResourceRegistrationEndpoint,
+			doc.PermissionEndpoint, doc.ClaimsInteractionEndpoint); err != nil {
+			return nil, err
+		}
 		return &doc, nil
 	})
 	if err != nil {
-		return nil, discoveryError(oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, err)
+		return nil, e.discoveryError(ctx, oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, err)
 	}
 	return v.(*umaConfig), nil
 }
 
 var errBadDiscovery = errors.New("invalid discovery document")
 
-// discoveryError maps a failed discovery to its oxd code, with the reason
-// appended to the 3.1.4 description.
-func discoveryError(code, desc string, err error) error {
+// discoveryError maps a failed discovery to its oxd code. The answer says
+// only whether the engine refused the OP by its rules (plain http, not on
+// the allow-list) or could not get a valid document; network details, HTTP
+// statuses and bodies are not passed on (they would let a caller probe
+// hosts and ports through the engine). The reason goes to the debug log.
+func (e *Engine) discoveryError(ctx context.Context, code, desc string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	reason := "invalid document"
-	var (
-		se *opStatusError
-		ce *opCallError
-	)
-	switch {
-	case errors.As(err, &se):
-		reason = fmt.Sprintf("HTTP %d", se.status)
-	case errors.As(err, &ce):
+	reason := "unreachable, or not a valid discovery document"
+	var ce *opCallError
+	if errors.As(err, &ce) && (ce.what == whatPlainHTTP || ce.what == whatNotAllowed) {
 		reason = ce.what
-	case errors.Is(err, errBadDiscovery):
-		reason = strings.TrimPrefix(err.Error(), errBadDiscovery.Error()+": ")
 	}
+	e.log.DebugContext(ctx, "oxdserver: discovery failed", "reason", err.Error())
 	return oxdErr(code, desc+" ("+reason+")")
 }
 

@@ -25,10 +25,33 @@
 //     (key rotation).
 //   - An OP error on the code exchange is an answer, not the generic
 //     internal error: invalid_grant gives bad_request "'code' is invalid."
-//     (as oxd 4.x), other statuses http_status_<N> with the OP's body. OP
-//     timeouts and garbage give internal_error with a specific description;
-//     the generic internal error (after which 3.1.4 closes the socket) is
-//     kept for unexpected failures only.
+//     (as oxd 4.x), other statuses http_status_<N>. The OP's body is never
+//     passed on (3.1.4 quoted it): the description is the JSON object of
+//     its OAuth "error" and "error_description" only (printable ASCII, at
+//     most 64 and 256 characters), or "The OP answered HTTP <N>.". Network
+//     failures and timeouts give one generic internal_error description,
+//     and a failed discovery does not say why (no port or service probing
+//     through the engine); the generic internal error (after which 3.1.4
+//     closes the socket) is kept for unexpected failures only.
+//   - OPs: https only (plain http with Config.InsecureAllowLoopbackHTTP or
+//     InsecureAllowHTTP), optionally restricted to Config.OPHosts; every
+//     endpoint of a discovery document, and the registration_client_uri,
+//     must share the issuer's origin unless on the allow-list.
+//   - Protection access tokens are checked by default on every listener
+//     (3.1.4 ships with protection off), for every command that names an
+//     existing oxd_id, get_rp included, also update_site of a setup site
+//     (3.1.4 skipped it). See Config.InsecureNoProtection.
+//   - setup_client and register_site arriving through a listener are
+//     rate-limited (Config.RegistrationsPerMinute) and need the operator
+//     token when one is configured (Config.OperatorToken) or the listener
+//     requires it (RequireOperatorToken).
+//   - update_site and register_site map grant type short names
+//     (uma_ticket) to their registered URIs, drop unknown names with a
+//     warning, and keep the grants the site needs (update_site with
+//     grant_types dropped refresh_token in 3.1.4).
+//   - Pending states and nonces are bounded in every store
+//     (DefaultMaxValues, DefaultMaxValuesPerGroup), oldest evicted first.
+//   - Answers keep '&', '<' and '>' raw (not Go's HTML-safe escapes).
 //   - custom_parameters of get_authorization_url are appended as ordinary,
 //     URL-encoded query parameters (as oxd 4.x "params"), not packed into
 //     3.1.4's custom_response_headers; they cannot replace a parameter the
@@ -53,9 +76,11 @@
 //   - private_key_jwt client authentication is not supported: get_client_token
 //     answers invalid_algorithm for it.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
-//     pat and rpt fields. get_rp still returns the stored client secret and
-//     registration access token, as 3.1.4 (it is not protected: keep the
-//     listener on loopback).
+//     pat and rpt fields. get_rp returns the stored client secret and
+//     registration access token only to the tenant's token holder when
+//     protection is on; {"list":true} then needs a protection token and
+//     lists the caller's tenant only, in pages of at most MaxGetRPList
+//     ("offset", "limit").
 //   - Introspection (introspect_access_token, introspect_rpt, protection
 //     tokens, check access) authenticates with client_secret_basic when the
 //     OP allows it (or does not say), else with the site's PAT as a bearer
@@ -79,6 +104,7 @@ package oxdserver
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,14 +158,47 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// InsecureAllowHTTP lets the engine talk plain http to OPs that are not
-	// on a loopback address. By default only https and loopback http
-	// (127.0.0.0/8, ::1, localhost: development and test OPs) are used, so
-	// client secrets and tokens never cross a network in clear text.
+	// InsecureNoProtection switches protection access tokens off for every
+	// listener (SocketServer, the HTTPS-extension handler, and callers of
+	// Execute). By default (false) protection is on: every command that
+	// names an existing oxd_id, register_site and get_rp need the
+	// protection token of that site's tenant (its setup client, obtained
+	// with get_client_token and scope "oxd"), see reference §4. Switching
+	// it off is oxd-server 3.1.4's shipped default and lets anyone who
+	// reaches a listener read every site's client secret (get_rp), use and
+	// change every site and remove it: only for a trusted single-tenant
+	// setup on loopback.
+	//
+	// The in-process transport (Do, as used by oxdclient.New(engine, …)) is
+	// the application's own code and inside the trust boundary: it is never
+	// checked (code in the process could read the Store directly).
+	// ProtectedTransport gives an in-process transport that is checked like
+	// a listener.
+	InsecureNoProtection bool
+	// OPHosts is the allow-list of OPs (host or host:port, or a URL whose
+	// host is taken). Empty: any https OP. When set, op_host of every
+	// command must name one of them, and every back-channel endpoint too.
+	// Discovery endpoints must share the issuer's origin unless their host
+	// is on the list.
+	OPHosts []string
+	// InsecureAllowLoopbackHTTP lets the engine talk plain http to OPs on a
+	// loopback address (127.0.0.0/8, ::1, localhost): development and test
+	// OPs such as oxdtest's. Off by default: plain http is refused.
+	InsecureAllowLoopbackHTTP bool
+	// OperatorToken, when set, must be given as the "operator_token"
+	// parameter of setup_client and register_site arriving through a
+	// listener (they create tenants and OP clients and are never protected
+	// by a tenant's token). A listener with RequireOperatorToken refuses
+	// them while OperatorToken is empty.
+	OperatorToken string
+	// RegistrationsPerMinute bounds setup_client and register_site
+	// arriving through listeners, for the whole engine (default 30, with
+	// bursts of as many; negative: no bound).
+	RegistrationsPerMinute int
+	// InsecureAllowHTTP lets the engine talk plain http to any OP (implies
+	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
+	// network in clear text.
 	InsecureAllowHTTP bool
-	// ProtectInProcess enforces protection tokens on the in-process
-	// Transport (Do). Default off.
-	ProtectInProcess bool
 }
 
 // Request is one command for [Engine.Execute].
@@ -150,9 +209,18 @@ type Request struct {
 	// ProtectionToken, when non-empty, replaces protection_access_token in
 	// Params (the HTTPS extension takes it from the Authorization header).
 	ProtectionToken string
-	// Protect enforces protection-token validation (oxd reference §4).
-	Protect bool
+
+	// inProcess marks a call of the trusted in-process transport (Do):
+	// protection tokens are not checked.
+	inProcess bool
+	// requireOperator: the listener requires the operator token for
+	// setup_client and register_site even when none is configured.
+	requireOperator bool
 }
+
+// DefaultRegistrationsPerMinute is the default of
+// Config.RegistrationsPerMinute.
+const DefaultRegistrationsPerMinute = 30
 
 // Engine performs oxd commands. It is safe for concurrent use.
 type Engine struct {
@@ -164,6 +232,11 @@ type Engine struct {
 	log          *slog.Logger
 	now          func() time.Time
 	flight       singleflight.Group
+	allowed      []allowedHost // Config.OPHosts
+
+	regMu     sync.Mutex
+	regTokens float64 // registration rate limit bucket
+	regLast   time.Time
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL
@@ -186,6 +259,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.StateTTL < 0 || cfg.NonceTTL < 0 || cfg.DiscoveryTTL < 0 || cfg.JWKSTTL < 0 || cfg.OPTimeout < 0 || cfg.ClockSkew < 0 {
 		return nil, errors.New("oxdserver: negative duration in Config")
 	}
+	allowed, err := parseOPHosts(cfg.OPHosts)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.StateTTL == 0 {
 		cfg.StateTTL = DefaultStateTTL
 	}
@@ -205,14 +282,15 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	e := &Engine{
-		cfg:   cfg,
-		store: cfg.Store,
-		http:  cfg.HTTPClient,
-		log:   cfg.Logger,
-		now:   cfg.Now,
-		disc:  map[string]*cached{},
-		pats:  map[string]*patEntry{},
-		locks: map[string]*siteLock{},
+		cfg:     cfg,
+		store:   cfg.Store,
+		http:    cfg.HTTPClient,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		allowed: allowed,
+		disc:    map[string]*cached{},
+		pats:    map[string]*patEntry{},
+		locks:   map[string]*siteLock{},
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -370,7 +448,7 @@ func init() {
 		oxdclient.CmdRegisterSite:                 cmd(false, false, (*Engine).registerSite), // protection handled inside
 		oxdclient.CmdUpdateSite:                   cmd(true, true, (*Engine).updateSite),
 		oxdclient.CmdRemoveSite:                   cmd(true, true, (*Engine).removeSite),
-		oxdclient.CmdGetRP:                        cmd(false, false, (*Engine).getRP),
+		oxdclient.CmdGetRP:                        cmd(false, false, (*Engine).getRP), // protection handled inside
 		oxdclient.CmdGetAuthorizationURL:          cmd(true, true, (*Engine).getAuthorizationURL),
 		oxdclient.CmdGetTokensByCode:              cmd(true, true, (*Engine).getTokensByCode),
 		oxdclient.CmdGetAccessTokenByRefreshToken: cmd(true, true, (*Engine).refreshToken),
@@ -401,7 +479,7 @@ func Commands() []string {
 // *oxdclient.Error: unknown command → unsupported_operation; missing or
 // ill-typed params → internal_error "Command parameters are not specified
 // or otherwise malformed."; an unexpected failure → the generic
-// internal_error (see IsGenericInternalError). Execute never returns
+// internal_error (see oxdclient.IsGenericInternalError). Execute never returns
 // another error type.
 func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
 	start := e.now()
@@ -417,7 +495,13 @@ func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
 		e.logDone(ctx, name, start, errNoParams(), nil)
 		return nil, errNoParams()
 	}
-	c := &call{command: name, raw: raw, protect: req.Protect, token: strings.TrimSpace(req.ProtectionToken)}
+	if !req.inProcess && (name == oxdclient.CmdSetupClient || name == oxdclient.CmdRegisterSite) {
+		if oe := e.admitRegistration(raw, req.requireOperator); oe != nil {
+			e.logDone(ctx, name, start, oe, nil)
+			return nil, oe
+		}
+	}
+	c := &call{command: name, raw: raw, protect: e.Protected() && !req.inProcess, token: strings.TrimSpace(req.ProtectionToken)}
 	out, err := e.safeExec(ctx, h, c)
 	if err != nil {
 		oe, generic := toOxd(err)
@@ -458,10 +542,31 @@ func (e *Engine) logDone(ctx context.Context, command string, start time.Time, o
 	e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", attrs...)
 }
 
+// Protected reports whether the engine checks protection access tokens on
+// its listeners (Config.InsecureNoProtection is false).
+func (e *Engine) Protected() bool { return !e.cfg.InsecureNoProtection }
+
 // Do implements oxdclient.Transport in-process (no network hop): params are
 // encoded to JSON and the answer decoded into result, as over a socket.
-// Protection tokens are enforced when Config.ProtectInProcess is set.
+// The in-process transport is trusted: protection tokens are not checked
+// (see Config.InsecureNoProtection).
 func (e *Engine) Do(ctx context.Context, command string, params, result any) error {
+	return e.do(ctx, command, params, result, true)
+}
+
+// ProtectedTransport returns an in-process oxdclient.Transport that is
+// checked like a listener: with protection on (the default) every command
+// needs its tenant's protection token. It serves tests of protected
+// clients and applications that hand the engine to less trusted code.
+func (e *Engine) ProtectedTransport() oxdclient.Transport { return protectedTransport{e} }
+
+type protectedTransport struct{ e *Engine }
+
+func (p protectedTransport) Do(ctx context.Context, command string, params, result any) error {
+	return p.e.do(ctx, command, params, result, false)
+}
+
+func (e *Engine) do(ctx context.Context, command string, params, result any, inProcess bool) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
 		return &oxdclient.TransportError{Command: command, Kind: oxdclient.ErrProtocol, Err: errors.New("params do not encode to JSON")}
@@ -469,7 +574,7 @@ func (e *Engine) Do(ctx context.Context, command string, params, result any) err
 	if string(raw) == "null" {
 		raw = nil
 	}
-	data, err := e.Execute(ctx, Request{Command: command, Params: raw, Protect: e.cfg.ProtectInProcess})
+	data, err := e.Execute(ctx, Request{Command: command, Params: raw, inProcess: inProcess})
 	if err != nil {
 		return err
 	}
@@ -520,3 +625,44 @@ func truncate(s string, n int) string {
 // redirect, and following one would resend client secrets, codes and
 // tokens to another URL (possibly over plain HTTP).
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Error codes of the registration gate (not in 3.1.4).
+const (
+	CodeInvalidOperatorToken = "invalid_operator_token"
+	CodeTooManyRegistrations = "too_many_registrations"
+)
+
+// admitRegistration checks the operator token and the rate limit of
+// setup_client and register_site from a listener.
+func (e *Engine) admitRegistration(raw json.RawMessage, require bool) *oxdclient.Error {
+	if e.cfg.OperatorToken != "" || require {
+		var p struct {
+			Token string `json:"operator_token"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		if e.cfg.OperatorToken == "" || subtle.ConstantTimeCompare([]byte(p.Token), []byte(e.cfg.OperatorToken)) != 1 {
+			return oxdErr(CodeInvalidOperatorToken, "setup_client and register_site need the server's operator token (parameter operator_token) on this listener.")
+		}
+	}
+	rate := e.cfg.RegistrationsPerMinute
+	if rate == 0 {
+		rate = DefaultRegistrationsPerMinute
+	}
+	if rate < 0 {
+		return nil
+	}
+	now := e.now()
+	e.regMu.Lock()
+	defer e.regMu.Unlock()
+	if e.regLast.IsZero() {
+		e.regTokens = float64(rate)
+	} else {
+		e.regTokens = min(float64(rate), e.regTokens+now.Sub(e.regLast).Minutes()*float64(rate))
+	}
+	e.regLast = now
+	if e.regTokens < 1 {
+		return oxdErr(CodeTooManyRegistrations, "Too many setup_client/register_site commands; retry in a minute.")
+	}
+	e.regTokens--
+	return nil
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -79,13 +78,17 @@ func errNoParams() *oxdclient.Error { return oxdErr(oxdclient.CodeInternalError,
 // badRequest is a bad_request answer with the given description.
 func badRequest(desc string) *oxdclient.Error { return oxdErr(oxdclient.CodeBadRequest, desc) }
 
-// maxOPBody bounds how much of an OP's error body is quoted in an
-// http_status_<N> answer.
-const maxOPBody = 2000
+// Limits of the OAuth error fields passed on from an OP error answer.
+const (
+	maxOAuthError            = 64
+	maxOAuthErrorDescription = 256
+)
 
 // opStatusError is a non-2xx answer of the OP or AS. It becomes the
-// http_status_<N> answer of oxd (reference §3.2), whose description is the
-// OP's body.
+// http_status_<N> answer of oxd (reference §3.2). 3.1.4 quoted the OP's
+// body there; the engine passes on only the OAuth "error" and
+// "error_description" members (sanitized, length-limited), so the engine
+// cannot be used to read answers of arbitrary services.
 type opStatusError struct {
 	endpoint string
 	status   int
@@ -107,18 +110,50 @@ func (e *opStatusError) oauthCode() string {
 	return v.Error
 }
 
+// oxd returns http_status_<N> whose description is the JSON object
+// {"error","error_description"} of the OP's answer (members absent when
+// the OP did not send them as strings), or "The OP answered HTTP <N>."
 func (e *opStatusError) oxd() *oxdclient.Error {
-	body := strings.TrimSpace(string(e.body))
-	if len(body) > maxOPBody {
-		body = body[:maxOPBody]
-		for !utf8.ValidString(body) {
-			body = body[:len(body)-1]
+	var v struct {
+		Error            any `json:"error"`
+		ErrorDescription any `json:"error_description"`
+	}
+	_ = jsonUnmarshal(e.body, &v)
+	out := map[string]string{}
+	if s, ok := v.Error.(string); ok {
+		if s = sanitizeOAuth(s, maxOAuthError); s != "" {
+			out["error"] = s
 		}
 	}
-	if !utf8.ValidString(body) {
-		body = strings.ToValidUTF8(body, "\uFFFD")
+	if s, ok := v.ErrorDescription.(string); ok {
+		if s = sanitizeOAuth(s, maxOAuthErrorDescription); s != "" {
+			out["error_description"] = s
+		}
 	}
-	return oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), body)
+	desc := "The OP answered HTTP " + strconv.Itoa(e.status) + "."
+	if len(out) > 0 {
+		if b, err := feMarshalJSON(out); err == nil {
+			desc = string(b)
+		}
+	}
+	return oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), desc)
+}
+
+// sanitizeOAuth keeps the characters RFC 6749 §5.2 allows in error and
+// error_description (printable ASCII but '"' and '\'), replacing others
+// with '?', and cuts the result to n bytes.
+func sanitizeOAuth(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for _, r := range s {
+		if len(b) >= n {
+			break
+		}
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			r = '?'
+		}
+		b = append(b, byte(r))
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // opCallError is a failure to exchange a request with the OP (network,
@@ -143,12 +178,13 @@ func (e *opCallError) Unwrap() error { return e.err }
 func (e *opCallError) oxd() *oxdclient.Error {
 	var d string
 	switch e.what {
-	case whatTimeout:
-		d = "The OP did not answer in time (" + e.endpoint + " endpoint)."
-	case whatUnreachable:
-		d = "Unable to reach the OP (" + e.endpoint + " endpoint)."
+	case whatTimeout, whatUnreachable:
+		// One message for refused, unreachable and silent hosts.
+		d = "Unable to reach the OP, or it did not answer in time (" + e.endpoint + " endpoint)."
 	case whatPlainHTTP:
-		d = "Refusing plain http to an OP that is not on a loopback address (" + e.endpoint + " endpoint); use https."
+		d = "Refusing plain http to the OP (" + e.endpoint + " endpoint); use https."
+	case whatNotAllowed:
+		d = "The OP is not on the server's OP allow-list (" + e.endpoint + " endpoint)."
 	default:
 		d = "The OP returned an invalid response (" + e.endpoint + " endpoint)."
 	}
@@ -159,7 +195,8 @@ const (
 	whatTimeout     = "timeout"
 	whatUnreachable = "unreachable"
 	whatInvalid     = "invalid response"
-	whatPlainHTTP   = "plain http to a non-loopback host refused"
+	whatPlainHTTP   = "plain http refused"
+	whatNotAllowed  = "OP not on the allow-list"
 )
 
 // toOxd turns any error of a command into the oxd answer. Unexpected errors

@@ -19,7 +19,7 @@ func ExampleEngine() {
 	}
 	defer op.Close()
 
-	engine, err := oxdserver.New(oxdserver.Config{}) // in-memory store
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // in-memory store
 	if err != nil {
 		panic(err)
 	}

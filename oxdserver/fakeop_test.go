@@ -248,6 +248,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // oxd_id.
 func fakeSite(t testing.TB, f *fakeOP, cfg oxdserver.Config) (*oxdserver.Engine, string) {
 	t.Helper()
+	cfg.InsecureAllowLoopbackHTTP = true // the fake OP speaks http on loopback
 	e, err := oxdserver.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e.Close() })

@@ -28,18 +28,13 @@ func testCtx(t testing.TB) context.Context {
 // answer as generic JSON (what a socket client would see).
 func exec(t testing.TB, e *oxdserver.Engine, command string, params any) (map[string]any, *oxdclient.Error) {
 	t.Helper()
-	raw, err := json.Marshal(params)
-	require.NoError(t, err)
-	data, err := e.Execute(testCtx(t), oxdserver.Request{Command: command, Params: raw})
-	if err != nil {
+	// The in-process transport: trusted, no protection token checks.
+	var m map[string]any
+	if err := e.Do(testCtx(t), command, params, &m); err != nil {
 		oe, ok := err.(*oxdclient.Error)
-		require.True(t, ok, "Execute returned %T, want *oxdclient.Error", err)
+		require.True(t, ok, "Do returned %T, want *oxdclient.Error", err)
 		return nil, oe
 	}
-	b, err := json.Marshal(data)
-	require.NoError(t, err)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m))
 	return m, nil
 }
 

@@ -20,13 +20,8 @@ const DefaultHTTPSMaxBody = 256 << 10
 
 // HTTPSConfig configures [NewHTTPSHandler].
 type HTTPSConfig struct {
-	// InsecureNoProtection switches protection tokens off: the
-	// Authorization header becomes optional and the engine does not
-	// validate protection_access_token. By default (false) protection is
-	// on, as oxd-https-extension requires: every path but /setup-client,
-	// /get-client-token and /health-check needs "Authorization: Bearer
-	// <token>", and the engine validates the token (reference §4).
-	InsecureNoProtection bool
+	// RequireOperatorToken: see SocketServer.RequireOperatorToken.
+	RequireOperatorToken bool
 
 	// MaxBody bounds the request body in bytes (default 256 KiB); a larger
 	// body is answered 413.
@@ -77,10 +72,12 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     the bare params object as body and answers the socket envelope
 //     {"status","data"} with HTTP 200, also for status "error";
 //   - an oxd error http_status_<N> (the OP/AS answered HTTP N) is answered
-//     with HTTP N and {"code":N,"message":"<OP body>"};
-//   - a protected path without "Authorization: Bearer <token>" is answered
-//     403 with the exact body of 3.1.4 (unless InsecureNoProtection); the
-//     header's token replaces any protection_access_token of the body;
+//     with HTTP N and {"code":N,"message":"<description>"} (the OP's OAuth
+//     error fields only, never its body);
+//   - when the engine protects (Config.InsecureNoProtection false, the
+//     default), a protected path without "Authorization: Bearer <token>"
+//     is answered 403 with the exact body of 3.1.4; the header's token
+//     replaces any protection_access_token of the body;
 //   - a body that is not a JSON object is answered 400 "Invalid parameters.
 //     Message: …"; a JSON null body reaches the engine without params (the
 //     "parameters are not specified" error envelope);
@@ -101,7 +98,10 @@ func NewHTTPSHandler(e *Engine, cfg HTTPSConfig) http.Handler {
 }
 
 func newHTTPSHandler(ex feExecutor, cfg HTTPSConfig) *httpsHandler {
-	h := &httpsHandler{ex: ex, cfg: cfg, log: cfg.Logger}
+	h := &httpsHandler{ex: ex, cfg: cfg, log: cfg.Logger, protect: true}
+	if p, ok := ex.(interface{ Protected() bool }); ok {
+		h.protect = p.Protected()
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -112,9 +112,10 @@ func newHTTPSHandler(ex feExecutor, cfg HTTPSConfig) *httpsHandler {
 }
 
 type httpsHandler struct {
-	ex  feExecutor
-	cfg HTTPSConfig
-	log *slog.Logger
+	ex      feExecutor
+	cfg     HTTPSConfig
+	log     *slog.Logger
+	protect bool // the engine checks protection tokens
 }
 
 func (h *httpsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +151,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 		return feWriteText(w, http.StatusInternalServerError, "Command client is not able to connect to oxd-server."), "no_engine", command
 	}
 	token, hasToken := feBearerToken(r.Header.Get("Authorization"))
-	if route.protected && !h.cfg.InsecureNoProtection && !hasToken {
+	if route.protected && h.protect && !hasToken {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, feForbiddenBody)
@@ -169,7 +170,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	}
 
 	trimmed := bytes.TrimSpace(body)
-	req := Request{Command: command, Protect: !h.cfg.InsecureNoProtection}
+	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken}
 	switch {
 	case feIsJSONNull(trimmed):
 		// No parameters: the engine answers "Command parameters are not

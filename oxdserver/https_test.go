@@ -100,10 +100,13 @@ var httpsFixtures = []httpsFixture{
 
 // funcExec is an engine made of a function; it records the requests.
 type funcExec struct {
-	mu    sync.Mutex
-	reqs  []Request
-	reply func(Request) (any, error)
+	mu          sync.Mutex
+	reqs        []Request
+	reply       func(Request) (any, error)
+	unprotected bool // as an engine with Config.InsecureNoProtection
 }
+
+func (f *funcExec) Protected() bool { return !f.unprotected }
 
 func (f *funcExec) Execute(_ context.Context, req Request) (any, error) {
 	f.mu.Lock()
@@ -198,7 +201,7 @@ func TestHTTPSFixtures(t *testing.T) {
 			}
 			r := reqs[0]
 			wantCmd := strings.ReplaceAll(strings.TrimPrefix(fx.path, "/"), "-", "_")
-			if r.Command != wantCmd || !r.Protect || string(r.Params) != fx.body {
+			if r.Command != wantCmd || string(r.Params) != fx.body {
 				t.Fatalf("engine got %+v", r)
 			}
 			if tok, _ := strings.CutPrefix(fx.auth, "Bearer "); r.ProtectionToken != tok {
@@ -253,7 +256,7 @@ func TestHTTPSStatusTable(t *testing.T) {
 		{"basic scheme", "POST", "/uma-rs-protect", "Basic eDp5", "application/json", `{}`, HTTPSConfig{}, 403, feForbiddenBody, 0},
 		{"token only in body", "POST", "/register-site", "", "application/json", `{"protection_access_token":"x"}`, HTTPSConfig{}, 403, feForbiddenBody, 0},
 		{"unprotected path without header", "POST", "/setup-client", "", "application/json", `{"op_host":"x"}`, HTTPSConfig{}, 200, `{"status":"error","data":{"error":"invalid_oxd_id","error_description":"unknown","details":null}}`, 1},
-		{"protection off", "POST", "/get-user-info", "", "application/json", `{}`, HTTPSConfig{InsecureNoProtection: true}, 200, `{"status":"ok","data":{"claims":{"name":["Jürgen <x> & y"]}}}`, 1},
+		{"protection off", "POST", "/get-user-info", "", "application/json", `{}`, HTTPSConfig{}, 200, `{"status":"ok","data":{"claims":{"name":["Jürgen <x> & y"]}}}`, 1},
 		{"invalid JSON", "POST", "/get-user-info", tok, "application/json", `{not json`, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
 		{"JSON array", "POST", "/get-user-info", tok, "application/json", `[]`, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
 		{"empty body", "POST", "/get-user-info", tok, "application/json", ``, HTTPSConfig{}, 400, `Invalid parameters. Message: …`, 0},
@@ -268,6 +271,7 @@ func TestHTTPSStatusTable(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ex := okExec()
+			ex.unprotected = tc.name == "protection off"
 			h := newHTTPSHandler(ex, tc.cfg)
 			rec := doHTTPS(t, h, tc.method, tc.path, tc.auth, tc.ctype, tc.body)
 			if rec.Code != tc.status {
@@ -296,20 +300,21 @@ func TestHTTPSTokenAndProtectFlag(t *testing.T) {
 	h := newHTTPSHandler(ex, HTTPSConfig{})
 	doHTTPS(t, h, "POST", "/get-authorization-url", "Bearer  header-token ", "application/json", `{"oxd_id":"x","protection_access_token":"body-token"}`)
 	doHTTPS(t, h, "POST", "/get-client-token", "", "application/json", `{"protection_access_token":"body-token"}`)
-	off := newHTTPSHandler(ex, HTTPSConfig{InsecureNoProtection: true})
+	offEx := &funcExec{reply: ex.reply, unprotected: true}
+	off := newHTTPSHandler(offEx, HTTPSConfig{})
 	doHTTPS(t, off, "POST", "/get-user-info", "Bearer t2", "application/json", `{}`)
-	r := ex.requests()
+	r := append(ex.requests(), offEx.requests()...)
 	if len(r) != 3 {
 		t.Fatalf("%d calls", len(r))
 	}
 	// The header's token replaces the body's: the engine is told so.
-	if r[0].ProtectionToken != "header-token" || !r[0].Protect || r[0].Command != "get_authorization_url" {
+	if r[0].ProtectionToken != "header-token" || r[0].Command != "get_authorization_url" {
 		t.Fatalf("call 0: %+v", r[0])
 	}
-	if r[1].ProtectionToken != "" || !r[1].Protect {
+	if r[1].ProtectionToken != "" {
 		t.Fatalf("call 1: %+v", r[1])
 	}
-	if r[2].ProtectionToken != "t2" || r[2].Protect {
+	if r[2].ProtectionToken != "t2" {
 		t.Fatalf("call 2: %+v", r[2])
 	}
 }
@@ -347,7 +352,7 @@ func TestHTTPSNilEngine(t *testing.T) {
 }
 
 func TestHTTPSWithEngine(t *testing.T) {
-	e, err := New(Config{})
+	e, err := New(Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -268,7 +268,7 @@ func scalarString(v any) string {
 		}
 		return "false"
 	default:
-		b, err := json.Marshal(x)
+		b, err := feMarshalJSON(x)
 		if err != nil {
 			return fmt.Sprint(x)
 		}

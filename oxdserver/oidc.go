@@ -119,10 +119,10 @@ func (e *Engine) getAuthorizationURL(ctx context.Context, c *call, p *oxdclient.
 	state, nonce := randomToken(), randomToken()
 	verifier, challenge := pkcePair()
 	rec, _ := json.Marshal(stateRecord{Kind: stateKindLogin, OxdID: site.OxdID, Nonce: nonce, Verifier: verifier})
-	if err := e.store.PutValue(ctx, keyNonce+nonce, []byte(site.OxdID), e.cfg.NonceTTL); err != nil {
+	if err := e.store.PutValue(ctx, valueKey(keyNonce, site.OxdID, nonce), []byte(site.OxdID), e.cfg.NonceTTL); err != nil {
 		return nil, fmt.Errorf("store nonce: %w", err)
 	}
-	if err := e.store.PutValue(ctx, keyState+state, rec, e.cfg.StateTTL); err != nil {
+	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec, e.cfg.StateTTL); err != nil {
 		return nil, fmt.Errorf("store state: %w", err)
 	}
 
@@ -228,7 +228,7 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	}
 	// Take the state first (atomic, single use): a replayed or concurrent
 	// second use fails whatever happens next.
-	raw, err := e.store.TakeValue(ctx, keyState+state)
+	raw, err := e.store.TakeValue(ctx, valueKey(keyState, site.OxdID, state))
 	if errors.Is(err, ErrNotFound) {
 		return nil, badRequest(oxdclient.DescStateNotRegistered)
 	}
@@ -276,7 +276,7 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	if idt.nonce == "" || idt.nonce != rec.Nonce {
 		return nil, oxdErr(oxdclient.CodeInvalidNonce, descInvalidNonce)
 	}
-	owner, err := e.store.TakeValue(ctx, keyNonce+idt.nonce)
+	owner, err := e.store.TakeValue(ctx, valueKey(keyNonce, site.OxdID, idt.nonce))
 	if errors.Is(err, ErrNotFound) || (err == nil && string(owner) != site.OxdID) {
 		return nil, oxdErr(oxdclient.CodeInvalidNonce, descInvalidNonce)
 	}
@@ -448,3 +448,7 @@ func (e *Engine) introspectAccessToken(ctx context.Context, c *call, p *oxdclien
 	}
 	return a, nil
 }
+
+// valueKey is the store key of a one-time value of a site: the store
+// groups (and bounds) values by kind and site, the part before the '/'.
+func valueKey(kind, oxdID, v string) string { return kind + oxdID + "/" + v }

@@ -107,33 +107,82 @@ func (e *Engine) introspect(ctx context.Context, site *Site, disc *oidcConfig, e
 }
 
 // checkProtection enforces the protection_access_token of reference §4 for
-// the command's site.
+// the command's site: the token must belong to the site's setup client
+// (for a setup site: to that setup client itself). Unlike 3.1.4 there is no
+// exception for update_site on a setup site, and get_rp is checked too.
 func (e *Engine) checkProtection(ctx context.Context, c *call) error {
 	site := c.site
-	if c.command == oxdclient.CmdUpdateSite && site.IsSetupClient {
-		return nil
-	}
 	if c.token == "" {
 		return oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
 	}
-	if site.SetupClientID == "" || site.SetupOxdID == "" {
-		return oxdErr(oxdclient.CodeNoSetupClientForOxdID, descNoSetupClient)
-	}
-	setup, err := e.store.GetSite(ctx, site.SetupOxdID)
-	if errors.Is(err, ErrNotFound) {
-		return oxdErr(oxdclient.CodeNoSetupClientForOxdID, descNoSetupClient)
-	}
-	if err != nil {
-		return fmt.Errorf("load setup site: %w", err)
+	setup, want := site, site.ClientID
+	if !site.IsSetupClient {
+		if site.SetupClientID == "" || site.SetupOxdID == "" {
+			return oxdErr(oxdclient.CodeNoSetupClientForOxdID, descNoSetupClient)
+		}
+		s, err := e.store.GetSite(ctx, site.SetupOxdID)
+		if errors.Is(err, ErrNotFound) {
+			return oxdErr(oxdclient.CodeNoSetupClientForOxdID, descNoSetupClient)
+		}
+		if err != nil {
+			return fmt.Errorf("load setup site: %w", err)
+		}
+		setup, want = s, site.SetupClientID
 	}
 	clientID, err := e.validateProtectionToken(ctx, setup, c.token)
 	if err != nil {
 		return err
 	}
-	if clientID != site.SetupClientID {
+	if clientID != want || setup.ClientID != want {
 		return oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
 	}
 	return nil
+}
+
+// tenantOf returns the setup site whose client the protection token
+// belongs to, trying each OP that has setup sites (one introspection per
+// OP, with the first setup site of that OP).
+func (e *Engine) tenantOf(ctx context.Context, token string) (*Site, error) {
+	if token == "" {
+		return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
+	}
+	sites, err := e.store.ListSites(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	byOP := map[string][]*Site{}
+	var order []string
+	for _, s := range sites {
+		if !s.IsSetupClient {
+			continue
+		}
+		k := discoveryIssuer(s.OPHost, s.OPDiscoveryPath)
+		if byOP[k] == nil {
+			order = append(order, k)
+		}
+		byOP[k] = append(byOP[k], s)
+	}
+	var firstErr error
+	for _, k := range order {
+		setups := byOP[k]
+		clientID, err := e.validateProtectionToken(ctx, setups[0], token)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		for _, s := range setups {
+			if s.ClientID == clientID {
+				return s, nil
+			}
+		}
+	}
+	var oe *oxdclient.Error
+	if errors.As(firstErr, &oe) && len(order) == 1 {
+		return nil, firstErr
+	}
+	return nil, oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
 }
 
 // validateProtectionToken introspects token with the credentials of setup

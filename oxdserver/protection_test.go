@@ -19,7 +19,7 @@ func execProtected(t testing.TB, e *oxdserver.Engine, command, token string, par
 	t.Helper()
 	raw, err := json.Marshal(params)
 	require.NoError(t, err)
-	data, err := e.Execute(testCtx(t), oxdserver.Request{Command: command, Params: raw, ProtectionToken: token, Protect: true})
+	data, err := e.Execute(testCtx(t), oxdserver.Request{Command: command, Params: raw, ProtectionToken: token})
 	if err != nil {
 		oe, ok := err.(*oxdclient.Error)
 		require.True(t, ok, "%T", err)
@@ -97,27 +97,32 @@ func TestProtectionTokenRules(t *testing.T) {
 		_, oe = execProtected(t, e, "get_user_info", "", map[string]any{"oxd_id": "nope"})
 		requireFixtureError(t, oe, "invalid_oxd_id")
 	})
-	t.Run("commands that are never protected", func(t *testing.T) {
+	t.Run("get_rp needs the tenant's token", func(t *testing.T) {
 		_, oe := execProtected(t, e, "get_rp", "", map[string]any{"list": true})
-		require.Nil(t, oe)
-		// With protection on, get_rp (which takes no token) does not hand
-		// out the site's credentials; without protection it does, as 3.1.4.
-		rp, oe := execProtected(t, e, "get_rp", "", map[string]any{"oxd_id": srv.OxdID})
-		require.Nil(t, oe)
-		node := rp["node"].(map[string]any)
-		assert.Equal(t, "[REDACTED]", node["client_secret"])
-		assert.Equal(t, "[REDACTED]", node["client_registration_access_token"])
-		assert.NotContains(t, string(mustJSON(t, rp)), srv.Setup.ClientSecret.Reveal())
-		rp, oe = exec(t, e, "get_rp", map[string]any{"oxd_id": srv.OxdID})
-		require.Nil(t, oe)
-		assert.NotEqual(t, "[REDACTED]", rp["node"].(map[string]any)["client_secret"])
+		requireFixtureError(t, oe, "blank_protection_access_token")
+		l, oe := execProtected(t, e, "get_rp", good, map[string]any{"list": true})
+		require.Nil(t, oe, "%v", oe)
+		ids := map[string]bool{}
+		for _, n := range l["node"].([]any) {
+			ids[n.(map[string]any)["oxd_id"].(string)] = true
+		}
+		assert.True(t, ids[srv.OxdID] && ids[srv.Setup.SetupClientOxdID], "%v", ids)
+		_, oe = execProtected(t, e, "get_rp", "", map[string]any{"oxd_id": srv.OxdID})
+		requireFixtureError(t, oe, "blank_protection_access_token")
+		rp, oe := execProtected(t, e, "get_rp", good, map[string]any{"oxd_id": srv.OxdID})
+		require.Nil(t, oe, "%v", oe)
+		assert.Equal(t, srv.ClientID, rp["node"].(map[string]any)["client_id"])
+		// get_client_token (credentials are the proof) and setup_client
+		// stay open.
 		_, oe = execProtected(t, e, "get_client_token", "", map[string]any{"op_host": srv.OP.Issuer(), "client_id": srv.Setup.ClientID, "client_secret": srv.Setup.ClientSecret.Reveal(), "scope": []string{"oxd"}})
 		require.Nil(t, oe)
 		_, oe = execProtected(t, e, "setup_client", "", map[string]any{"op_host": srv.OP.Issuer(), "authorization_redirect_uri": "https://x.example/cb"})
 		require.Nil(t, oe)
 	})
-	t.Run("update_site of the setup site itself skips the check", func(t *testing.T) {
+	t.Run("update_site of the setup site itself needs its token", func(t *testing.T) {
 		_, oe := execProtected(t, e, "update_site", "", map[string]any{"oxd_id": srv.Setup.SetupClientOxdID, "contacts": []string{"ops@example.test"}})
+		requireFixtureError(t, oe, "blank_protection_access_token")
+		_, oe = execProtected(t, e, "update_site", good, map[string]any{"oxd_id": srv.Setup.SetupClientOxdID, "contacts": []string{"ops@example.test"}})
 		require.Nil(t, oe, "%v", oe)
 		_, oe = execProtected(t, e, "update_site", "", map[string]any{"oxd_id": srv.OxdID, "contacts": []string{"ops@example.test"}})
 		requireFixtureError(t, oe, "blank_protection_access_token")
@@ -146,7 +151,7 @@ func TestProtectedInProcessClient(t *testing.T) {
 	_, err = srv.Client.GetUserInfo(ctx, oxdclient.GetUserInfoParams{OxdID: srv.OxdID, AccessToken: tok.AccessToken})
 	require.NoError(t, err)
 	// A client without credentials is refused.
-	bare := oxdclient.New(srv.Engine, oxdclient.Config{})
+	bare := oxdclient.New(srv.Engine.ProtectedTransport(), oxdclient.Config{})
 	_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: srv.OxdID})
 	requireOxdCode(t, err, oxdclient.CodeBlankProtectionAccessToken)
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -25,6 +26,57 @@ const (
 )
 
 var defaultScope = []string{"openid", "profile", "email"}
+
+// knownGrants are the grant type values the engine passes on to the OP;
+// grantAliases map short names that 3.1.x clients send to them (only where
+// the meaning is unambiguous).
+var (
+	knownGrants = []string{grantAuthorizationCode, "implicit", grantRefreshToken, grantClientCredentials, "password",
+		grantUMATicket, "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:device_code",
+		"urn:openid:params:grant-type:ciba", "urn:ietf:params:oauth:grant-type:token-exchange"}
+	grantAliases = map[string]string{"uma_ticket": grantUMATicket, "uma-ticket": grantUMATicket}
+)
+
+// normalizeGrants maps known short names to their registered values and
+// drops names the engine does not know or the OP says it does not support
+// (3.1.4 dropped unknown names; passing them on fails the registration).
+// Each dropped name is logged (cut and sanitized).
+func (e *Engine) normalizeGrants(ctx context.Context, list []string, disc *oidcConfig) []string {
+	var out []string
+	for _, g := range list {
+		v := g
+		if a, ok := grantAliases[strings.ToLower(g)]; ok {
+			v = a
+		}
+		if !slices.Contains(knownGrants, v) || !supports(disc.GrantTypesSupported, v, true) {
+			e.log.WarnContext(ctx, "oxdserver: dropping a grant type the engine or the OP does not know", "grant_type", sanitizeOAuth(g, 64))
+			continue
+		}
+		out = addUnique(out, v)
+	}
+	return out
+}
+
+// neededGrants adds the grants a site needs, as register_site and
+// setup_client register them: authorization_code for the code flow,
+// refresh_token and the UMA ticket grant when the OP offers them,
+// client_credentials for protection clients.
+func neededGrants(grants []string, s *Site, disc *oidcConfig, kind siteKind) []string {
+	if slices.Contains(s.ResponseTypes, "code") {
+		grants = addUnique(grants, grantAuthorizationCode)
+	}
+	if supports(disc.GrantTypesSupported, grantRefreshToken, true) {
+		grants = addUnique(grants, grantRefreshToken)
+	}
+	if kind == kindSetup || kind == kindSetupRP || s.IsSetupClient || s.SetupClientID != "" ||
+		slices.Contains(s.Scope, scopeUMAProtection) || slices.Contains(s.Scope, scopeOxd) {
+		grants = addUnique(grants, grantClientCredentials)
+	}
+	if kind != kindSetup && !s.IsSetupClient && supports(disc.GrantTypesSupported, grantUMATicket, false) {
+		grants = addUnique(grants, grantUMATicket)
+	}
+	return grants
+}
 
 // newOxdID returns a random UUID (version 4), the form of oxd_ids.
 func newOxdID() string {
@@ -236,6 +288,11 @@ func (e *Engine) register(ctx context.Context, s *Site, disc *oidcConfig) error 
 	if r.ClientID == "" {
 		return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_id in the answer")}
 	}
+	if r.RegistrationClientURI != "" && !e.endpointAllowed(discoveryIssuer(s.OPHost, s.OPDiscoveryPath), r.RegistrationClientURI) {
+		// The registration token is sent there on update_site and
+		// remove: keep it on the OP's origin.
+		r.RegistrationClientURI, r.RegistrationAccessToken = "", ""
+	}
 	s.ClientID = r.ClientID
 	s.ClientSecret = r.ClientSecret
 	s.RegistrationAccessToken = r.RegistrationAccessToken
@@ -271,6 +328,9 @@ func (e *Engine) newSite(ctx context.Context, p *oxdclient.SiteParams, kind site
 	s, err := buildSite(p, disc, kind)
 	if err != nil {
 		return nil, nil, err
+	}
+	if grants := nonBlank(p.GrantTypes); len(grants) > 0 {
+		s.GrantTypes = neededGrants(e.normalizeGrants(ctx, grants, disc), s, disc, kind)
 	}
 	if kind == kindRegular {
 		s.ClientID = strings.TrimSpace(p.ClientID)
@@ -449,12 +509,20 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 		s.Scope = l
 	}
 	// 3.1.4 stored null here when grant_types was absent; keep the stored
-	// ones instead.
+	// ones instead. Given grant types are normalized (short names mapped,
+	// unknown ones dropped) and the grants the site needs are kept, as
+	// register_site adds them (3.1.4 with Gluu's OP kept issuing refresh
+	// tokens).
 	if l := nonBlank(p.GrantTypes); len(l) > 0 {
-		if s.IsSetupClient || s.SetupClientID != "" || slices.Contains(s.Scope, scopeUMAProtection) {
-			l = addUnique(l, grantClientCredentials)
+		disc, err := e.oidc(ctx, s.OPHost, s.OPDiscoveryPath)
+		if err != nil {
+			return nil, err
 		}
-		s.GrantTypes = l
+		kind := kindRegular
+		if s.IsSetupClient {
+			kind = kindSetup
+		}
+		s.GrantTypes = neededGrants(e.normalizeGrants(ctx, l, disc), s, disc, kind)
 	}
 	if v := strings.TrimSpace(p.ClientJWKSURI); v != "" {
 		s.ClientJWKSURI = v
@@ -510,19 +578,41 @@ func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSit
 	return oxdIDAnswer{OxdID: nstr(c.site.OxdID)}, nil
 }
 
-func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (any, error) {
+// getRP answers get_rp. With protection on, {"oxd_id"} needs the token of
+// that site's tenant (3.1.4 checked nothing and handed out the client
+// secret), and {"list":true} needs a valid protection token and lists only
+// the sites of the token's tenant (its setup site and the sites linked to
+// it). Lists are paged: "offset" (default 0) and "limit" (default and
+// maximum MaxGetRPList); a full page may have more after it.
+func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error) {
 	if p.List {
 		sites, err := e.store.ListSites(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list sites: %w", err)
 		}
+		if c.protect {
+			tenant, err := e.tenantOf(ctx, c.token)
+			if err != nil {
+				return nil, err
+			}
+			sites = slices.DeleteFunc(sites, func(s *Site) bool {
+				return s.OxdID != tenant.OxdID && s.SetupOxdID != tenant.OxdID
+			})
+		}
+		slices.SortFunc(sites, func(a, b *Site) int { return strings.Compare(a.OxdID, b.OxdID) })
+		limit := MaxGetRPList
+		if p.Limit > 0 && p.Limit < limit {
+			limit = p.Limit
+		}
+		offset := min(max(p.Offset, 0), len(sites))
+		sites = sites[offset:min(offset+limit, len(sites))]
 		type entry struct {
 			OxdID      nstr `json:"oxd_id"`
 			ClientName nstr `json:"client_name"`
 		}
 		out := make([]entry, 0, len(sites))
 		for _, s := range sites {
-			out = append(out, entry{nstr(s.OxdID), nstr(s.ClientName)})
+			out = append(out, entry{nstr(s.OxdID), nstr(truncateUTF8(s.ClientName, 64))})
 		}
 		return getRPAnswer{Node: out}, nil
 	}
@@ -537,18 +627,26 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *oxdclient.GetRPParams) (
 	if err != nil {
 		return nil, fmt.Errorf("load site: %w", err)
 	}
-	node := rpNode(s)
 	if c.protect {
-		// get_rp takes no protection token (as in 3.1.4), so with
-		// protection on it must not hand out the site's credentials to
-		// whoever can reach the listener.
-		for _, k := range []string{"client_secret", "client_registration_access_token"} {
-			if node[k] != nil {
-				node[k] = "[REDACTED]"
-			}
+		c.site = s
+		if err := e.checkProtection(ctx, c); err != nil {
+			return nil, err
 		}
 	}
-	return getRPAnswer{Node: node}, nil
+	return getRPAnswer{Node: rpNode(s)}, nil
+}
+
+// MaxGetRPList is the largest page of get_rp {"list":true}: 20 entries of
+// a 36-character oxd_id and a client_name cut to 64 bytes fit in one socket
+// frame (9999 UTF-16 units) even when every character of the names must be
+// escaped. Ask for further pages with "offset".
+const MaxGetRPList = 20
+
+// getRPParams are get_rp's parameters plus the paging of lists.
+type getRPParams struct {
+	oxdclient.GetRPParams
+	Offset int `json:"offset"`
+	Limit  int `json:"limit"`
 }
 
 // rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when
@@ -642,4 +740,15 @@ func rpNode(s *Site) map[string]any {
 		"rpt_created_at":                   nil,
 		"oxd_rp_programming_language":      str(s.OxdRPProgrammingLanguage),
 	}
+}
+
+// truncateUTF8 cuts s to at most n bytes on a character boundary.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

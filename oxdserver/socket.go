@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/oxdgo/oxd/internal/wire"
@@ -21,10 +22,13 @@ import (
 const (
 	DefaultSocketAddr     = "127.0.0.1:8099"
 	DefaultReadTimeout    = 30 * time.Second
-	DefaultIdleTimeout    = 10 * time.Minute
+	DefaultIdleTimeout    = 2 * time.Minute
 	DefaultWriteTimeout   = 30 * time.Second
 	DefaultCommandTimeout = 60 * time.Second
 	DefaultMaxConns       = 1024
+	// DefaultMaxConnsPerSource bounds the connections from one source IP
+	// address (loopback included: every local client shares 127.0.0.1).
+	DefaultMaxConnsPerSource = 256
 )
 
 // ErrServerClosed is returned by SocketServer.Serve and ListenAndServe after
@@ -77,10 +81,6 @@ type SocketServer struct {
 	// Engine runs the commands. Required.
 	Engine *Engine
 
-	// Protect enforces protection access tokens (reference §4). Off by
-	// default, as oxd-server ships.
-	Protect bool
-
 	// MaxFrameUnits bounds a request frame in UTF-16 units (default and
 	// maximum 9999). A larger request closes the connection unanswered.
 	MaxFrameUnits int
@@ -89,9 +89,9 @@ type SocketServer struct {
 	// its last (default 30s). A negative value disables it.
 	ReadTimeout time.Duration
 	// IdleTimeout bounds the wait for the first byte of the next frame
-	// (default 10m); the connection is then closed. Pooling clients must
-	// keep idle connections for less (oxdclient's Socket: 5m by default).
-	// A negative value disables it.
+	// (default 2m; 3.1.4 had none); the connection is then closed. Pooling
+	// clients see the close before they reuse the connection (oxdclient's
+	// Socket checks). A negative value disables it.
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the writing of one response (default 30s). A
 	// negative value disables it.
@@ -100,10 +100,23 @@ type SocketServer struct {
 	// negative value disables it.
 	CommandTimeout time.Duration
 
-	// MaxConns bounds the number of open connections (default 1024); when
-	// reached, new connections wait in the listen backlog until one closes.
-	// A negative value removes the limit.
+	// MaxConns bounds the number of open connections (default 1024). When
+	// a new connection would exceed it, the connection that has been idle
+	// (between commands) the longest is closed to make room; when none is
+	// idle, the new connection is closed at once. Idle connections thus
+	// cannot lock new clients out. A negative value removes the limit.
 	MaxConns int
+	// MaxConnsPerSource bounds the connections from one source IP address
+	// (default DefaultMaxConnsPerSource), with the same rule: the longest
+	// idle connection of that source makes room, else the new one is
+	// closed. A negative value removes the limit.
+	MaxConnsPerSource int
+
+	// RequireOperatorToken makes setup_client and register_site on this
+	// listener need the engine's operator token (Config.OperatorToken),
+	// refusing them while none is configured. For listeners that are not on
+	// a loopback address.
+	RequireOperatorToken bool
 
 	// Quirks314 reproduces the documented oxd-server 3.1.4 behaviour for
 	// testing clients: whatever arrived together with a frame (a pipelined
@@ -127,9 +140,42 @@ type SocketServer struct {
 	done      chan struct{} // closed on Shutdown/Close
 	baseCtx   context.Context
 	cancel    context.CancelFunc
-	sem       chan struct{}
+	perSource map[string]int // open tracked connections by source IP
 	initOnce  sync.Once
 	closeOnce sync.Once
+
+	evicted, rejected atomic.Uint64
+	lastCapWarn       atomic.Int64 // unix nanoseconds of the last cap warning
+}
+
+// SocketStats are counters of a SocketServer, for metrics (they can be
+// published with expvar.Func).
+type SocketStats struct {
+	// Open is the number of open connections (not counting those being
+	// closed to make room).
+	Open int `json:"open"`
+	// EvictedIdle counts idle connections closed to make room for a new
+	// one (MaxConns or MaxConnsPerSource reached).
+	EvictedIdle uint64 `json:"evicted_idle"`
+	// Rejected counts new connections closed at once because the cap was
+	// reached and no connection was idle.
+	Rejected uint64 `json:"rejected"`
+}
+
+// Stats returns the server's counters.
+func (s *SocketServer) Stats() SocketStats {
+	s.init()
+	s.mu.Lock()
+	n := 0
+	for cs := range s.conns {
+		cs.mu.Lock()
+		if !cs.evicting {
+			n++
+		}
+		cs.mu.Unlock()
+	}
+	s.mu.Unlock()
+	return SocketStats{Open: n, EvictedIdle: s.evicted.Load(), Rejected: s.rejected.Load()}
 }
 
 type sockState int
@@ -141,9 +187,13 @@ const (
 )
 
 type socketConn struct {
-	c     net.Conn
-	mu    sync.Mutex
-	state sockState
+	c         net.Conn
+	source    string // remote IP ("" for ServeConn connections)
+	counted   bool   // counts towards the caps
+	mu        sync.Mutex
+	state     sockState
+	idleSince time.Time
+	evicting  bool // closed to make room; not a candidate again
 }
 
 func (s *SocketServer) init() {
@@ -152,9 +202,7 @@ func (s *SocketServer) init() {
 		s.conns = map[*socketConn]struct{}{}
 		s.done = make(chan struct{})
 		s.baseCtx, s.cancel = context.WithCancel(context.Background())
-		if n := s.maxConns(); n > 0 {
-			s.sem = make(chan struct{}, n)
-		}
+		s.perSource = map[string]int{}
 	})
 }
 
@@ -190,6 +238,16 @@ func (s *SocketServer) maxConns() int {
 		return 0
 	}
 	return s.MaxConns
+}
+
+func (s *SocketServer) maxPerSource() int {
+	switch {
+	case s.MaxConnsPerSource == 0:
+		return DefaultMaxConnsPerSource
+	case s.MaxConnsPerSource < 0:
+		return 0
+	}
+	return s.MaxConnsPerSource
 }
 
 func feDurationOr(d, def time.Duration) time.Duration {
@@ -252,21 +310,16 @@ func (s *SocketServer) Serve(ln net.Listener) error {
 
 	var backoff time.Duration
 	for {
-		if s.sem != nil {
-			select {
-			case s.sem <- struct{}{}:
-			case <-s.done:
-				return ErrServerClosed
-			}
-		}
 		c, err := ln.Accept()
 		if err != nil {
-			s.release()
 			if s.shutdown.Load() {
 				return ErrServerClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || feIsTemporary(err) {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || feIsTemporary(err) ||
+				errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors (EMFILE) and the like: back off
+				// instead of spinning.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.log().Warn("oxd socket accept failed; retrying", "err", err, "retry_in", backoff)
 				select {
@@ -279,28 +332,130 @@ func (s *SocketServer) Serve(ln net.Listener) error {
 			return fmt.Errorf("oxdserver: accept: %w", err)
 		}
 		backoff = 0
-		cs, ok := s.track(c)
-		if !ok {
+		cs, ok := s.admit(c)
+		if cs == nil {
 			_ = c.Close()
-			s.release()
-			return ErrServerClosed
+			if !ok {
+				return ErrServerClosed
+			}
+			continue
 		}
-		go func() {
-			defer s.release()
-			s.serveConn(cs)
-		}()
+		go s.serveConn(cs)
 	}
+}
+
+// admit tracks a newly accepted connection, making room under MaxConns and
+// MaxConnsPerSource by closing the longest idle connection (of the same
+// source for the per-source cap). It returns nil when the connection must
+// be closed (ok false: the server is shutting down).
+func (s *SocketServer) admit(c net.Conn) (cs *socketConn, ok bool) {
+	source := ""
+	if a, isTCP := c.RemoteAddr().(*net.TCPAddr); isTCP {
+		source = a.IP.String()
+	} else if a := c.RemoteAddr(); a != nil {
+		source = a.String()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return nil, false
+	}
+	capped := ""
+	if n := s.maxPerSource(); n > 0 && s.perSource[source] >= n {
+		if !s.evictIdleLocked(source) {
+			s.rejected.Add(1)
+			s.warnCap("per-source", source)
+			return nil, true
+		}
+		capped = "per-source"
+	}
+	if n := s.maxConns(); n > 0 && s.countedLocked() >= n {
+		if !s.evictIdleLocked("") {
+			s.rejected.Add(1)
+			s.warnCap("total", source)
+			return nil, true
+		}
+		capped = "total"
+	}
+	if capped != "" {
+		s.warnCap(capped, source)
+	}
+	cs = &socketConn{c: c, source: source, counted: true, state: sockIdle, idleSince: time.Now()}
+	s.conns[cs] = struct{}{}
+	s.perSource[source]++
+	s.connWG.Add(1)
+	return cs, true
+}
+
+// countedLocked is the number of connections that count towards MaxConns
+// and are not being evicted.
+func (s *SocketServer) countedLocked() int {
+	n := 0
+	for cs := range s.conns {
+		cs.mu.Lock()
+		if cs.counted && !cs.evicting {
+			n++
+		}
+		cs.mu.Unlock()
+	}
+	return n
+}
+
+// evictIdleLocked closes the connection that has been idle the longest
+// (of source, when not empty). It reports whether one was closed.
+func (s *SocketServer) evictIdleLocked(source string) bool {
+	for range 3 { // a candidate may leave the idle state meanwhile
+		var oldest *socketConn
+		var since time.Time
+		for cs := range s.conns {
+			if !cs.counted || (source != "" && cs.source != source) {
+				continue
+			}
+			cs.mu.Lock()
+			idle, t := cs.state == sockIdle && !cs.evicting, cs.idleSince
+			cs.mu.Unlock()
+			if idle && (oldest == nil || t.Before(since)) {
+				oldest, since = cs, t
+			}
+		}
+		if oldest == nil {
+			return false
+		}
+		oldest.mu.Lock()
+		still := oldest.state == sockIdle && !oldest.evicting
+		if still {
+			// Marked under its lock: enter refuses every further state, so
+			// a command cannot start on it.
+			oldest.evicting = true
+		}
+		oldest.mu.Unlock()
+		if still {
+			// The connection's goroutine sees the read fail and untracks it.
+			_ = oldest.c.Close()
+			s.evicted.Add(1)
+			return true
+		}
+	}
+	return false
+}
+
+// capWarnEvery rate-limits the warning logged when a cap is reached.
+const capWarnEvery = 10 * time.Second
+
+func (s *SocketServer) warnCap(which, source string) {
+	now := time.Now().UnixNano()
+	last := s.lastCapWarn.Load()
+	if now-last < int64(capWarnEvery) || !s.lastCapWarn.CompareAndSwap(last, now) {
+		return
+	}
+	s.log().Warn("oxd socket connection cap reached: closing the longest idle connection, or the new one when none is idle",
+		"cap", which, "source", source, "max_conns", s.maxConns(), "max_conns_per_source", s.maxPerSource(),
+		"evicted_idle_total", s.evicted.Load(), "rejected_total", s.rejected.Load())
 }
 
 func feIsTemporary(err error) bool {
 	t, ok := err.(interface{ Temporary() bool })
 	return ok && t.Temporary()
-}
-
-func (s *SocketServer) release() {
-	if s.sem != nil {
-		<-s.sem
-	}
 }
 
 // ServeConn serves one already accepted connection until it is closed and
@@ -335,6 +490,11 @@ func (s *SocketServer) track(c net.Conn) (*socketConn, bool) {
 func (s *SocketServer) untrack(cs *socketConn) {
 	s.mu.Lock()
 	delete(s.conns, cs)
+	if cs.counted {
+		if s.perSource[cs.source]--; s.perSource[cs.source] <= 0 {
+			delete(s.perSource, cs.source)
+		}
+	}
 	s.mu.Unlock()
 	s.connWG.Done()
 }
@@ -348,7 +508,13 @@ func (s *SocketServer) enter(cs *socketConn, st sockState, dl time.Time) bool {
 	if st != sockActive && s.shutdown.Load() {
 		return false
 	}
+	if cs.evicting {
+		return false
+	}
 	cs.state = st
+	if st == sockIdle {
+		cs.idleSince = time.Now()
+	}
 	if st != sockActive {
 		_ = cs.c.SetReadDeadline(dl)
 	}
@@ -490,7 +656,7 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	// The engine decides what is unknown (unsupported_operation) and what
 	// lacks parameters (nil Params), in the order of 3.1.4.
 	ctx, cancel := s.commandContext()
-	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, Protect: s.Protect}, lg)
+	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, requireOperator: s.RequireOperatorToken}, lg)
 	cancel()
 	if oerr == nil {
 		resp, err = feEncodeOK(data)
@@ -584,12 +750,14 @@ func (s *SocketServer) Shutdown(ctx context.Context) error {
 func (s *SocketServer) Close() error {
 	s.init()
 	s.beginShutdown()
-	s.cancel()
+	// Connections first, then the commands: a cancelled command must not
+	// get its error answer out before its connection is cut.
 	s.mu.Lock()
 	for cs := range s.conns {
 		_ = cs.c.Close()
 	}
 	s.mu.Unlock()
+	s.cancel()
 	return nil
 }
 

@@ -51,7 +51,7 @@ func (f *fakeExec) Execute(ctx context.Context, req Request) (any, error) {
 	f.mu.Unlock()
 	switch req.Command {
 	case "echo":
-		return map[string]any{"params": req.Params, "token": req.ProtectionToken, "protect": req.Protect}, nil
+		return map[string]any{"params": req.Params, "token": req.ProtectionToken}, nil
 	case "slow":
 		select {
 		case f.started <- req.Command:
@@ -105,7 +105,7 @@ type hybridExec struct {
 }
 
 func newHybridExec(t *testing.T) *hybridExec {
-	e, err := New(Config{})
+	e, err := New(Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,14 @@
 package oxdserver
 
 import (
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,7 +39,11 @@ type Store interface {
 	DeleteSite(ctx context.Context, oxdID string) error
 	// ListSites returns copies of all sites, in no particular order.
 	ListSites(ctx context.Context) ([]*Site, error)
-	// PutValue stores a one-time value under key for ttl.
+	// PutValue stores a one-time value under key for ttl. Stores bound the
+	// number of pending values (see DefaultMaxValues): when a bound is
+	// reached the oldest value of the group (the key up to its first '/':
+	// the engine's keys are "<kind>:<oxd_id>/<random>") or of the store
+	// is evicted first.
 	PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// TakeValue returns and deletes the value atomically: of several
 	// concurrent callers (in any process sharing the store) at most one
@@ -155,27 +161,76 @@ func (s *Site) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("oxd_id", s.OxdID), slog.String("op_host", s.OPHost))
 }
 
+// Bounds on pending one-time values (login states, nonces,
+// claims-gathering states) of every store: at most DefaultMaxValues in the
+// store and DefaultMaxValuesPerGroup per group (one kind of value of one
+// site). A login state takes about 500 bytes, so the defaults bound the
+// memory to about 50 MiB whatever callers do; when a bound is reached the
+// oldest pending value is evicted (that login fails with "state not
+// registered" and starts again).
+const (
+	DefaultMaxValues         = 100_000
+	DefaultMaxValuesPerGroup = 10_000
+)
+
+// valueGroup is the group of a one-time value's key: the key up to its
+// first '/', or "" (no group).
+func valueGroup(key string) string {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
 // MemoryStore is the default [Store]: everything in memory, lost on
-// restart, not shared between processes.
+// restart, not shared between processes. Pending values are bounded by
+// MaxValues and MaxValuesPerGroup.
 type MemoryStore struct {
+	// MaxValues and MaxValuesPerGroup bound the pending one-time values
+	// (defaults DefaultMaxValues, DefaultMaxValuesPerGroup); set them
+	// before first use.
+	MaxValues, MaxValuesPerGroup int
+
 	mu sync.Mutex
 	// sites holds each site as decoded from its JSON encoding (so that a
 	// site reads back exactly as it would from the encoded form); it is
 	// never handed out: GetSite and ListSites return deep copies.
 	sites  map[string]*Site
-	values map[string]memValue
+	values map[string]*memValue
+	order  list.List             // of *memValue, oldest first
+	groups map[string]*list.List // of *memValue by group, oldest first
 	now    func() time.Time
 	sweep  int // PutValue calls until the next sweep of expired values
 }
 
 type memValue struct {
-	v   []byte
-	exp time.Time
+	key, group string
+	v          []byte
+	exp        time.Time
+	elem, gel  *list.Element
 }
 
 // NewMemoryStore returns an empty in-memory store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{sites: map[string]*Site{}, values: map[string]memValue{}, now: time.Now}
+	return &MemoryStore{sites: map[string]*Site{}, values: map[string]*memValue{}, groups: map[string]*list.List{}, now: time.Now}
+}
+
+func (m *MemoryStore) removeLocked(v *memValue) {
+	delete(m.values, v.key)
+	m.order.Remove(v.elem)
+	if g := m.groups[v.group]; g != nil {
+		g.Remove(v.gel)
+		if g.Len() == 0 {
+			delete(m.groups, v.group)
+		}
+	}
+}
+
+func limitOr(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
 }
 
 // GetSite implements Store.
@@ -253,14 +308,36 @@ func (m *MemoryStore) PutValue(_ context.Context, key string, value []byte, ttl 
 	defer m.mu.Unlock()
 	m.sweep--
 	if m.sweep <= 0 {
-		for k, v := range m.values {
+		for _, v := range m.values {
 			if !now.Before(v.exp) {
-				delete(m.values, k)
+				m.removeLocked(v)
 			}
 		}
 		m.sweep = max(1024, len(m.values))
 	}
-	m.values[key] = memValue{v: slices.Clone(value), exp: now.Add(ttl)}
+	if old := m.values[key]; old != nil {
+		m.removeLocked(old)
+	}
+	group := valueGroup(key)
+	g := m.groups[group]
+	if g == nil {
+		g = list.New()
+		m.groups[group] = g
+	}
+	// Oldest first: of the group, then of the store.
+	for g.Len() >= limitOr(m.MaxValuesPerGroup, DefaultMaxValuesPerGroup) {
+		m.removeLocked(g.Front().Value.(*memValue))
+	}
+	for len(m.values) >= limitOr(m.MaxValues, DefaultMaxValues) {
+		m.removeLocked(m.order.Front().Value.(*memValue))
+	}
+	if m.groups[group] == nil {
+		m.groups[group] = g
+	}
+	v := &memValue{key: key, group: group, v: slices.Clone(value), exp: now.Add(ttl)}
+	v.elem = m.order.PushBack(v)
+	v.gel = g.PushBack(v)
+	m.values[key] = v
 	return nil
 }
 
@@ -273,7 +350,7 @@ func (m *MemoryStore) TakeValue(_ context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	delete(m.values, key)
+	m.removeLocked(v)
 	if !now.Before(v.exp) {
 		return nil, ErrNotFound
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,12 +41,17 @@ type fileDoc struct {
 	Sites   map[string]json.RawMessage `json:"sites"`
 }
 
-// NewFileStore opens (or, when missing, starts) the store at path.
+// NewFileStore opens (or, when missing, starts) the store at path. It
+// first removes the temporary copies an interrupted write left behind
+// (".<name>.<digits>.tmp" next to path; they hold client secrets).
 func NewFileStore(path string) (*FileStore, error) {
 	if path == "" {
 		return nil, errors.New("oxdserver: file store needs a path")
 	}
 	f := &FileStore{path: path, mem: NewMemoryStore(), sites: map[string]json.RawMessage{}}
+	if err := removeStaleTemps(path); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -68,6 +74,40 @@ func NewFileStore(path string) (*FileStore, error) {
 		f.sites[id] = raw
 	}
 	return f, nil
+}
+
+// removeStaleTemps deletes the temporary copies that an interrupted write
+// of the store (a crash, kill -9) left next to path: regular files named
+// ".<base>.<digits>.tmp" in the same directory, as written before the
+// rename. They hold client secrets. Nothing else is touched.
+func removeStaleTemps(path string) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("oxdserver: read the file store's directory: %w", err)
+	}
+	prefix := "." + base + "."
+	for _, e := range entries {
+		name := e.Name()
+		mid, ok := strings.CutPrefix(name, prefix)
+		if !ok {
+			continue
+		}
+		mid, ok = strings.CutSuffix(mid, ".tmp")
+		if !ok || mid == "" || strings.Trim(mid, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("oxdserver: remove a stale temporary file of the file store: %w", err)
+		}
+	}
+	return nil
 }
 
 // persistLocked writes all sites; f.mu is held.
@@ -160,6 +200,12 @@ func (f *FileStore) ListSites(_ context.Context) ([]*Site, error) {
 		out = append(out, &s)
 	}
 	return out, nil
+}
+
+// SetValueLimits bounds the pending one-time values, kept in memory (see
+// MemoryStore.MaxValues); zero keeps a default. Call it before first use.
+func (f *FileStore) SetValueLimits(maxValues, maxPerGroup int) {
+	f.mem.MaxValues, f.mem.MaxValuesPerGroup = maxValues, maxPerGroup
 }
 
 // PutValue implements Store (in memory).

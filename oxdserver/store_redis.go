@@ -20,7 +20,16 @@ import (
 // (a set of oxd_ids), "v:<key>" (one-time values). Sites hold client
 // secrets and registration access tokens in plain form: restrict access
 // to the Redis database (ACLs, TLS, private network).
+//
+// Pending values are bounded as in every store (DefaultMaxValues,
+// DefaultMaxValuesPerGroup, or MaxValues and MaxValuesPerGroup when set):
+// each is indexed in sorted sets by expiry ("vidx" and "vidx:<group>"), and
+// the earliest to expire (the oldest, for one kind of value) is evicted.
 type RedisStore struct {
+	// MaxValues and MaxValuesPerGroup bound the pending one-time values
+	// (see MemoryStore); set them before first use.
+	MaxValues, MaxValuesPerGroup int
+
 	c      *redis.Client
 	prefix string
 }
@@ -127,15 +136,54 @@ func (r *RedisStore) PutValue(ctx context.Context, key string, value []byte, ttl
 	if ttl <= 0 {
 		return errors.New("oxdserver: value without a time to live")
 	}
-	if err := r.c.Set(ctx, r.valueKey(key), value, ttl).Err(); err != nil {
+	now := time.Now().UnixMilli()
+	exp := now + ttl.Milliseconds()
+	keys := []string{r.valueKey(key), r.prefix + "vidx", r.prefix + "vidx:" + valueGroup(key)}
+	args := []any{value, ttl.Milliseconds(), exp, now, r.prefix + "v:",
+		limitOr(r.MaxValues, DefaultMaxValues), limitOr(r.MaxValuesPerGroup, DefaultMaxValuesPerGroup), key}
+	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("oxdserver: redis put value: %w", err)
 	}
 	return nil
 }
 
+// redisPutValue stores the value, indexes it by expiry in the store's and
+// its group's sorted sets, drops expired index entries, and evicts the
+// earliest-expiring values over the bounds. KEYS: value key, store index,
+// group index. ARGV: value, ttl ms, expiry ms, now ms, value key prefix,
+// max values, max per group, member (the key without prefix).
+var redisPutValue = redis.NewScript(`
+local member = ARGV[8]
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
+local function evict(idx, max)
+  while redis.call('ZCARD', idx) >= max do
+    local m = redis.call('ZPOPMIN', idx)
+    if #m == 0 then break end
+    redis.call('DEL', ARGV[5] .. m[1])
+    redis.call('ZREM', KEYS[2], m[1])
+  end
+end
+redis.call('ZREM', KEYS[2], member)
+redis.call('ZREM', KEYS[3], member)
+evict(KEYS[3], tonumber(ARGV[7]))
+evict(KEYS[2], tonumber(ARGV[6]))
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], member)
+redis.call('ZADD', KEYS[3], ARGV[3], member)
+redis.call('PEXPIRE', KEYS[3], ARGV[2])
+return 1
+`)
+
 // TakeValue implements Store with GETDEL.
 func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) {
 	b, err := r.c.GetDel(ctx, r.valueKey(key)).Bytes()
+	if err == nil || errors.Is(err, redis.Nil) {
+		// Unindex (best effort: stale index entries are dropped when
+		// evicted or expired).
+		r.c.ZRem(ctx, r.prefix+"vidx", key)
+		r.c.ZRem(ctx, r.prefix+"vidx:"+valueGroup(key), key)
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}

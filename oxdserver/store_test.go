@@ -108,7 +108,7 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 
 	store, err := oxdserver.NewFileStore(path)
 	require.NoError(t, err)
-	e1, err := oxdserver.New(oxdserver.Config{Store: store})
+	e1, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Store: store})
 	require.NoError(t, err)
 	c1 := oxdclient.New(e1, oxdclient.Config{})
 	reg, err := c1.RegisterSite(testCtx(t), oxdclient.RegisterSiteParams{SiteParams: oxdclient.SiteParams{
@@ -126,7 +126,7 @@ func TestFileStoreSurvivesRestart(t *testing.T) {
 	// A new process: the site is there and usable for a full login.
 	store2, err := oxdserver.NewFileStore(path)
 	require.NoError(t, err)
-	e2, err := oxdserver.New(oxdserver.Config{Store: store2})
+	e2, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Store: store2})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = e2.Close() })
 	c2 := oxdclient.New(e2, oxdclient.Config{})
@@ -174,7 +174,7 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	rc := startRedis(t)
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	newEngine := func() *oxdclient.Client {
-		e, err := oxdserver.New(oxdserver.Config{Store: oxdserver.NewRedisStore(rc, "oxd:")})
+		e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Store: oxdserver.NewRedisStore(rc, "oxd:")})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = e.Close() })
 		return oxdclient.New(e, oxdclient.Config{})
@@ -200,7 +200,7 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	au2, err := b.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	require.NoError(t, err)
 	state := strings.Split(strings.Split(au2.AuthorizationURL, "state=")[1], "&")[0]
-	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+state).Result()
+	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+setup.OxdID+"/"+state).Result()
 	require.NoError(t, err)
 	assert.Greater(t, ttl, time.Duration(0))
 	assert.LessOrEqual(t, ttl, oxdserver.DefaultStateTTL)

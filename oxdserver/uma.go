@@ -100,7 +100,7 @@ func (e *Engine) umaRSProtect(ctx context.Context, c *call, p *oxdclient.UMARSPr
 			res := UMAResource{Path: r.Path, HTTPMethods: methods, Scopes: nonBlank(cond.Scopes), ScopeExpressions: []json.RawMessage{}}
 			body := map[string]any{"name": resourceName(methods, r.Path)}
 			if cond.ScopeExpression != nil {
-				expr, _ := json.Marshal(cond.ScopeExpression)
+				expr, _ := feMarshalJSON(cond.ScopeExpression)
 				res.ScopeExpressions = []json.RawMessage{expr}
 				res.TicketScopes = slices.Clone(cond.ScopeExpression.Data)
 				body["resource_scopes"] = cond.ScopeExpression.Data
@@ -417,7 +417,7 @@ func needInfo(body []byte) json.RawMessage {
 	if len(claims) == 0 {
 		claims = json.RawMessage("null")
 	}
-	out, err := json.Marshal(struct {
+	out, err := feMarshalJSON(struct {
 		Error          string          `json:"error"`
 		RequiredClaims json.RawMessage `json:"required_claims"`
 		RedirectUser   nstr            `json:"redirect_user"`
@@ -448,7 +448,7 @@ func (e *Engine) umaClaimsGatheringURL(ctx context.Context, c *call, p *oxdclien
 	}
 	state := randomToken()
 	rec, _ := json.Marshal(stateRecord{Kind: stateKindClaims, OxdID: site.OxdID})
-	if err := e.store.PutValue(ctx, keyState+state, rec, e.cfg.StateTTL); err != nil {
+	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec, e.cfg.StateTTL); err != nil {
 		return nil, fmt.Errorf("store state: %w", err)
 	}
 	var q query

@@ -60,7 +60,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 func TestUnknownCommandIsUnsupported(t *testing.T) {
-	e, err := oxdserver.New(oxdserver.Config{})
+	e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	for _, name := range []string{"update_site_registration", "license_status", "validate", "", "GET_AUTHORIZATION_URLX"} {
 		_, oe := exec(t, e, name, map[string]any{"oxd_id": "x"})
@@ -69,14 +69,14 @@ func TestUnknownCommandIsUnsupported(t *testing.T) {
 }
 
 func TestCommandNamesAreCaseInsensitive(t *testing.T) {
-	e, err := oxdserver.New(oxdserver.Config{})
+	e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	_, oe := exec(t, e, "Get_Authorization_URL", map[string]any{"oxd_id": "nope"})
 	requireFixtureError(t, oe, "invalid_oxd_id")
 }
 
 func TestMalformedParams(t *testing.T) {
-	e, err := oxdserver.New(oxdserver.Config{})
+	e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	ctx := testCtx(t)
 	for _, raw := range []string{"", "null", "[]", `"x"`, `{"oxd_id": 5}`, `{"oxd_id": "a", "scope": "openid"}`, `{`} {
@@ -94,7 +94,7 @@ func TestMalformedParams(t *testing.T) {
 }
 
 func TestBlankAndUnknownOxdID(t *testing.T) {
-	e, err := oxdserver.New(oxdserver.Config{})
+	e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	for _, cmd := range []string{"update_site", "remove_site", "get_authorization_url", "get_tokens_by_code",
 		"get_access_token_by_refresh_token", "get_user_info", "get_logout_uri", "introspect_access_token",
@@ -111,7 +111,7 @@ func TestBlankAndUnknownOxdID(t *testing.T) {
 }
 
 func TestRegisterSiteValidation(t *testing.T) {
-	e, err := oxdserver.New(oxdserver.Config{})
+	e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	_, oe := exec(t, e, "register_site", map[string]any{"authorization_redirect_uri": "https://rp/cb"})
 	requireFixtureError(t, oe, "invalid_op_host")
@@ -145,7 +145,8 @@ func TestGetTokensByCodeChecksInOrder(t *testing.T) {
 }
 
 // TestStateIsBoundToOxdID: a state issued for one site is "not
-// registered" for another, and it is burnt by the attempt.
+// registered" for another, and the attempt does not burn it (another
+// tenant cannot cancel a login in progress).
 func TestStateIsBoundToOxdID(t *testing.T) {
 	srv := oxdtest.NewServer(t)
 	ctx := testCtx(t)
@@ -158,7 +159,7 @@ func TestStateIsBoundToOxdID(t *testing.T) {
 	_, oe := exec(t, srv.Engine, "get_tokens_by_code", map[string]any{"oxd_id": other.OxdID, "code": code, "state": state})
 	requireFixtureError(t, oe, "bad_request_state_not_valid")
 	_, oe = exec(t, srv.Engine, "get_tokens_by_code", map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
-	requireFixtureError(t, oe, "bad_request_state_not_valid")
+	require.Nil(t, oe, "%v", oe)
 }
 
 func TestStateIsSingleUse(t *testing.T) {

@@ -68,8 +68,9 @@ type ServerOption func(*serverOptions)
 // policy, clock…).
 func WithOPConfig(cfg OPConfig) ServerOption { return func(o *serverOptions) { o.op = cfg } }
 
-// WithEngineConfig configures the engine (store, TTLs, logger…). Its
-// ProtectInProcess is overridden by WithProtection.
+// WithEngineConfig configures the engine (store, TTLs, logger…).
+// InsecureAllowLoopbackHTTP is always set (the development OP speaks plain
+// http on loopback).
 func WithEngineConfig(cfg oxdserver.Config) ServerOption {
 	return func(o *serverOptions) { o.engine = cfg }
 }
@@ -96,9 +97,10 @@ func WithScopes(scopes ...string) ServerOption {
 	return func(o *serverOptions) { o.scope = append([]string(nil), scopes...) }
 }
 
-// WithProtection makes the engine enforce protection access tokens on the
-// in-process transport, and Server.Client obtain them from the setup
-// client, as a protected oxd-server (or its HTTPS extension) requires.
+// WithProtection makes Server.Client use the engine's ProtectedTransport
+// (checked like a listener) and obtain protection access tokens from the
+// setup client, as a protected oxd-server (or its HTTPS extension)
+// requires.
 func WithProtection() ServerOption { return func(o *serverOptions) { o.protect = true } }
 
 // WithClientName sets the client_name of the site.
@@ -121,7 +123,7 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 	}
 	op := NewTestOP(t, o.op)
 	ecfg := o.engine
-	ecfg.ProtectInProcess = o.protect
+	ecfg.InsecureAllowLoopbackHTTP = true
 	eng, err := oxdserver.New(ecfg)
 	if err != nil {
 		t.Fatalf("oxdtest: start engine: %v", err)
@@ -151,14 +153,16 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 		Scope:        []string{"openid", "oxd", "uma_protection"},
 	}
 	ccfg := oxdclient.Config{}
+	var tr oxdclient.Transport = eng
 	if o.protect {
 		c := creds
 		ccfg.Protection = &c
+		tr = eng.ProtectedTransport()
 	}
 	return &Server{
 		OP:                    op,
 		Engine:                eng,
-		Client:                oxdclient.New(eng, ccfg),
+		Client:                oxdclient.New(tr, ccfg),
 		OxdID:                 setup.OxdID,
 		ClientID:              setup.ClientIDOfOxdID,
 		Setup:                 setup,

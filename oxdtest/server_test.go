@@ -60,7 +60,7 @@ func TestNewServerOptions(t *testing.T) {
 	assert.Equal(t, "s1", tok.IDTokenClaims.String("sub"))
 
 	// Protection is enforced: a client without credentials is refused.
-	bare := oxdclient.New(srv.Engine, oxdclient.Config{})
+	bare := oxdclient.New(srv.Engine.ProtectedTransport(), oxdclient.Config{})
 	_, err = bare.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: srv.OxdID})
 	require.True(t, oxdclient.IsProtectionTokenError(err), "%v", err)
 }

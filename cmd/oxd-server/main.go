@@ -7,31 +7,17 @@
 //
 //	oxd-server [flags]
 //
-//	-listen 127.0.0.1:8099     socket protocol address ("" disables it)
-//	-https-listen ADDR         HTTPS-extension address, e.g. 127.0.0.1:8443 ("" disables it)
-//	-tls-cert FILE -tls-key FILE
-//	                           certificate for the HTTPS extension; without them a
-//	                           self-signed ECDSA certificate for 127.0.0.1, ::1 and
-//	                           localhost is generated at start and its SHA-256
-//	                           fingerprint printed
-//	-tls-cert-out FILE         write the generated certificate (PEM) there, for
-//	                           clients to trust it
-//	-store memory|file:PATH|redis://…
-//	                           where sites, states and nonces live (default memory);
-//	                           a file keeps sites across restarts, Redis shares
-//	                           them (and states, nonces) between several servers
-//	-redis-prefix oxd:         prefix of every Redis key
-//	-protect-socket            require protection access tokens on the socket
-//	                           (default false, as oxd-server ships)
-//	-https-protect             require them on the HTTPS extension (default true)
-//	-dev-op                    start the development OP (package devop) on a
-//	                           loopback port and print its issuer
-//	-log-level debug|info|warn|error
-//	-shutdown-timeout 30s      how long SIGTERM/SIGINT waits for commands in flight
+// Every flag, its default and the behaviours changed from oxd-server 3.1.4
+// for safety are listed in the README (section "The drop-in server") and
+// by oxd-server -h. In short: protection access tokens are required on
+// every listener unless -insecure-no-protection; OPs must use https
+// (-insecure-loopback-http or -dev-op for a loopback development OP) and
+// may be restricted with -op-host; both listeners cap their connections
+// and close the longest idle one first.
 //
 // Logs go to stderr (log/slog text). They never contain parameters, answers,
 // tokens or secrets. SIGTERM or SIGINT stops both listeners gracefully; the
-// exit status is then 0.
+// exit status is then 0, or 1 when -shutdown-timeout cut commands short.
 package main
 
 import (

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -126,8 +127,8 @@ func TestBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	// Socket (protection off by default): setup_client, a protection token,
-	// an authorization URL.
+	// Socket (protection on by default, as on every listener): setup_client,
+	// a protection token, an authorization URL.
 	st, err := oxdclient.NewSocket(sockAddr, oxdclient.SocketConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +155,13 @@ func TestBinary(t *testing.T) {
 	if err != nil || tok.AccessToken.IsZero() {
 		t.Fatalf("get_client_token: %v %+v", err, tok)
 	}
-	au, err := sc.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	if _, err := sc.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID}); !oxdclient.IsProtectionTokenError(err) {
+		t.Fatalf("get_authorization_url over the socket without a token: %v", err)
+	}
+	sp := oxdclient.New(st, oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{
+		ClientID: setup.ClientID, ClientSecret: setup.ClientSecret, OPHost: issuer,
+	}})
+	au, err := sp.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	if err != nil || !strings.HasPrefix(au.AuthorizationURL, issuer+"/") || !strings.Contains(au.AuthorizationURL, "state=") {
 		t.Fatalf("get_authorization_url over the socket: %v %+v", err, au)
 	}
@@ -238,6 +245,10 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"-listen", "256.0.0.1:1"}, 1, "socket listener"},
 		{[]string{"-listen", "", "-https-listen", "127.0.0.1:0", "-tls-cert", "/nonexistent", "-tls-key", "/nonexistent"}, 1, "TLS certificate"},
 		{[]string{"-h"}, 0, "-https-listen"},
+		{[]string{"-protect-socket"}, 2, "flag provided but not defined"},
+		{[]string{"-https-protect=false"}, 2, "flag provided but not defined"},
+		{[]string{"-max-conns", "0"}, 2, "must be positive"},
+		{[]string{"-op-host", "https://op.example/path"}, 1, "invalid OPHosts entry"},
 	} {
 		var out bytes.Buffer
 		code := run(context.Background(), tc.args, &out)
@@ -296,7 +307,7 @@ func startRun(t *testing.T, args ...string) (addr string, stop func()) {
 	done := make(chan int, 1)
 	exited := make(chan struct{})
 	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), &logs)
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-insecure-loopback-http"}, args...), &logs)
 		close(exited)
 	}()
 	addr = logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
@@ -319,16 +330,24 @@ func startRun(t *testing.T, args ...string) (addr string, stop func()) {
 }
 
 func socketClient(t *testing.T, addr string) *oxdclient.Client {
+	return protectedSocketClient(t, addr, nil)
+}
+
+// protectedSocketClient attaches protection tokens minted with creds (nil:
+// none).
+func protectedSocketClient(t *testing.T, addr string, creds *oxdclient.ProtectionCredentials) *oxdclient.Client {
 	t.Helper()
 	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return oxdclient.New(st, oxdclient.Config{})
+	return oxdclient.New(st, oxdclient.Config{Protection: creds})
 }
 
-func setupSite(t *testing.T, c *oxdclient.Client, issuer string) string {
+// setupSite runs setup_client and returns the site and the credentials
+// that mint its protection tokens.
+func setupSite(t *testing.T, c *oxdclient.Client, issuer string) (string, *oxdclient.ProtectionCredentials) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -339,7 +358,7 @@ func setupSite(t *testing.T, c *oxdclient.Client, issuer string) string {
 	if err != nil {
 		t.Fatalf("setup_client: %v", err)
 	}
-	return r.OxdID
+	return r.OxdID, &oxdclient.ProtectionCredentials{ClientID: r.ClientID, ClientSecret: r.ClientSecret, OPHost: issuer}
 }
 
 func getRP(t *testing.T, c *oxdclient.Client, oxdID string) error {
@@ -356,18 +375,18 @@ func TestStoreFileSurvivesRestart(t *testing.T) {
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	file := filepath.Join(t.TempDir(), "sites.json")
 	addr, stop := startRun(t, "-store", "file:"+file)
-	oxdID := setupSite(t, socketClient(t, addr), op.Issuer())
+	oxdID, creds := setupSite(t, socketClient(t, addr), op.Issuer())
 	stop()
 	if st, err := os.Stat(file); err != nil || st.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("store file: %v %v", st, err)
 	}
 	addr2, _ := startRun(t, "-store", "file:"+file)
-	if err := getRP(t, socketClient(t, addr2), oxdID); err != nil {
+	if err := getRP(t, protectedSocketClient(t, addr2, creds), oxdID); err != nil {
 		t.Fatalf("get_rp after restart: %v", err)
 	}
 	// A memory store forgets.
 	addr3, _ := startRun(t)
-	if err := getRP(t, socketClient(t, addr3), oxdID); !oxdclient.IsInvalidOxdID(err) {
+	if err := getRP(t, protectedSocketClient(t, addr3, creds), oxdID); !oxdclient.IsInvalidOxdID(err) {
 		t.Fatalf("get_rp on a fresh memory store: %v", err)
 	}
 }
@@ -379,11 +398,65 @@ func TestStoreRedisShared(t *testing.T) {
 	a, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	b, _ := startRun(t, "-store", url, "-redis-prefix", "t1:")
 	other, _ := startRun(t, "-store", url, "-redis-prefix", "t2:")
-	oxdID := setupSite(t, socketClient(t, a), op.Issuer())
-	if err := getRP(t, socketClient(t, b), oxdID); err != nil {
+	oxdID, creds := setupSite(t, socketClient(t, a), op.Issuer())
+	if err := getRP(t, protectedSocketClient(t, b, creds), oxdID); err != nil {
 		t.Fatalf("get_rp on the second server: %v", err)
 	}
-	if err := getRP(t, socketClient(t, other), oxdID); !oxdclient.IsInvalidOxdID(err) {
+	if err := getRP(t, protectedSocketClient(t, other, creds), oxdID); !oxdclient.IsInvalidOxdID(err) {
 		t.Fatalf("get_rp under another prefix: %v", err)
+	}
+}
+
+// TestDevOPCannotPassForProduction (server hardening, defect 7): -dev-op
+// logs a WARN banner, refuses a persistent store and a listener off
+// loopback unless -dev-op-allow-unsafe, and a listener off loopback with
+// protection off is warned about.
+func TestDevOPCannotPassForProduction(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-dev-op", "-listen", "127.0.0.1:0", "-store", "file:" + filepath.Join(t.TempDir(), "s.json")}, "refuses a persistent -store"},
+		{[]string{"-dev-op", "-listen", "127.0.0.1:0", "-store", "redis://127.0.0.1:1/0"}, "refuses a persistent -store"},
+		{[]string{"-dev-op", "-listen", "0.0.0.0:0"}, "not on a loopback address"},
+		{[]string{"-dev-op", "-listen", ":0"}, "not on a loopback address"},
+		{[]string{"-dev-op", "-listen", "", "-https-listen", "[::]:0"}, "not on a loopback address"},
+	} {
+		var out bytes.Buffer
+		if code := run(context.Background(), tc.args, &out); code != 2 || !strings.Contains(out.String(), tc.msg) {
+			t.Errorf("%q: exit %d; output:\n%s", tc.args, code, out.String())
+		}
+	}
+
+	// A listener off loopback with protection off is warned about (checked
+	// without listening: tests listen on loopback only).
+	var warned bytes.Buffer
+	exposureWarnings(&options{listen: "0.0.0.0:8099", noProtection: true}, slog.New(slog.NewTextHandler(&warned, nil)))
+	if !strings.Contains(warned.String(), `level=WARN msg="a listener is not on a loopback address and protection is OFF`) {
+		t.Errorf("no exposure warning: %s", warned.String())
+	}
+
+	// Allowed with the second flag; the banner is a WARN.
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-dev-op", "-dev-op-allow-unsafe", "-insecure-no-protection", "-listen", "127.0.0.1:0", "-store", "file:" + filepath.Join(t.TempDir(), "s.json")}, &logs)
+		close(exited)
+	}()
+	logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening"`), exited)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, logs.String())
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`level=WARN msg="DEVELOPMENT OP RUNNING (-dev-op): NOT FOR PRODUCTION`,
+		`level=WARN msg="protection access tokens are OFF (-insecure-no-protection)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in:\n%s", want, out)
+		}
 	}
 }

@@ -10,12 +10,21 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
+)
+
+// Defaults of the HTTPS listener.
+const (
+	defaultHTTPSMaxConns    = 256
+	defaultHTTPSIdleTimeout = time.Minute
 )
 
 type options struct {
@@ -25,11 +34,20 @@ type options struct {
 	tlsCertOut      string
 	store           string
 	redisPrefix     string
-	protectSocket   bool
-	httpsProtect    bool
+	noProtection    bool
+	opHosts         stringList
+	loopbackHTTP    bool
 	devOP           bool
 	logLevel        string
 	shutdownTimeout time.Duration
+
+	maxConns, maxConnsPerSource int
+	idleTimeout, readTimeout    time.Duration
+	httpsMaxConns               int
+	httpsIdleTimeout            time.Duration
+	devOPAllowUnsafe            bool
+	operatorTokenFile           string
+	registrationsPerMinute      int
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -43,11 +61,21 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.tlsCertOut, "tls-cert-out", "", "write the generated self-signed certificate (PEM) to this file")
 	fs.StringVar(&o.store, "store", "memory", "storage: memory, file:<path> or redis://[user:password@]host:port/db")
 	fs.StringVar(&o.redisPrefix, "redis-prefix", "oxd:", "prefix of every Redis key (with -store redis://…)")
-	fs.BoolVar(&o.protectSocket, "protect-socket", false, "require protection access tokens on the socket protocol")
-	fs.BoolVar(&o.httpsProtect, "https-protect", true, "require protection access tokens on the HTTPS extension")
+	fs.BoolVar(&o.noProtection, "insecure-no-protection", false, "do not require protection access tokens on any listener (3.1.4's shipped default): anyone who reaches a listener can read every site's client secret, use, change and remove every site")
+	fs.Var(&o.opHosts, "op-host", "allow this OP (host, host:port or https origin); repeat for several; none: any https OP")
+	fs.BoolVar(&o.loopbackHTTP, "insecure-loopback-http", false, "allow plain-http OPs on loopback addresses (development OPs); on with -dev-op")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
+	fs.BoolVar(&o.devOPAllowUnsafe, "dev-op-allow-unsafe", false, "allow -dev-op with a persistent store or a listener off loopback")
+	fs.StringVar(&o.operatorTokenFile, "operator-token-file", "", "file holding the operator token that setup_client and register_site need (parameter operator_token); without it they are open on loopback listeners and refused on others")
+	fs.IntVar(&o.registrationsPerMinute, "registrations-per-minute", oxdserver.DefaultRegistrationsPerMinute, "most setup_client and register_site commands per minute (bursts of as many)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
+	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
+	fs.IntVar(&o.maxConnsPerSource, "max-conns-per-source", oxdserver.DefaultMaxConnsPerSource, "socket: most open connections from one IP address")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", oxdserver.DefaultIdleTimeout, "socket: close a connection idle between commands for that long")
+	fs.DurationVar(&o.readTimeout, "read-timeout", oxdserver.DefaultReadTimeout, "socket: longest time to receive one command frame")
+	fs.IntVar(&o.httpsMaxConns, "https-max-conns", defaultHTTPSMaxConns, "HTTPS extension: most open connections; at the cap the longest idle one is closed")
+	fs.DurationVar(&o.httpsIdleTimeout, "https-idle-timeout", defaultHTTPSIdleTimeout, "HTTPS extension: close a keep-alive connection idle for that long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -66,7 +94,53 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.shutdownTimeout <= 0 {
 		return nil, errors.New("-shutdown-timeout must be positive")
 	}
+	if o.maxConns <= 0 || o.maxConnsPerSource <= 0 || o.httpsMaxConns <= 0 {
+		return nil, errors.New("-max-conns, -max-conns-per-source and -https-max-conns must be positive")
+	}
+	if o.idleTimeout <= 0 || o.readTimeout <= 0 || o.httpsIdleTimeout <= 0 {
+		return nil, errors.New("-idle-timeout, -read-timeout and -https-idle-timeout must be positive")
+	}
+	if o.devOP && !o.devOPAllowUnsafe {
+		if o.store != "" && o.store != "memory" {
+			return nil, errors.New("-dev-op (demo users with published passwords, anonymous registration) refuses a persistent -store; add -dev-op-allow-unsafe to insist")
+		}
+		for _, a := range []string{o.listen, o.httpsListen} {
+			if a != "" && !onLoopback(a) {
+				return nil, fmt.Errorf("-dev-op refuses the listener %s, which is not on a loopback address; add -dev-op-allow-unsafe to insist", a)
+			}
+		}
+	}
 	return o, nil
+}
+
+// exposureWarnings logs what the options expose.
+func exposureWarnings(o *options, log *slog.Logger) {
+	if !o.noProtection {
+		return
+	}
+	for _, a := range []string{o.listen, o.httpsListen} {
+		if a != "" && !onLoopback(a) {
+			log.Warn("a listener is not on a loopback address and protection is OFF: anyone on the network can read and change every site", "addr", a)
+		}
+	}
+	log.Warn("protection access tokens are OFF (-insecure-no-protection): anyone who reaches a listener can list every site, read its client secret (get_rp), use, change and remove it; use only for a trusted single-tenant setup on loopback")
+}
+
+// onLoopback reports whether a listen address is on a loopback address
+// (127.0.0.0/8, ::1, localhost). An empty host (every interface) is not.
+func onLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && hostutil.PlainHTTPStaysLocal(host)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -78,7 +152,8 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // run is the whole program; it returns the exit status: 0 after a graceful
-// stop (ctx cancelled by SIGTERM/SIGINT), 1 on a failure, 2 on bad flags.
+// stop (ctx cancelled by SIGTERM/SIGINT), 1 on a failure or when the
+// -shutdown-timeout deadline cut commands short, 2 on bad flags.
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -108,26 +183,50 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	engine, err := oxdserver.New(oxdserver.Config{Store: store, Logger: log})
+	var devOP *devop.OP
+	if o.devOP {
+		// Started first: its issuer joins a non-empty OP allow-list.
+		devOP, err = devop.StartOP(devop.OPConfig{Logger: log.With("component", "dev-op")})
+		if err != nil {
+			_ = store.Close()
+			return fmt.Errorf("development OP: %w", err)
+		}
+		defer devOP.Close()
+		if len(o.opHosts) > 0 {
+			o.opHosts = append(o.opHosts, devOP.Issuer())
+		}
+	}
+	operatorToken := ""
+	if o.operatorTokenFile != "" {
+		b, err := os.ReadFile(o.operatorTokenFile)
+		if err != nil || strings.TrimSpace(string(b)) == "" {
+			_ = store.Close()
+			return errors.New("-operator-token-file: cannot read a non-empty token")
+		}
+		operatorToken = strings.TrimSpace(string(b))
+	}
+	engine, err := oxdserver.New(oxdserver.Config{
+		OperatorToken: operatorToken, RegistrationsPerMinute: o.registrationsPerMinute,
+		Store: store, Logger: log, InsecureNoProtection: o.noProtection,
+		OPHosts: o.opHosts, InsecureAllowLoopbackHTTP: o.loopbackHTTP || o.devOP,
+	})
 	if err != nil {
 		_ = store.Close()
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer engine.Close() // closes the store
-	log.Info("oxd engine ready", "store", storeDesc)
+	log.Info("oxd engine ready", "store", storeDesc, "protection", !o.noProtection)
+	exposureWarnings(o, log)
 
-	if o.devOP {
-		op, err := devop.StartOP(devop.OPConfig{Logger: log.With("component", "dev-op")})
-		if err != nil {
-			return fmt.Errorf("development OP: %w", err)
-		}
-		defer op.Close()
+	if devOP != nil {
+		op := devOP
 		users := make([]string, 0, len(devop.DemoUsers))
 		for _, u := range devop.DemoUsers {
 			users = append(users, u.Username)
 		}
-		log.Info("development OP listening", "issuer", op.Issuer(), "users", strings.Join(users, ","),
-			"note", "for trials only: demo users with documented passwords (see devop.DemoUsers)")
+		log.Warn("DEVELOPMENT OP RUNNING (-dev-op): NOT FOR PRODUCTION. It registers any client anonymously and its demo users have published passwords",
+			"issuer", op.Issuer(), "users", strings.Join(users, ","), "plain_http_loopback_ops", "allowed")
+		log.Info("development OP listening", "issuer", op.Issuer())
 	}
 
 	var (
@@ -141,8 +240,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("socket listener: %w", err)
 		}
-		sock = &oxdserver.SocketServer{Engine: engine, Protect: o.protectSocket, Logger: log}
-		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protect", o.protectSocket)
+		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
+			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: !onLoopback(o.listen)}
+		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,24 +262,23 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			stopSocket(sock, o.shutdownTimeout, log)
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
+		capped := newCapListener(ln, o.httpsMaxConns, log)
 		httpSrv = &http.Server{
-			Handler: oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{
-				InsecureNoProtection: !o.httpsProtect,
-				Logger:               log,
-			}),
+			ConnState:         capped.connState,
+			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: !onLoopback(o.httpsListen)}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      2 * time.Minute,
-			IdleTimeout:       2 * time.Minute,
+			IdleTimeout:       o.httpsIdleTimeout,
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protect", o.httpsProtect)
+		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := httpSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := httpSrv.ServeTLS(capped, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				failed <- fmt.Errorf("HTTPS listener: %w", err)
 			}
 		}()
@@ -194,7 +293,10 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
-	var swg sync.WaitGroup
+	var (
+		swg sync.WaitGroup
+		cut atomic.Bool // the deadline cut commands short
+	)
 	if httpSrv != nil {
 		swg.Add(1)
 		go func() {
@@ -202,6 +304,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			if err := httpSrv.Shutdown(sctx); err != nil {
 				log.Warn("HTTPS extension: commands still running at the shutdown deadline; closing", "err", err)
 				_ = httpSrv.Close()
+				cut.Store(true)
 			}
 		}()
 	}
@@ -209,11 +312,16 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			stopSocketCtx(sctx, sock, log)
+			if !stopSocketCtx(sctx, sock, log) {
+				cut.Store(true)
+			}
 		}()
 	}
 	swg.Wait()
 	wg.Wait()
+	if runErr == nil && cut.Load() {
+		return errCutShort
+	}
 	return runErr
 }
 
@@ -226,9 +334,17 @@ func stopSocket(s *oxdserver.SocketServer, timeout time.Duration, log *slog.Logg
 	stopSocketCtx(ctx, s, log)
 }
 
-func stopSocketCtx(ctx context.Context, s *oxdserver.SocketServer, log *slog.Logger) {
+// stopSocketCtx stops s gracefully; false when ctx ended first and
+// commands were cut short.
+func stopSocketCtx(ctx context.Context, s *oxdserver.SocketServer, log *slog.Logger) bool {
 	if err := s.Shutdown(ctx); err != nil {
 		log.Warn("socket: commands still running at the shutdown deadline; closing", "err", err)
 		_ = s.Close()
+		return false
 	}
+	return true
 }
+
+// errCutShort: the graceful stop's deadline (-shutdown-timeout) cut
+// commands in flight short; the exit status is then 1.
+var errCutShort = errors.New("commands in flight were cut short at the -shutdown-timeout deadline")

@@ -112,10 +112,11 @@ async function run(t, oxd, protect) {
   });
   if (!pat) return;
   // Over the HTTPS extension oxd-node puts the token in the Authorization
-  // header (and the body); over the socket protection is off.
+  // header (and the body); over the socket it travels in the params.
   const p = (params) => (protect ? Object.assign({ protection_access_token: pat.access_token }, params) : params);
 
-  // A protected command without a token: the extension answers 403.
+  // A protected command without a token: the extension answers 403, the
+  // socket blank_protection_access_token.
   if (protect) {
     await step('get_authorization_url.no_token', 'get_authorization_url', { oxd_id: oxdId });
   }
@@ -188,7 +189,7 @@ async function run(t, oxd, protect) {
 }
 
 async function main() {
-  await run('socket', oxdFactory({ https_extension: false, host: sockHost, port: Number(sockPort) }), false);
+  await run('socket', oxdFactory({ https_extension: false, host: sockHost, port: Number(sockPort) }), true);
   await run('https', oxdFactory({ https_extension: true, host: httpsBase }), true);
   emit({ done: true });
   stdinLines.close();

@@ -121,7 +121,9 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		d.client = oxdclient.New(t, oxdclient.Config{Logger: d.log})
 		d.oxdDesc = "oxd-https-extension " + t.BaseURL()
 	default:
-		d.engine, err = oxdserver.New(oxdserver.Config{Logger: d.log})
+		// The development OP speaks plain http on loopback; a real OP
+		// (-op) must use https.
+		d.engine, err = oxdserver.New(oxdserver.Config{Logger: d.log, InsecureAllowLoopbackHTTP: o.OP == ""})
 		if err != nil {
 			return nil, fmt.Errorf("starting the oxd engine: %w", err)
 		}

@@ -16,10 +16,10 @@ import (
 )
 
 // startSocketOxd serves an engine behind the oxd-server socket protocol,
-// with protection tokens enforced as a hardened oxd-server would.
+// with protection tokens enforced (the default).
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func startSocketOxd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &oxdserver.SocketServer{Engine: eng, Protect: true}
+	srv := &oxdserver.SocketServer{Engine: eng}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -45,7 +45,7 @@ func startSocketOxd(t *testing.T) string {
 // file for -oxd-https-ca.
 func startHTTPSOxd(t *testing.T) (url, caFile string) {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

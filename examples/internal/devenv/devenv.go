@@ -79,7 +79,7 @@ func Start(ctx context.Context, addr string) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e.engine, err = oxdserver.New(oxdserver.Config{})
+	e.engine, err = oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the development OP is plain http on loopback
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// capListener bounds the connections of the HTTPS listener. At the cap the
+// connection idle the longest (an HTTP keep-alive connection between
+// requests, as reported by http.Server.ConnState) is closed to make room;
+// when none is idle the new connection is closed at once. Accept errors
+// from running out of file descriptors (EMFILE, ENFILE) are logged
+// (rate-limited) and retried with a back-off instead of spinning.
+type capListener struct {
+	net.Listener
+	max int
+	log *slog.Logger
+
+	mu    sync.Mutex
+	conns map[*capConn]struct{}
+
+	evicted, rejected atomic.Uint64
+	lastWarn          atomic.Int64
+	sleep             func(time.Duration) // tests replace it
+}
+
+type capConn struct {
+	net.Conn
+	l         *capListener
+	once      sync.Once
+	idle      bool
+	idleSince time.Time
+}
+
+func (c *capConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func newCapListener(ln net.Listener, max int, log *slog.Logger) *capListener {
+	return &capListener{Listener: ln, max: max, log: log, conns: map[*capConn]struct{}{}, sleep: time.Sleep}
+}
+
+// capWarnEvery rate-limits the warnings of the listener.
+const capWarnEvery = 10 * time.Second
+
+func (l *capListener) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	last := l.lastWarn.Load()
+	if now-last < int64(capWarnEvery) || !l.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	l.log.Warn(msg, args...)
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				l.warn("HTTPS extension: out of file descriptors or memory on accept; backing off (raise the descriptor limit or lower -https-max-conns / -max-conns)",
+					"err", err.Error(), "retry_in", backoff)
+				l.sleep(backoff)
+				continue
+			}
+			return nil, err
+		}
+		backoff = 0
+		if cc := l.admit(c); cc != nil {
+			return cc, nil
+		}
+	}
+}
+
+// admit tracks c, making room at the cap; nil means c was closed.
+func (l *capListener) admit(c net.Conn) *capConn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && len(l.conns) >= l.max {
+		var oldest *capConn
+		for cc := range l.conns {
+			if cc.idle && (oldest == nil || cc.idleSince.Before(oldest.idleSince)) {
+				oldest = cc
+			}
+		}
+		if oldest == nil {
+			l.rejected.Add(1)
+			l.warn("HTTPS extension connection cap reached and no connection idle; refusing new connections", "max_conns", l.max)
+			_ = c.Close()
+			return nil
+		}
+		delete(l.conns, oldest)
+		oldest.idle = false
+		_ = oldest.Conn.Close()
+		l.evicted.Add(1)
+		l.warn("HTTPS extension connection cap reached; closing the longest idle connections", "max_conns", l.max)
+	}
+	cc := &capConn{Conn: c, l: l}
+	l.conns[cc] = struct{}{}
+	return cc
+}
+
+// connState is the http.Server ConnState hook: it records which
+// connections are idle (between requests) and since when.
+func (l *capListener) connState(c net.Conn, st http.ConnState) {
+	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = nc.NetConn()
+	}
+	cc, ok := c.(*capConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch st {
+	case http.StateIdle:
+		cc.idle, cc.idleSince = true, time.Now()
+	default:
+		cc.idle = false
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdtest"
+)
+
+// TestHTTPSIdleConnectionsCannotExhaust (server hardening, defect 6): idle
+// keep-alive TLS connections fill -https-max-conns; a new client is still
+// answered (the longest idle connection makes room), and the socket
+// listener keeps working.
+func TestHTTPSIdleConnectionsCannotExhaust(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-https-max-conns", "4"}, &logs)
+		close(exited)
+	}()
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	get := func(tr *http.Transport) error {
+		c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		resp, err := c.Get(httpsURL + "/health-check")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "running" {
+			t.Fatalf("health-check %q", b)
+		}
+		return nil
+	}
+	newTransport := func() *http.Transport {
+		// The server's certificate is generated at start; this test is
+		// about connections, not trust.
+		return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec
+	}
+	var idle []*http.Transport
+	for range 4 {
+		tr := newTransport()
+		if err := get(tr); err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, tr) // keeps its connection open and idle
+	}
+	for i := range 6 {
+		tr := newTransport()
+		if err := get(tr); err != nil {
+			t.Fatalf("new client %d at the cap: %v", i, err)
+		}
+		idle = append(idle, tr)
+	}
+	for _, tr := range idle {
+		tr.CloseIdleConnections()
+	}
+	if !strings.Contains(logs.String(), "connection cap reached") {
+		t.Fatalf("no cap warning:\n%s", logs.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, logs.String())
+	}
+}
+
+// emfileListener fails Accept with EMFILE n times, then hands out one end
+// of a pipe.
+type emfileListener struct {
+	n, calls int
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	l.calls++
+	if l.calls <= l.n {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	a, _ := net.Pipe()
+	return a, nil
+}
+func (l *emfileListener) Close() error   { return nil }
+func (l *emfileListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// TestHTTPSAcceptEMFILEBacksOff: running out of descriptors is logged once
+// (rate-limited) and retried with a growing pause, not in a busy loop.
+func TestHTTPSAcceptEMFILEBacksOff(t *testing.T) {
+	var logs lockedBuffer
+	inner := &emfileListener{n: 5}
+	l := newCapListener(inner, 4, slog.New(slog.NewTextHandler(&logs, nil)))
+	var slept []time.Duration
+	l.sleep = func(d time.Duration) { slept = append(slept, d) }
+	c, err := l.Accept()
+	if err != nil || c == nil {
+		t.Fatalf("accept: %v", err)
+	}
+	_ = c.Close()
+	if inner.calls != 6 || len(slept) != 5 {
+		t.Fatalf("%d accepts, %d pauses", inner.calls, len(slept))
+	}
+	for i := 1; i < len(slept); i++ {
+		if slept[i] <= slept[i-1] {
+			t.Fatalf("pauses do not grow: %v", slept)
+		}
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// TestShutdownTimeoutCutShortExitsNonZero: when -shutdown-timeout ends
+// before the commands in flight, the process exits 1, not 0.
+func TestShutdownTimeoutCutShortExitsNonZero(t *testing.T) {
+	release := make(chan struct{})
+	slowOP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slowOP.Close()
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-insecure-loopback-http", "-shutdown-timeout", "200ms"}, &logs)
+		close(exited)
+	}()
+	addr := logs.waitFor(t, regexp.MustCompile(`msg="oxd socket protocol listening" addr=(127\.0\.0\.1:\d+)`), exited)[1]
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cmd := `{"command":"get_client_token","params":{"op_host":"` + slowOP.URL + `","client_id":"c","client_secret":"s"}}`
+	if _, err := c.Write([]byte(fmt.Sprintf("%04d%s", len(cmd), cmd))); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the command waits for the OP
+	cancel()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(logs.String(), "cut short") {
+			t.Fatalf("exit %d:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return")
+	}
+}
+
+// TestOperatorTokenFile: with -operator-token-file, setup_client over the
+// (loopback) socket needs the operator token.
+func TestOperatorTokenFile(t *testing.T) {
+	tokFile := filepath.Join(t.TempDir(), "operator-token")
+	if err := os.WriteFile(tokFile, []byte("op-token-SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	addr, stop := startRun(t, "-operator-token-file", tokFile)
+	st, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	params := map[string]any{"op_host": op.Issuer(), "authorization_redirect_uri": "https://rp.example.test/cb"}
+	var out map[string]any
+	err = st.Do(context.Background(), oxdclient.CmdSetupClient, params, &out)
+	var oe *oxdclient.Error
+	if !errors.As(err, &oe) || oe.Code != oxdserver.CodeInvalidOperatorToken {
+		t.Fatalf("without the operator token: %v", err)
+	}
+	params["operator_token"] = "op-token-SECRET"
+	if err := st.Do(context.Background(), oxdclient.CmdSetupClient, params, &out); err != nil {
+		t.Fatalf("with the operator token: %v", err)
+	}
+	stop()
+}

@@ -1,0 +1,178 @@
+package oxdserver
+
+import (
+	"bufio"
+	"bytes"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// dialFrom connects to addr from the loopback address src (127.0.0.0/8
+// gives distinct source addresses on one host).
+func dialFrom(t *testing.T, src, addr string) *testConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return &testConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// lockedLog is a concurrency-safe log sink.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSocketIdleConnectionsCannotLockOut (server hardening, defect 3):
+// connections that sent a command and stay idle fill MaxConns; new clients
+// are still answered because the longest idle connections make room, with
+// one rate-limited warning and the counters.
+func TestSocketIdleConnectionsCannotLockOut(t *testing.T) {
+	var logs lockedLog
+	srv := &SocketServer{MaxConns: 8, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	addr := startSocket(t, srv, newFakeExec())
+	var idle []*testConn
+	for range 8 {
+		c := dial(t, addr)
+		c.send(`{"command":"echo","params":{}}`)
+		if st, _ := c.read(); st != "ok" {
+			t.Fatal(st)
+		}
+		idle = append(idle, c)
+	}
+	// The server marks a connection idle just after writing the answer the
+	// client has read: let the eight settle into their idle state.
+	time.Sleep(100 * time.Millisecond)
+	for i := range 8 {
+		c := dial(t, addr)
+		c.send(`{"command":"echo","params":{}}`)
+		if st, _ := c.read(); st != "ok" {
+			t.Fatalf("new client %d: %s", i, st)
+		}
+	}
+	// The oldest idle connections were closed, first in first out.
+	for _, c := range idle {
+		c.expectClosed(2 * time.Second)
+	}
+	st := srv.Stats()
+	if st.EvictedIdle != 8 || st.Rejected != 0 || st.Open > 8 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(logs.String(), "connection cap reached"); n != 1 {
+		t.Fatalf("%d cap warnings, want 1 (rate-limited):\n%s", n, logs.String())
+	}
+
+	// When every connection is busy, a new one is closed at once instead
+	// of waiting.
+	ex := newFakeExec()
+	busy := &SocketServer{MaxConns: 2}
+	baddr := startSocket(t, busy, ex)
+	for range 2 {
+		c := dial(t, baddr)
+		c.send(`{"command":"slow","params":{}}`)
+		<-ex.started
+	}
+	c := dial(t, baddr)
+	c.expectClosed(2 * time.Second)
+	if st := busy.Stats(); st.Rejected != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	close(ex.release)
+}
+
+// TestSocketPerSourceLimit: one source address cannot take more than
+// MaxConnsPerSource connections; its own longest idle one makes room, and
+// other sources are not touched.
+func TestSocketPerSourceLimit(t *testing.T) {
+	srv := &SocketServer{MaxConnsPerSource: 2}
+	addr := startSocket(t, srv, newFakeExec())
+	other := dial(t, addr) // from 127.0.0.1
+	other.send(`{"command":"echo","params":{}}`)
+	other.read()
+	var mine []*testConn
+	for range 3 {
+		c := dialFrom(t, "127.0.0.2", addr)
+		c.send(`{"command":"echo","params":{}}`)
+		if st, _ := c.read(); st != "ok" {
+			t.Fatal(st)
+		}
+		mine = append(mine, c)
+	}
+	mine[0].expectClosed(2 * time.Second)
+	other.send(`{"command":"echo","params":{}}`)
+	if st, _ := other.read(); st != "ok" {
+		t.Fatal("another source's connection was closed")
+	}
+	mine[2].send(`{"command":"echo","params":{}}`)
+	if st, _ := mine[2].read(); st != "ok" {
+		t.Fatal(st)
+	}
+	if st := srv.Stats(); st.EvictedIdle != 1 || st.Open != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestSocketConnectionCapLoad is a short, bounded load test (loopback
+// only): 200 idle connections against a cap of 64, then 50 new clients
+// that must all be answered within 10 seconds.
+func TestSocketConnectionCapLoad(t *testing.T) {
+	srv := &SocketServer{MaxConns: 64}
+	addr := startSocket(t, srv, newFakeExec())
+	deadline := time.Now().Add(10 * time.Second)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for range 200 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			_ = c.SetDeadline(deadline)
+			_, _ = c.Write([]byte(`0030{"command":"echo","params":{}}`))
+			buf := make([]byte, 256)
+			_, _ = c.Read(buf) // answered, or closed to make room
+		}()
+	}
+	wg.Wait()
+	start := time.Now()
+	for i := range 50 {
+		c := dial(t, addr)
+		_ = c.c.SetDeadline(deadline)
+		c.send(`{"command":"echo","params":{}}`)
+		if st, _ := c.read(); st != "ok" {
+			t.Fatalf("client %d: %s", i, st)
+		}
+	}
+	if time.Now().After(deadline) {
+		t.Fatal("load test exceeded its time bound")
+	}
+	st := srv.Stats()
+	t.Logf("50 new clients answered in %v with 200 idle connections against a cap of 64; stats %+v", time.Since(start), st)
+	if st.Open > 64 || st.EvictedIdle < 186 {
+		t.Fatalf("stats %+v", st)
+	}
+}
