@@ -55,9 +55,9 @@
 //
 // Every failure goes to one [ErrorHandler] with the HTTP status and an
 // error that wraps one of the Err… reasons ([ErrStateMismatch],
-// [ErrOPError], [ErrOxdUnavailable], …; use errors.Is). The default renders
+// [ErrOPError], [ErrUnavailable], …; use errors.Is). The default renders
 // a small HTML page, or JSON for API requests. oxd unreachable or slower
-// than [Config.OxdTimeout] gives 503, an oxd error answer 502. No error
+// than [Config.CallTimeout] gives 503, an oxd error answer 502. No error
 // string or log line contains a token, a code or a client secret.
 //
 // # Sessions
@@ -142,6 +142,19 @@
 // has no session yet race on the session (scs has no merge), and one of
 // them fails with [ErrStateMismatch]; a second click works. oxd 3.1 does
 // not let the client set the nonce, so nonce checking is oxd's.
+//
+// # Changelog
+//
+// Unreleased (house issue): a smaller API without stutter; behaviour is
+// unchanged. Renamed: Config.OxdTimeout → [Config.CallTimeout],
+// DefaultOxdTimeout → [DefaultCallTimeout], ErrOxdUnavailable →
+// [ErrUnavailable], ErrOxdTimeout → [ErrTimeout], ErrOxdError →
+// [ErrCommand], UMACondition → [UMAMethodRule], UMAScopeExpression →
+// [UMAExpression]. Replaced: Auth.ConfigureUMA by the field [Config].UMA
+// (validated by New; build a new Auth to change it). Removed: Auth.CheckUMA
+// (use [UMAResult]), RouteTemplate (adapters use [WithRouteTemplate]),
+// Auth.Client, Auth.Sessions and Auth.OxdID (keep what was passed to New).
+// CHANGELOG.md in the repository lists every change with its replacement.
 //
 // [scs]: https://github.com/alexedwards/scs
 package oxd

@@ -46,13 +46,17 @@ var (
 	// the ID token has none (502).
 	ErrSubjectMismatch = errors.New("oxd: userinfo subject does not match the ID token")
 
-	// ErrOxdUnavailable: oxd could not be reached (503).
-	ErrOxdUnavailable = errors.New("oxd: oxd unavailable")
-	// ErrOxdTimeout: oxd did not answer within Config.OxdTimeout (503).
-	ErrOxdTimeout = errors.New("oxd: oxd timeout")
-	// ErrOxdError: oxd answered with an error, or with something that is not
-	// a valid answer (502).
-	ErrOxdError = errors.New("oxd: oxd returned an error")
+	// ErrUnavailable: oxd (the mediator, not the OP) could not be reached,
+	// or its connection closed (503). Formerly ErrOxdUnavailable.
+	ErrUnavailable = errors.New("oxd: oxd unavailable")
+	// ErrTimeout: oxd did not answer an oxd command within
+	// Config.CallTimeout (503). Formerly ErrOxdTimeout.
+	ErrTimeout = errors.New("oxd: oxd timeout")
+	// ErrCommand: an oxd command failed: oxd answered with an error, or
+	// with something that is not a valid answer (502). The underlying
+	// [*oxdclient.Error], when there is one, is wrapped too. Formerly
+	// ErrOxdError.
+	ErrCommand = errors.New("oxd: oxd returned an error")
 
 	// ErrRefreshFailed: the access token could not be refreshed; the session
 	// has been ended (401 for API requests; browsers log in again).
@@ -66,15 +70,54 @@ var (
 	ErrSession = errors.New("oxd: session error")
 )
 
+// Reasons of UMA failures. They are passed to Config.ErrorHandler (where
+// the answer is not a bare UMA answer, see [Auth.UMAProtect]) and are found
+// in [UMADecision.Err]. Test with errors.Is.
+var (
+	// ErrUMAChallenge: no RPT, or one that does not grant the resource;
+	// the answer is 401 with a UMA challenge carrying a permission ticket.
+	ErrUMAChallenge = errors.New("oxd: UMA authorization required")
+	// ErrUMAUnreachable: no permission ticket could be obtained (the AS or
+	// oxd is unreachable or failing); the answer is 403 with
+	// Warning: 199 - "UMA Authorization Server Unreachable".
+	ErrUMAUnreachable = errors.New("oxd: UMA authorization server unreachable")
+	// ErrUMAConfig: the protection is misconfigured (no route template, a
+	// template that differs from the declared one, an invalid declaration,
+	// a route oxd does not protect, no issuer). The answer is 500 and the
+	// error is logged at error level. Never a pass-through.
+	ErrUMAConfig = errors.New("oxd: UMA configuration error")
+	// ErrUMADeclaration: RegisterUMA refused the declared resources
+	// (duplicate method for one template, empty scopes, bad scope
+	// expression, …). It also matches ErrUMAConfig.
+	ErrUMADeclaration = fmt.Errorf("%w: invalid UMA declaration", ErrUMAConfig)
+	// ErrUMADenied: browser mode only; the AS refused to issue an RPT for
+	// the user (403).
+	ErrUMADenied = errors.New("oxd: UMA access denied")
+	// ErrUMAClaims: a claims-gathering redirect that does not belong to a
+	// claims request of this browser's session, reuses the ticket that was
+	// sent, or is malformed (400).
+	ErrUMAClaims = errors.New("oxd: invalid UMA claims redirect")
+	// ErrUMASharedRPT: oxd returned an RPT that this process already gave
+	// to another user (oxd-server 3.1.4 caches one RPT per site); it is
+	// refused (502).
+	ErrUMASharedRPT = errors.New("oxd: oxd returned an RPT issued to another user")
+)
+
 // OPError is the error parameter of an OP's redirect to the callback
 // (OAuth 2.0 §4.1.2.1). It matches [ErrOPError] with errors.Is. Code is
 // restricted to the characters OAuth allows; Description is the OP's text
 // as sent (truncated): escape it before putting it into HTML.
 type OPError struct {
-	Code        string
+	// Code is the OP's error code (e.g. "access_denied"), or
+	// "invalid_error_code" when it has characters OAuth does not allow.
+	Code string
+	// Description is the OP's error_description, kept only for a login
+	// this browser started; untrusted text.
 	Description string
 }
 
+// Error returns "oxd: the OP returned an error: " with the code and, when
+// present, the description.
 func (e *OPError) Error() string {
 	if e.Description == "" {
 		return "oxd: the OP returned an error: " + e.Code
@@ -97,16 +140,16 @@ func oxdFailure(op string, err error) (int, error) {
 	var oe *oxdclient.Error
 	switch {
 	case errors.As(err, &oe):
-		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrOxdError, err)
+		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrCommand, err)
 	case errors.Is(err, oxdclient.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdTimeout, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrTimeout, err)
 	case errors.Is(err, oxdclient.ErrUnavailable), errors.Is(err, oxdclient.ErrClosed):
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdUnavailable, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	case errors.Is(err, context.Canceled):
 		// The browser went away; nobody will read the answer.
-		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrOxdUnavailable, err)
+		return http.StatusServiceUnavailable, fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
 	default:
-		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrOxdError, err)
+		return http.StatusBadGateway, fmt.Errorf("%s: %w: %w", op, ErrCommand, err)
 	}
 }
 
@@ -137,11 +180,11 @@ func reason(err error) (code, message string) {
 		return "acr_not_satisfied", "The sign-in did not use the required authentication method."
 	case errors.Is(err, ErrSubjectMismatch):
 		return "subject_mismatch", "The identity provider returned inconsistent user information."
-	case errors.Is(err, ErrOxdTimeout):
+	case errors.Is(err, ErrTimeout):
 		return "oxd_timeout", "The sign-in service did not answer in time. Please try again shortly."
-	case errors.Is(err, ErrOxdUnavailable):
+	case errors.Is(err, ErrUnavailable):
 		return "oxd_unavailable", "The sign-in service is unavailable. Please try again shortly."
-	case errors.Is(err, ErrOxdError):
+	case errors.Is(err, ErrCommand):
 		return "oxd_error", "The sign-in service returned an error."
 	case errors.Is(err, ErrRefreshFailed):
 		return "session_expired", "Your session has expired. Please sign in again."

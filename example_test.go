@@ -159,3 +159,55 @@ func ExampleAuth_RequireLogin() {
 	// 303 true
 	// Hello Alice Example <alice@example.test> at /account/settings
 }
+
+// New with the settings a deployment usually changes: the site from a site
+// file, a bound on every oxd call, and UMA protection with a configured
+// issuer. New validates everything and fails here rather than at request
+// time.
+func ExampleNew() {
+	sock, err := oxdclient.NewSocket("127.0.0.1:8099", oxdclient.SocketConfig{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = oxd.New(oxdclient.New(sock, oxdclient.Config{}), scs.New(), oxd.Config{
+		OxdID:                 "6F9619FF-8B86-D011-B42D-00C04FC964FF",
+		PostLogoutRedirectURI: "https://app.example.com/logged-out",
+		CallTimeout:           5 * time.Second, // default oxd.DefaultCallTimeout
+		UMA: oxd.UMAConfig{
+			Issuer:      "https://op.example.com",
+			MaxGrantTTL: 30 * time.Second,
+		},
+	})
+	fmt.Println(err)
+	// Output: <nil>
+}
+
+// A router that does not set http.Request.Pattern tells UMAProtect the
+// template of the route it matched with WithRouteTemplate, before the
+// guard runs. The adapters of this module (adapters/chi, adapters/gin,
+// adapters/echo) do this; here a hand-written router for /items/{id}.
+func ExampleWithRouteTemplate() {
+	var auth *oxd.Auth // from oxd.New
+	items := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "item") })
+	guard := auth.UMAProtect("GET /items/:id", "items:read")(items)
+	router := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/items/") && !strings.Contains(r.URL.Path[len("/items/"):], "/") {
+			guard.ServeHTTP(w, r.WithContext(oxd.WithRouteTemplate(r.Context(), "/items/:id")))
+			return
+		}
+		http.NotFound(w, r)
+	})
+	_ = router
+}
+
+// Logout is a same-origin POST from a form; the handler ends the session
+// and sends the browser through the OP's end-session endpoint to
+// Config.PostLogoutRedirectURI.
+func ExampleAuth_LogoutHandler() {
+	var auth *oxd.Auth // from oxd.New
+	mux := http.NewServeMux()
+	mux.Handle("POST /logout", auth.LogoutHandler())
+	mux.HandleFunc("GET /account/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<form method="post" action="/logout"><button>Sign out</button></form>`)
+	})
+}

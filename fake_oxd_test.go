@@ -39,6 +39,7 @@ type fakeOxd struct {
 	expiresIn int64
 	acr       string
 	uiSub     string // userinfo sub override
+	authURL   string // get_authorization_url answer override ("": a valid URL)
 	noRefresh bool
 }
 
@@ -88,6 +89,14 @@ func (f *fakeOxd) setFail(cmd string, err error) {
 	f.fail[cmd] = err
 }
 
+// setAuthURL makes get_authorization_url answer u ("": a valid URL with
+// a fresh state).
+func (f *fakeOxd) setAuthURL(u string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.authURL = u
+}
+
 func (f *fakeOxd) setHook(cmd string, h func(context.Context) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -117,6 +126,8 @@ func (f *fakeOxd) issueCode(state, subject string) string {
 	return code
 }
 
+// Do answers one command. It is long because it is a table: one case per
+// oxd command the middleware sends, each with the fake's rules for it.
 func (f *fakeOxd) Do(ctx context.Context, cmd string, params, result any) error {
 	raw, err := json.Marshal(params)
 	if err != nil {
@@ -153,6 +164,9 @@ func (f *fakeOxd) Do(ctx context.Context, cmd string, params, result any) error 
 		st := randHex("st")
 		f.states[st] = true
 		answer = map[string]any{"authorization_url": "https://op.example/authorize?response_type=code&client_id=c1&redirect_uri=https://app.example/callback&scope=openid+profile&state=" + st + "&nonce=n1"}
+		if f.authURL != "" {
+			answer = map[string]any{"authorization_url": f.authURL}
+		}
 	case oxdclient.CmdGetTokensByCode:
 		code, state := str("code"), str("state")
 		v, ok := f.codes[code]

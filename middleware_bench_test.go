@@ -65,6 +65,9 @@ func benchSessionUser(now time.Time) *User {
 // through LoadAndSave alone, with the same session content, on a memstore.
 // Target: RequireLogin ≤ 1.10× the time of LoadAndSave and ≤ 3 extra
 // allocs/op; no oxd call (the benchmark fails if there is one).
+//
+// It is long because both sub-benchmarks share one setup (session store,
+// user, cookie) so that they measure the same request.
 func BenchmarkRequireLogin(b *testing.B) {
 	sm := scs.New()
 	ct := &countingTransport{t: newFakeOxd()}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,5 +195,20 @@ func TestIsAPIRequest(t *testing.T) {
 				t.Fatalf("IsAPIRequest = %v, want %v", got, c.api)
 			}
 		})
+	}
+}
+
+// The README states the size of the corpus; it must stay true.
+func TestREADMEOpenRedirectCount(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\((\d+) hostile payloads in ` + "`testdata/openredirects.txt`").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md no longer states the number of open-redirect payloads")
+	}
+	if got, want := string(m[1]), strconv.Itoa(len(loadOpenRedirects(t))); got != want {
+		t.Fatalf("README.md says %s payloads, testdata/openredirects.txt has %s", got, want)
 	}
 }

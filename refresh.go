@@ -98,7 +98,7 @@ func (a *Auth) refreshUser(r *http.Request, u *User) (*User, int, error) {
 			}
 			// The flight serves every waiting request: it must not end
 			// when the first one goes away.
-			octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.OxdTimeout)
+			octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CallTimeout)
 			defer cancel()
 			resp, err := a.client.GetAccessTokenByRefreshToken(octx, oxdclient.GetAccessTokenByRefreshTokenParams{
 				OxdID:        a.oxdID,
@@ -148,14 +148,4 @@ func (a *Auth) refreshFailed(r *http.Request, u *User, err error) (*User, int, e
 		return u, 0, nil
 	}
 	return nil, status, e
-}
-
-// readOxdIDFile reads the oxd_id of a site file written by
-// oxdclient.SaveSite (or EnsureSite).
-func readOxdIDFile(path string) (string, error) {
-	site, err := oxdclient.LoadSite(path)
-	if err != nil {
-		return "", fmt.Errorf("oxd: Config.SiteFile: %w", err)
-	}
-	return site.OxdID, nil
 }

@@ -2,12 +2,14 @@ package oxd
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -290,4 +292,59 @@ func UserFrom(ctx context.Context) (u *User, ok bool) {
 // withUser returns ctx carrying u.
 func withUser(ctx context.Context, u *User) context.Context {
 	return context.WithValue(ctx, userKey{}, u)
+}
+
+// pendingEntry is an entry of a list of round trips in progress kept in
+// the session (pending logins, UMA claims requests), found by its state.
+type pendingEntry interface {
+	pendingState() string
+	pendingCreated() time.Time
+}
+
+func (p pendingLogin) pendingState() string         { return p.State }
+func (p pendingLogin) pendingCreated() time.Time    { return p.Created }
+func (p umaPendingClaim) pendingState() string      { return p.State }
+func (p umaPendingClaim) pendingCreated() time.Time { return p.Created }
+
+// putPendingEntry appends p to the list kept under key, dropping the entries
+// older than ttl and, beyond limit, the oldest.
+func putPendingEntry[L ~[]E, E pendingEntry](c *core, ctx context.Context, key string, p E, ttl time.Duration, limit int) {
+	old, _ := c.sm.Get(ctx, key).(L)
+	now := c.now()
+	list := make(L, 0, len(old)+1)
+	for _, e := range old {
+		if now.Sub(e.pendingCreated()) < ttl {
+			list = append(list, e)
+		}
+	}
+	list = append(list, p)
+	if n := len(list) - limit; n > 0 {
+		list = slices.Delete(list, 0, n)
+	}
+	c.sm.Put(ctx, key, list)
+}
+
+// takePendingEntry removes and returns the entry of the list kept under key
+// whose state is state. The comparison runs in constant time over every
+// entry, so the time taken tells nothing about the states kept.
+func takePendingEntry[L ~[]E, E pendingEntry](c *core, ctx context.Context, key, state string) (p E, found bool) {
+	old, _ := c.sm.Get(ctx, key).(L)
+	want := []byte(state)
+	idx := -1
+	for i := range old {
+		if subtle.ConstantTimeCompare([]byte(old[i].pendingState()), want) == 1 {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return p, false
+	}
+	p = old[idx]
+	list := slices.Delete(slices.Clone(old), idx, idx+1)
+	if len(list) == 0 {
+		c.sm.Remove(ctx, key)
+	} else {
+		c.sm.Put(ctx, key, list)
+	}
+	return p, true
 }

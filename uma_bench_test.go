@@ -32,6 +32,10 @@ func (w *umaBenchWriter) WriteHeader(s int)           { w.status = s }
 // pair isolates the guard's own cost from the session's. cpu-ns/op is the
 // process CPU time per operation (GC included), steadier than ns/op on a
 // shared machine.
+//
+// It is long because every sub-benchmark shares one setup (OP, engine,
+// registered resources, a granted RPT) so that they differ only in the
+// handler chain.
 func BenchmarkUMAProtect(b *testing.B) {
 	srv := oxdtest.NewServer(b)
 	sm := scs.New()
@@ -67,7 +71,7 @@ func BenchmarkUMAProtect(b *testing.B) {
 		b.Fatal(err)
 	}
 	// An RPT for the resource, its grant cached.
-	d := a.CheckUMA(ctx, "GET", "/photos/{id}", "")
+	d := a.checkUMA(ctx, "GET", "/photos/{id}", "")
 	r, err := srv.Client.UMARPGetRPT(ctx, oxdclient.UMARPGetRPTParams{OxdID: srv.OxdID, Ticket: d.Ticket})
 	if err != nil {
 		b.Fatal(err)
@@ -100,13 +104,13 @@ func BenchmarkUMAProtect(b *testing.B) {
 	}
 	// Warm the grant cache (the RPT's expiry is read in the background).
 	withUMA.ServeHTTP(&umaBenchWriter{h: http.Header{}}, req)
-	g := a.uma()
+	g := a.uma
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if g.cache.len() == 1 && a.CheckUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+		if g.cache.len() == 1 && a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
 			break
 		}
 	}
-	if !a.CheckUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+	if !a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
 		b.Fatal("grant not cached")
 	}
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -57,69 +56,69 @@ type umaPendingClaims []umaPendingClaim
 
 // serveBrowser is UMAProtect in browser RP mode for a request without an
 // Authorization header; the session is loaded.
-func (g *umaGuard) serveBrowser(a *Auth, w http.ResponseWriter, r *http.Request, template string, next http.Handler) {
+func (g *umaGuard) serveBrowser(w http.ResponseWriter, r *http.Request, template string, next http.Handler) {
 	ctx := r.Context()
 	u, ok := UserFrom(ctx)
 	if !ok {
-		u = a.sessionUser(ctx)
+		u = g.sessionUser(ctx)
 	}
 	if u == nil {
-		if !a.isAPI(r) {
+		if !g.isAPI(r) {
 			// The user must be known before an RPT is obtained for them.
-			a.challenge(w, r, ErrLoginRequired)
+			g.login.challenge(w, r, ErrLoginRequired)
 			return
 		}
-		g.plain(a, w, r, template, "", next)
+		g.plain(w, r, template, "", next)
 		return
 	}
-	sr := g.sessionRPT(ctx, a, u)
+	sr := g.sessionRPT(ctx, u)
 	if sr != "" {
 		// The session's RPT rides on the cookie, so a state-changing
 		// request must come from our own origin (Check passes GET, HEAD
 		// and OPTIONS).
-		if err := a.cop.Check(r); err != nil {
-			a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: %w", ErrCrossOrigin, err))
+		if err := g.cop.Check(r); err != nil {
+			g.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: %w", ErrCrossOrigin, err))
 			return
 		}
 	}
-	if sr == "" && a.isAPI(r) {
-		g.plain(a, w, r, template, "", next)
+	if sr == "" && g.isAPI(r) {
+		g.plain(w, r, template, "", next)
 		return
 	}
-	dec := g.decide(ctx, a, r.Method, template, sr)
+	dec := g.decide(ctx, r.Method, template, sr)
 	if dec.Granted {
 		dec.SessionRPT = true
-		if ch, _ := a.sm.Pop(ctx, sessionKeyUMAChallenge).(string); ch != "" {
+		if ch, _ := g.sm.Pop(ctx, sessionKeyUMAChallenge).(string); ch != "" {
 			dec.NewRPT, dec.Challenge = true, ch
 		}
 		next.ServeHTTP(w, withDecision(r, dec))
 		return
 	}
-	if dec.Status != http.StatusUnauthorized || a.isAPI(r) {
-		g.writeDenied(a, w, r, dec)
+	if dec.Status != http.StatusUnauthorized || g.isAPI(r) {
+		g.writeDenied(w, r, dec)
 		return
 	}
-	g.obtain(a, w, r, u, template, sr, dec, next)
+	g.obtain(w, r, u, template, sr, dec, next)
 }
 
 // plain is the decision without browser mode.
-func (g *umaGuard) plain(a *Auth, w http.ResponseWriter, r *http.Request, template, rpt string, next http.Handler) {
-	dec := g.decide(r.Context(), a, r.Method, template, rpt)
+func (g *umaGuard) plain(w http.ResponseWriter, r *http.Request, template, rpt string, next http.Handler) {
+	dec := g.decide(r.Context(), r.Method, template, rpt)
 	if !dec.Granted {
-		g.writeDenied(a, w, r, dec)
+		g.writeDenied(w, r, dec)
 		return
 	}
 	next.ServeHTTP(w, withDecision(r, dec))
 }
 
 // sessionRPT returns the RPT kept in the session for u, or "".
-func (g *umaGuard) sessionRPT(ctx context.Context, a *Auth, u *User) string {
-	v, _ := a.sm.Get(ctx, sessionKeyUMARPT).(*umaSessionRPT)
+func (g *umaGuard) sessionRPT(ctx context.Context, u *User) string {
+	v, _ := g.sm.Get(ctx, sessionKeyUMARPT).(*umaSessionRPT)
 	if v == nil {
 		return ""
 	}
 	if v.Subject != u.Subject {
-		a.sm.Remove(ctx, sessionKeyUMARPT)
+		g.sm.Remove(ctx, sessionKeyUMARPT)
 		return ""
 	}
 	return v.RPT.Reveal()
@@ -127,46 +126,46 @@ func (g *umaGuard) sessionRPT(ctx context.Context, a *Auth, u *User) string {
 
 // keepRPT stores an RPT in u's session after checking that oxd did not
 // give it to another user.
-func (g *umaGuard) keepRPT(ctx context.Context, a *Auth, u *User, rpt string) error {
+func (g *umaGuard) keepRPT(ctx context.Context, u *User, rpt string) error {
 	if !g.owners.claim(hashRPT(rpt), u.Subject) {
-		a.log.LogAttrs(ctx, slog.LevelError, "oxd: oxd returned an RPT already given to another user; refused (oxd-server 3.1.4 caches one RPT per site: browser mode needs an oxd without that cache)",
+		g.log.LogAttrs(ctx, slog.LevelError, "oxd: oxd returned an RPT already given to another user; refused (oxd-server 3.1.4 caches one RPT per site: browser mode needs an oxd without that cache)",
 			slog.String("subject", u.Subject))
 		return fmt.Errorf("uma: uma_rp_get_rpt: %w", ErrUMASharedRPT)
 	}
-	a.sm.Put(ctx, sessionKeyUMARPT, &umaSessionRPT{Subject: u.Subject, RPT: oxdclient.Secret(rpt), Obtained: a.now()})
+	g.sm.Put(ctx, sessionKeyUMARPT, &umaSessionRPT{Subject: u.Subject, RPT: oxdclient.Secret(rpt), Obtained: g.now()})
 	return nil
 }
 
 // obtain gets an RPT for the user with the ticket of dec: directly, or
 // through claims gathering.
-func (g *umaGuard) obtain(a *Auth, w http.ResponseWriter, r *http.Request, u *User, template, have string, dec *UMADecision, next http.Handler) {
+func (g *umaGuard) obtain(w http.ResponseWriter, r *http.Request, u *User, template, have string, dec *UMADecision, next http.Handler) {
 	ctx := r.Context()
-	rpt, ni, err := g.getRPT(ctx, a, u, dec.Ticket, have)
+	rpt, ni, err := g.getRPT(ctx, u, dec.Ticket, have)
 	switch {
 	case err != nil:
-		g.rpFailure(a, w, r, err)
+		g.rpFailure(w, r, err)
 	case ni != nil:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the AS needs claims, which are gathered on a GET navigation", ErrUMADenied))
+			g.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the AS needs claims, which are gathered on a GET navigation", ErrUMADenied))
 			return
 		}
-		g.startClaims(a, w, r, u, ni.Ticket, r.URL.RequestURI(), dec.Challenge, 0)
+		g.startClaims(w, r, u, ni.Ticket, r.URL.RequestURI(), dec.Challenge, 0)
 	default:
-		if err := g.keepRPT(ctx, a, u, rpt); err != nil {
-			a.fail(w, r, http.StatusBadGateway, err)
+		if err := g.keepRPT(ctx, u, rpt); err != nil {
+			g.fail(w, r, http.StatusBadGateway, err)
 			return
 		}
-		d2 := g.decide(ctx, a, r.Method, template, rpt)
+		d2 := g.decide(ctx, r.Method, template, rpt)
 		if !d2.Granted {
 			if d2.Status == http.StatusUnauthorized {
-				a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the RPT the AS issued does not grant %s %s", ErrUMADenied, r.Method, template))
+				g.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the RPT the AS issued does not grant %s %s", ErrUMADenied, r.Method, template))
 				return
 			}
-			g.writeDenied(a, w, r, d2)
+			g.writeDenied(w, r, d2)
 			return
 		}
 		d2.SessionRPT, d2.NewRPT, d2.Challenge, d2.Ticket = true, true, dec.Challenge, dec.Ticket
-		a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA RPT obtained for the user",
+		g.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA RPT obtained for the user",
 			slog.String("subject", u.Subject), slog.String("template", template))
 		next.ServeHTTP(w, withDecision(r, d2))
 	}
@@ -175,22 +174,22 @@ func (g *umaGuard) obtain(a *Auth, w http.ResponseWriter, r *http.Request, u *Us
 // getRPT calls uma_rp_get_rpt with the ticket, upgrading the RPT the user
 // has, and pushing the user's ID token when configured. need_info comes
 // back as ni (with a new ticket, checked to differ from the one sent).
-func (g *umaGuard) getRPT(ctx context.Context, a *Auth, u *User, ticket, have string) (rpt string, ni *oxdclient.NeedInfo, err error) {
-	p := oxdclient.UMARPGetRPTParams{OxdID: a.oxdID, Ticket: ticket, RPT: oxdclient.Secret(have)}
-	if s := g.settingsOrDefault(a); s.pushIDToken && u.idToken != "" {
-		if exp, ok := u.IDTokenClaims.Int("exp"); !ok || a.now().Before(time.Unix(exp, 0)) {
+func (g *umaGuard) getRPT(ctx context.Context, u *User, ticket, have string) (rpt string, ni *oxdclient.NeedInfo, err error) {
+	p := oxdclient.UMARPGetRPTParams{OxdID: g.oxdID, Ticket: ticket, RPT: oxdclient.Secret(have)}
+	if s := g.settings.Load(); s.pushIDToken && u.idToken != "" {
+		if exp, ok := u.IDTokenClaims.Int("exp"); !ok || g.now().Before(time.Unix(exp, 0)) {
 			p.ClaimToken, p.ClaimTokenFormat = u.idToken, UMAClaimTokenFormatIDToken
 		}
 	}
-	octx, cancel := a.oxdCtx(ctx)
+	octx, cancel := g.oxdCtx(ctx)
 	defer cancel()
-	resp, err := a.client.UMARPGetRPT(octx, p)
+	resp, err := g.client.UMARPGetRPT(octx, p)
 	if err != nil {
 		var oe *oxdclient.Error
 		if errors.As(err, &oe) {
 			if n, ok := oe.NeedInfo(); ok {
 				if n.Ticket == "" || n.Ticket == ticket || len(n.Ticket) > maxTicketLen {
-					return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: need_info without a new ticket", ErrOxdError)
+					return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: need_info without a new ticket", ErrCommand)
 				}
 				return "", n, nil
 			}
@@ -198,78 +197,67 @@ func (g *umaGuard) getRPT(ctx context.Context, a *Auth, u *User, ticket, have st
 		return "", nil, err
 	}
 	if resp.AccessToken == "" || !validB64Token(resp.AccessToken.Reveal()) {
-		return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: no usable RPT in the answer", ErrOxdError)
+		return "", nil, fmt.Errorf("uma: uma_rp_get_rpt: %w: no usable RPT in the answer", ErrCommand)
 	}
 	return resp.AccessToken.Reveal(), nil, nil
 }
 
 // rpFailure answers a failed uma_rp_get_rpt: the AS's refusal is 403,
 // oxd failures 502/503.
-func (g *umaGuard) rpFailure(a *Auth, w http.ResponseWriter, r *http.Request, err error) {
+func (g *umaGuard) rpFailure(w http.ResponseWriter, r *http.Request, err error) {
 	var oe *oxdclient.Error
 	if errors.As(err, &oe) {
 		switch st := oe.HTTPStatus(); {
 		case st == http.StatusForbidden, st == http.StatusBadRequest:
 			// request_denied, invalid_grant, invalid_scope…
-			a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: uma_rp_get_rpt: %s", ErrUMADenied, oe.Code))
+			g.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: uma_rp_get_rpt: %s", ErrUMADenied, oe.Code))
 			return
 		}
 	}
-	if errors.Is(err, ErrOxdError) || errors.Is(err, ErrUMASharedRPT) {
-		a.fail(w, r, http.StatusBadGateway, err)
+	if errors.Is(err, ErrCommand) || errors.Is(err, ErrUMASharedRPT) {
+		g.fail(w, r, http.StatusBadGateway, err)
 		return
 	}
 	status, e := oxdFailure("uma: uma_rp_get_rpt", err)
-	a.fail(w, r, status, e)
+	g.fail(w, r, status, e)
 }
 
 // startClaims asks oxd for the claims-gathering URL of a ticket, keeps
 // {ticket, state, original URL} in the session and redirects the browser
 // to the AS.
-func (g *umaGuard) startClaims(a *Auth, w http.ResponseWriter, r *http.Request, u *User, ticket, returnTo, challenge string, attempts int) {
+func (g *umaGuard) startClaims(w http.ResponseWriter, r *http.Request, u *User, ticket, returnTo, challenge string, attempts int) {
 	ctx := r.Context()
-	s := g.settingsOrDefault(a)
+	s := g.settings.Load()
 	if s.claimsRedirect == "" {
-		g.configError(a, w, r, &UMADecision{Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: the AS needs claims gathering and UMAConfig.ClaimsRedirectURL is not set", ErrUMAConfig)})
+		g.configError(w, r, &UMADecision{Method: r.Method, Status: http.StatusInternalServerError,
+			Err: fmt.Errorf("%w: the AS needs claims gathering and Config.UMA.ClaimsRedirectURL is not set", ErrUMAConfig)})
 		return
 	}
-	octx, cancel := a.oxdCtx(ctx)
-	resp, err := a.client.UMARPGetClaimsGatheringURL(octx, oxdclient.UMARPGetClaimsGatheringURLParams{
-		OxdID: a.oxdID, Ticket: ticket, ClaimsRedirectURI: s.claimsRedirect,
+	octx, cancel := g.oxdCtx(ctx)
+	resp, err := g.client.UMARPGetClaimsGatheringURL(octx, oxdclient.UMARPGetClaimsGatheringURLParams{
+		OxdID: g.oxdID, Ticket: ticket, ClaimsRedirectURI: s.claimsRedirect,
 	})
 	cancel()
 	if err != nil {
 		status, e := oxdFailure("uma: uma_rp_get_claims_gathering_url", err)
-		a.fail(w, r, status, e)
+		g.fail(w, r, status, e)
 		return
 	}
 	if err := checkClaimsURL(resp.URL, ticket, s.claimsRedirect, resp.State); err != nil {
-		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("uma: uma_rp_get_claims_gathering_url: %w: %w", ErrOxdError, err))
+		g.fail(w, r, http.StatusBadGateway, fmt.Errorf("uma: uma_rp_get_claims_gathering_url: %w: %w", ErrCommand, err))
 		return
 	}
-	now := a.now()
-	if a.sm.Token(ctx) == "" {
-		a.sm.SetDeadline(ctx, now.Add(a.cfg.PendingLoginTTL))
+	now := g.now()
+	if g.sm.Token(ctx) == "" {
+		g.sm.SetDeadline(ctx, now.Add(g.login.pendingTTL))
 	}
-	old, _ := a.sm.Get(ctx, sessionKeyUMAPending).(umaPendingClaims)
-	list := make(umaPendingClaims, 0, len(old)+1)
-	for _, p := range old {
-		if now.Sub(p.Created) < a.cfg.PendingLoginTTL {
-			list = append(list, p)
-		}
-	}
-	list = append(list, umaPendingClaim{
+	putPendingEntry[umaPendingClaims](g.core, ctx, sessionKeyUMAPending, umaPendingClaim{
 		State: resp.State, Ticket: ticket, ReturnTo: returnTo, Subject: u.Subject,
 		Challenge: challenge, Created: now, Attempts: attempts + 1,
-	})
-	if n := len(list) - a.cfg.PendingLoginLimit; n > 0 {
-		list = slices.Delete(list, 0, n)
-	}
-	a.sm.Put(ctx, sessionKeyUMAPending, list)
-	a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA claims gathering started", slog.String("subject", u.Subject))
+	}, g.login.pendingTTL, g.login.pendingLimit)
+	g.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA claims gathering started", slog.String("subject", u.Subject))
 	setNoStore(w)
-	a.redirect(w, resp.URL)
+	g.redirect(w, resp.URL)
 }
 
 // checkClaimsURL verifies that the claims-gathering URL oxd built carries
@@ -298,26 +286,8 @@ func checkClaimsURL(raw, ticket, redirect, state string) error {
 
 // takeClaim removes and returns the pending claims request with this
 // state (constant-time comparison over every entry).
-func (g *umaGuard) takeClaim(ctx context.Context, a *Auth, state string) (p umaPendingClaim, found bool) {
-	old, _ := a.sm.Get(ctx, sessionKeyUMAPending).(umaPendingClaims)
-	idx := -1
-	want := []byte(state)
-	for i := range old {
-		if subtle.ConstantTimeCompare([]byte(old[i].State), want) == 1 {
-			idx = i
-		}
-	}
-	if idx < 0 {
-		return p, false
-	}
-	p = old[idx]
-	list := slices.Delete(slices.Clone(old), idx, idx+1)
-	if len(list) == 0 {
-		a.sm.Remove(ctx, sessionKeyUMAPending)
-	} else {
-		a.sm.Put(ctx, sessionKeyUMAPending, list)
-	}
-	return p, true
+func (g *umaGuard) takeClaim(ctx context.Context, state string) (p umaPendingClaim, found bool) {
+	return takePendingEntry[umaPendingClaims](g.core, ctx, sessionKeyUMAPending, state)
 }
 
 // ClaimsCallbackHandler handles the AS's redirect back after claims
@@ -338,64 +308,63 @@ func (g *umaGuard) takeClaim(ctx context.Context, a *Auth, state string) (p umaP
 // claims, the browser goes through claims gathering again (three times
 // at most).
 func (a *Auth) ClaimsCallbackHandler() http.Handler {
-	return a.withSession(http.HandlerFunc(a.claimsCallback))
+	return a.withSession(http.HandlerFunc(a.uma.claimsCallback))
 }
 
-func (a *Auth) claimsCallback(w http.ResponseWriter, r *http.Request) {
-	g := a.uma()
-	q, ok := a.redirectQuery(w, r, "uma: claims redirect", ErrUMAClaims)
+func (g *umaGuard) claimsCallback(w http.ResponseWriter, r *http.Request) {
+	q, ok := g.redirectQuery(w, r, "uma: claims redirect", ErrUMAClaims)
 	if !ok {
 		return
 	}
 	ticket, state := q["ticket"], q["state"]
 	if len(state) != 1 || state[0] == "" || len(state[0]) > maxStateLen {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: no single state", ErrUMAClaims))
+		g.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: no single state", ErrUMAClaims))
 		return
 	}
 	if len(ticket) != 1 || ticket[0] == "" || len(ticket[0]) > maxTicketLen {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: no single ticket", ErrUMAClaims))
+		g.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: no single ticket", ErrUMAClaims))
 		return
 	}
 	ctx := r.Context()
-	u := a.sessionUser(ctx)
+	u := g.sessionUser(ctx)
 	if u == nil {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: nobody is logged in in this browser", ErrUMAClaims))
+		g.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: nobody is logged in in this browser", ErrUMAClaims))
 		return
 	}
-	p, found := g.takeClaim(ctx, a, state[0])
+	p, found := g.takeClaim(ctx, state[0])
 	if !found || p.Subject != u.Subject {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: the state is not a claims request of this session", ErrUMAClaims))
+		g.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: the state is not a claims request of this session", ErrUMAClaims))
 		return
 	}
-	returnTo := a.returnTo(r, p.ReturnTo)
-	if a.now().Sub(p.Created) >= a.cfg.PendingLoginTTL {
-		a.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA claims request expired; retrying the original request")
-		a.redirect(w, returnTo)
+	returnTo := g.login.returnTo(r, p.ReturnTo)
+	if g.now().Sub(p.Created) >= g.login.pendingTTL {
+		g.log.LogAttrs(ctx, slog.LevelInfo, "oxd: UMA claims request expired; retrying the original request")
+		g.redirect(w, returnTo)
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(ticket[0]), []byte(p.Ticket)) == 1 {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: the AS returned the ticket that was sent", ErrUMAClaims))
+		g.fail(w, r, http.StatusBadRequest, fmt.Errorf("uma: claims redirect: %w: the AS returned the ticket that was sent", ErrUMAClaims))
 		return
 	}
-	rpt, ni, err := g.getRPT(ctx, a, u, ticket[0], g.sessionRPT(ctx, a, u))
+	rpt, ni, err := g.getRPT(ctx, u, ticket[0], g.sessionRPT(ctx, u))
 	switch {
 	case err != nil:
-		g.rpFailure(a, w, r, err)
+		g.rpFailure(w, r, err)
 	case ni != nil:
 		if p.Attempts >= maxUMAClaimsAttempts {
-			a.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the AS still needs claims after %d rounds", ErrUMADenied, p.Attempts))
+			g.fail(w, r, http.StatusForbidden, fmt.Errorf("uma: %w: the AS still needs claims after %d rounds", ErrUMADenied, p.Attempts))
 			return
 		}
-		g.startClaims(a, w, r, u, ni.Ticket, p.ReturnTo, p.Challenge, p.Attempts)
+		g.startClaims(w, r, u, ni.Ticket, p.ReturnTo, p.Challenge, p.Attempts)
 	default:
-		if err := g.keepRPT(ctx, a, u, rpt); err != nil {
-			a.fail(w, r, http.StatusBadGateway, err)
+		if err := g.keepRPT(ctx, u, rpt); err != nil {
+			g.fail(w, r, http.StatusBadGateway, err)
 			return
 		}
 		if p.Challenge != "" {
-			a.sm.Put(ctx, sessionKeyUMAChallenge, p.Challenge)
+			g.sm.Put(ctx, sessionKeyUMAChallenge, p.Challenge)
 		}
-		a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA RPT obtained after claims gathering", slog.String("subject", u.Subject))
-		a.redirect(w, returnTo)
+		g.log.LogAttrs(ctx, slog.LevelDebug, "oxd: UMA RPT obtained after claims gathering", slog.String("subject", u.Subject))
+		g.redirect(w, returnTo)
 	}
 }

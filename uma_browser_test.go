@@ -18,7 +18,7 @@ func newClaimsRig(t *testing.T, cfg UMAConfig) *umaRig {
 	rg := newUMARig(t, umaRigOpts{noConfig: true})
 	cfg.ClaimsRedirectURL = rg.app.URL + "/claims-callback"
 	cfg.Browser = true
-	require.NoError(t, rg.auth.ConfigureUMA(cfg))
+	require.NoError(t, rg.auth.configureUMA(cfg))
 	rg.mountWhoami()
 	rg.protect("GET /reports/{id}", "claims_read")
 	rg.register()
@@ -163,21 +163,21 @@ func TestUMAClaimsCallbackAbuse(t *testing.T) {
 // (another login in the same browser) does not present it.
 func TestUMASessionRPTBoundToUser(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{})
-	g := rg.auth.uma()
+	g := rg.auth.uma
 	ctx, err := rg.sm.Load(context.Background(), "")
 	require.NoError(t, err)
 	rg.sm.Put(ctx, sessionKeyUMARPT, &umaSessionRPT{Subject: "alice", RPT: "alice-rpt"})
-	assert.Equal(t, "alice-rpt", g.sessionRPT(ctx, rg.auth, &User{Subject: "alice"}))
-	assert.Empty(t, g.sessionRPT(ctx, rg.auth, &User{Subject: "bob"}))
+	assert.Equal(t, "alice-rpt", g.sessionRPT(ctx, &User{Subject: "alice"}))
+	assert.Empty(t, g.sessionRPT(ctx, &User{Subject: "bob"}))
 	assert.Nil(t, rg.sm.Get(ctx, sessionKeyUMARPT), "dropped")
-	assert.Empty(t, g.sessionRPT(ctx, rg.auth, &User{Subject: "alice"}))
+	assert.Empty(t, g.sessionRPT(ctx, &User{Subject: "alice"}))
 }
 
 // Browser mode when the AS refuses (policy "deny…"): 403 through the error
 // handler, no redirect, nothing kept in the session.
 func TestUMABrowserDenied(t *testing.T) {
 	rg := newUMARig(t, umaRigOpts{noConfig: true})
-	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
+	require.NoError(t, rg.auth.configureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
 	rg.mountWhoami()
 	rg.protect("GET /secret/{id}", "deny_read")
 	rg.register()

@@ -237,32 +237,32 @@ func (c *grantCache) makeRoomLocked(now time.Time) {
 // that got the grant is not delayed (one oxd round trip), and requests
 // for the same grant meanwhile wait for the expiry instead of asking oxd
 // again.
-func (g *umaGuard) grantCached(a *Auth, k grantKey, rpt string) {
-	fill := g.cache.add(k, a.now())
+func (g *umaGuard) grantCached(k grantKey, rpt string) {
+	fill := g.cache.add(k, g.now())
 	if fill == nil {
 		return
 	}
 	go func() {
-		ctx, cancel := a.oxdCtx(context.Background())
+		ctx, cancel := g.oxdCtx(context.Background())
 		defer cancel()
-		exp, ok := g.rptExpiry(ctx, a, rpt)
-		g.cache.filled(k.rpt, fill, exp, ok, a.now())
+		exp, ok := g.rptExpiry(ctx, rpt)
+		g.cache.filled(k.rpt, fill, exp, ok, g.now())
 	}()
 }
 
 // rptExpiry introspects an RPT: the earliest of its exp and its
 // permissions' exp. ok is false when it is inactive, not yet valid, or
 // cannot be introspected.
-func (g *umaGuard) rptExpiry(ctx context.Context, a *Auth, rpt string) (exp time.Time, ok bool) {
-	in, err := a.client.IntrospectRPT(ctx, oxdclient.IntrospectRPTParams{OxdID: a.oxdID, RPT: oxdclient.Secret(rpt)})
+func (g *umaGuard) rptExpiry(ctx context.Context, rpt string) (exp time.Time, ok bool) {
+	in, err := g.client.IntrospectRPT(ctx, oxdclient.IntrospectRPTParams{OxdID: g.oxdID, RPT: oxdclient.Secret(rpt)})
 	if err != nil {
-		a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: introspect_rpt failed; the grant is not cached", slog.String("error", err.Error()))
+		g.log.LogAttrs(ctx, slog.LevelWarn, "oxd: introspect_rpt failed; the grant is not cached", slog.String("error", err.Error()))
 		return time.Time{}, false
 	}
 	if !in.Active {
 		return time.Time{}, false
 	}
-	now := a.now()
+	now := g.now()
 	if in.Nbf > 0 && now.Before(time.Unix(in.Nbf, 0)) {
 		return time.Time{}, false
 	}

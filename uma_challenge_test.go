@@ -4,17 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -96,28 +97,6 @@ func TestBearerRPT(t *testing.T) {
 	assert.Empty(t, rpt, "oversized")
 }
 
-func TestRouteTemplate(t *testing.T) {
-	for pattern, want := range map[string]string{
-		"":                      "",
-		"/photos/{id}":          "/photos/{id}",
-		"GET /photos/{id}":      "/photos/{id}",
-		"POST  /a":              "/a",
-		"GET example.com/x/{y}": "example.com/x/{y}",
-		"/static/":              "/static/",
-		"/files/{path...}":      "/files/{path...}",
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Pattern = pattern
-		assert.Equal(t, want, RouteTemplate(r), pattern)
-	}
-	r := httptest.NewRequest("GET", "/", nil)
-	r.Pattern = "GET /a/{id}"
-	r = r.WithContext(WithRouteTemplate(r.Context(), "/a/:id"))
-	assert.Equal(t, "/a/:id", RouteTemplate(r), "the adapter's template wins")
-	r = r.WithContext(WithRouteTemplate(r.Context(), ""))
-	assert.Equal(t, "/a/{id}", RouteTemplate(r), "an empty template falls back to Pattern")
-}
-
 func TestCheckClaimsURL(t *testing.T) {
 	const redirect = "https://app.example/claims"
 	good := "https://as.example/gather?client_id=c&ticket=t1&claims_redirect_uri=https%3A%2F%2Fapp.example%2Fclaims&state=s1"
@@ -138,6 +117,25 @@ func TestCheckClaimsURL(t *testing.T) {
 	}
 }
 
+// The declared scope expressions go through the validator the engine
+// uses (internal/scopeexpr, where the class of rules is tested): a refusal
+// wraps scopeexpr.ErrInvalid, and the rule is kept in compact form.
+func TestValidateExpressionIsTheSharedOne(t *testing.T) {
+	e, err := validateExpression(&UMAExpression{Rule: ` { "and" : [ {"var": 0}, {"var": 1} ] } `, Data: []string{"a", "b"}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"and":[{"var":0},{"var":1}]}`, string(e.rule))
+	assert.Equal(t, `{"and":[{"var":0},{"var":1}]}`, string(e.rule), "compact")
+	for _, c := range []UMAExpression{
+		{Rule: `{"var":""}`, Data: []string{"a"}},
+		{Rule: `{"var":0}`, Data: []string{"a", "a"}},
+		{Rule: `{"var":0}`},
+		{Rule: `{"nand":[1]}`, Data: []string{"a"}},
+	} {
+		_, err := validateExpression(&c)
+		assert.ErrorIs(t, err, scopeexpr.ErrInvalid, "%+v", c)
+	}
+}
+
 // umaFakeOxd answers commands from a function.
 type umaFakeOxd func(cmd string, params any) (string, error)
 
@@ -155,7 +153,7 @@ func newFakeUMAAuth(t *testing.T, f umaFakeOxd) *Auth {
 		OxdID: "site", PostLogoutRedirectURI: "https://app.example/bye", Realm: "app",
 	})
 	require.NoError(t, err)
-	require.NoError(t, a.ConfigureUMA(UMAConfig{Issuer: "https://as.example"}))
+	require.NoError(t, a.configureUMA(UMAConfig{Issuer: "https://as.example"}))
 	return a
 }
 
@@ -239,7 +237,7 @@ func TestUMAOxdAnswers(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer rpt")
 			rec := serveUMA(a, "GET /x", req)
 			assert.Equal(t, c.status, rec.Code)
-			d := a.CheckUMA(context.Background(), "GET", "/x", "rpt")
+			d := a.checkUMA(context.Background(), "GET", "/x", "rpt")
 			if c.reason != nil {
 				assert.True(t, errors.Is(d.Err, c.reason), "%v", d.Err)
 				if c.status == http.StatusInternalServerError {
@@ -250,34 +248,57 @@ func TestUMAOxdAnswers(t *testing.T) {
 	}
 }
 
-func TestUMAGrantCacheBounded(t *testing.T) {
-	var c grantCache
-	c.init(time.Minute, 10)
-	now := time.Now()
-	for i := range 100 {
-		k := grantKey{rpt: hashRPT(string(rune('a' + i))), method: "GET", template: "/x"}
-		fill := c.add(k, now)
-		require.NotNil(t, fill)
-		c.filled(k.rpt, fill, now.Add(time.Hour), true, now)
+// parseChallenge parses a UMA challenge strictly: the scheme "UMA", then
+// comma-separated auth-params with quoted-string values, each once.
+func parseChallenge(t testing.TB, h string) map[string]string {
+	t.Helper()
+	m, err := parseChallengeErr(h)
+	require.NoError(t, err, "challenge %q", h)
+	return m
+}
+
+func parseChallengeErr(h string) (map[string]string, error) {
+	rest, ok := strings.CutPrefix(h, "UMA ")
+	if !ok {
+		return nil, errors.New("scheme is not UMA")
 	}
-	c.mu.Lock()
-	assert.LessOrEqual(t, len(c.grants), 10)
-	assert.LessOrEqual(t, len(c.rpts), 10)
-	c.mu.Unlock()
-
-	// Unusable RPT (introspection failed): nothing cached, expiry forgotten.
-	k := grantKey{rpt: hashRPT("z"), method: "GET", template: "/x"}
-	fill := c.add(k, now)
-	c.filled(k.rpt, fill, time.Time{}, false, now)
-	assert.False(t, c.lookup(context.Background(), k, func() time.Time { return now }))
-	c.mu.Lock()
-	_, known := c.rpts[k.rpt]
-	c.mu.Unlock()
-	assert.False(t, known)
-
-	// Expiry already (almost) past: not cached.
-	k2 := grantKey{rpt: hashRPT("y"), method: "GET", template: "/x"}
-	fill = c.add(k2, now)
-	c.filled(k2.rpt, fill, now.Add(umaGrantSkew/2), true, now)
-	assert.False(t, c.lookup(context.Background(), k2, func() time.Time { return now }))
+	m := map[string]string{}
+	for rest != "" {
+		eq := strings.IndexByte(rest, '=')
+		if eq <= 0 {
+			return nil, errors.New("auth-param without =")
+		}
+		name := rest[:eq]
+		rest = rest[eq+1:]
+		if rest == "" || rest[0] != '"' {
+			return nil, fmt.Errorf("%s is not a quoted-string", name)
+		}
+		var v strings.Builder
+		i := 1
+		for ; i < len(rest) && rest[i] != '"'; i++ {
+			if rest[i] == '\\' {
+				i++
+				if i == len(rest) {
+					return nil, errors.New("dangling escape")
+				}
+			}
+			v.WriteByte(rest[i])
+		}
+		if i == len(rest) {
+			return nil, errors.New("unterminated quoted-string")
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%s repeated", name)
+		}
+		m[name] = v.String()
+		rest = rest[i+1:]
+		if rest == "" {
+			break
+		}
+		var ok bool
+		if rest, ok = strings.CutPrefix(rest, ", "); !ok {
+			return nil, errors.New(`auth-params not separated by ", "`)
+		}
+	}
+	return m, nil
 }

@@ -48,11 +48,9 @@ func ExampleAuth_UMAProtect() {
 	auth, err := oxd.New(client, scs.New(), oxd.Config{
 		OxdID:                 site.OxdID,
 		PostLogoutRedirectURI: "https://app.example/logged-out",
+		UMA:                   oxd.UMAConfig{Realm: "photos"},
 	})
 	if err != nil {
-		log.Fatal(err)
-	}
-	if err := auth.ConfigureUMA(oxd.UMAConfig{Realm: "photos"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -98,11 +96,15 @@ func ExampleAuth_UMAProtect() {
 // with UMAResult. Mount ClaimsCallbackHandler at the claims redirect URI
 // registered for the site.
 func ExampleUMAResult() {
-	var auth *oxd.Auth // from oxd.New
-	err := auth.ConfigureUMA(oxd.UMAConfig{
-		Browser:           true,
-		ClaimsRedirectURL: "https://app.example/uma/claims",
-		PushIDToken:       true,
+	var client *oxdclient.Client // from oxdclient.New
+	auth, err := oxd.New(client, scs.New(), oxd.Config{
+		OxdID:                 "…",
+		PostLogoutRedirectURI: "https://app.example/logged-out",
+		UMA: oxd.UMAConfig{
+			Browser:           true,
+			ClaimsRedirectURL: "https://app.example/uma/claims",
+			PushIDToken:       true,
+		},
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -9,367 +9,81 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
 // UMA 2.0 resource-server protection (UMAProtect) and the optional
 // requesting-party flow for browsers. The pieces live in the uma_*.go
-// files: declarations and registration (uma_register.go), the grant cache
-// (uma_cache.go), the challenge and the Bearer parser (uma_challenge.go),
-// the browser flow (uma_browser.go) and the per-Auth state (uma_state.go).
+// files: the configuration (uma_config.go), the declarations
+// (uma_rule.go, uma_declare.go) and their registration (uma_register.go),
+// the route template (uma_template.go), the grant cache (uma_cache.go),
+// the challenge and the Bearer parser (uma_challenge.go) and the browser
+// flow (uma_browser.go).
 
-// Defaults of [UMAConfig].
-const (
-	DefaultUMAMaxGrantTTL = time.Minute
-	DefaultUMAMaxGrants   = 10000
-)
+// umaGuard is the UMA state of one Auth: declarations, settings, the
+// resolved issuer, the grant cache and the flights. New creates it with
+// everything it works with: the core it shares with Auth (oxd client and
+// site, sessions, clock, logger, error handler), the login flow's hooks
+// for browser mode, and the validated settings.
+type umaGuard struct {
+	*core
+	login    umaLogin
+	settings atomic.Pointer[umaSettings] // never nil after newUMAGuard
+	issuer   atomic.Pointer[string]
 
-// UMAWarning is the Warning header value of a 403 answer when no
-// permission ticket could be obtained (UMA 2.0 Grant §3.2.2).
-const UMAWarning = `199 - "UMA Authorization Server Unreachable"`
+	mu    sync.Mutex
+	paths map[string]*umaPath // by template
+	order []string            // templates in declaration order
+	errs  []error             // invalid declarations
 
-// UMAClaimTokenFormatIDToken is the claim token format of an OpenID Connect
-// ID token (UMA 2.0 Grant §3.3.1), used with [UMAConfig.PushIDToken].
-const UMAClaimTokenFormatIDToken = "http://openid.net/specs/openid-connect-core-1_0.html#IDToken"
-
-// Reasons of UMA failures. They are passed to Config.ErrorHandler (where
-// the answer is not a bare UMA answer, see [Auth.UMAProtect]) and are found
-// in [UMADecision.Err]. Test with errors.Is.
-var (
-	// ErrUMAChallenge: no RPT, or one that does not grant the resource;
-	// the answer is 401 with a UMA challenge carrying a permission ticket.
-	ErrUMAChallenge = errors.New("oxd: UMA authorization required")
-	// ErrUMAUnreachable: no permission ticket could be obtained (the AS or
-	// oxd is unreachable or failing); the answer is 403 with
-	// Warning: 199 - "UMA Authorization Server Unreachable".
-	ErrUMAUnreachable = errors.New("oxd: UMA authorization server unreachable")
-	// ErrUMAConfig: the protection is misconfigured (no route template, a
-	// template that differs from the declared one, an invalid declaration,
-	// a route oxd does not protect, no issuer). The answer is 500 and the
-	// error is logged at error level. Never a pass-through.
-	ErrUMAConfig = errors.New("oxd: UMA configuration error")
-	// ErrUMADeclaration: RegisterUMA refused the declared resources
-	// (duplicate method for one template, empty scopes, bad scope
-	// expression, …). It also matches ErrUMAConfig.
-	ErrUMADeclaration = fmt.Errorf("%w: invalid UMA declaration", ErrUMAConfig)
-	// ErrUMADenied: browser mode only; the AS refused to issue an RPT for
-	// the user (403).
-	ErrUMADenied = errors.New("oxd: UMA access denied")
-	// ErrUMAClaims: a claims-gathering redirect that does not belong to a
-	// claims request of this browser's session, reuses the ticket that was
-	// sent, or is malformed (400).
-	ErrUMAClaims = errors.New("oxd: invalid UMA claims redirect")
-	// ErrUMASharedRPT: oxd returned an RPT that this process already gave
-	// to another user (oxd-server 3.1.4 caches one RPT per site); it is
-	// refused (502).
-	ErrUMASharedRPT = errors.New("oxd: oxd returned an RPT issued to another user")
-)
-
-// UMAConfig configures UMA protection; see [Auth.ConfigureUMA]. The zero
-// value is usable: the issuer is read from oxd, the realm is Config.Realm,
-// grants are cached for at most a minute, browser mode is off.
-type UMAConfig struct {
-	// Issuer is the AS issuer URI sent as as_uri in challenges (UMA Grant
-	// §3.2.1): the issuer of the OP's /.well-known/uma2-configuration.
-	// Default: the site's op_host as stored by oxd (get_rp), read once by
-	// RegisterUMA or by the first challenge. Must be an absolute http(s)
-	// URL without query or fragment.
-	Issuer string
-
-	// Realm is the realm of the UMA challenge. Default: Config.Realm.
-	// Printable ASCII.
-	Realm string
-
-	// MaxGrantTTL bounds how long a grant is cached. A cached grant is
-	// used until min(the RPT's expiry from introspection − 5s,
-	// grant time + MaxGrantTTL), so a revoked RPT keeps working at most
-	// that long. Default [DefaultUMAMaxGrantTTL]; negative disables the
-	// cache (every request asks oxd).
-	MaxGrantTTL time.Duration
-
-	// MaxGrants bounds the number of cached grants (and of RPT expiries
-	// remembered). Default [DefaultUMAMaxGrants].
-	MaxGrants int
-
-	// Browser turns browser RP mode on for every UMA route (it can be
-	// turned on per route with UMARule.Browser). In browser mode, a
-	// logged-in user's browser navigation without an Authorization header
-	// is not answered with a challenge: the middleware obtains an RPT for
-	// the user (uma_rp_get_rpt), sends the browser through claims
-	// gathering when the AS needs more information, keeps the RPT in the
-	// user's session and presents it on the user's later requests.
-	Browser bool
-
-	// ClaimsRedirectURL is the absolute URL where ClaimsCallbackHandler is
-	// mounted; it must be registered at the OP as a claims_redirect_uri of
-	// the site. Required for claims gathering in browser mode. oxd-server
-	// 3.1.4 does not URL-encode it, so it must need no encoding: no query,
-	// no fragment, and only letters, digits and - . _ ~ : / characters.
-	ClaimsRedirectURL string
-
-	// FingerprintFile, when set, is a file where RegisterUMA records a
-	// fingerprint of the registered resources. It is only read when oxd
-	// cannot tell which resources it protects (no get_rp, as with the
-	// oxd-https-extension): an unchanged fingerprint then avoids an
-	// overwrite, which would invalidate the RPTs issued so far.
-	FingerprintFile string
-
-	// PushIDToken, in browser mode, sends the user's ID token (while it
-	// is valid) to the AS as a claim token with the RPT request, so that
-	// policies needing the user's claims can decide without claims
-	// gathering. The AS must be the OP that issued it.
-	PushIDToken bool
+	cache      grantCache
+	flight     singleflight.Group
+	owners     rptOwners
+	mismatches templateMismatches // requests refused for another route's template
 }
 
-// UMARule declares the UMA protection of one route template; see
-// [Auth.UMAProtectWith].
-type UMARule struct {
-	// Template is the route template exactly as the router reports it:
-	// the path of http.ServeMux's Request.Pattern (without the method),
-	// chi's RoutePattern, gin's FullPath, echo's Path. It is registered at
-	// oxd as the resource's path: every concrete path of the template is
-	// one resource.
-	Template string
-
-	// Conditions give the scopes per HTTP method. Each method may appear
-	// once per template (across all declarations of the template). A GET
-	// condition also covers HEAD unless HEAD is declared.
-	Conditions []UMACondition
-
-	// Browser turns browser RP mode on for this route (see
-	// UMAConfig.Browser).
-	Browser bool
+// umaLogin is what browser mode needs from the login flow.
+type umaLogin struct {
+	// challenge sends a browser to log in (an API request gets 401).
+	challenge func(w http.ResponseWriter, r *http.Request, err error)
+	// returnTo applies the return-to rules to a saved request URI.
+	returnTo func(r *http.Request, saved string) string
+	// pendingTTL and pendingLimit bound the claims requests in progress
+	// as Config bounds pending logins.
+	pendingTTL   time.Duration
+	pendingLimit int
 }
 
-// UMACondition protects some HTTP methods of a template.
-//
-// oxd grants access when the RPT has a permission for the resource with
-// any ONE of Scopes (an OR). For an AND, use a ScopeExpression: the AS
-// evaluates it when it issues the RPT, and oxd then checks any one of its
-// Data scopes.
-type UMACondition struct {
-	// Methods are the HTTP methods (upper case, e.g. "GET", "POST").
-	// Required.
-	Methods []string
-	// Scopes grant access (any one of them). Required unless
-	// ScopeExpression is set.
-	Scopes []string
-	// TicketScopes are the scopes put into the permission ticket of a
-	// challenge. Default: Scopes (or the expression's Data).
-	TicketScopes []string
-	// ScopeExpression replaces Scopes with a JsonLogic rule over Data.
-	ScopeExpression *UMAScopeExpression
+func newUMAGuard(c *core, s *umaSettings, login umaLogin) *umaGuard {
+	g := &umaGuard{core: c, login: login, paths: map[string]*umaPath{}}
+	g.cache.init(s.maxTTL, s.maxGrants)
+	g.owners.init(DefaultUMAMaxGrants)
+	g.mismatches.init()
+	g.apply(s)
+	return g
 }
 
-// UMAScopeExpression is an oxd scope expression: a JsonLogic rule (JSON
-// text, e.g. {"and":[{"var":0},{"var":1}]}) whose vars index Data, the
-// scopes, each listed once. A var is {"var":n}, {"var":[n]} or
-// {"var":[n, default]} with 0 <= n < len(Data) (a number or a string of
-// digits) and a literal default; a var that names no single scope
-// ({"var":""}, {"var":"x"}, a computed one) is refused.
-type UMAScopeExpression struct {
-	Rule string
-	Data []string
-}
-
-// UMADecision is the outcome of a UMA check; see [UMAResult] and
-// [Auth.CheckUMA].
-type UMADecision struct {
-	// Granted reports that the RPT grants the resource.
-	Granted bool
-	// Method and Template name the resource that was checked.
-	Method, Template string
-	// Cached reports a grant served from the grant cache (no oxd call).
-	Cached bool
-	// SessionRPT reports that the RPT came from the user's session
-	// (browser mode), not from an Authorization header.
-	SessionRPT bool
-	// NewRPT reports that browser mode obtained an RPT for the user on
-	// the way to this grant (in this request, or through the claims
-	// gathering this request completes).
-	NewRPT bool
-	// Challenge is the WWW-Authenticate value of a 401 answer; with
-	// NewRPT, the challenge that the user's request met before the RPT
-	// was obtained.
-	Challenge string
-	// Ticket is the permission ticket of Challenge. It is single use.
-	Ticket string
-	// Status is the HTTP status of the answer when not granted: 401
-	// (challenge), 403 (AS unreachable, or denied in browser mode), 405
-	// (method not declared), 500 (configuration error).
-	Status int
-	// Err is the reason when not granted; it wraps one of the ErrUMA…
-	// values.
-	Err error
-}
-
-type umaDecisionKey struct{}
-
-// UMAResult returns the decision that let the request through
-// [Auth.UMAProtect]: whether the grant was cached, whether the RPT came
-// from the session, and in browser mode the challenge met before an RPT
-// was obtained. ok is false outside UMAProtect.
-func UMAResult(r *http.Request) (d UMADecision, ok bool) {
-	p, ok := r.Context().Value(umaDecisionKey{}).(*UMADecision)
-	if !ok || p == nil {
-		return UMADecision{}, false
-	}
-	return *p, true
-}
-
-type routeTemplateKey struct{}
-
-// WithRouteTemplate returns ctx carrying the route template of the
-// request, for routers that do not set http.Request.Pattern. Router
-// adapters call it before UMAProtect runs, for example in gin:
-//
-//	ctx := oxd.WithRouteTemplate(c.Request.Context(), c.FullPath())
-//	c.Request = c.Request.WithContext(ctx)
-//
-// An empty template removes nothing: UMAProtect then falls back to
-// Request.Pattern, and with neither it denies the request.
-func WithRouteTemplate(ctx context.Context, template string) context.Context {
-	return context.WithValue(ctx, routeTemplateKey{}, template)
-}
-
-// RouteTemplate returns the route template UMAProtect checks a request
-// against: the value of [WithRouteTemplate], else the path part of
-// Request.Pattern (http.ServeMux since Go 1.22, chi v5.1+), without a
-// method. It is "" when the router provides neither.
-func RouteTemplate(r *http.Request) string {
-	if t, _ := r.Context().Value(routeTemplateKey{}).(string); t != "" {
-		return t
-	}
-	if r.Pattern == "" {
-		return ""
-	}
-	_, t := splitPattern(r.Pattern)
-	return t
-}
-
-// splitPattern splits a ServeMux-style pattern "[METHOD ]template".
-func splitPattern(p string) (method, template string) {
-	if i := strings.IndexAny(p, " \t"); i >= 0 {
-		return p[:i], strings.TrimLeft(p[i:], " \t")
-	}
-	return "", p
-}
-
-// ConfigureUMA sets the UMA configuration. Call it before serving
-// requests (before or after declaring routes); it fails on an invalid
-// configuration and then changes nothing. It may be called again (for
-// example after a settings change); concurrent requests see either the
-// old or the new configuration.
-func (a *Auth) ConfigureUMA(cfg UMAConfig) error {
-	s, err := a.umaSettings(cfg)
-	if err != nil {
-		return err
-	}
-	g := a.uma()
+// apply sets validated settings.
+func (g *umaGuard) apply(s *umaSettings) {
 	g.settings.Store(s)
 	g.cache.setLimits(s.maxTTL, s.maxGrants)
 	if s.issuer != "" {
 		g.setIssuer(s.issuer)
 	}
-	return nil
 }
 
-// umaSettings is the validated form of UMAConfig.
-type umaSettings struct {
-	issuer          string
-	realm           string
-	maxTTL          time.Duration // <0: no cache
-	maxGrants       int
-	browser         bool
-	claimsRedirect  string
-	pushIDToken     bool
-	fingerprintFile string
-}
-
-func (a *Auth) umaSettings(cfg UMAConfig) (*umaSettings, error) {
-	s := &umaSettings{
-		realm:           cfg.Realm,
-		maxTTL:          cfg.MaxGrantTTL,
-		maxGrants:       cfg.MaxGrants,
-		browser:         cfg.Browser,
-		claimsRedirect:  cfg.ClaimsRedirectURL,
-		pushIDToken:     cfg.PushIDToken,
-		fingerprintFile: cfg.FingerprintFile,
+// browserMode reports whether browser RP mode applies to a condition.
+func (g *umaGuard) browserMode(c *umaCond) bool {
+	if c.browser {
+		return true
 	}
-	if cfg.Issuer != "" {
-		if err := checkIssuer(cfg.Issuer); err != nil {
-			return nil, fmt.Errorf("oxd: UMAConfig.Issuer: %w", err)
-		}
-		s.issuer = cfg.Issuer
-	}
-	if s.realm == "" {
-		s.realm = a.cfg.Realm
-	}
-	if s.realm == "" {
-		s.realm = "oxd"
-	}
-	if _, err := quoteString(s.realm); err != nil || strings.ContainsAny(s.realm, `"\`) {
-		return nil, errors.New("oxd: UMAConfig.Realm must be printable ASCII without quotes or backslashes")
-	}
-	if s.maxTTL == 0 {
-		s.maxTTL = DefaultUMAMaxGrantTTL
-	}
-	if s.maxGrants < 0 {
-		return nil, errors.New("oxd: UMAConfig.MaxGrants must not be negative")
-	}
-	if s.maxGrants == 0 {
-		s.maxGrants = DefaultUMAMaxGrants
-	}
-	if s.claimsRedirect != "" {
-		if err := checkClaimsRedirectURL(s.claimsRedirect); err != nil {
-			return nil, fmt.Errorf("oxd: UMAConfig.ClaimsRedirectURL: %w", err)
-		}
-	}
-	return s, nil
-}
-
-// checkIssuer accepts an absolute http(s) URL without query, fragment or
-// userinfo, made of characters a quoted-string carries unescaped.
-func checkIssuer(s string) error {
-	u, err := absoluteHTTPURL(s)
-	if err != nil {
-		return err
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return errors.New("must not have a query")
-	}
-	if strings.ContainsAny(s, "\"\\") {
-		return errors.New("must not contain quotes or backslashes")
-	}
-	if _, err := quoteString(s); err != nil {
-		return err
-	}
-	return nil
-}
-
-// checkClaimsRedirectURL enforces a claims redirect URI that oxd-server
-// 3.1.4 can concatenate into the claims-gathering URL without encoding
-// (anchors-uma §3: "claims_redirect_uri is not URL-encoded").
-func checkClaimsRedirectURL(s string) error {
-	u, err := absoluteHTTPURL(s)
-	if err != nil {
-		return err
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		return errors.New("must not have a query (oxd does not URL-encode it)")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '.', c == '_', c == '~', c == ':', c == '/':
-		default:
-			return fmt.Errorf("character %q would need URL-encoding, which oxd does not do", c)
-		}
-	}
-	return nil
+	return g.settings.Load().browser
 }
 
 // UMAProtect protects the route with UMA 2.0. pattern names the route as
@@ -411,7 +125,7 @@ func checkClaimsRedirectURL(s string) error {
 // Concurrent requests with one RPT for one resource share one oxd call.
 // RPTs are never logged.
 //
-// oxd grants on any one of the scopes (an OR); see [UMACondition] for an
+// oxd grants on any one of the scopes (an OR); see [UMAMethodRule] for an
 // AND. UMAProtect does not need RequireLogin (the RPT is the credential),
 // except in browser mode ([UMAConfig.Browser]).
 func (a *Auth) UMAProtect(pattern string, scopes ...string) func(http.Handler) http.Handler {
@@ -422,7 +136,7 @@ func (a *Auth) UMAProtect(pattern string, scopes ...string) func(http.Handler) h
 	}
 	return a.UMAProtectWith(UMARule{
 		Template:   template,
-		Conditions: []UMACondition{{Methods: methods, Scopes: scopes}},
+		Conditions: []UMAMethodRule{{Methods: methods, Scopes: scopes}},
 	})
 }
 
@@ -434,7 +148,7 @@ var defaultUMAMethods = []string{http.MethodGet, http.MethodHead, http.MethodPos
 //
 //	photo := auth.UMAProtectWith(oxd.UMARule{
 //		Template: "/photos/{id}",
-//		Conditions: []oxd.UMACondition{
+//		Conditions: []oxd.UMAMethodRule{
 //			{Methods: []string{"GET"}, Scopes: []string{"photos:view"}},
 //			{Methods: []string{"PUT", "DELETE"}, Scopes: []string{"photos:edit"}},
 //		},
@@ -446,11 +160,15 @@ var defaultUMAMethods = []string{http.MethodGet, http.MethodHead, http.MethodPos
 // name one template (one per method pattern of a ServeMux); they are
 // registered as one resource path with all their conditions.
 func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
-	g := a.uma()
+	return a.uma.protect(rule)
+}
+
+// protect records the declaration of rule and returns its middleware.
+func (g *umaGuard) protect(rule UMARule) func(http.Handler) http.Handler {
 	d := g.declare(rule)
 	return func(next http.Handler) http.Handler {
-		h := &umaHandler{a: a, g: g, d: d, next: next, cached: map[string]*UMADecision{}}
-		h.loaded = a.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
+		h := &umaHandler{g: g, d: d, next: next, cached: map[string]*UMADecision{}}
+		h.loaded = g.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
 		for _, c := range d.conds {
 			for _, m := range append(slices.Clone(c.methods), http.MethodHead) {
 				if d.condFor(m) != nil {
@@ -464,7 +182,6 @@ func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
 
 // umaHandler is the middleware of one declaration.
 type umaHandler struct {
-	a      *Auth
 	g      *umaGuard
 	d      *umaDecl
 	next   http.Handler
@@ -474,33 +191,26 @@ type umaHandler struct {
 	cached map[string]*UMADecision
 }
 
+// ServeHTTP checks the request against the declaration (see UMAProtect).
 func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a, g, d := h.a, h.g, h.d
+	g, d := h.g, h.d
 	if d.err != nil {
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
+		g.configError(w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
 			Err: fmt.Errorf("%w: route %q: %w", ErrUMAConfig, d.template, d.err)})
 		return
 	}
 	cond := d.condFor(r.Method)
 	if cond == nil {
 		w.Header().Set("Allow", d.allow)
-		a.errh(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: %w", ErrMethodNotAllowed))
+		g.errh(w, r, http.StatusMethodNotAllowed, fmt.Errorf("uma: %w", ErrMethodNotAllowed))
 		return
 	}
-	tmpl := RouteTemplate(r)
-	switch {
-	case tmpl == "":
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: no route template for the request (use Request.Pattern, a router adapter, or oxd.WithRouteTemplate); declared %q", ErrUMAConfig, d.template)})
-		return
-	case tmpl != d.template:
-		g.configError(a, w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
-			Err: fmt.Errorf("%w: the request's route template %q is not the declared %q", ErrUMAConfig, sanitizeText(tmpl, 200), d.template)})
+	if !g.templateMatches(w, r, d.template) {
 		return
 	}
 	rpt, hasAuth := bearerRPT(r)
 	if !hasAuth && g.browserMode(cond) {
-		if !a.sessionLoaded(r.Context()) {
+		if !g.sessionLoaded(r.Context()) {
 			h.loaded.ServeHTTP(w, r)
 			return
 		}
@@ -508,14 +218,14 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rpt != "" {
-		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, a.now) {
+		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, g.now) {
 			h.next.ServeHTTP(w, withDecision(r, dec))
 			return
 		}
 	}
-	dec := g.decide(r.Context(), a, r.Method, d.template, rpt)
+	dec := g.decide(r.Context(), r.Method, d.template, rpt)
 	if !dec.Granted {
-		g.writeDenied(a, w, r, dec)
+		g.writeDenied(w, r, dec)
 		return
 	}
 	h.next.ServeHTTP(w, withDecision(r, dec))
@@ -523,25 +233,11 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveLoaded is the browser-mode path; the session is loaded.
 func (h *umaHandler) serveLoaded(w http.ResponseWriter, r *http.Request) {
-	h.g.serveBrowser(h.a, w, r, h.d.template, h.next)
-}
-
-func withDecision(r *http.Request, d *UMADecision) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), umaDecisionKey{}, d))
-}
-
-// CheckUMA makes the decision of UMAProtect for method on the route
-// template with rpt (empty: no RPT), without writing anything: for pages
-// that show the steps of UMA (the challenge, then the grant) and for
-// custom middleware. The grant cache is used and filled as by UMAProtect.
-// A denial with a ticket has Status 401 and Challenge set; use the ticket
-// once (uma_rp_get_rpt).
-func (a *Auth) CheckUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
-	return *a.uma().decide(ctx, a, method, template, rpt.Reveal())
+	h.g.serveBrowser(w, r, h.d.template, h.next)
 }
 
 // writeDenied answers a refused request.
-func (g *umaGuard) writeDenied(a *Auth, w http.ResponseWriter, r *http.Request, d *UMADecision) {
+func (g *umaGuard) writeDenied(w http.ResponseWriter, r *http.Request, d *UMADecision) {
 	h := w.Header()
 	switch d.Status {
 	case http.StatusUnauthorized:
@@ -549,33 +245,33 @@ func (g *umaGuard) writeDenied(a *Auth, w http.ResponseWriter, r *http.Request, 
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusUnauthorized)
-		a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: UMA challenge",
+		g.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: UMA challenge",
 			slog.String("method", d.Method), slog.String("template", d.Template))
 	case http.StatusInternalServerError:
-		g.configError(a, w, r, d)
+		g.configError(w, r, d)
 	case http.StatusForbidden:
 		if errors.Is(d.Err, ErrUMAUnreachable) {
 			h.Set("Warning", UMAWarning)
 			h.Set("Cache-Control", "no-store")
 			h.Set("Content-Length", "0")
 			w.WriteHeader(http.StatusForbidden)
-			a.log.LogAttrs(r.Context(), slog.LevelWarn, "oxd: UMA authorization server unreachable",
+			g.log.LogAttrs(r.Context(), slog.LevelWarn, "oxd: UMA authorization server unreachable",
 				slog.String("method", d.Method), slog.String("template", d.Template), slog.String("error", errString(d.Err)))
 			return
 		}
-		a.fail(w, r, d.Status, d.Err)
+		g.fail(w, r, d.Status, d.Err)
 	default:
-		a.fail(w, r, d.Status, d.Err)
+		g.fail(w, r, d.Status, d.Err)
 	}
 }
 
 // configError logs a configuration error loudly and answers 500 through
 // the error handler.
-func (g *umaGuard) configError(a *Auth, w http.ResponseWriter, r *http.Request, d *UMADecision) {
-	a.log.LogAttrs(r.Context(), slog.LevelError, "oxd: UMA configuration error; request denied",
+func (g *umaGuard) configError(w http.ResponseWriter, r *http.Request, d *UMADecision) {
+	g.log.LogAttrs(r.Context(), slog.LevelError, "oxd: UMA configuration error; request denied",
 		slog.String("method", d.Method), slog.String("template", d.Template), slog.String("error", errString(d.Err)))
 	setNoStore(w)
-	a.errh(w, r, http.StatusInternalServerError, d.Err)
+	g.errh(w, r, http.StatusInternalServerError, d.Err)
 }
 
 func errString(err error) string {
@@ -588,21 +284,21 @@ func errString(err error) string {
 // decide checks rpt for method on template: the grant cache first, then
 // uma_rs_check_access (one call shared by concurrent requests with the
 // same RPT and resource).
-func (g *umaGuard) decide(ctx context.Context, a *Auth, method, template, rpt string) *UMADecision {
+func (g *umaGuard) decide(ctx context.Context, method, template, rpt string) *UMADecision {
 	if rpt == "" {
-		return g.finish(ctx, a, method, template, g.checkAccess(ctx, a, method, template, ""))
+		return g.finish(ctx, method, template, g.checkAccess(ctx, method, template, ""))
 	}
 	key := grantKey{rpt: hashRPT(rpt), method: method, template: template}
-	if g.cache.lookup(ctx, key, a.now) {
+	if g.cache.lookup(ctx, key, g.now) {
 		return &UMADecision{Granted: true, Method: method, Template: template, Cached: true}
 	}
 	leader := false
 	v, _, _ := g.flight.Do(key.flightKey(), func() (any, error) {
 		leader = true
 		// The call outlives a caller that goes away: others may share it.
-		res := g.checkAccess(context.WithoutCancel(ctx), a, method, template, rpt)
+		res := g.checkAccess(context.WithoutCancel(ctx), method, template, rpt)
 		if res.granted {
-			g.grantCached(a, key, rpt)
+			g.grantCached(key, rpt)
 		}
 		return res, nil
 	})
@@ -610,9 +306,9 @@ func (g *umaGuard) decide(ctx context.Context, a *Auth, method, template, rpt st
 	if !leader && !res.granted && res.err == nil {
 		// A denial carries a single-use ticket: every request needs its
 		// own.
-		res = g.checkAccess(ctx, a, method, template, rpt)
+		res = g.checkAccess(ctx, method, template, rpt)
 	}
-	return g.finish(ctx, a, method, template, res)
+	return g.finish(ctx, method, template, res)
 }
 
 // checkResult is the outcome of one uma_rs_check_access call.
@@ -623,11 +319,11 @@ type checkResult struct {
 }
 
 // checkAccess calls uma_rs_check_access once.
-func (g *umaGuard) checkAccess(ctx context.Context, a *Auth, method, template, rpt string) checkResult {
-	octx, cancel := a.oxdCtx(ctx)
+func (g *umaGuard) checkAccess(ctx context.Context, method, template, rpt string) checkResult {
+	octx, cancel := g.oxdCtx(ctx)
 	defer cancel()
-	resp, err := a.client.UMARSCheckAccess(octx, oxdclient.UMARSCheckAccessParams{
-		OxdID:      a.oxdID,
+	resp, err := g.client.UMARSCheckAccess(octx, oxdclient.UMARSCheckAccessParams{
+		OxdID:      g.oxdID,
 		RPT:        oxdclient.Secret(rpt),
 		Path:       template,
 		HTTPMethod: method,
@@ -658,7 +354,7 @@ func (g *umaGuard) checkAccess(ctx context.Context, a *Auth, method, template, r
 }
 
 // finish turns a check result into a decision, building the challenge.
-func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string, res checkResult) *UMADecision {
+func (g *umaGuard) finish(ctx context.Context, method, template string, res checkResult) *UMADecision {
 	d := &UMADecision{Method: method, Template: template}
 	switch {
 	case res.granted:
@@ -670,8 +366,8 @@ func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string,
 			d.Status = http.StatusInternalServerError
 		}
 	default:
-		s := g.settingsOrDefault(a)
-		issuer, err := g.issuerFor(ctx, a)
+		s := g.settings.Load()
+		issuer, err := g.issuerFor(ctx)
 		if err != nil {
 			// Without as_uri the client cannot use the ticket.
 			d.Err = fmt.Errorf("%w: no AS issuer for the challenge: %w", ErrUMAUnreachable, err)
@@ -693,7 +389,7 @@ func (g *umaGuard) finish(ctx context.Context, a *Auth, method, template string,
 
 // issuerFor returns the configured or oxd-stored issuer, reading it from
 // oxd (get_rp) once.
-func (g *umaGuard) issuerFor(ctx context.Context, a *Auth) (string, error) {
+func (g *umaGuard) issuerFor(ctx context.Context) (string, error) {
 	if p := g.issuer.Load(); p != nil {
 		return *p, nil
 	}
@@ -701,24 +397,24 @@ func (g *umaGuard) issuerFor(ctx context.Context, a *Auth) (string, error) {
 		if p := g.issuer.Load(); p != nil {
 			return *p, nil
 		}
-		octx, cancel := a.oxdCtx(context.WithoutCancel(ctx))
+		octx, cancel := g.oxdCtx(context.WithoutCancel(ctx))
 		defer cancel()
-		rp, err := a.client.GetRP(octx, oxdclient.GetRPParams{OxdID: a.oxdID})
+		rp, err := g.client.GetRP(octx, oxdclient.GetRPParams{OxdID: g.oxdID})
 		if err != nil {
-			return "", fmt.Errorf("get_rp: %w (set UMAConfig.Issuer)", err)
+			return "", fmt.Errorf("get_rp: %w (set Config.UMA.Issuer)", err)
 		}
 		var node struct {
 			OPHost string `json:"op_host"`
 		}
 		if err := json.Unmarshal(rp.Node, &node); err != nil || node.OPHost == "" {
-			return "", errors.New("get_rp: no op_host (set UMAConfig.Issuer)")
+			return "", errors.New("get_rp: no op_host (set Config.UMA.Issuer)")
 		}
 		iss := strings.TrimRight(node.OPHost, "/")
 		if !strings.Contains(iss, "://") {
 			iss = "https://" + iss
 		}
 		if err := checkIssuer(iss); err != nil {
-			return "", fmt.Errorf("get_rp: op_host is not a usable issuer: %w (set UMAConfig.Issuer)", err)
+			return "", fmt.Errorf("get_rp: op_host is not a usable issuer: %w (set Config.UMA.Issuer)", err)
 		}
 		g.setIssuer(iss)
 		return iss, nil

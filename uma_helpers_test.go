@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -229,7 +228,7 @@ func newUMARig(t *testing.T, o umaRigOpts) *umaRig {
 		if o.uma != nil {
 			cfg = *o.uma
 		}
-		require.NoError(t, a.ConfigureUMA(cfg))
+		require.NoError(t, a.configureUMA(cfg))
 	}
 	rg.mux.Handle("GET /callback", a.CallbackHandler())
 	rg.mux.Handle("GET /claims-callback", a.ClaimsCallbackHandler())
@@ -321,7 +320,7 @@ func (rg *umaRig) rpt(method, path string) string {
 // cache are done.
 func (rg *umaRig) waitSettled() {
 	rg.t.Helper()
-	g := rg.auth.uma()
+	g := rg.auth.uma
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		g.cache.mu.Lock()
@@ -405,61 +404,6 @@ func (rg *umaRig) gatherClaims(c *http.Client, claimsURL string, claims map[stri
 	return loc
 }
 
-// parseChallenge parses a UMA challenge strictly: the scheme "UMA", then
-// comma-separated auth-params with quoted-string values, each once.
-func parseChallenge(t testing.TB, h string) map[string]string {
-	t.Helper()
-	m, err := parseChallengeErr(h)
-	require.NoError(t, err, "challenge %q", h)
-	return m
-}
-
-func parseChallengeErr(h string) (map[string]string, error) {
-	rest, ok := strings.CutPrefix(h, "UMA ")
-	if !ok {
-		return nil, errors.New("scheme is not UMA")
-	}
-	m := map[string]string{}
-	for rest != "" {
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			return nil, errors.New("auth-param without =")
-		}
-		name := rest[:eq]
-		rest = rest[eq+1:]
-		if rest == "" || rest[0] != '"' {
-			return nil, fmt.Errorf("%s is not a quoted-string", name)
-		}
-		var v strings.Builder
-		i := 1
-		for ; i < len(rest) && rest[i] != '"'; i++ {
-			if rest[i] == '\\' {
-				i++
-				if i == len(rest) {
-					return nil, errors.New("dangling escape")
-				}
-			}
-			v.WriteByte(rest[i])
-		}
-		if i == len(rest) {
-			return nil, errors.New("unterminated quoted-string")
-		}
-		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("%s repeated", name)
-		}
-		m[name] = v.String()
-		rest = rest[i+1:]
-		if rest == "" {
-			break
-		}
-		var ok bool
-		if rest, ok = strings.CutPrefix(rest, ", "); !ok {
-			return nil, errors.New(`auth-params not separated by ", "`)
-		}
-	}
-	return m, nil
-}
-
 // storedResources reads the resources oxd protects for the site.
 func (rg *umaRig) storedResources() []map[string]any {
 	rg.t.Helper()
@@ -470,4 +414,22 @@ func (rg *umaRig) storedResources() []map[string]any {
 	}
 	require.NoError(rg.t, json.Unmarshal(rp.Node, &node))
 	return node.Resources
+}
+
+// checkUMA makes the decision of UMAProtect for method on the route
+// template with rpt (empty: no RPT), without writing anything; the grant
+// cache is used and filled as by UMAProtect.
+func (a *Auth) checkUMA(ctx context.Context, method, template string, rpt oxdclient.Secret) UMADecision {
+	return *a.uma.decide(ctx, method, template, rpt.Reveal())
+}
+
+// configureUMA replaces a's UMA settings, for rigs that configure UMA
+// after New.
+func (a *Auth) configureUMA(cfg UMAConfig) error {
+	s, err := newUMASettings(cfg, a.cfg.Realm)
+	if err != nil {
+		return err
+	}
+	a.uma.apply(s)
+	return nil
 }

@@ -155,8 +155,8 @@ func TestUMAPitfall_FailOpenOnUnknownPath(t *testing.T) {
 		assert.Equal(t, http.StatusMethodNotAllowed, res.status)
 		assert.Zero(t, rg.pageCalls("any"))
 	})
-	t.Run("CheckUMA on an unknown template", func(t *testing.T) {
-		d := rg.auth.CheckUMA(context.Background(), "GET", "/nowhere", oxdclient.Secret(rpt))
+	t.Run("checkUMA on an unknown template", func(t *testing.T) {
+		d := rg.auth.checkUMA(context.Background(), "GET", "/nowhere", oxdclient.Secret(rpt))
 		assert.False(t, d.Granted)
 		assert.Equal(t, http.StatusInternalServerError, d.Status)
 		assert.True(t, errors.Is(d.Err, ErrUMAConfig))
@@ -183,8 +183,8 @@ func TestUMAPitfall_SharedRPTAcrossUsers(t *testing.T) {
 		rg := newUMARig(t, umaRigOpts{noConfig: true})
 		rg.mountWhoami()
 		rg.mux.Handle("GET /reports/{id}", rg.auth.UMAProtectWith(UMARule{Template: "/reports/{id}", Browser: true,
-			Conditions: []UMACondition{{Methods: []string{"GET"}, Scopes: []string{"claims_read"}}}})(rg.page("reports")))
-		require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{PushIDToken: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
+			Conditions: []UMAMethodRule{{Methods: []string{"GET"}, Scopes: []string{"claims_read"}}}})(rg.page("reports")))
+		require.NoError(t, rg.auth.configureUMA(UMAConfig{PushIDToken: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
 		rg.register()
 		return rg
 	}
@@ -260,10 +260,10 @@ func TestUMAPitfall_UnencodedClaimsRedirectURI(t *testing.T) {
 		"https://app.example/caf\u00e9",
 		"https://app.example/cb?",
 	} {
-		err := rg.auth.ConfigureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: u})
+		err := rg.auth.configureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: u})
 		assert.Error(t, err, u)
 	}
-	require.NoError(t, rg.auth.ConfigureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
+	require.NoError(t, rg.auth.configureUMA(UMAConfig{Browser: true, ClaimsRedirectURL: rg.app.URL + "/claims-callback"}))
 
 	rg.mountWhoami()
 	rg.protect("GET /reports/{id}", "claims_read")
@@ -296,7 +296,7 @@ func TestUMARPTNeverLogged(t *testing.T) {
 	rg.protect("GET /photos/{id}", "view")
 	rg.protect("GET /albums/{id}", "view")
 	rg.mux.Handle("GET /reports/{id}", rg.auth.UMAProtectWith(UMARule{Template: "/reports/{id}", Browser: true,
-		Conditions: []UMACondition{{Methods: []string{"GET"}, Scopes: []string{"claims_read"}}}})(rg.page("reports")))
+		Conditions: []UMAMethodRule{{Methods: []string{"GET"}, Scopes: []string{"claims_read"}}}})(rg.page("reports")))
 	rg.register()
 	rpt := rg.rpt("GET", "/photos/1")
 	var secrets []string

@@ -358,7 +358,7 @@ func TestOIDCProvider(t *testing.T) {
 
 	t.Run("RPInitiatedLogout", func(t *testing.T) {
 		if idToken == "" {
-			t.Skip("needs the id_token of CodeFlowPKCE")
+			t.Fatal("needs the id_token of CodeFlowPKCE, which did not produce one")
 		}
 		end := disc["end_session_endpoint"].(string) + "?" + url.Values{
 			"id_token_hint": {idToken}, "post_logout_redirect_uri": {logoutURI}, "state": {"bye"}}.Encode()
@@ -460,7 +460,9 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 		t.Errorf("foreign PAT reads resource: HTTP %d, want 404", st)
 	}
 
-	ticketFor := func(scopes ...string) string {
+	// The helpers take the t of the (sub)test that calls them: a Fatal on the
+	// parent's t from a subtest would stop the wrong goroutine.
+	ticketFor := func(t *testing.T, scopes ...string) string {
 		t.Helper()
 		st, raw := jsonRequest(t, ctx, http.MethodPost, permURL, pat, map[string]any{"resource_id": rid, "resource_scopes": scopes})
 		var r struct {
@@ -471,11 +473,11 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 		}
 		return r.Ticket
 	}
-	rptGrant := func(form url.Values) tokenReply {
+	rptGrant := func(t *testing.T, form url.Values) tokenReply {
 		form.Set("grant_type", harness.UMAGrantType)
 		return postForm(t, ctx, token, rp, form)
 	}
-	checkRPT := func(rpt string, wantScopes ...string) {
+	checkRPT := func(t *testing.T, rpt string, wantScopes ...string) {
 		t.Helper()
 		in := postForm(t, ctx, introspect, rs, url.Values{"token": {rpt}})
 		perms, _ := in.Body["permissions"].([]any)
@@ -493,30 +495,30 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 	}
 
 	t.Run("TicketToRPT", func(t *testing.T) {
-		ticket := ticketFor("view")
-		r := rptGrant(url.Values{"ticket": {ticket}})
+		ticket := ticketFor(t, "view")
+		r := rptGrant(t, url.Values{"ticket": {ticket}})
 		if r.Status != 200 || r.str("access_token") == "" || r.str("token_type") != "Bearer" || r.Body["upgraded"] != false {
 			t.Fatalf("uma-ticket grant: HTTP %d %v", r.Status, r.Body["error"])
 		}
 		if r.Body["expires_in"] != float64(321) {
 			t.Errorf("RPT expires_in %v, want 321 from OP_UMA_RPT_TTL", r.Body["expires_in"])
 		}
-		checkRPT(r.str("access_token"), "view")
-		if again := rptGrant(url.Values{"ticket": {ticket}}); again.Status != 400 || again.str("error") != "invalid_grant" {
+		checkRPT(t, r.str("access_token"), "view")
+		if again := rptGrant(t, url.Values{"ticket": {ticket}}); again.Status != 400 || again.str("error") != "invalid_grant" {
 			t.Errorf("ticket reuse: HTTP %d %v, want 400 invalid_grant", again.Status, again.Body["error"])
 		}
 	})
 
 	t.Run("UpgradeRPT", func(t *testing.T) {
-		first := rptGrant(url.Values{"ticket": {ticketFor("view")}})
-		up := rptGrant(url.Values{"ticket": {ticketFor("edit")}, "rpt": {first.str("access_token")}})
+		first := rptGrant(t, url.Values{"ticket": {ticketFor(t, "view")}})
+		up := rptGrant(t, url.Values{"ticket": {ticketFor(t, "edit")}, "rpt": {first.str("access_token")}})
 		if up.Status != 200 || up.Body["upgraded"] != true {
 			t.Fatalf("upgrade: HTTP %d %v", up.Status, up.Body)
 		}
-		checkRPT(up.str("access_token"), "view", "edit")
+		checkRPT(t, up.str("access_token"), "view", "edit")
 		// An RPT of another client is not upgraded.
 		otherRPT := postForm(t, ctx, token, rs, url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}}).str("access_token")
-		if r := rptGrant(url.Values{"ticket": {ticketFor("edit")}, "rpt": {otherRPT}}); r.Body["upgraded"] != false {
+		if r := rptGrant(t, url.Values{"ticket": {ticketFor(t, "edit")}, "rpt": {otherRPT}}); r.Body["upgraded"] != false {
 			t.Errorf("upgrade of a foreign token: %v", r.Body)
 		}
 	})
@@ -534,15 +536,15 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 	})
 
 	t.Run("Denied", func(t *testing.T) {
-		r := rptGrant(url.Values{"ticket": {ticketFor("deny_all")}})
+		r := rptGrant(t, url.Values{"ticket": {ticketFor(t, "deny_all")}})
 		if r.Status != 403 || r.str("error") != "request_denied" {
 			t.Errorf("deny: HTTP %d %v", r.Status, r.Body)
 		}
 	})
 
 	t.Run("NeedInfoThenClaimsGathering", func(t *testing.T) {
-		ticket := ticketFor("claims_email")
-		r := rptGrant(url.Values{"ticket": {ticket}})
+		ticket := ticketFor(t, "claims_email")
+		r := rptGrant(t, url.Values{"ticket": {ticket}})
 		if r.Status != 403 || r.str("error") != "need_info" {
 			t.Fatalf("need_info: HTTP %d %v", r.Status, r.Body)
 		}
@@ -575,19 +577,19 @@ func testUMA(t *testing.T, ctx context.Context, op *harness.OIDCProvider, rp *ha
 		if gathered == "" || gathered == newTicket {
 			t.Fatalf("claims redirect must carry a new ticket")
 		}
-		ok := rptGrant(url.Values{"ticket": {gathered}})
+		ok := rptGrant(t, url.Values{"ticket": {gathered}})
 		if ok.Status != 200 {
 			t.Fatalf("RPT after claims gathering: HTTP %d %v", ok.Status, ok.Body)
 		}
-		checkRPT(ok.str("access_token"), "claims_email")
+		checkRPT(t, ok.str("access_token"), "claims_email")
 	})
 
 	t.Run("NeedInfoWithPushedClaims", func(t *testing.T) {
-		r := rptGrant(url.Values{"ticket": {ticketFor("claims_email")}})
+		r := rptGrant(t, url.Values{"ticket": {ticketFor(t, "claims_email")}})
 		if r.str("error") != "need_info" {
 			t.Fatalf("need_info: HTTP %d %v", r.Status, r.Body)
 		}
-		ok := rptGrant(url.Values{"ticket": {r.str("ticket")}, "claim_token": {"eyJhbGciOiJub25lIn0.e30."},
+		ok := rptGrant(t, url.Values{"ticket": {r.str("ticket")}, "claim_token": {"eyJhbGciOiJub25lIn0.e30."},
 			"claim_token_format": {harness.IDTokenClaimFormat}})
 		if ok.Status != 200 || ok.str("access_token") == "" {
 			t.Fatalf("RPT with pushed claims: HTTP %d %v", ok.Status, ok.Body)

@@ -23,7 +23,7 @@ func devSiteParams(op *oxdtest.OP) oxdclient.SetupClientParams {
 
 func protectedEngine(t *testing.T, store oxdserver.Store) *oxdserver.Engine {
 	t.Helper()
-	e, err := oxdserver.New(oxdserver.Config{ProtectInProcess: true, Store: store})
+	e, err := oxdserver.New(oxdserver.Config{Store: store, InsecureAllowLoopbackHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,8 @@ func TestEnsureSiteFirstRunWithProtection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oxd-site.json")
 
 	// Without credentials a protected command fails: protection is on.
-	bare := oxdclient.New(eng, oxdclient.Config{})
-	first, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, devSiteParams(op))
+	bare := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{})
+	first, err := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{}).SetupClient(ctx, devSiteParams(op))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestEnsureSiteFirstRunWithProtection(t *testing.T) {
 	}
 
 	for run := 1; run <= 2; run++ {
-		client := oxdclient.New(eng, oxdclient.Config{})
+		client := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{})
 		site, err := oxdclient.EnsureSite(ctx, client, path, devSiteParams(op))
 		if err != nil {
 			t.Fatalf("run %d: %v", run, err)
@@ -75,14 +75,14 @@ func TestEnsureSiteAfterDevOPRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oxd-site.json")
 	op1 := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 	eng := protectedEngine(t, nil)
-	if _, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng, oxdclient.Config{}), path, devSiteParams(op1)); err != nil {
+	if _, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{}), path, devSiteParams(op1)); err != nil {
 		t.Fatal(err)
 	}
 	op1.Close()
 	op2 := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
 
 	// Same oxd, new OP address.
-	_, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng, oxdclient.Config{}), path, devSiteParams(op2))
+	_, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{}), path, devSiteParams(op2))
 	var me *oxdclient.SiteMismatchError
 	if !errors.As(err, &me) || me.Field != "op_host" || !strings.Contains(err.Error(), op1.Issuer()) ||
 		!strings.Contains(err.Error(), op2.Issuer()) || !strings.Contains(err.Error(), "delete "+path) {
@@ -92,13 +92,13 @@ func TestEnsureSiteAfterDevOPRestart(t *testing.T) {
 	// A new oxd whose store does not have the site (same OP address in the
 	// parameters as in the file).
 	eng2 := protectedEngine(t, nil)
-	_, err = oxdclient.EnsureSite(ctx, oxdclient.New(eng2, oxdclient.Config{}), path, devSiteParams(op1))
+	_, err = oxdclient.EnsureSite(ctx, oxdclient.New(eng2.ProtectedTransport(), oxdclient.Config{}), path, devSiteParams(op1))
 	if !errors.As(err, &me) || me.Field != "oxd_id" || !oxdclient.IsInvalidOxdID(err) || !strings.Contains(err.Error(), "delete "+path) {
 		t.Fatalf("%v", err)
 	}
 
 	// Told to, it registers again at the new OP and works.
-	client := oxdclient.New(eng2, oxdclient.Config{})
+	client := oxdclient.New(eng2.ProtectedTransport(), oxdclient.Config{})
 	site, err := oxdclient.EnsureSite(ctx, client, path, devSiteParams(op2), oxdclient.ReRegisterOnMismatch())
 	if err != nil || site.OPHost != op2.Issuer() {
 		t.Fatalf("%v %+v", err, site)
@@ -107,7 +107,7 @@ func TestEnsureSiteAfterDevOPRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// And the replaced file is reused on the next start.
-	again, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng2, oxdclient.Config{}), path, devSiteParams(op2))
+	again, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng2.ProtectedTransport(), oxdclient.Config{}), path, devSiteParams(op2))
 	if err != nil || again.OxdID != site.OxdID {
 		t.Fatalf("%v", err)
 	}
@@ -116,7 +116,7 @@ func TestEnsureSiteAfterDevOPRestart(t *testing.T) {
 	// from 127.0.0.1:8080 to localhost:8081).
 	moved := devSiteParams(op2)
 	moved.AuthorizationRedirectURI = "http://localhost:8081/callback"
-	_, err = oxdclient.EnsureSite(ctx, oxdclient.New(eng2, oxdclient.Config{}), path, moved)
+	_, err = oxdclient.EnsureSite(ctx, oxdclient.New(eng2.ProtectedTransport(), oxdclient.Config{}), path, moved)
 	if !errors.As(err, &me) || me.Field != "authorization_redirect_uri" {
 		t.Fatalf("%v", err)
 	}

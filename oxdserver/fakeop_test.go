@@ -35,6 +35,7 @@ type fakeOP struct {
 	alg       jose.SignatureAlgorithm
 	nonce     string               // put into the next id_token
 	mutate    func(map[string]any) // changes id_token claims
+	sign      func([]byte) string  // replaces the signer when set
 	tokenResp func(http.ResponseWriter, *http.Request) bool
 	discovery func(map[string]any)
 	discFail  bool                    // discovery answers 500
@@ -229,13 +230,36 @@ func (f *fakeOP) idToken(accessToken string) string {
 	if f.mutate != nil {
 		f.mutate(claims)
 	}
+	// idToken runs on the fake's HTTP handler goroutine: failures are
+	// reported with Errorf (safe from any goroutine), never FailNow.
 	b, err := json.Marshal(claims)
-	require.NoError(f.t, err)
+	if err != nil {
+		f.t.Errorf("fake OP: marshal id_token claims: %v", err)
+		return ""
+	}
+	if f.sign != nil {
+		return f.sign(b)
+	}
 	jws, err := f.signer.Sign(b)
-	require.NoError(f.t, err)
+	if err != nil {
+		f.t.Errorf("fake OP: sign id_token: %v", err)
+		return ""
+	}
 	s, err := jws.CompactSerialize()
-	require.NoError(f.t, err)
+	if err != nil {
+		f.t.Errorf("fake OP: serialize id_token: %v", err)
+		return ""
+	}
 	return s
+}
+
+// setSign makes the fake build the id_token from its JSON claims with sign
+// instead of its signer (forged or unsigned tokens). sign runs on the HTTP
+// handler goroutine: it must not call FailNow.
+func (f *fakeOP) setSign(sign func(claims []byte) string) {
+	f.mu.Lock()
+	f.sign = sign
+	f.mu.Unlock()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

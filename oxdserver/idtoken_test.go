@@ -1,9 +1,14 @@
 package oxdserver_test
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -72,33 +77,39 @@ func TestIDTokenES256Accepted(t *testing.T) {
 func TestIDTokenValidationErrors(t *testing.T) {
 	cases := []struct {
 		name  string
-		setup func(f *fakeOP)
+		setup func(t testing.TB, f *fakeOP)
 		code  string
 	}{
-		{"expired", func(f *fakeOP) {
+		{"expired", func(_ testing.TB, f *fakeOP) {
 			f.setMutate(func(c map[string]any) {
 				c["exp"] = time.Now().Add(-10 * time.Minute).Unix()
 				c["iat"] = time.Now().Add(-20 * time.Minute).Unix()
 			})
 		}, oxdclient.CodeInvalidIDTokenExpired},
-		{"bad issuer", func(f *fakeOP) { f.setMutate(func(c map[string]any) { c["iss"] = "https://evil.example" }) }, oxdclient.CodeInvalidIDTokenBadIssuer},
-		{"bad audience", func(f *fakeOP) { f.setMutate(func(c map[string]any) { c["aud"] = "someone-else" }) }, oxdclient.CodeInvalidIDTokenBadAudience},
-		{"several audiences without azp", func(f *fakeOP) {
+		{"bad issuer", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["iss"] = "https://evil.example" })
+		}, oxdclient.CodeInvalidIDTokenBadIssuer},
+		{"bad audience", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { c["aud"] = "someone-else" }) }, oxdclient.CodeInvalidIDTokenBadAudience},
+		{"several audiences without azp", func(_ testing.TB, f *fakeOP) {
 			f.setMutate(func(c map[string]any) { c["aud"] = []string{fakeClientID, "other"} })
 		}, oxdclient.CodeInvalidIDTokenBadAudience},
-		{"azp of another client", func(f *fakeOP) {
+		{"azp of another client", func(_ testing.TB, f *fakeOP) {
 			f.setMutate(func(c map[string]any) { c["aud"] = []string{fakeClientID, "other"}; c["azp"] = "other" })
 		}, oxdclient.CodeInvalidIDTokenBadAudience},
-		{"wrong nonce", func(f *fakeOP) { f.setMutate(func(c map[string]any) { c["nonce"] = "not-the-one-issued" }) }, oxdclient.CodeInvalidNonce},
-		{"no nonce", func(f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "nonce") }) }, oxdclient.CodeInvalidNonce},
-		{"at_hash mismatch", func(f *fakeOP) { f.setMutate(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" }) }, oxdclient.CodeInvalidAccessTokenBadHash},
-		{"issued in the future", func(f *fakeOP) {
+		{"wrong nonce", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["nonce"] = "not-the-one-issued" })
+		}, oxdclient.CodeInvalidNonce},
+		{"no nonce", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "nonce") }) }, oxdclient.CodeInvalidNonce},
+		{"at_hash mismatch", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["at_hash"] = "AAAAAAAAAAAAAAAAAAAAAA" })
+		}, oxdclient.CodeInvalidAccessTokenBadHash},
+		{"issued in the future", func(_ testing.TB, f *fakeOP) {
 			f.setMutate(func(c map[string]any) {
 				c["iat"] = time.Now().Add(time.Hour).Unix()
 				c["exp"] = time.Now().Add(2 * time.Hour).Unix()
 			})
 		}, oxdclient.CodeInvalidIDToken},
-		{"signed by an unpublished key with a known kid", func(f *fakeOP) {
+		{"signed by an unpublished key with a known kid", func(_ testing.TB, f *fakeOP) {
 			f.mu.Lock()
 			pub := f.keys
 			f.mu.Unlock()
@@ -107,20 +118,46 @@ func TestIDTokenValidationErrors(t *testing.T) {
 			f.keys = pub // …but the JWKS still has the old one
 			f.mu.Unlock()
 		}, oxdclient.CodeInvalidIDTokenBadSignature},
-		{"HS256 with the client secret", func(f *fakeOP) {
-			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(strings.Repeat(fakeClientSecret, 4))}, nil)
-			require.NoError(t, err)
-			f.mu.Lock()
-			f.signer = s
-			f.mu.Unlock()
-		}, oxdclient.CodeInvalidIDTokenBadSignature},
-		{"not a JWT", func(f *fakeOP) {
+		{"no exp", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "exp") }) }, oxdclient.CodeInvalidIDToken},
+		{"exp not a number", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["exp"] = fmt.Sprint(time.Now().Add(time.Hour).Unix()) })
+		}, oxdclient.CodeInvalidIDToken},
+		{"no iat", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "iat") }) }, oxdclient.CodeInvalidIDToken},
+		{"expires before it was issued", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) {
+				// Both within the default clock skew of a minute.
+				c["iat"] = time.Now().Add(30 * time.Second).Unix()
+				c["exp"] = time.Now().Add(10 * time.Second).Unix()
+			})
+		}, oxdclient.CodeInvalidIDToken},
+		{"expired beyond the clock skew by a second", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) {
+				c["exp"] = time.Now().Add(-oxdserver.DefaultClockSkew - time.Second).Unix()
+				c["iat"] = time.Now().Add(-10 * time.Minute).Unix()
+			})
+		}, oxdclient.CodeInvalidIDTokenExpired},
+		{"no issuer", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "iss") }) }, oxdclient.CodeInvalidIDTokenBadIssuer},
+		{"issuer with a trailing slash", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["iss"] = c["iss"].(string) + "/" })
+		}, oxdclient.CodeInvalidIDTokenBadIssuer},
+		{"no audience", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { delete(c, "aud") }) }, oxdclient.CodeInvalidIDTokenBadAudience},
+		{"azp of another client with the one audience", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) { c["azp"] = "other" })
+		}, oxdclient.CodeInvalidIDTokenBadAudience},
+		{"at_hash of another access token", func(_ testing.TB, f *fakeOP) {
+			f.setMutate(func(c map[string]any) {
+				sum := sha256.Sum256([]byte("another-access-token"))
+				c["at_hash"] = base64.RawURLEncoding.EncodeToString(sum[:16])
+			})
+		}, oxdclient.CodeInvalidAccessTokenBadHash},
+		{"at_hash not a string", func(_ testing.TB, f *fakeOP) { f.setMutate(func(c map[string]any) { c["at_hash"] = 42 }) }, oxdclient.CodeInvalidAccessTokenBadHash},
+		{"not a JWT", func(_ testing.TB, f *fakeOP) {
 			f.setTokenResponse(func(w http.ResponseWriter, r *http.Request) bool {
 				writeJSON(w, 200, map[string]any{"access_token": "at", "id_token": "not.a.jwt"})
 				return true
 			})
 		}, oxdclient.CodeInvalidIDToken},
-		{"no id_token", func(f *fakeOP) {
+		{"no id_token", func(_ testing.TB, f *fakeOP) {
 			f.setTokenResponse(func(w http.ResponseWriter, r *http.Request) bool {
 				writeJSON(w, 200, map[string]any{"access_token": "at", "token_type": "Bearer"})
 				return true
@@ -132,7 +169,7 @@ func TestIDTokenValidationErrors(t *testing.T) {
 			f := newFakeOP(t)
 			e, id := fakeSite(t, f, oxdserver.Config{})
 			state, _, _ := fakeLogin(t, f, e, id)
-			tc.setup(f)
+			tc.setup(t, f)
 			_, err := fakeTokens(t, e, id, state)
 			requireOxdCode(t, err, tc.code)
 			// The state was used up: the same callback cannot be retried.
@@ -261,4 +298,230 @@ func TestUserInfoClaimsAreStringArrays(t *testing.T) {
 	assert.Nil(t, m["refresh_token"])
 	assert.Contains(t, m, "access_token")
 	assert.Equal(t, "Bearer at-123", f.lastAuth("userinfo"))
+}
+
+// unsignedJWT is a compact JWS with the given header and an empty (or the
+// given) signature, as an attacker builds it by hand.
+func unsignedJWT(header map[string]any, claims []byte, sig string) string {
+	h, _ := json.Marshal(header)
+	return base64.RawURLEncoding.EncodeToString(h) + "." + base64.RawURLEncoding.EncodeToString(claims) + "." + sig
+}
+
+// hmacSigned signs claims with HMAC-SHA256 and key, with the kid of the
+// OP's published RSA key in the header (the key-confusion attack: a
+// verifier that picked the algorithm from the header would use the public
+// key bytes as the HMAC secret).
+func hmacSigned(t testing.TB, key []byte, kid string, claims []byte) string {
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: key},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid))
+	if err != nil {
+		t.Errorf("HS256 signer: %v", err)
+		return ""
+	}
+	jws, err := s.Sign(claims)
+	if err != nil {
+		t.Errorf("HS256 sign: %v", err)
+		return ""
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		t.Errorf("HS256 serialize: %v", err)
+	}
+	return out
+}
+
+// TestIDTokenForgedSignaturesRefused: an id_token that is not signed with
+// the OP's published key under an accepted algorithm (RS256, ES256) is
+// refused whatever its claims: alg "none" in any spelling, with or without
+// a signature, and HS256 keyed with the client secret or with the bytes of
+// the OP's RSA public key in every usual encoding (key confusion). Every
+// other claim of these tokens is valid, so only the signature check can
+// refuse them.
+func TestIDTokenForgedSignaturesRefused(t *testing.T) {
+	f0 := newFakeOP(t)
+	f0.mu.Lock()
+	pub, ok := f0.keys[0].Key.(*rsa.PublicKey)
+	kid := f0.keys[0].KeyID
+	f0.mu.Unlock()
+	require.True(t, ok, "the fake OP publishes an RSA key")
+	pkix, err := x509.MarshalPKIXPublicKey(pub)
+	require.NoError(t, err)
+	pkcs1 := x509.MarshalPKCS1PublicKey(pub)
+	jwkJSON, err := (&jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}).MarshalJSON()
+	require.NoError(t, err)
+	pemOf := func(typ string, der []byte) []byte { return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}) }
+
+	cases := []struct {
+		name string
+		sign func(t testing.TB, claims []byte) string
+		code string
+	}{
+		{"alg none without signature", func(_ testing.TB, c []byte) string {
+			return unsignedJWT(map[string]any{"alg": "none", "typ": "JWT"}, c, "")
+		}, oxdclient.CodeInvalidIDToken},
+		{"alg none with the published kid", func(_ testing.TB, c []byte) string {
+			return unsignedJWT(map[string]any{"alg": "none", "typ": "JWT", "kid": kid}, c, "")
+		}, oxdclient.CodeInvalidIDToken},
+		{"alg None in another case", func(_ testing.TB, c []byte) string {
+			return unsignedJWT(map[string]any{"alg": "None", "kid": kid}, c, "")
+		}, oxdclient.CodeInvalidIDToken},
+		{"alg none with a signature", func(_ testing.TB, c []byte) string {
+			return unsignedJWT(map[string]any{"alg": "none", "kid": kid}, c, base64.RawURLEncoding.EncodeToString([]byte("sig")))
+		}, oxdclient.CodeInvalidIDToken},
+		{"no alg", func(_ testing.TB, c []byte) string {
+			return unsignedJWT(map[string]any{"kid": kid}, c, "")
+		}, oxdclient.CodeInvalidIDToken},
+		{"HS256 with the client secret", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, []byte(strings.Repeat(fakeClientSecret, 4)), kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+		{"HS256 with the RSA public key as PKIX PEM", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, pemOf("PUBLIC KEY", pkix), kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+		{"HS256 with the RSA public key as PKCS#1 PEM", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, pemOf("RSA PUBLIC KEY", pkcs1), kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+		{"HS256 with the RSA public key as DER", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, pkix, kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+		{"HS256 with the RSA public key as JWK", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, jwkJSON, kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+		{"HS256 with the RSA modulus", func(t testing.TB, c []byte) string {
+			return hmacSigned(t, pub.N.Bytes(), kid, c)
+		}, oxdclient.CodeInvalidIDTokenBadSignature},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeOP(t)
+			e, id := fakeSite(t, f, oxdserver.Config{})
+			f.mu.Lock()
+			f.keys = f0.keys // the key the forgeries were built from
+			f.mu.Unlock()
+			// A genuine login first: the JWKS is cached, the flow works.
+			state, _, _ := fakeLogin(t, f, e, id)
+			_, err := fakeTokens(t, e, id, state)
+			require.NoError(t, err, "the genuine token of the fake must be accepted")
+
+			state, _, _ = fakeLogin(t, f, e, id)
+			f.setSign(func(claims []byte) string { return tc.sign(t, claims) })
+			tok, err := fakeTokens(t, e, id, state)
+			requireOxdCode(t, err, tc.code)
+			assert.Nil(t, tok)
+		})
+	}
+}
+
+// TestIDTokenUnknownKIDRefusedAfterOneRefetch: a token whose kid is in no
+// JWKS the OP publishes is refused with bad_signature after exactly one
+// refetch of the JWKS (key rotation), with and without a cached JWKS.
+func TestIDTokenUnknownKIDRefusedAfterOneRefetch(t *testing.T) {
+	forge := func(f *fakeOP) {
+		f.mu.Lock()
+		pub := f.keys
+		f.mu.Unlock()
+		f.useRSAKey("k-never-published") // signs with a new key and kid…
+		f.mu.Lock()
+		f.keys = pub // …the JWKS keeps the old one
+		f.mu.Unlock()
+	}
+	t.Run("cached JWKS", func(t *testing.T) {
+		f := newFakeOP(t)
+		e, id := fakeSite(t, f, oxdserver.Config{})
+		state, _, _ := fakeLogin(t, f, e, id)
+		_, err := fakeTokens(t, e, id, state)
+		require.NoError(t, err)
+		require.Equal(t, 1, f.count("jwks"))
+		forge(f)
+		state, _, _ = fakeLogin(t, f, e, id)
+		_, err = fakeTokens(t, e, id, state)
+		requireOxdCode(t, err, oxdclient.CodeInvalidIDTokenBadSignature)
+		assert.Equal(t, 2, f.count("jwks"), "one refetch for the unknown kid, no more")
+	})
+	t.Run("first token of the site", func(t *testing.T) {
+		f := newFakeOP(t)
+		e, id := fakeSite(t, f, oxdserver.Config{})
+		forge(f)
+		state, _, _ := fakeLogin(t, f, e, id)
+		_, err := fakeTokens(t, e, id, state)
+		requireOxdCode(t, err, oxdclient.CodeInvalidIDTokenBadSignature)
+		assert.Equal(t, 2, f.count("jwks"), "the fetch and one refetch, no more")
+	})
+}
+
+// TestIDTokenNonceOfAnotherPendingLoginRefused: two logins of the same site
+// are pending; the callback of the first presents a code whose id_token
+// carries the nonce issued for the second. That nonce is registered for
+// this site and unused, so only the comparison with the nonce issued for
+// this state refuses it. The second login still completes afterwards: the
+// refused callback did not consume its nonce.
+func TestIDTokenNonceOfAnotherPendingLoginRefused(t *testing.T) {
+	f := newFakeOP(t)
+	e, id := fakeSite(t, f, oxdserver.Config{})
+	stateA, nonceA, _ := fakeLogin(t, f, e, id)
+	stateB, nonceB, _ := fakeLogin(t, f, e, id) // the fake now puts nonce B into its id_tokens
+	require.NotEqual(t, stateA, stateB)
+	require.NotEqual(t, nonceA, nonceB)
+
+	_, err := fakeTokens(t, e, id, stateA)
+	requireOxdCode(t, err, oxdclient.CodeInvalidNonce)
+	// State A was used up by the refused callback.
+	_, err = fakeTokens(t, e, id, stateA)
+	oe := requireOxdCode(t, err, oxdclient.CodeBadRequest)
+	assert.Equal(t, oxdclient.DescStateNotRegistered, oe.Description)
+
+	// Login B, with its own nonce, completes.
+	tok, err := fakeTokens(t, e, id, stateB)
+	require.NoError(t, err)
+	assert.Equal(t, []string{nonceB}, tok.IDTokenClaims.Strings("nonce"))
+
+	// And the reverse: login A's nonce presented at B's callback.
+	stateC, nonceC, _ := fakeLogin(t, f, e, id)
+	stateD, _, _ := fakeLogin(t, f, e, id)
+	f.setNonce(nonceC)
+	_, err = fakeTokens(t, e, id, stateD)
+	requireOxdCode(t, err, oxdclient.CodeInvalidNonce)
+	tok, err = fakeTokens(t, e, id, stateC)
+	require.NoError(t, err)
+	assert.Equal(t, []string{nonceC}, tok.IDTokenClaims.Strings("nonce"))
+}
+
+// TestIDTokenNonceOfAnotherSiteRefused: a nonce issued for a login of
+// another site of the same engine is refused at this site's callback.
+func TestIDTokenNonceOfAnotherSiteRefused(t *testing.T) {
+	f := newFakeOP(t)
+	e, id := fakeSite(t, f, oxdserver.Config{})
+	c := oxdclient.New(e, oxdclient.Config{})
+	other, err := c.RegisterSite(testCtx(t), oxdclient.RegisterSiteParams{SiteParams: oxdclient.SiteParams{
+		OPHost: f.issuer(), AuthorizationRedirectURI: "https://rp2.example/cb",
+	}})
+	require.NoError(t, err)
+	state, _, _ := fakeLogin(t, f, e, id)
+	_, otherNonce, _ := fakeLogin(t, f, e, other.OxdID)
+	f.setNonce(otherNonce)
+	_, err = fakeTokens(t, e, id, state)
+	requireOxdCode(t, err, oxdclient.CodeInvalidNonce)
+}
+
+// TestIDTokenOnlyRS256AndES256Accepted: signed with the OP's own published
+// key (published without "alg", as many OPs do) but under another
+// algorithm, an id_token is refused with bad_signature; RS256 with the same
+// key is accepted.
+func TestIDTokenOnlyRS256AndES256Accepted(t *testing.T) {
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512} {
+		t.Run(string(alg), func(t *testing.T) {
+			f := newFakeOP(t)
+			f.mu.Lock()
+			key := rsaKeys[0]
+			f.mu.Unlock()
+			f.setKey(jose.JSONWebKey{Key: key, KeyID: "k1", Use: "sig"}, alg, true)
+			e, id := fakeSite(t, f, oxdserver.Config{})
+			state, _, _ := fakeLogin(t, f, e, id)
+			_, err := fakeTokens(t, e, id, state)
+			if alg == jose.RS256 {
+				require.NoError(t, err)
+				return
+			}
+			requireOxdCode(t, err, oxdclient.CodeInvalidIDTokenBadSignature)
+		})
+	}
 }

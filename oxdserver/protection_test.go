@@ -3,6 +3,7 @@ package oxdserver_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,6 +140,25 @@ func TestProtectionTokenRules(t *testing.T) {
 		require.Nil(t, oe)
 		assert.Equal(t, srv.Setup.ClientID, rp["node"].(map[string]any)["setup_client_id"])
 	})
+}
+
+// TestProtectionTokenPastItsExp: the OP still says the token is active (its
+// clock lags), but the token's exp has passed by the engine's clock: the
+// token is refused as inactive, and accepted again by no later call.
+func TestProtectionTokenPastItsExp(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Now: clk.Now}))
+	tok, err := srv.Client.GetClientToken(testCtx(t), oxdclient.GetClientTokenParams{OPHost: srv.OP.Issuer(),
+		ClientID: srv.Setup.ClientID, ClientSecret: srv.Setup.ClientSecret, Scope: []string{"openid", "oxd"}})
+	require.NoError(t, err)
+	require.Positive(t, tok.ExpiresIn)
+	params := map[string]any{"oxd_id": srv.OxdID}
+	_, oe := execProtected(t, srv.Engine, "get_authorization_url", tok.AccessToken.Reveal(), params)
+	require.Nil(t, oe, "%v", oe)
+
+	clk.Advance(time.Duration(tok.ExpiresIn)*time.Second + time.Second)
+	_, oe = execProtected(t, srv.Engine, "get_authorization_url", tok.AccessToken.Reveal(), params)
+	requireFixtureError(t, oe, "inactive_protection_access_token")
 }
 
 // TestProtectedInProcessClient: with WithProtection the in-process client

@@ -167,22 +167,32 @@ func TestStateIsSingleUse(t *testing.T) {
 	ctx := testCtx(t)
 	code, state, err := srv.Login(ctx, "alice", "alice-password")
 	require.NoError(t, err)
+	// The goroutines only call the engine and record its answer; every
+	// assertion runs on the test goroutine (require stops the goroutine it
+	// runs on, which must be the test's).
+	params, err := json.Marshal(map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
+	require.NoError(t, err)
 	var wg sync.WaitGroup
-	results := make([]*oxdclient.Error, 4)
+	start := make(chan struct{})
+	results := make([]error, 4)
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, results[i] = exec(t, srv.Engine, "get_tokens_by_code", map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
+			<-start
+			_, results[i] = srv.Engine.Execute(ctx, oxdserver.Request{Command: "get_tokens_by_code", Params: params})
 		}()
 	}
+	close(start)
 	wg.Wait()
 	ok := 0
-	for _, oe := range results {
-		if oe == nil {
+	for _, err := range results {
+		if err == nil {
 			ok++
 			continue
 		}
+		var oe *oxdclient.Error
+		require.ErrorAs(t, err, &oe)
 		requireFixtureError(t, oe, "bad_request_state_not_valid")
 	}
 	assert.Equal(t, 1, ok, "exactly one concurrent use of a state succeeds")

@@ -13,10 +13,15 @@
 # (e2e/load excepted), and then the load and fault suite in its short mode
 # (bash scripts/load.sh, about 1-2 minutes).
 #
+# then, when every Go test passed, the mutation check (scripts/mutation.sh):
+# each security check is disabled in turn in a temporary copy of the module
+# and the tests that guard it must fail. MUTATION=0 skips it, except under CI.
+#
 # CI is exported as true unless it is already set, so a missing component
-# fails the end-to-end tests instead of skipping them. Set CI=false to let
-# them skip. The script starts no service itself: the tests start (and stop)
-# their own OP, Redis and browser through e2e/harness.
+# fails the tests instead of skipping them. Set CI=false to let them skip
+# (internal/ciutil reads CI: unset, empty, false, 0, no and off are off; any
+# other value is on). The script starts no service itself: the tests start
+# (and stop) their own OP, Redis and browser through e2e/harness.
 set -euo pipefail
 
 STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2, which supports Go 1.26
@@ -227,11 +232,39 @@ race_tests() {
 	# shellcheck disable=SC2086 # one package path per word
 	go test -race -count=1 -timeout "$GO_TEST_TIMEOUT" $pkgs
 }
+FAILED_BEFORE_TESTS=$FAILED
 for m in "${MODULES[@]}"; do
 	step "go test -race ($m)" in_module "$m" race_tests
 done
 
 step "load and fault suite, short mode (scripts/load.sh)" bash scripts/load.sh
+
+# ---- 6. mutation check ----
+
+# ci_on follows internal/ciutil: unset, empty, false, 0, no and off are off.
+ci_on() {
+	local v
+	v=$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')
+	v="${v#"${v%%[![:space:]]*}"}"
+	v="${v%"${v##*[![:space:]]}"}"
+	case "$v" in
+	"" | 0 | false | no | off) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+if [[ $FAILED -ne $FAILED_BEFORE_TESTS ]]; then
+	log "mutation check: not run (the Go tests failed)"
+	RESULTS+=("SKIP  -  mutation check (the Go tests failed)")
+elif [[ "${MUTATION:-1}" == "0" ]] && ! ci_on; then
+	log "mutation check: skipped (MUTATION=0)"
+	RESULTS+=("SKIP  -  mutation check (MUTATION=0)")
+else
+	if [[ "${MUTATION:-1}" == "0" ]]; then
+		echo "test.sh: MUTATION=0 is ignored under CI (CI=$CI)"
+	fi
+	step "mutation check (scripts/mutation.sh)" bash scripts/mutation.sh
+fi
 
 summary
 [[ $FAILED -eq 0 ]]

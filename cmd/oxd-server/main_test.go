@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/ciutil"
 	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
@@ -80,8 +81,8 @@ func buildBinary(t *testing.T) string {
 // development OP, runs commands over the socket and the HTTPS extension
 // with oxdclient, and stops it with SIGTERM.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
+	if testing.Short() && !ciutil.Enabled() {
+		t.Skip("builds and runs the binary (-short); under CI it always runs")
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()

@@ -8,7 +8,7 @@
 // orphan outlives a test.
 //
 // A missing component is handled by [Required]: with the CI environment
-// variable set the test fails, otherwise it is skipped with one line that says
+// variable set to a true value the test fails, otherwise it is skipped with one line that says
 // what is missing and how to install it (bash scripts/test.sh).
 package harness
 
@@ -16,38 +16,22 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
+
+	"github.com/oxdgo/oxd/internal/ciutil"
 )
 
 // TestCommand is the command that installs every component and runs all tests.
-const TestCommand = "bash scripts/test.sh"
+const TestCommand = ciutil.TestCommand
 
-// InCI reports whether the CI environment variable is set to a true value
-// (anything but "", "0" and "false").
-func InCI() bool {
-	v, ok := os.LookupEnv("CI")
-	if !ok {
-		return false
-	}
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
-}
-
-// Required reports that the component what is missing. In CI it fails the test
-// (a missing component is never a skip there); elsewhere it skips the test with
-// one line naming what is missing and the command that installs it.
+// Required reports that the component what is missing. Under CI (see
+// internal/ciutil for the values of the CI environment variable) it fails the
+// test (a missing component is never a skip there); elsewhere it skips the
+// test with one line naming what is missing and the command that installs it.
 func Required(t testing.TB, what string) {
 	t.Helper()
-	if InCI() {
-		t.Fatalf("e2e: %s (CI is set, so a missing component is a failure; %s installs everything)", what, TestCommand)
-		return
-	}
-	t.Skipf("e2e: skipped: %s; run `%s` from the repository root to install it and run every test", what, TestCommand)
+	ciutil.Missing(t, "e2e: "+what)
 }
 
 var (

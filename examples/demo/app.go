@@ -239,7 +239,7 @@ func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 
 	if s.Registered() {
 		a.d.client.SetProtection(s.Site.ProtectionCredentials())
-		auth, err := oxd.New(a.d.client, st.sessions, oxd.Config{
+		cfg := oxd.Config{
 			OxdID:                 s.Site.OxdID,
 			RedirectURL:           s.AuthorizationRedirectURI,
 			PostLogoutRedirectURI: s.PostLogoutRedirectURI,
@@ -249,15 +249,26 @@ func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 			ErrorHandler:          a.authError,
 			Logger:                a.log,
 			Realm:                 "oxd-demo",
-		})
+			UMA:                   umaConfig(st),
+		}
+		auth, err := oxd.New(a.d.client, st.sessions, cfg)
+		browser := err == nil
+		if err != nil && cfg.UMA.ClaimsRedirectURL != "" {
+			// Without the claims redirect URI: when that works, the URI
+			// was one oxd cannot use unencoded; the API still works and
+			// the browser-mode page is left out.
+			cfg.UMA.ClaimsRedirectURL = ""
+			if auth, err2 := oxd.New(a.d.client, st.sessions, cfg); err2 == nil {
+				a.log.Warn("demo: UMA browser mode disabled", "error", err)
+				st.auth, err = auth, nil
+			}
+		} else {
+			st.auth = auth
+		}
 		if err != nil {
 			return nil, fmt.Errorf("login middleware: %w", err)
 		}
-		st.auth = auth
-		st.uma, err = newUMAState(a, st)
-		if err != nil {
-			return nil, err
-		}
+		st.uma = &umaState{a: a, st: st, browser: browser}
 	} else {
 		a.d.client.SetProtection(nil)
 	}
@@ -377,9 +388,9 @@ func explainAuthError(err error) (string, string) {
 		return "Session cookie missing", "The browser did not send the session cookie back with the OP's answer. Enable cookies and start again."
 	case errors.Is(err, oxd.ErrCrossOrigin):
 		return "Cross-origin request refused", "Sign out with the demo's own button."
-	case errors.Is(err, oxd.ErrOxdUnavailable), errors.Is(err, oxd.ErrOxdTimeout):
+	case errors.Is(err, oxd.ErrUnavailable), errors.Is(err, oxd.ErrTimeout):
 		return "oxd is unavailable", "oxd did not answer. Check that it is running, then try again."
-	case errors.Is(err, oxd.ErrOxdError):
+	case errors.Is(err, oxd.ErrCommand):
 		var oe *oxdclient.Error
 		if errors.As(err, &oe) {
 			if oxdclient.IsInvalidOxdID(err) {

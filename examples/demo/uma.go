@@ -118,26 +118,14 @@ type umaState struct {
 // middleware itself obtains the RPT for the signed-in user.
 const browserTemplate = "/uma/browser/reports/{id}"
 
-func newUMAState(a *app, st *site) (*umaState, error) {
-	u := &umaState{a: a, st: st}
-	cfg := oxd.UMAConfig{
+// umaConfig is the UMA configuration of a registered site.
+func umaConfig(st *site) oxd.UMAConfig {
+	return oxd.UMAConfig{
 		Issuer:            st.settings.Site.OPHost,
 		Realm:             "oxd-demo",
 		ClaimsRedirectURL: st.settings.ClaimsRedirectURI,
 		PushIDToken:       true,
 	}
-	if err := st.auth.ConfigureUMA(cfg); err != nil {
-		// A claims redirect URI that oxd cannot use unencoded: the API
-		// still works, the browser-mode page is left out.
-		a.log.Warn("demo: UMA browser mode disabled", "error", err)
-		cfg.ClaimsRedirectURL = ""
-		if err := st.auth.ConfigureUMA(cfg); err != nil {
-			return nil, fmt.Errorf("UMA configuration: %w", err)
-		}
-	} else {
-		u.browser = true
-	}
-	return u, nil
 }
 
 // routes mounts the API and the UMA page.
@@ -153,7 +141,7 @@ func (u *umaState) routes(mux *http.ServeMux) {
 	if u.browser {
 		page := auth.UMAProtectWith(oxd.UMARule{
 			Template:   browserTemplate,
-			Conditions: []oxd.UMACondition{{Methods: []string{http.MethodGet}, Scopes: []string{"claims.reports.read"}}},
+			Conditions: []oxd.UMAMethodRule{{Methods: []string{http.MethodGet}, Scopes: []string{"claims.reports.read"}}},
 			Browser:    true,
 		})
 		mux.Handle("GET "+browserTemplate, auth.RequireLogin(page(http.HandlerFunc(u.browserPage))))

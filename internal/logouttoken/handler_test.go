@@ -377,10 +377,12 @@ func TestFrontChannelLogout(t *testing.T) {
 	a, _ := newMemApp(t, op, true, nil)
 	s := setUp(t, a)
 	origin := op.issuer // the test OP's issuer is its origin
-	fc := func(q url.Values) response {
+	// fc and checkPage take the t of the (sub)test that calls them: a Fatal
+	// on the parent's t from a subtest would stop the wrong goroutine.
+	fc := func(t *testing.T, q url.Values) response {
 		return do(t, http.MethodGet, a.srv.URL+"/frontchannel?"+q.Encode(), "", nil)
 	}
-	checkPage := func(r response, status int) {
+	checkPage := func(t *testing.T, r response, status int) {
 		t.Helper()
 		checkNoStoreNoRedirect(t, r)
 		if r.status != status {
@@ -406,16 +408,16 @@ func TestFrontChannelLogout(t *testing.T) {
 		"EmptySID":     {"iss": {op.issuer}, "sid": {""}},
 		"LongSID":      {"iss": {op.issuer}, "sid": {strings.Repeat("s", sessionindex.MaxValueLen+1)}},
 	} {
-		t.Run(name, func(t *testing.T) { checkPage(fc(q), http.StatusBadRequest) })
+		t.Run(name, func(t *testing.T) { checkPage(t, fc(t, q), http.StatusBadRequest) })
 	}
 	r := do(t, http.MethodPost, a.srv.URL+"/frontchannel?"+url.Values{"iss": {op.issuer}, "sid": {"op-session-1"}}.Encode(), "", nil)
-	checkPage(r, http.StatusMethodNotAllowed)
+	checkPage(t, r, http.StatusMethodNotAllowed)
 	s.expect(t, a, "alice", "alice", "alice", "bob")
 
-	checkPage(fc(url.Values{"iss": {op.issuer}, "sid": {"op-session-1"}}), http.StatusOK)
+	checkPage(t, fc(t, url.Values{"iss": {op.issuer}, "sid": {"op-session-1"}}), http.StatusOK)
 	s.expect(t, a, "anonymous", "anonymous", "alice", "bob")
 	// Loading it again (the OP retries, the user reloads) is harmless.
-	checkPage(fc(url.Values{"iss": {op.issuer}, "sid": {"op-session-1"}}), http.StatusOK)
+	checkPage(t, fc(t, url.Values{"iss": {op.issuer}, "sid": {"op-session-1"}}), http.StatusOK)
 }
 
 func TestFrontChannelIssuerMustBeAnOrigin(t *testing.T) {

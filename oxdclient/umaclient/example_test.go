@@ -80,7 +80,7 @@ func startPhotoAPI() (api, issuer, clientID string, secret oxdclient.Secret, don
 	if err != nil {
 		log.Fatal(err)
 	}
-	engine, err := oxdserver.New(oxdserver.Config{})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the development OP serves plain http on loopback
 	if err != nil {
 		log.Fatal(err)
 	}

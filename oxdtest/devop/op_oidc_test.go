@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -418,6 +419,24 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 	assert.Contains(t, res.Header.Get("WWW-Authenticate"), "invalid_token")
 }
 
+// postStatus posts form to u with c's basic auth and returns the status. It
+// touches no testing.TB, so any goroutine may call it.
+func postStatus(u string, c *regClient, form url.Values) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
+}
+
 func TestCodeIsSingleUseUnderConcurrency(t *testing.T) {
 	op := newTestOP(t, OPConfig{})
 	c := register(t, op, defaultMeta())
@@ -425,22 +444,30 @@ func TestCodeIsSingleUseUnderConcurrency(t *testing.T) {
 	loc, err := op.Login(context.Background(), authURL(op, c, authParams{challenge: challenge}), "alice", "alice-password")
 	require.NoError(t, err)
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
+	// The goroutines only post the form and record the status; every
+	// assertion runs on the test goroutine (token's require would stop the
+	// wrong goroutine).
+	statuses := make([]int, 8)
+	errs := make([]error, len(statuses))
+	start := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	ok := 0
-	for range 8 {
+	for i := range statuses {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, _ := token(t, op, c, form)
-			mu.Lock()
-			defer mu.Unlock()
-			if res.StatusCode == http.StatusOK {
-				ok++
-			}
+			<-start
+			statuses[i], errs[i] = postStatus(op.Issuer()+"/token", &c, form)
 		}()
 	}
+	close(start)
 	wg.Wait()
+	ok := 0
+	for i, st := range statuses {
+		require.NoError(t, errs[i])
+		if st == http.StatusOK {
+			ok++
+		}
+	}
 	assert.Equal(t, 1, ok)
 }
 

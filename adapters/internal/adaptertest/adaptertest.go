@@ -74,12 +74,10 @@ func New(t testing.TB, router func(auth *oxd.Auth) http.Handler) *Env {
 		OxdID:                 srv.OxdID,
 		RedirectURL:           ts.URL + CallbackPath,
 		PostLogoutRedirectURI: ts.URL + LoggedOutPath,
+		UMA:                   oxd.UMAConfig{Issuer: srv.OP.Issuer(), ClaimsRedirectURL: ts.URL + ClaimsPath},
 	})
 	if err != nil {
 		t.Fatalf("adaptertest: oxd.New: %v", err)
-	}
-	if err := auth.ConfigureUMA(oxd.UMAConfig{Issuer: srv.OP.Issuer(), ClaimsRedirectURL: ts.URL + ClaimsPath}); err != nil {
-		t.Fatalf("adaptertest: ConfigureUMA: %v", err)
 	}
 	handler := router(auth)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

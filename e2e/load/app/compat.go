@@ -27,7 +27,7 @@ func newAuth(client *oxdclient.Client, sm *scs.SessionManager, site *oxdclient.S
 		PostLogoutRedirectURI: pub + "/logged-out",
 		Scopes:                []string{"openid", "profile", "email", "offline_access"},
 		Logger:                logger,
-		OxdTimeout:            o.callTimeout,
+		CallTimeout:           o.callTimeout,
 		// Plain http on loopback in the suite, as oauth2-proxy's
 		// --cookie-secure=false in the peer benchmark.
 		InsecureCookies: true,

@@ -1,0 +1,395 @@
+package oxd
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/scopeexpr"
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// Defaults of [Config].
+const (
+	DefaultCallTimeout       = 10 * time.Second
+	DefaultRefreshBefore     = time.Minute
+	DefaultPendingLoginTTL   = 20 * time.Minute
+	DefaultPendingLoginLimit = 8
+	DefaultReturnTo          = "/"
+)
+
+// DefaultScopes are requested when Config.Scopes is empty.
+var DefaultScopes = []string{"openid", "profile", "email"}
+
+// Config configures an [Auth]. Only the site (OxdID or SiteFile) and
+// PostLogoutRedirectURI are required; every other field has a documented
+// default. New validates the whole configuration and returns an error
+// instead of failing later at request time.
+type Config struct {
+	// OxdID identifies the site (the OP client) at oxd, as returned by
+	// register_site or setup_client. Exactly one of OxdID and SiteFile must
+	// be set.
+	OxdID string
+
+	// SiteFile is the path of a site file written by
+	// [oxdclient.SaveSite] or [oxdclient.EnsureSite] (JSON with an
+	// "oxd_id" member). New reads it once, with [oxdclient.LoadSite].
+	SiteFile string
+
+	// PostLogoutRedirectURI is the absolute URL of the application's
+	// "logged out" page, sent to the OP as post_logout_redirect_uri and
+	// used as the landing page when oxd cannot build the OP's logout URL.
+	// It must be registered at the OP. Required. The page must not be
+	// wrapped with RequireLogin (it would log the user in again).
+	PostLogoutRedirectURI string
+
+	// RedirectURL is the callback URL registered at the OP
+	// (authorization_redirect_uri), where CallbackHandler is mounted.
+	// Optional: oxd already knows it; when set, New checks that it is an
+	// absolute http(s) URL and that a plain-http URL on a non-loopback host
+	// comes with InsecureCookies (a Secure session cookie would never come
+	// back to it), and Realm defaults to its host.
+	RedirectURL string
+
+	// Scopes requested at login. Default [DefaultScopes]; must contain
+	// "openid".
+	Scopes []string
+
+	// AcrValues are requested at login (acr_values). When set, the ID
+	// token's acr claim must be one of them, since a user can edit
+	// acr_values in the address bar; see InsecureSkipACRCheck.
+	AcrValues []string
+
+	// InsecureSkipACRCheck accepts an ID token whose acr is not one of
+	// AcrValues (or is missing). Only for OPs that do not return acr.
+	InsecureSkipACRCheck bool
+
+	// Prompt is sent as the prompt parameter: space-separated values among
+	// none, login, consent, select_account. Default: none sent.
+	Prompt string
+
+	// CustomParameters are passed to get_authorization_url as
+	// custom_parameters. Keys that the protocol owns (state, nonce,
+	// redirect_uri, client_id, response_type, scope, code_challenge…) are
+	// refused.
+	CustomParameters map[string]string
+
+	// DefaultReturnTo is where a browser goes after login when the saved
+	// return-to is refused (not a same-origin path). Default "/". Must be a
+	// same-origin path itself.
+	DefaultReturnTo string
+
+	// ErrorHandler renders every failure. Default: a small HTML page, or
+	// JSON for API requests. See [ErrorHandler].
+	ErrorHandler ErrorHandler
+
+	// Logger receives warnings (failures, refused return-to values) and
+	// debug lines (logins, refreshes, logouts). It never receives a token,
+	// a code or a secret. Nil disables logging.
+	Logger *slog.Logger
+
+	// CallTimeout bounds every oxd call made while serving a request.
+	// Default [DefaultCallTimeout] (10s).
+	CallTimeout time.Duration
+
+	// RefreshBefore: an access token is refreshed (when there is a refresh
+	// token) on the first request that arrives less than RefreshBefore
+	// before its expiry, or past half of its lifetime when the lifetime is
+	// shorter than 2×RefreshBefore. Default 1m.
+	RefreshBefore time.Duration
+
+	// PendingLoginTTL is how long a started login may take, from the
+	// redirect to the OP until the callback. Default 20m. An expired
+	// pending login restarts the login instead of failing.
+	PendingLoginTTL time.Duration
+
+	// PendingLoginLimit bounds the logins one browser session may have in
+	// progress at once (one per tab); beyond it the oldest is dropped.
+	// Default 8.
+	PendingLoginLimit int
+
+	// LogoutMethods are the methods LogoutHandler accepts: "POST" (the
+	// default) and optionally "GET". A GET logout can be triggered by any
+	// site (an image tag); allow it only if that nuisance is acceptable.
+	LogoutMethods []string
+
+	// TrustedOrigins are extra origins ("https://app.example.com") allowed
+	// to POST to LogoutHandler, for deployments where the Host seen by the
+	// application differs from the browser's origin. See
+	// [http.CrossOriginProtection.AddTrustedOrigin].
+	TrustedOrigins []string
+
+	// APIRequest decides whether an unauthenticated request is an API call
+	// (401 with WWW-Authenticate, never a redirect) or a browser navigation
+	// (redirect to the OP). Default [IsAPIRequest]. It also chooses between
+	// JSON and HTML in the default ErrorHandler.
+	APIRequest func(r *http.Request) bool
+
+	// Realm is the realm of the WWW-Authenticate challenge. Default: the
+	// host of RedirectURL, else "oxd".
+	Realm string
+
+	// UMA configures UMA 2.0 protection ([Auth.UMAProtect]). The zero value
+	// is usable; see [UMAConfig]. New validates it.
+	UMA UMAConfig
+
+	// InsecureCookies leaves the session cookie without the Secure
+	// attribute, for development over plain HTTP on a host other than
+	// localhost. Never in production: the session cookie would travel in
+	// clear text.
+	InsecureCookies bool
+}
+
+// New returns the login middleware for the site cfg names, talking to oxd
+// through client and keeping identity in sessions (any scs store).
+//
+// New adjusts sessions.Cookie: HttpOnly is set, Secure is set unless
+// cfg.InsecureCookies, and SameSite is set to Lax when it is unset. It
+// refuses SameSite=Strict (the cookie would not come back on the OP's
+// redirect to the callback) and SameSite=None without Secure. Call New
+// before the session manager serves requests.
+func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*Auth, error) {
+	if client == nil {
+		return nil, errors.New("oxd: New: nil oxdclient.Client")
+	}
+	if sessions == nil {
+		return nil, errors.New("oxd: New: nil scs.SessionManager")
+	}
+	oxdID, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("oxd: Config.TrustedOrigins: %w", err)
+		}
+	}
+	if err := secureCookie(&sessions.Cookie, cfg.InsecureCookies); err != nil {
+		return nil, err
+	}
+	umaSet, err := newUMASettings(cfg.UMA, cfg.Realm)
+	if err != nil {
+		return nil, err
+	}
+
+	c := &core{
+		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
+		log: cfg.Logger, errh: cfg.ErrorHandler, apiFn: cfg.APIRequest,
+		cop: cop, callTimeout: cfg.CallTimeout,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.apiFn == nil {
+		c.apiFn = IsAPIRequest
+	}
+	a := &Auth{
+		core:       c,
+		cfg:        cfg,
+		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
+		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
+		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),
+	}
+	if c.errh == nil {
+		c.errh = a.defaultErrorHandler
+	}
+	a.ref.init()
+	a.uma = newUMAGuard(c, umaSet, umaLogin{
+		challenge: a.challenge, returnTo: a.returnTo,
+		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
+	})
+	return a, nil
+}
+
+// validate checks cfg and fills in the defaults; it returns the site's
+// oxd_id (read from SiteFile when that is set).
+func (cfg *Config) validate() (oxdID string, err error) {
+	if oxdID, err = cfg.site(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkURLs(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkAuthorizationParams(); err != nil {
+		return "", err
+	}
+	if err := cfg.checkLimits(); err != nil {
+		return "", err
+	}
+	return oxdID, nil
+}
+
+// site returns the oxd_id of OxdID or SiteFile (exactly one is set).
+func (cfg *Config) site() (string, error) {
+	switch {
+	case cfg.OxdID != "" && cfg.SiteFile != "":
+		return "", errors.New("oxd: Config: set OxdID or SiteFile, not both")
+	case cfg.OxdID != "":
+		return cfg.OxdID, nil
+	case cfg.SiteFile != "":
+		return readOxdIDFile(cfg.SiteFile)
+	default:
+		return "", errors.New("oxd: Config: OxdID (or SiteFile) is required")
+	}
+}
+
+// checkURLs checks PostLogoutRedirectURI, RedirectURL, DefaultReturnTo and
+// Realm, and sets the defaults of the last two.
+func (cfg *Config) checkURLs() error {
+	if cfg.PostLogoutRedirectURI == "" {
+		return errors.New("oxd: Config: PostLogoutRedirectURI is required")
+	}
+	if _, err := absoluteHTTPURL(cfg.PostLogoutRedirectURI); err != nil {
+		return fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
+	}
+	if cfg.RedirectURL != "" {
+		u, err := absoluteHTTPURL(cfg.RedirectURL)
+		if err != nil {
+			return fmt.Errorf("oxd: Config.RedirectURL: %w", err)
+		}
+		if u.Scheme == "http" && !cfg.InsecureCookies && !hostutil.BrowserSecureContext(u.Hostname()) {
+			return errors.New("oxd: Config.RedirectURL is plain http on a non-loopback host: the Secure session cookie would not come back to the callback; use https or set InsecureCookies for development")
+		}
+		if cfg.Realm == "" {
+			cfg.Realm = u.Host
+		}
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "oxd"
+	}
+	if strings.ContainsAny(cfg.Realm, "\"\\\r\n") {
+		return errors.New("oxd: Config.Realm must not contain quotes, backslashes or line breaks")
+	}
+	return nil
+}
+
+// checkAuthorizationParams checks (and copies) what goes into the
+// authorization request: Scopes, AcrValues, Prompt, CustomParameters.
+func (cfg *Config) checkAuthorizationParams() error {
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = slices.Clone(DefaultScopes)
+	} else {
+		cfg.Scopes = slices.Clone(cfg.Scopes)
+	}
+	if !slices.Contains(cfg.Scopes, "openid") {
+		return errors.New("oxd: Config.Scopes must contain \"openid\"")
+	}
+	for _, s := range cfg.Scopes {
+		if !scopeexpr.ValidScope(s) {
+			return fmt.Errorf("oxd: Config.Scopes: invalid scope %q", s)
+		}
+	}
+	cfg.AcrValues = slices.Clone(cfg.AcrValues)
+	for _, s := range cfg.AcrValues {
+		if !scopeexpr.ValidScope(s) {
+			return fmt.Errorf("oxd: Config.AcrValues: invalid value %q", s)
+		}
+	}
+	for p := range strings.FieldsSeq(cfg.Prompt) {
+		switch p {
+		case "none", "login", "consent", "select_account":
+		default:
+			return fmt.Errorf("oxd: Config.Prompt: unknown value %q", p)
+		}
+	}
+	if len(cfg.CustomParameters) > 0 {
+		m := make(map[string]string, len(cfg.CustomParameters))
+		for k, v := range cfg.CustomParameters {
+			if k == "" || reservedAuthParams[strings.ToLower(k)] {
+				return fmt.Errorf("oxd: Config.CustomParameters: parameter %q is reserved", k)
+			}
+			m[k] = v
+		}
+		cfg.CustomParameters = m
+	}
+	return nil
+}
+
+// checkLimits checks DefaultReturnTo, the durations, the limits and
+// LogoutMethods, and sets their defaults.
+func (cfg *Config) checkLimits() error {
+	if cfg.DefaultReturnTo == "" {
+		cfg.DefaultReturnTo = DefaultReturnTo
+	}
+	if _, ok := safeReturnTo(cfg.DefaultReturnTo); !ok {
+		return fmt.Errorf("oxd: Config.DefaultReturnTo %q is not a same-origin path", cfg.DefaultReturnTo)
+	}
+	if cfg.CallTimeout < 0 || cfg.RefreshBefore < 0 || cfg.PendingLoginTTL < 0 || cfg.PendingLoginLimit < 0 {
+		return errors.New("oxd: Config: durations and limits must not be negative")
+	}
+	cfg.CallTimeout = cmp.Or(cfg.CallTimeout, DefaultCallTimeout)
+	cfg.RefreshBefore = cmp.Or(cfg.RefreshBefore, DefaultRefreshBefore)
+	cfg.PendingLoginTTL = cmp.Or(cfg.PendingLoginTTL, DefaultPendingLoginTTL)
+	cfg.PendingLoginLimit = cmp.Or(cfg.PendingLoginLimit, DefaultPendingLoginLimit)
+	if len(cfg.LogoutMethods) == 0 {
+		cfg.LogoutMethods = []string{http.MethodPost}
+	}
+	for _, m := range cfg.LogoutMethods {
+		if m != http.MethodPost && m != http.MethodGet {
+			return fmt.Errorf("oxd: Config.LogoutMethods: %q is not POST or GET", m)
+		}
+	}
+	return nil
+}
+
+// secureCookie sets the session cookie's attributes: HttpOnly, Secure
+// unless insecure, SameSite=Lax when unset. It refuses SameSite=Strict
+// (the cookie would not come back on the OP's redirect to the callback)
+// and SameSite=None without Secure.
+func secureCookie(c *scs.SessionCookie, insecure bool) error {
+	if c.SameSite == http.SameSiteStrictMode {
+		return errors.New("oxd: the session cookie has SameSite=Strict: browsers would not send it on the OP's redirect to the callback; use Lax")
+	}
+	if c.SameSite == http.SameSiteNoneMode && insecure {
+		return errors.New("oxd: SameSite=None requires a Secure cookie; do not combine it with InsecureCookies")
+	}
+	if c.SameSite == 0 || c.SameSite == http.SameSiteDefaultMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	c.HttpOnly = true
+	c.Secure = !insecure
+	if c.Name == "" {
+		return errors.New("oxd: the session manager has no cookie name (create it with scs.New)")
+	}
+	return nil
+}
+
+// reservedAuthParams are authorization-request parameters that the
+// protocol (oxd, the OP) owns.
+var reservedAuthParams = map[string]bool{
+	"state": true, "nonce": true, "redirect_uri": true, "client_id": true,
+	"response_type": true, "response_mode": true, "scope": true,
+	"code_challenge": true, "code_challenge_method": true, "request": true,
+	"request_uri": true, "acr_values": true, "prompt": true,
+}
+
+func absoluteHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a URL")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, errors.New("must be an absolute http(s) URL without userinfo or fragment")
+	}
+	return u, nil
+}
+
+// readOxdIDFile reads the oxd_id of a site file written by
+// oxdclient.SaveSite (or EnsureSite).
+func readOxdIDFile(path string) (string, error) {
+	site, err := oxdclient.LoadSite(path)
+	if err != nil {
+		return "", fmt.Errorf("oxd: Config.SiteFile: %w", err)
+	}
+	return site.OxdID, nil
+}

@@ -1,0 +1,216 @@
+package main
+
+// mutants is the list of security checks and how each is disabled. Find is
+// matched against the code of the module's non-test Go files (comments
+// blanked) and must match exactly once; keep it distinctive but free of
+// names a refactor is likely to change. When a check moves or changes, the
+// run says "target not found" (or "ambiguous"): re-point Find here.
+//
+// Pkgs "." is the package that holds the target. Run selects the tests
+// that guard the check (the run fails with NO TESTS when it selects none).
+var mutants = []mutant{
+	// ---- root package: the middleware ----
+	{
+		Name: "return-to", Check: "return-to validation (safeReturnTo)",
+		Mutation: "safeReturnTo accepts every value",
+		Find:     `func safeReturnTo\(raw string\) \(string, bool\) \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn raw, true\n\t}\n",
+		Pkgs:     []string{"."}, Run: `^Test(OpenRedirect|SafeReturnTo)`,
+	},
+	{
+		Name: "return-to-decoded", Check: "return-to validation (percent-decoded layers)",
+		Mutation: "decoded layers are not checked",
+		Find:     `!decodedPathOK\(\w+\)`,
+		Replace:  "!MUTANT && $0",
+		Pkgs:     []string{"."}, Run: `^Test(OpenRedirect|SafeReturnTo)`,
+	},
+	{
+		Name: "state", Check: "state comparison (callback)",
+		Mutation: "any pending login matches any state",
+		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.State\), (\w+)\) == 1`,
+		In:       `\bpendingLogin\b`,
+		Replace:  "(MUTANT || $0)",
+		Pkgs:     []string{"."}, Run: `^Test(LoginCSRF|StateReplay|CodeReplay|Callback|ReasonsAreDistinct)`,
+	},
+	{
+		Name: "session-renewal", Check: "session renewal at login (RenewToken)",
+		Mutation: "the session token is not renewed",
+		Find:     `[\w.]+\.RenewToken\((\w+)\)`,
+		Replace:  "func() error {\n\t\tif MUTANT {\n\t\t\treturn nil\n\t\t}\n\t\treturn $0\n\t}()",
+		Pkgs:     []string{"."}, Run: `^TestSessionFixation`,
+	},
+	{
+		Name: "uma-template", Check: "UMA route-template check (guard)",
+		Mutation: "a request's template may differ from the declared one",
+		Find:     `case (\w+) != (\w+)\.template:`,
+		Replace:  "case !MUTANT && $1 != $2.template:",
+		Pkgs:     []string{".", "./adapters/chi"}, Run: `^Test(UMATwoPaths|UMAWithRouteTemplate|UMAPitfall|RouteTemplate|RoutePattern)`,
+	},
+	{
+		Name: "logout-cross-origin", Check: "cross-origin logout check",
+		Mutation: "a cross-origin POST logout is accepted",
+		Find:     `[\w.]*cop\.Check\((\w+)\)`,
+		In:       `(?i)logout`,
+		Replace:  "func() error {\n\t\tif MUTANT {\n\t\t\treturn nil\n\t\t}\n\t\treturn $0\n\t}()",
+		Pkgs:     []string{"."}, Run: `^TestLogout`,
+	},
+	{
+		Name: "uma-claims-state", Check: "UMA claims-gathering state comparison",
+		Mutation: "any pending claims request matches any state",
+		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.State\), (\w+)\) == 1`,
+		In:       `PendingClaim\b`,
+		Replace:  "(MUTANT || $0)",
+		Pkgs:     []string{"."}, Run: `^TestUMA(Browser|Claims)`,
+	},
+	{
+		Name: "uma-cross-origin", Check: "UMA browser mode: cross-origin check before using the session's RPT",
+		Mutation: "a cross-origin request rides on the session's RPT",
+		Find:     `[\w.]*cop\.Check\((\w+)\)`,
+		In:       `(?i)browser`,
+		Replace:  "func() error {\n\t\tif MUTANT {\n\t\t\treturn nil\n\t\t}\n\t\treturn $0\n\t}()",
+		Pkgs:     []string{"."}, Run: `^TestUMA(Browser|Session)`,
+	},
+
+	// ---- oxdclient: secrets ----
+	{
+		Name: "secret-string", Check: "secret redaction (Secret.String)",
+		Mutation: "String returns the secret",
+		Find:     `func \(s Secret\) String\(\) string \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn string(s)\n\t}\n",
+		Pkgs:     []string{"."}, Run: `Secret|Redact|Leak`,
+	},
+	{
+		Name: "secret-format", Check: "secret redaction (Secret.Format)",
+		Mutation: "every fmt verb prints the secret",
+		Find:     `func \(s Secret\) Format\(f fmt\.State, verb rune\) \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\t_, _ = fmt.Fprint(f, string(s))\n\t\treturn\n\t}\n",
+		Pkgs:     []string{"."}, Run: `Secret|Redact|Leak`,
+	},
+	{
+		Name: "secret-logvalue", Check: "secret redaction (Secret.LogValue)",
+		Mutation: "slog prints the secret",
+		Find:     `func \(s Secret\) LogValue\(\) slog\.Value \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn slog.StringValue(string(s))\n\t}\n",
+		Pkgs:     []string{"."}, Run: `Secret|Redact|Leak`,
+	},
+	{
+		Name: "secret-gostring", Check: "secret redaction (Secret.GoString)",
+		Mutation: "%#v prints the secret",
+		Find:     `func \(s Secret\) GoString\(\) string \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn string(s)\n\t}\n",
+		Pkgs:     []string{"."}, Run: `Secret|Redact|Leak`,
+	},
+
+	// ---- oxdserver: id_token validation in the engine ----
+	{
+		Name: "nonce", Check: "engine: nonce equals the one issued for the state",
+		Mutation: "the id_token's nonce is not compared with the state's",
+		Find:     `(\w+)\.nonce != (\w+)\.Nonce`,
+		Replace:  "!MUTANT && ($0)",
+		Pkgs:     []string{"."}, Run: `^Test(IDToken|CodeExchange|StateIs|State)`,
+	},
+	{
+		Name: "at_hash", Check: "engine: at_hash",
+		Mutation: "at_hash is not compared",
+		Find:     `!atHashOK\(`,
+		Replace:  "!MUTANT && !atHashOK(",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "aud", Check: "engine: aud",
+		Mutation: "the audience is not checked",
+		Find:     `!audienceOK\(`,
+		Replace:  "!MUTANT && !audienceOK(",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "azp", Check: "engine: azp",
+		Mutation: "azp is not checked",
+		Find:     `(\w+), present := (\w+)\["azp"\]; present \|\| len\((\w+)\) > 1`,
+		Replace:  `$1, present := $2["azp"]; !MUTANT && (present || len($3) > 1)`,
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "iss", Check: "engine: iss",
+		Mutation: "the issuer is not checked",
+		Find:     `(\w+) == "" \|\| (\w+) != (\w+)\.issuer`,
+		Replace:  "!MUTANT && ($0)",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "exp", Check: "engine: exp",
+		Mutation: "an expired id_token is accepted",
+		Find:     `!(\w+)\.Before\((\w+)\.Add\([\w.]+ClockSkew\)\)`,
+		In:       `(?i)idtoken`,
+		Replace:  "!MUTANT && ($0)",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "iat", Check: "engine: iat",
+		Mutation: "an id_token issued in the future or expiring before its iat is accepted",
+		Find:     `(\w+)\.After\((\w+)\.Add\([\w.]+ClockSkew\)\) \|\| (\w+)\.Before\((\w+)\)`,
+		In:       `(?i)idtoken`,
+		Replace:  "!MUTANT && ($0)",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+	{
+		Name: "signature-alg", Check: "engine: id_token signature algorithms (RS256, ES256 only)",
+		Mutation: "HS256 and every other algorithm are accepted",
+		Find:     `var idTokenAlgs = (\[\]jose\.SignatureAlgorithm\{[^}]*\})`,
+		Replace:  "var idTokenAlgs = func() []jose.SignatureAlgorithm {\n\tif MUTANT {\n\t\treturn anyAlgs\n\t}\n\treturn $1\n}()",
+		Pkgs:     []string{"."}, Run: `^TestIDToken`,
+	},
+
+	// ---- PKCE ----
+	{
+		Name: "pkce-engine", Check: "PKCE: the engine sends the code_verifier",
+		Mutation: "no code_verifier in the code exchange",
+		Find:     `(\w+)\.Set\("code_verifier", (\w+)\.Verifier\)`,
+		Replace:  "if !MUTANT {\n\t\t$0\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestCodeExchangeSendsPKCE`,
+	},
+	{
+		Name: "pkce-dev-op", Check: "PKCE: the development OP verifies the code_verifier",
+		Mutation: "any code_verifier is accepted",
+		Find:     `!pkceMatches\(`,
+		Replace:  "!MUTANT && !pkceMatches(",
+		Pkgs:     []string{"."}, Run: `PKCE|Pkce|CodeChecks|CodeVerifier`,
+	},
+
+	// ---- oxdserver: protection_access_token ----
+	{
+		Name: "pat-blank", Check: "protection token: required",
+		Mutation: "a command without protection token is not refused as blank",
+		Find:     `if (\w+)\.token == "" \{\s*return oxdErr\(oxdclient\.CodeBlankProtectionAccessToken`,
+		Replace:  "if !MUTANT && $1.token == \"\" {\n\t\treturn oxdErr(oxdclient.CodeBlankProtectionAccessToken",
+		Pkgs:     []string{"."}, Run: `Protect`,
+	},
+	{
+		Name: "pat-active", Check: "protection token: active",
+		Mutation: "an inactive token is accepted",
+		Find:     `if !(\w+)\.active\(\) \{\s*return "", oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
+		Replace:  "if !MUTANT && !$1.active() {\n\t\treturn \"\", oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
+		Pkgs:     []string{"."}, Run: `Protect`,
+	},
+	{
+		Name: "pat-exp", Check: "protection token: exp",
+		Mutation: "an expired token is accepted",
+		Find:     `ok && !(\w+)\.now\(\)\.Before\((\w+)\) \{\s*return "", oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
+		Replace:  "!MUTANT && ok && !$1.now().Before($2) {\n\t\treturn \"\", oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
+		Pkgs:     []string{"."}, Run: `Protect`,
+	},
+	{
+		Name: "pat-scope", Check: "protection token: oxd scope",
+		Mutation: "a token without the oxd scope is accepted",
+		Find:     `!slices\.Contains\((\w+)\.scopes\(\), "oxd"\)`,
+		Replace:  "!MUTANT && ($0)",
+		Pkgs:     []string{"."}, Run: `Protect`,
+	},
+	{
+		Name: "pat-client", Check: "protection token: issued to the site's setup client",
+		Mutation: "a token of another client is accepted",
+		Find:     `if (\w+) != (\w+)\.SetupClientID \{`,
+		Replace:  "if !MUTANT && $1 != $2.SetupClientID {",
+		Pkgs:     []string{"."}, Run: `Protect`,
+	},
+}
