@@ -40,7 +40,14 @@
 //   - Protection access tokens are checked by default on every listener
 //     (3.1.4 ships with protection off), for every command that names an
 //     existing oxd_id, get_rp included, also update_site of a setup site
-//     (3.1.4 skipped it). See Config.InsecureNoProtection.
+//     (3.1.4 skipped it). See Config.InsecureNoProtection. A positive check
+//     (one introspection at the OP) is reused for up to
+//     Config.ProtectionCacheTTL (default one minute, never past the token's
+//     exp), keyed by the SHA-256 of the token and the tenant that checked
+//     it; concurrent commands with one new token share one introspection.
+//     Trade-off: a protection token revoked at the OP keeps working on this
+//     engine for up to that TTL (set it negative to introspect every
+//     command, as oxd-server 3.1.4 does).
 //   - setup_client and register_site arriving through a listener are
 //     rate-limited (Config.RegistrationsPerMinute) and need the operator
 //     token when one is configured (Config.OperatorToken) or the listener
@@ -181,6 +188,20 @@ type Config struct {
 	// Discovery endpoints must share the issuer's origin unless their host
 	// is on the list.
 	OPHosts []string
+	// ProtectionCacheTTL is how long a positive check of a protection
+	// access token is reused without asking the OP again (default
+	// DefaultProtectionCacheTTL, one minute; negative: never, every
+	// protected command introspects its token). An answer is never kept
+	// past the token's exp less 5 s. The cache holds the SHA-256 of each
+	// token bound to the setup site (tenant), its client and its OP that
+	// checked it, never the token; failed checks are not cached. The
+	// trade-off: a protection token revoked at the OP keeps working for up
+	// to this long on this engine.
+	ProtectionCacheTTL time.Duration
+	// ProtectionCacheSize bounds the cached protection token checks
+	// (default DefaultProtectionCacheSize, 10,000, least recently used
+	// evicted first; negative: no cache).
+	ProtectionCacheSize int
 	// InsecureAllowLoopbackHTTP lets the engine talk plain http to OPs on a
 	// loopback address (127.0.0.0/8, ::1, localhost): development and test
 	// OPs such as oxdtest's. Off by default: plain http is refused.
@@ -237,6 +258,8 @@ type Engine struct {
 	regMu     sync.Mutex
 	regTokens float64 // registration rate limit bucket
 	regLast   time.Time
+
+	prot protCache // positive protection token checks
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL

@@ -1,7 +1,11 @@
 package oxdserver
 
 import (
+	"container/list"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -185,32 +190,198 @@ func (e *Engine) tenantOf(ctx context.Context, token string) (*Site, error) {
 	return nil, oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
 }
 
-// validateProtectionToken introspects token with the credentials of setup
-// and checks it is active and has the oxd scope. It returns the token's
-// client_id.
+// validateProtectionToken checks token with the credentials of setup (see
+// introspectProtectionToken) and returns the token's client_id. A positive
+// answer is cached (Config.ProtectionCacheTTL): the cache key is the SHA-256
+// of the token together with the setup site, its client and its OP, so an
+// answer obtained for one tenant never serves another, and concurrent
+// checks of one token for one setup site share one introspection.
 func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token string) (string, error) {
+	ttl, size := e.protCacheLimits()
+	if ttl <= 0 || size <= 0 {
+		clientID, _, err := e.introspectProtectionToken(ctx, setup, token)
+		return clientID, err
+	}
+	key := protKey(setup, token)
+	if clientID, ok := e.prot.get(key, e.now()); ok {
+		return clientID, nil
+	}
+	ch := e.flight.DoChan("prot "+hex.EncodeToString(key[:]), func() (any, error) {
+		// The introspection outlives a caller that gives up, so that the
+		// others waiting on it are not failed by that caller's deadline.
+		// Each request to the OP is bounded by OPTimeout; this bounds the
+		// whole check (discovery, introspection, PAT, introspection again).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*e.cfg.OPTimeout)
+		defer cancel()
+		now := e.now()
+		clientID, exp, err := e.introspectProtectionToken(ctx, setup, token)
+		if err != nil {
+			return nil, err
+		}
+		until := now.Add(ttl)
+		if end := exp.Add(-protCacheMargin); !exp.IsZero() && end.Before(until) {
+			until = end
+		}
+		if until.After(now) {
+			e.prot.put(key, &protEntry{oxdID: setup.OxdID, clientID: clientID, until: until}, size)
+		}
+		return clientID, nil
+	})
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return "", res.Err
+		}
+		return res.Val.(string), nil
+	}
+}
+
+// introspectProtectionToken introspects token with the credentials of setup
+// and checks it is active, not past its exp and has the oxd scope. It
+// returns the token's client_id and its exp (zero when the OP gave none).
+func (e *Engine) introspectProtectionToken(ctx context.Context, setup *Site, token string) (string, time.Time, error) {
 	disc, err := e.oidc(ctx, setup.OPHost, setup.OPDiscoveryPath)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	in, err := e.introspect(ctx, setup, disc, disc.IntrospectionEndpoint, token)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	if !in.active() {
-		return "", oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
+		return "", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
 	}
-	if exp, ok := numericDate(in["exp"]); ok && !e.now().Before(exp) {
-		return "", oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
+	exp, hasExp := numericDate(in["exp"])
+	if hasExp && !e.now().Before(exp) {
+		return "", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
+	}
+	if !hasExp {
+		exp = time.Time{}
 	}
 	clientID := strings.TrimSpace(in.str("client_id"))
 	if clientID == "" {
-		return "", oxdErr(oxdclient.CodeInvalidIntrospectionResponse, descNoClientIDIntro)
+		return "", time.Time{}, oxdErr(oxdclient.CodeInvalidIntrospectionResponse, descNoClientIDIntro)
 	}
 	if !slices.Contains(in.scopes(), "oxd") {
-		return "", oxdErr(oxdclient.CodeProtectionAccessTokenInsufficientScope, descInsufficientScope)
+		return "", time.Time{}, oxdErr(oxdclient.CodeProtectionAccessTokenInsufficientScope, descInsufficientScope)
 	}
-	return clientID, nil
+	return clientID, exp, nil
+}
+
+// Defaults of the protection token cache (Config.ProtectionCacheTTL and
+// Config.ProtectionCacheSize).
+const (
+	DefaultProtectionCacheTTL  = time.Minute
+	DefaultProtectionCacheSize = 10000
+)
+
+// protCacheMargin: a cached protection token answer ends this long before
+// the token's exp.
+const protCacheMargin = 5 * time.Second
+
+func (e *Engine) protCacheLimits() (time.Duration, int) {
+	ttl, size := e.cfg.ProtectionCacheTTL, e.cfg.ProtectionCacheSize
+	if ttl == 0 {
+		ttl = DefaultProtectionCacheTTL
+	}
+	if size == 0 {
+		size = DefaultProtectionCacheSize
+	}
+	return ttl, size
+}
+
+// protKey is the cache key of a protection token checked with the
+// credentials of setup: SHA-256 over the setup site's oxd_id, its
+// client_id, its OP and the token. The token itself is kept nowhere.
+func protKey(setup *Site, token string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range []string{setup.OxdID, setup.ClientID, discoveryIssuer(setup.OPHost, setup.OPDiscoveryPath), token} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// protEntry is a positive protection token check: the token is active, has
+// the oxd scope and belongs to clientID, as introspected with the
+// credentials of the setup site oxdID; valid before until.
+type protEntry struct {
+	key      [sha256.Size]byte
+	oxdID    string
+	clientID string
+	until    time.Time
+	elem     *list.Element
+}
+
+// protCache holds positive protection token checks, least recently used
+// evicted first. The zero value is ready for use.
+type protCache struct {
+	mu  sync.Mutex
+	m   map[[sha256.Size]byte]*protEntry
+	lru list.List // of *protEntry, most recently used at the front
+}
+
+func (c *protCache) get(key [sha256.Size]byte, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.m[key]
+	if p == nil {
+		return "", false
+	}
+	if !now.Before(p.until) {
+		c.remove(p)
+		return "", false
+	}
+	c.lru.MoveToFront(p.elem)
+	return p.clientID, true
+}
+
+func (c *protCache) put(key [sha256.Size]byte, p *protEntry, size int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[sha256.Size]byte]*protEntry{}
+	}
+	if old := c.m[key]; old != nil {
+		c.remove(old)
+	}
+	p.key = key
+	p.elem = c.lru.PushFront(p)
+	c.m[key] = p
+	for len(c.m) > size {
+		c.remove(c.lru.Back().Value.(*protEntry))
+	}
+}
+
+// remove drops p; c.mu is held.
+func (c *protCache) remove(p *protEntry) {
+	c.lru.Remove(p.elem)
+	delete(c.m, p.key)
+}
+
+// forget drops the entries checked with the credentials of the setup site
+// oxdID.
+func (c *protCache) forget(oxdID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.m {
+		if p.oxdID == oxdID {
+			c.remove(p)
+		}
+	}
+}
+
+// len is the number of cached entries.
+func (c *protCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }
 
 // patEntry is a cached protection API token (UMA PAT) of one site. PATs
@@ -271,8 +442,10 @@ func (e *Engine) pat(ctx context.Context, site *Site, force bool) (string, error
 	}
 }
 
-// forgetPATs drops the cached PATs of a site.
+// forgetPATs drops the cached PATs of a site, and the protection token
+// checks made with its credentials.
 func (e *Engine) forgetPATs(oxdID string) {
+	e.prot.forget(oxdID)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k := range e.pats {
