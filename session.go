@@ -1,8 +1,10 @@
 package oxd
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
@@ -10,7 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -122,7 +127,23 @@ func (u *User) refreshDue(now time.Time) bool {
 
 // Binary encoding of a User for the session store (through gob, which calls
 // GobEncode/GobDecode). Version byte, then length-prefixed fields.
-const userEncodingVersion = 1
+//
+// Version 2 stores the ID token's claims only when they cannot be derived
+// from the stored ID token: when IDTokenClaims are exactly (key for key,
+// byte for byte) what idTokenClaims derives from the ID token's payload,
+// a mode byte says so and the claims are re-derived on decoding, which
+// saves a few hundred bytes of Redis per session. Version 1 (claims always
+// stored) is still read.
+const (
+	userEncodingV1      = 1
+	userEncodingVersion = 2
+)
+
+// Modes of the ID token claims in encoding version 2.
+const (
+	idClaimsStored  = 0 // the claims follow
+	idClaimsDerived = 1 // the claims are idTokenClaims(idToken)
+)
 
 // maxUserEncoding bounds what GobDecode accepts.
 const maxUserEncoding = 1 << 20
@@ -140,13 +161,17 @@ func (u *User) GobEncode() ([]byte, error) {
 	b = appendString(b, string(u.refreshToken))
 	b = appendString(b, string(u.idToken))
 	b = appendClaims(b, u.Claims)
+	if derived, ok := idTokenClaims(string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
+		return append(b, idClaimsDerived), nil
+	}
+	b = append(b, idClaimsStored)
 	b = appendClaims(b, u.IDTokenClaims)
 	return b, nil
 }
 
 // GobDecode implements gob.GobDecoder.
 func (u *User) GobDecode(b []byte) error {
-	if len(b) == 0 || len(b) > maxUserEncoding || b[0] != userEncodingVersion {
+	if len(b) == 0 || len(b) > maxUserEncoding || (b[0] != userEncodingVersion && b[0] != userEncodingV1) {
 		return errUserEncoding
 	}
 	d := decoder{b: b[1:]}
@@ -159,12 +184,152 @@ func (u *User) GobDecode(b []byte) error {
 	v.refreshToken = oxdclient.Secret(d.string())
 	v.idToken = oxdclient.Secret(d.string())
 	v.Claims = d.claims()
-	v.IDTokenClaims = d.claims()
+	mode := byte(idClaimsStored)
+	if b[0] == userEncodingVersion {
+		mode = d.byte()
+	}
+	switch mode {
+	case idClaimsStored:
+		v.IDTokenClaims = d.claims()
+	case idClaimsDerived:
+		c, ok := idTokenClaims(string(v.idToken))
+		if !ok {
+			return errUserEncoding
+		}
+		v.IDTokenClaims = c
+	default:
+		return errUserEncoding
+	}
 	if d.err || len(d.b) != 0 {
 		return errUserEncoding
 	}
 	*u = v
 	return nil
+}
+
+// idTokenClaims derives the claims of a JWT's payload in the shape oxd
+// 3.x answers id_token_claims with (every claim an array of strings, null
+// claims and null array elements left out), as the drop-in engine writes
+// it. ok is false when the token is not a JWT with a JSON object payload or
+// a claim is not a string, number, boolean or array of them. The signature
+// is not checked: the token was validated at login, and a derived claim is
+// only ever used when it equals, byte for byte, the claim the oxd server
+// answered (see GobEncode).
+func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
+	first := strings.IndexByte(jwt, '.')
+	last := strings.LastIndexByte(jwt, '.')
+	if first < 0 || last <= first {
+		return nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jwt[first+1 : last])
+	if err != nil {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil || m == nil {
+		return nil, false
+	}
+	out := make(oxdclient.Claims, len(m))
+	for k, raw := range m {
+		v, ok := claimAsStrings(raw)
+		if !ok {
+			return nil, false
+		}
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out, true
+}
+
+// claimAsStrings is one claim's JSON value as a JSON array of strings (nil
+// for null). Strings without escapes, numbers and booleans are rewritten
+// directly; anything else goes through encoding/json.
+func claimAsStrings(raw json.RawMessage) (json.RawMessage, bool) {
+	switch {
+	case len(raw) == 0:
+		return nil, false
+	case string(raw) == "null":
+		return nil, true
+	case raw[0] == '"' && plainJSONString(raw):
+		return slices.Concat([]byte("["), raw, []byte("]")), true
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9') || string(raw) == "true" || string(raw) == "false":
+		return slices.Concat([]byte(`["`), raw, []byte(`"]`)), true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	var vals []string
+	if arr, isArr := v.([]any); isArr {
+		vals = make([]string, 0, len(arr))
+		for _, x := range arr {
+			if x == nil {
+				continue
+			}
+			s, ok := scalarClaim(x)
+			if !ok {
+				return nil, false
+			}
+			vals = append(vals, s)
+		}
+	} else {
+		s, ok := scalarClaim(v)
+		if !ok {
+			return nil, false
+		}
+		vals = []string{s}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(vals); err != nil {
+		return nil, false
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true
+}
+
+// plainJSONString reports whether the JSON string literal raw has no
+// escapes and only characters encoding/json writes as they are (without
+// HTML escaping), so that it is its own re-encoding.
+func plainJSONString(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.ContainsAny(inner, "\\\"") || !utf8.Valid(inner) {
+		return false
+	}
+	return !bytes.Contains(inner, []byte("\u2028")) && !bytes.Contains(inner, []byte("\u2029"))
+}
+
+func scalarClaim(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// sameClaims reports whether a and b hold the same claims with byte-equal
+// values.
+func sameClaims(a, b oxdclient.Claims) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 var errUserEncoding = errors.New("oxd: malformed user in session")
@@ -221,6 +386,16 @@ func (d *decoder) bytes() []byte {
 }
 
 func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) byte() byte {
+	if d.err || len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
 
 func (d *decoder) time() time.Time {
 	if d.err {

@@ -3,9 +3,12 @@ package oxd
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdtest"
 )
 
 func testUser() *User {
@@ -161,5 +165,162 @@ func TestUserFromOutsideRequireLogin(t *testing.T) {
 	}
 	if _, ok := UserFrom(withUser(context.Background(), nil)); ok {
 		t.Fatal("nil user reported")
+	}
+}
+
+// legacyEncodeV1 is the version 1 encoding (the ID token's claims always
+// stored), as sessions written before version 2 hold it.
+func legacyEncodeV1(u *User) []byte {
+	b := []byte{userEncodingV1}
+	b = appendString(b, u.Subject)
+	b = appendTime(b, u.AccessTokenExpiry)
+	b = appendTime(b, u.AuthenticatedAt)
+	b = appendTime(b, u.refreshAt)
+	b = appendString(b, string(u.accessToken))
+	b = appendString(b, string(u.refreshToken))
+	b = appendString(b, string(u.idToken))
+	b = appendClaims(b, u.Claims)
+	return appendClaims(b, u.IDTokenClaims)
+}
+
+func requireSameUser(t *testing.T, want, got *User) {
+	t.Helper()
+	if got.Subject != want.Subject || got.accessToken != want.accessToken || got.refreshToken != want.refreshToken || got.idToken != want.idToken ||
+		!got.AccessTokenExpiry.Equal(want.AccessTokenExpiry) || !got.refreshAt.Equal(want.refreshAt) || !got.AuthenticatedAt.Equal(want.AuthenticatedAt) {
+		t.Fatalf("round trip: %#v", got)
+	}
+	for name, pair := range map[string][2]oxdclient.Claims{"Claims": {want.Claims, got.Claims}, "IDTokenClaims": {want.IDTokenClaims, got.IDTokenClaims}} {
+		w, g := pair[0], pair[1]
+		if len(w) != len(g) {
+			t.Fatalf("%s: %d claims, want %d", name, len(g), len(w))
+		}
+		for k, v := range w {
+			if !bytes.Equal(v, g[k]) {
+				t.Fatalf("%s[%q] = %s, want %s", name, k, g[k], v)
+			}
+		}
+	}
+}
+
+// TestUserEncodingDerivesIDTokenClaims: with the claims the engine answers
+// for a real ID token of the development OP, the session keeps the ID token
+// only and re-derives exactly the same claims; claims that differ in any
+// byte from the token's are stored; version 1 sessions are still read.
+func TestUserEncodingDerivesIDTokenClaims(t *testing.T) {
+	srv := oxdtest.NewServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := srv.LoginTokens(ctx, "alice", "alice-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Round(0)
+	u := &User{Subject: "alice", Claims: oxdclient.Claims{"email": json.RawMessage(`["alice@example.test"]`)},
+		IDTokenClaims: tok.IDTokenClaims, AuthenticatedAt: now, accessToken: tok.AccessToken, refreshToken: tok.RefreshToken, idToken: tok.IDToken}
+	u.setExpiry(now, 600, time.Minute)
+	if len(u.IDTokenClaims) < 5 {
+		t.Fatalf("too few claims to be a real ID token: %v", u.IDTokenClaims)
+	}
+	v1 := legacyEncodeV1(u)
+	b, err := u.GobEncode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[len(b)-1] != idClaimsDerived {
+		t.Fatal("the engine's id_token_claims were not recognised as the ID token's")
+	}
+	t.Logf("user encoding: %d bytes (version 1: %d)", len(b), len(v1))
+	if len(b) >= len(v1)-100 {
+		t.Fatalf("no saving: %d vs %d bytes", len(b), len(v1))
+	}
+	for name, enc := range map[string][]byte{"v2": b, "v1": v1} {
+		var got User
+		if err := got.GobDecode(enc); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		requireSameUser(t, u, &got)
+		if got.Claim("iss") != srv.OP.Issuer() {
+			t.Fatalf("%s: iss %q", name, got.Claim("iss"))
+		}
+	}
+
+	// Any difference from the token's claims: stored as they are.
+	for name, change := range map[string]func(c oxdclient.Claims){
+		"value":        func(c oxdclient.Claims) { c["sub"] = json.RawMessage(`["mallory"]`) },
+		"shape":        func(c oxdclient.Claims) { c["sub"] = json.RawMessage(`"alice"`) },
+		"spacing":      func(c oxdclient.Claims) { c["sub"] = json.RawMessage(`[ "` + tok.IDTokenClaims.String("sub") + `" ]`) },
+		"extra claim":  func(c oxdclient.Claims) { c["extra"] = json.RawMessage(`["x"]`) },
+		"missing":      func(c oxdclient.Claims) { delete(c, "iss") },
+		"empty claims": func(c oxdclient.Claims) { clear(c) },
+	} {
+		c := maps.Clone(tok.IDTokenClaims)
+		change(c)
+		w := *u
+		w.IDTokenClaims = c
+		if len(c) == 0 {
+			w.IDTokenClaims = nil
+		}
+		b, _ := w.GobEncode()
+		var got User
+		if err := got.GobDecode(b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		requireSameUser(t, &w, &got)
+	}
+	// No or a broken ID token: stored.
+	for _, idt := range []string{"", "a.b.c", "x.e30.y", "x." + base64.RawURLEncoding.EncodeToString([]byte(`{"o":{"a":1}}`)) + ".y"} {
+		w := *u
+		w.idToken = oxdclient.Secret(idt)
+		w.IDTokenClaims = oxdclient.Claims{"o": json.RawMessage(`["{\"a\":1}"]`)}
+		b, _ := w.GobEncode()
+		var got User
+		if err := got.GobDecode(b); err != nil {
+			t.Fatalf("%q: %v", idt, err)
+		}
+		requireSameUser(t, &w, &got)
+	}
+	// A derived-mode encoding whose ID token does not decode is refused.
+	bad := *u
+	bad.idToken = "not-a-jwt"
+	enc := legacyEncodeV1(&bad)
+	enc[0] = userEncodingVersion
+	enc = appendClaims(enc[:len(enc)-len(appendClaims(nil, bad.IDTokenClaims))], nil)
+	enc[len(enc)-1] = idClaimsDerived
+	var got User
+	if err := got.GobDecode(enc); err == nil {
+		t.Fatal("derived claims of a broken ID token accepted")
+	}
+}
+
+// BenchmarkUserGobDecode: the cost of re-deriving the ID token's claims on
+// every request that loads the session.
+func BenchmarkUserGobDecode(b *testing.B) {
+	claims := oxdclient.Claims{}
+	payload := map[string]any{}
+	for k, v := range map[string]string{"iss": "https://op.example.test", "sub": "alice", "aud": "client-1234567890", "nonce": "n-0S6_WzA2Mj", "sid": "8e1f0d7c-9a9b-4c2f-a3c2", "at_hash": "77QmUPtjPfzWtF2AnpK9RQ", "acr": "urn:mace:incommon:iap:silver"} {
+		payload[k] = v
+		claims[k] = json.RawMessage(`["` + v + `"]`)
+	}
+	for k, v := range map[string]int64{"exp": 1311281970, "iat": 1311280970, "auth_time": 1311280969} {
+		payload[k] = v
+		claims[k] = json.RawMessage(`["` + strconv.FormatInt(v, 10) + `"]`)
+	}
+	p, _ := json.Marshal(payload)
+	idt := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(p) + "." + strings.Repeat("s", 342)
+	for _, mode := range []string{"derived", "stored"} {
+		u := &User{Subject: "alice", IDTokenClaims: claims, idToken: oxdclient.Secret(idt), accessToken: "at", refreshToken: "rt"}
+		enc, _ := u.GobEncode()
+		if mode == "stored" {
+			enc = legacyEncodeV1(u)
+		}
+		b.Run(mode, func(b *testing.B) {
+			b.ReportMetric(float64(len(enc)), "bytes")
+			for b.Loop() {
+				var got User
+				if err := got.GobDecode(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
