@@ -48,6 +48,7 @@ type options struct {
 	devOPAllowUnsafe            bool
 	operatorTokenFile           string
 	registrationsPerMinute      int
+	protectionCacheTTL          time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.devOPAllowUnsafe, "dev-op-allow-unsafe", false, "allow -dev-op with a persistent store or a listener off loopback")
 	fs.StringVar(&o.operatorTokenFile, "operator-token-file", "", "file holding the operator token that setup_client and register_site need (parameter operator_token); without it they are open on loopback listeners and refused on others")
 	fs.IntVar(&o.registrationsPerMinute, "registrations-per-minute", oxdserver.DefaultRegistrationsPerMinute, "most setup_client and register_site commands per minute (bursts of as many)")
+	fs.DurationVar(&o.protectionCacheTTL, "protection-cache-ttl", oxdserver.DefaultProtectionCacheTTL, "reuse a positive protection token check for that long (never past the token's exp); a token revoked at the OP keeps working that long; 0: introspect every command")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
 	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
@@ -205,8 +207,12 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		operatorToken = strings.TrimSpace(string(b))
 	}
+	protCacheTTL := o.protectionCacheTTL
+	if protCacheTTL <= 0 {
+		protCacheTTL = -1 // off
+	}
 	engine, err := oxdserver.New(oxdserver.Config{
-		OperatorToken: operatorToken, RegistrationsPerMinute: o.registrationsPerMinute,
+		OperatorToken: operatorToken, RegistrationsPerMinute: o.registrationsPerMinute, ProtectionCacheTTL: protCacheTTL,
 		Store: store, Logger: log, InsecureNoProtection: o.noProtection,
 		OPHosts: o.opHosts, InsecureAllowLoopbackHTTP: o.loopbackHTTP || o.devOP,
 	})
