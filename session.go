@@ -225,6 +225,14 @@ func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
 	if err != nil {
 		return nil, false
 	}
+	if c, ok := flatClaims(payload); ok {
+		return c, true
+	}
+	return payloadClaims(payload)
+}
+
+// payloadClaims is the general path of idTokenClaims.
+func payloadClaims(payload []byte) (oxdclient.Claims, bool) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &m); err != nil || m == nil {
 		return nil, false
@@ -240,6 +248,108 @@ func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
 		}
 	}
 	return out, true
+}
+
+// flatClaims is the fast path of idTokenClaims, for the common payload: a
+// JSON object whose keys and values are strings without escapes, numbers,
+// booleans or null. It gives the same claims as the general path, and ok
+// false for anything else (the general path then decides).
+func flatClaims(p []byte) (oxdclient.Claims, bool) {
+	i := skipSpace(p, 0)
+	if i >= len(p) || p[i] != '{' {
+		return nil, false
+	}
+	out := make(oxdclient.Claims, 16)
+	i = skipSpace(p, i+1)
+	if i < len(p) && p[i] == '}' {
+		return out, skipSpace(p, i+1) == len(p)
+	}
+	for {
+		key, j, ok := plainStringAt(p, i)
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(p, j)
+		if i >= len(p) || p[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(p, i+1)
+		if i >= len(p) {
+			return nil, false
+		}
+		var v json.RawMessage
+		switch c := p[i]; {
+		case c == '"':
+			raw, j, ok := plainStringAt(p, i)
+			if !ok {
+				return nil, false
+			}
+			v, i = slices.Concat([]byte("["), raw, []byte("]")), j
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(p) && strings.IndexByte("+-.eE0123456789", p[j]) >= 0 {
+				j++
+			}
+			v, i = slices.Concat([]byte(`["`), p[i:j], []byte(`"]`)), j
+		case bytes.HasPrefix(p[i:], []byte("true")):
+			v, i = json.RawMessage(`["true"]`), i+4
+		case bytes.HasPrefix(p[i:], []byte("false")):
+			v, i = json.RawMessage(`["false"]`), i+5
+		case bytes.HasPrefix(p[i:], []byte("null")):
+			i += 4
+		default:
+			return nil, false
+		}
+		k := string(key[1 : len(key)-1])
+		if _, dup := out[k]; dup {
+			return nil, false
+		}
+		if v != nil {
+			out[k] = v
+		}
+		i = skipSpace(p, i)
+		if i >= len(p) {
+			return nil, false
+		}
+		switch p[i] {
+		case ',':
+			i = skipSpace(p, i+1)
+		case '}':
+			return out, skipSpace(p, i+1) == len(p)
+		default:
+			return nil, false
+		}
+	}
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainStringAt returns the JSON string literal at p[i] (quotes included)
+// and the index after it, when it is a plainJSONString without control
+// characters.
+func plainStringAt(p []byte, i int) ([]byte, int, bool) {
+	if i >= len(p) || p[i] != '"' {
+		return nil, 0, false
+	}
+	end := bytes.IndexByte(p[i+1:], '"')
+	if end < 0 {
+		return nil, 0, false
+	}
+	raw := p[i : i+end+2]
+	for _, c := range raw {
+		if c < 0x20 {
+			return nil, 0, false
+		}
+	}
+	if !plainJSONString(raw) {
+		return nil, 0, false
+	}
+	return raw, i + end + 2, true
 }
 
 // claimAsStrings is one claim's JSON value as a JSON array of strings (nil
