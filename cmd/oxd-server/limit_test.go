@@ -196,3 +196,57 @@ func TestOperatorTokenFile(t *testing.T) {
 	}
 	stop()
 }
+
+// TestHTTPSStalledHandshakesCannotExhaust (slow-loris on the HTTPS
+// listener): connections that open and send nothing (or half a TLS
+// handshake) are never idle in http.Server's sense, so idle eviction alone
+// leaves them their slots until the handshake timeout (30s), and an
+// attacker who reconnects keeps every slot. At the cap the oldest one that
+// has not sent its first request within stalledGrace makes room.
+func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-https-max-conns", "4"}, &logs)
+		close(exited)
+	}()
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	host := strings.TrimPrefix(httpsURL, "https://")
+	var stalled []net.Conn
+	for i := range 4 {
+		c, err := net.DialTimeout("tcp", host, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 1 {
+			_, _ = c.Write([]byte{0x16, 0x03, 0x01}) // the start of a TLS record
+		}
+		stalled = append(stalled, c)
+	}
+	time.Sleep(stalledGrace + 300*time.Millisecond)
+	for i := range 4 {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec
+		c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		resp, err := c.Get(httpsURL + "/health-check")
+		if err != nil {
+			t.Fatalf("new client %d with stalled connections at the cap: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		defer tr.CloseIdleConnections() // stays open and idle meanwhile
+	}
+	for i, c := range stalled {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("stalled connection %d still open: %v", i, err)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, logs.String())
+	}
+}
