@@ -250,3 +250,61 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, logs.String())
 	}
 }
+
+// TestHTTPSHTTP2StreamsBounded: the HTTPS listener speaks HTTP/2, where
+// one connection carries many concurrent commands; the server announces
+// SETTINGS_MAX_CONCURRENT_STREAMS of httpsMaxStreams, so -https-max-conns
+// bounds concurrent commands as it does over HTTP/1.1 (Go's default is 250
+// streams per connection).
+func TestHTTPSHTTP2StreamsBounded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0"}, &logs)
+		close(exited)
+	}()
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", strings.TrimPrefix(httpsURL, "https://"),
+		&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}) //nolint:gosec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var h [9]byte
+		if _, err := io.ReadFull(c, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		if h[3] != 4 || h[4]&1 != 0 { // not SETTINGS, or an ACK
+			continue
+		}
+		for i := 0; i+6 <= len(body); i += 6 {
+			id := int(body[i])<<8 | int(body[i+1])
+			v := uint32(body[i+2])<<24 | uint32(body[i+3])<<16 | uint32(body[i+4])<<8 | uint32(body[i+5])
+			if id == 3 { // SETTINGS_MAX_CONCURRENT_STREAMS
+				if v != httpsMaxStreams {
+					t.Fatalf("max concurrent streams %d, want %d", v, httpsMaxStreams)
+				}
+				cancel()
+				<-done
+				return
+			}
+		}
+		t.Fatalf("no SETTINGS_MAX_CONCURRENT_STREAMS in the server's SETTINGS (unbounded)")
+	}
+}
