@@ -473,6 +473,7 @@ func TestDevOPAddr(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"-dev-op-addr", "127.0.0.1:8090"}, "-dev-op-addr needs -dev-op"},
+		{[]string{"-dev-op-addr", "127.0.0.1:0"}, "-dev-op-addr needs -dev-op"},
 		{[]string{"-dev-op", "-dev-op-addr", "0.0.0.0:8090"}, "want a loopback host:port"},
 		{[]string{"-dev-op", "-dev-op-addr", ":8090"}, "want a loopback host:port"},
 		{[]string{"-dev-op", "-dev-op-allow-unsafe", "-dev-op-addr", "192.0.2.1:8090"}, "want a loopback host:port"},

@@ -102,7 +102,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.idleTimeout <= 0 || o.readTimeout <= 0 || o.httpsIdleTimeout <= 0 {
 		return nil, errors.New("-idle-timeout, -read-timeout and -https-idle-timeout must be positive")
 	}
-	if o.devOPAddr != "127.0.0.1:0" && !o.devOP {
+	devOPAddrSet := false
+	fs.Visit(func(f *flag.Flag) { devOPAddrSet = devOPAddrSet || f.Name == "dev-op-addr" })
+	if devOPAddrSet && !o.devOP {
 		return nil, errors.New("-dev-op-addr needs -dev-op")
 	}
 	if o.devOP && !onLoopback(o.devOPAddr) {
