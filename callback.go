@@ -298,7 +298,7 @@ func (a *Auth) missingCookieCause(r *http.Request) error {
 	origin := ""
 	if ru, err := url.Parse(a.cfg.RedirectURL); err == nil && a.cfg.RedirectURL != "" {
 		origin = ru.Scheme + "://" + ru.Host
-		if !strings.EqualFold(ru.Host, host) {
+		if !strings.EqualFold(withoutDefaultPort(ru.Scheme, ru.Host), withoutDefaultPort(scheme, host)) {
 			return &cookieCause{
 				log: fmt.Sprintf("this request's host %q differs from the registered redirect URI's host %q (Config.RedirectURL): "+
 					"a cookie set on one host is not sent to the other; open the application at %s and sign in there", host, ru.Host, origin),
@@ -324,4 +324,13 @@ func (a *Auth) missingCookieCause(r *http.Request) error {
 			"(otherwise: the browser refuses cookies, or a proxy or the cookie's Domain or Path drops it)", scheme, host),
 		page: "Your browser did not send the session cookie back. Sign in again starting from " + where + " (the same address the sign-in returns to), with cookies enabled.",
 	}
+}
+
+// withoutDefaultPort drops the scheme's default port from host ("a:443"
+// for https is "a").
+func withoutDefaultPort(scheme, host string) string {
+	if (scheme == "https" && strings.HasSuffix(host, ":443")) || (scheme == "http" && strings.HasSuffix(host, ":80")) {
+		return host[:strings.LastIndexByte(host, ':')]
+	}
+	return host
 }

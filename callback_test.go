@@ -403,6 +403,12 @@ func TestMissingCookieNamesTheCause(t *testing.T) {
 			page: []string{"Open the application at https://app.example and sign in again."},
 		},
 		{
+			name: "explicit default port: the same host", redirectURL: "https://app.example:443/callback", target: "https://app.example/callback", tls: true,
+			log:    []string{"the browser has no session cookie for https://app.example, the registered redirect URI's host"},
+			page:   []string{"Sign in again starting from https://app.example:443"},
+			notLog: []string{"differs"},
+		},
+		{
 			name: "Secure cookie over plain HTTP off loopback", target: "http://app.example:8080/callback",
 			log:    []string{`the callback came over plain HTTP to \"app.example:8080\", which is not a loopback host, and the session cookie is Secure`, "Config.InsecureCookies"},
 			page:   []string{"over this unencrypted connection"},
