@@ -31,8 +31,13 @@
 //     most 64 and 256 characters), or "The OP answered HTTP <N>.". Network
 //     failures and timeouts give one generic internal_error description,
 //     and a failed discovery does not say why (no port or service probing
-//     through the engine); the generic internal error (after which 3.1.4
-//     closes the socket) is kept for unexpected failures only.
+//     through the engine), only which URL it tried (from the caller's own
+//     op_host); the generic internal error (after which 3.1.4 closes the
+//     socket) is kept for unexpected failures only.
+//   - invalid_oxd_id keeps its code, but its description says that a site
+//     file holding the oxd_id is stale (delete it and restart; oxdclient's
+//     EnsureSite registers again) instead of 3.1.4's "Please use
+//     register_site command".
 //   - OPs: https only (plain http with Config.InsecureAllowLoopbackHTTP or
 //     InsecureAllowHTTP), optionally restricted to Config.OPHosts; every
 //     endpoint of a discovery document, and the registration_client_uri,
