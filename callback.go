@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -102,11 +104,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	p, found, expired := a.takePending(ctx, state)
 	if !found {
 		if c, err := r.Cookie(a.sm.Cookie.Name); err != nil || c.Value == "" {
-			hint := "check the session cookie's Secure, Domain and Path, and proxies"
-			if r.TLS == nil && a.sm.Cookie.Secure {
-				hint = "the callback came over plain HTTP and the session cookie is Secure"
-			}
-			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w (%s)", ErrSessionCookieMissing, hint))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: %w", ErrSessionCookieMissing, a.missingCookieCause(r)))
 			return
 		}
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", ErrStateMismatch))
@@ -272,4 +270,67 @@ func sanitizeText(s string, max int) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// cookieCause says why a callback came without the session cookie: log is
+// for the application's log (it may name the request's host), page for the
+// user (it names only configured addresses).
+type cookieCause struct{ log, page string }
+
+func (c *cookieCause) Error() string { return c.log }
+
+// missingCookieCause tells apart the causes of a callback without the
+// session cookie that a developer meets: the request's host differs from
+// the registered redirect URI's (Config.RedirectURL), a Secure cookie over
+// plain HTTP on a host that is not loopback, or (the callback itself being
+// on the redirect URI's host) a sign-in started on another host, such as
+// localhost when the redirect URI is on 127.0.0.1: cookies are per host.
+func (a *Auth) missingCookieCause(r *http.Request) error {
+	host := sanitizeText(r.Host, 255)
+	hostname := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		hostname = h
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	origin := ""
+	if ru, err := url.Parse(a.cfg.RedirectURL); err == nil && a.cfg.RedirectURL != "" {
+		origin = ru.Scheme + "://" + ru.Host
+		if !strings.EqualFold(withoutDefaultPort(ru.Scheme, ru.Host), withoutDefaultPort(scheme, host)) {
+			return &cookieCause{
+				log: fmt.Sprintf("this request's host %q differs from the registered redirect URI's host %q (Config.RedirectURL): "+
+					"a cookie set on one host is not sent to the other; open the application at %s and sign in there", host, ru.Host, origin),
+				page: "Your browser did not send the session cookie back: this address is not the one sign-in returns to. Open the application at " + origin + " and sign in again.",
+			}
+		}
+	}
+	if r.TLS == nil && a.sm.Cookie.Secure && !hostutil.BrowserSecureContext(hostname) {
+		return &cookieCause{
+			log: fmt.Sprintf("the callback came over plain HTTP to %q, which is not a loopback host, and the session cookie is Secure: "+
+				"browsers send Secure cookies over plain HTTP only to localhost and loopback addresses; use HTTPS (or a TLS-terminating proxy), "+
+				"or set Config.InsecureCookies for development", host),
+			page: "Your browser did not send the session cookie back over this unencrypted connection. Use the application's https:// address and sign in again.",
+		}
+	}
+	where := "this address"
+	if origin != "" {
+		where = origin
+	}
+	return &cookieCause{
+		log: fmt.Sprintf("the browser has no session cookie for %s://%s, the registered redirect URI's host: the sign-in was most likely started on another host "+
+			"(for example localhost when the redirect URI is on 127.0.0.1, which are different cookie hosts); open the application on the redirect URI's host and sign in there "+
+			"(otherwise: the browser refuses cookies, or a proxy or the cookie's Domain or Path drops it)", scheme, host),
+		page: "Your browser did not send the session cookie back. Sign in again starting from " + where + " (the same address the sign-in returns to), with cookies enabled.",
+	}
+}
+
+// withoutDefaultPort drops the scheme's default port from host ("a:443"
+// for https is "a").
+func withoutDefaultPort(scheme, host string) string {
+	if (scheme == "https" && strings.HasSuffix(host, ":443")) || (scheme == "http" && strings.HasSuffix(host, ":80")) {
+		return host[:strings.LastIndexByte(host, ':')]
+	}
+	return host
 }

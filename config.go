@@ -57,7 +57,9 @@ type Config struct {
 	// Optional: oxd already knows it; when set, New checks that it is an
 	// absolute http(s) URL and that a plain-http URL on a non-loopback host
 	// comes with InsecureCookies (a Secure session cookie would never come
-	// back to it), and Realm defaults to its host.
+	// back to it), and Realm defaults to its host. A callback without the
+	// session cookie on another host than RedirectURL's is then reported
+	// as that (log and page name the address to use).
 	RedirectURL string
 
 	// Scopes requested at login. Default [DefaultScopes]; must contain

@@ -169,6 +169,10 @@ func reason(err error) (code, message string) {
 	case errors.Is(err, ErrStateMissing):
 		return "state_missing", "The sign-in response has no state. Please start again."
 	case errors.Is(err, ErrSessionCookieMissing):
+		var cc *cookieCause
+		if errors.As(err, &cc) {
+			return "session_cookie_missing", cc.page
+		}
 		return "session_cookie_missing", "Your browser did not send the session cookie back. Please enable cookies and start again."
 	case errors.Is(err, ErrStateMismatch):
 		return "state_mismatch", "This sign-in response does not belong to a sign-in started in this browser, or it was already used. Please start again."

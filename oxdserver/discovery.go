@@ -341,7 +341,7 @@ func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcC
 		return &doc, nil
 	})
 	if err != nil {
-		return nil, e.discoveryError(ctx, oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, err)
+		return nil, e.discoveryError(ctx, oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, u, err)
 	}
 	return v.(*oidcConfig), nil
 }
@@ -369,19 +369,21 @@ func (e *Engine) uma(ctx context.Context, site *Site) (*umaConfig, error) {
 		return &doc, nil
 	})
 	if err != nil {
-		return nil, e.discoveryError(ctx, oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, err)
+		return nil, e.discoveryError(ctx, oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, u, err)
 	}
 	return v.(*umaConfig), nil
 }
 
 var errBadDiscovery = errors.New("invalid discovery document")
 
-// discoveryError maps a failed discovery to its oxd code. The answer says
-// only whether the engine refused the OP by its rules (plain http, not on
-// the allow-list) or could not get a valid document; network details, HTTP
-// statuses and bodies are not passed on (they would let a caller probe
-// hosts and ports through the engine). The reason goes to the debug log.
-func (e *Engine) discoveryError(ctx context.Context, code, desc string, err error) error {
+// discoveryError maps a failed discovery to its oxd code. The answer names
+// the URL tried (built from the caller's own op_host, so it tells the
+// caller nothing new) and says only whether the engine refused the OP by
+// its rules (plain http, not on the allow-list) or could not get a valid
+// document; network details, HTTP statuses and bodies are not passed on
+// (they would let a caller probe hosts and ports through the engine). The
+// reason goes to the debug log.
+func (e *Engine) discoveryError(ctx context.Context, code, desc, tried string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -391,7 +393,23 @@ func (e *Engine) discoveryError(ctx context.Context, code, desc string, err erro
 		reason = ce.what
 	}
 	e.log.DebugContext(ctx, "oxdserver: discovery failed", "reason", err.Error())
-	return oxdErr(code, desc+" ("+reason+")")
+	msg := desc
+	if t := urlForMessage(tried); t != "" {
+		msg += " from " + t
+	}
+	return oxdErr(code, msg+" ("+reason+"). Check op_host: is the OP running at that address?")
+}
+
+// urlForMessage is u for an error message: without user information, query
+// or fragment, printable ASCII only, at most 200 bytes; "" when u does not
+// parse.
+func urlForMessage(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
+	}
+	p.User, p.RawQuery, p.ForceQuery, p.Fragment, p.RawFragment = nil, "", false, "", ""
+	return sanitizeOAuth(p.String(), 200)
 }
 
 // supports reports whether list (an OP metadata list) contains v. An absent

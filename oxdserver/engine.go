@@ -31,8 +31,13 @@
 //     most 64 and 256 characters), or "The OP answered HTTP <N>.". Network
 //     failures and timeouts give one generic internal_error description,
 //     and a failed discovery does not say why (no port or service probing
-//     through the engine); the generic internal error (after which 3.1.4
-//     closes the socket) is kept for unexpected failures only.
+//     through the engine), only which URL it tried (from the caller's own
+//     op_host); the generic internal error (after which 3.1.4 closes the
+//     socket) is kept for unexpected failures only.
+//   - invalid_oxd_id keeps its code, but its description says that a site
+//     file holding the oxd_id is stale (delete it and restart; oxdclient's
+//     EnsureSite registers again) instead of 3.1.4's "Please use
+//     register_site command".
 //   - OPs: https only (plain http with Config.InsecureAllowLoopbackHTTP or
 //     InsecureAllowHTTP), optionally restricted to Config.OPHosts; every
 //     endpoint of a discovery document, and the registration_client_uri,
@@ -87,7 +92,9 @@
 //     registration access token only to the tenant's token holder when
 //     protection is on; {"list":true} then needs a protection token and
 //     lists the caller's tenant only, in pages of at most MaxGetRPList
-//     ("offset", "limit").
+//     ("offset", "limit"); the token is introspected only at the OP named
+//     by "op_host" (required when the engine serves several OPs), never at
+//     another tenant's OP.
 //   - Introspection (introspect_access_token, introspect_rpt, protection
 //     tokens, check access) authenticates with client_secret_basic when the
 //     OP allows it (or does not say), else with the site's PAT as a bearer

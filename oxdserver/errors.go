@@ -30,7 +30,6 @@ const (
 	descBadSignature      = "Invalid id_token. Bad signature."
 	descBadAtHash         = "access_token is invalid. Hash of access_token does not match hash from id_token (at_hash)."
 	descInvalidRegURL     = "Registration client URL is invalid. Please check registration_client_url response parameter from IDP (http://openid.net/specs/openid-connect-registration-1_0.html#RegistrationResponse)."
-	descInvalidOxdID      = "Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site."
 	descInvalidRequest    = "Request is invalid. It doesn't contains all required parameters or otherwise is malformed."
 	descUnsupported       = "Operation is not supported by server error."
 	descInvalidOPHost     = "Invalid op_host (empty or blank)."
@@ -155,6 +154,13 @@ func sanitizeOAuth(s string, n int) string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// descInvalidOxdID answers a command naming an oxd_id the engine does not
+// know. 3.1.4 advised "Please use register_site command to register a
+// site", which sends an application with a stale site file the wrong way;
+// the code stays invalid_oxd_id.
+const descInvalidOxdID = "Invalid oxd_id. Unable to find site for oxd_id: this oxd does not know it (its store was reset, the site was removed, or this is another oxd). " +
+	"If the application keeps the oxd_id in a site file, that file is stale: delete it and restart the application (oxdclient.EnsureSite registers the site again)."
 
 // opCallError is a failure to exchange a request with the OP (network,
 // timeout, garbage answer). It becomes an internal_error with a specific

@@ -1,18 +1,16 @@
 package oxdserver_test
 
 import (
-	"context"
-	"fmt"
 	"net/url"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdserver/internal/storetest"
 	"github.com/oxdgo/oxd/oxdtest"
 )
 
@@ -33,41 +31,9 @@ func TestPendingStatesAreBounded(t *testing.T) {
 			f.SetValueLimits(30, 10)
 			return f
 		},
-		"redis": func(t *testing.T) oxdserver.Store {
-			r := oxdserver.NewRedisStore(startRedis(t), fmt.Sprintf("bounds%d:", time.Now().UnixNano()))
-			r.MaxValues, r.MaxValuesPerGroup = 30, 10
-			return r
-		},
 	}
 	for name, mk := range stores {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			s := mk(t)
-			put := func(key string) { require.NoError(t, s.PutValue(ctx, key, []byte("v"), time.Minute)) }
-			has := func(key string) bool {
-				_, err := s.TakeValue(ctx, key)
-				return err == nil
-			}
-			put("state:B/keep")
-			for i := range 25 {
-				put(fmt.Sprintf("state:A/%d", i))
-				time.Sleep(time.Millisecond) // distinct expiry times (Redis orders by them)
-			}
-			// A keeps its 10 newest; B's value survives A's flood.
-			assert.False(t, has("state:A/14"), "an old value of A was kept")
-			assert.True(t, has("state:A/15"))
-			assert.True(t, has("state:A/24"))
-			assert.True(t, has("state:B/keep"), "A's flood evicted B's value")
-			// The total bound: 4 groups of 10 against 30.
-			for g := range 4 {
-				for i := range 10 {
-					put(fmt.Sprintf("nonce:G%d/%d", g, i))
-					time.Sleep(time.Millisecond)
-				}
-			}
-			assert.False(t, has("nonce:G0/0"), "the oldest value overall was kept")
-			assert.True(t, has("nonce:G3/9"))
-		})
+		t.Run(name, func(t *testing.T) { storetest.PendingBounds(t, mk(t)) })
 	}
 }
 

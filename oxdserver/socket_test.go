@@ -19,17 +19,22 @@ import (
 
 // Exact wire texts of reference/fixtures/socket-3.1/wire/.
 const (
-	fxGetRPRequest         = `0079{"command":"get_rp","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxGetRPUnknownOxdID    = `0236{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
-	fxInternalError        = `0127{"status":"error","data":{"error":"internal_error","error_description":"Unknown internal server error occurs.","details":null}}`
-	fxNonASCIIRequest      = `0118{"command":"update_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6","contacts":["jürgen@example.org"]}}`
-	fxRemoveSiteRequest    = `0084{"command":"remove_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxRemoveSiteResponse   = `0072{"status":"ok","data":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
-	fxUnsupportedResponse  = `{"status":"error","data":{"error":"unsupported_operation","error_description":"Operation is not supported by server error.","details":null}}`
-	fxNoParamsResponse     = `{"status":"error","data":{"error":"internal_error","error_description":"Command parameters are not specified or otherwise malformed.","details":null}}`
-	fxBlankOxdIDResponse   = `{"status":"error","data":{"error":"bad_request","error_description":"oxd_id is empty or not specified or is otherwise invalid (not registered).","details":null}}`
-	fxInvalidOxdIDResponse = `{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
+	fxGetRPRequest        = `0079{"command":"get_rp","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxGetRPUnknownOxdID   = `0236{"status":"error","data":{"error":"invalid_oxd_id","error_description":"Invalid oxd_id. Unable to find site for oxd_id. It does not exist or removed from the server. Please use register_site command to register a site.","details":null}}`
+	fxInternalError       = `0127{"status":"error","data":{"error":"internal_error","error_description":"Unknown internal server error occurs.","details":null}}`
+	fxNonASCIIRequest     = `0118{"command":"update_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6","contacts":["jürgen@example.org"]}}`
+	fxRemoveSiteRequest   = `0084{"command":"remove_site","params":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxRemoveSiteResponse  = `0072{"status":"ok","data":{"oxd_id":"bcad760f-91ba-46e1-a020-05e4281d91b6"}}`
+	fxUnsupportedResponse = `{"status":"error","data":{"error":"unsupported_operation","error_description":"Operation is not supported by server error.","details":null}}`
+	fxNoParamsResponse    = `{"status":"error","data":{"error":"internal_error","error_description":"Command parameters are not specified or otherwise malformed.","details":null}}`
+	fxBlankOxdIDResponse  = `{"status":"error","data":{"error":"bad_request","error_description":"oxd_id is empty or not specified or is otherwise invalid (not registered).","details":null}}`
+	// The engine keeps 3.1.4's code but not its advice ("Please use
+	// register_site command"): see TestInvalidOxdIDNamesTheFix.
+	fxInvalidOxdIDResponse = `{"status":"error","data":{"error":"invalid_oxd_id","error_description":"` + engineInvalidOxdID + `","details":null}}`
 	fxOxdID                = "bcad760f-91ba-46e1-a020-05e4281d91b6"
+
+	engineInvalidOxdID = "Invalid oxd_id. Unable to find site for oxd_id: this oxd does not know it (its store was reset, the site was removed, or this is another oxd). " +
+		"If the application keeps the oxd_id in a site file, that file is stale: delete it and restart the application (oxdclient.EnsureSite registers the site again)."
 )
 
 // wireExec answers the fixture commands exactly as oxd-server 3.1.4 does.

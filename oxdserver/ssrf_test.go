@@ -104,11 +104,17 @@ func TestSSRFIntoLoopback(t *testing.T) {
 	assert.LessOrEqual(t, len(desc["error_description"]), 256)
 	assert.Len(t, desc, 2)
 
-	// Closed port, open non-HTTP port, and a 404: one answer.
+	// Closed port, open non-HTTP port, and a 404: one answer, apart from
+	// the URL tried, which the caller's own op_host names.
+	tried := func(opHost string) string { return opHost + "/.well-known/openid-configuration" }
 	a, b := token("https://"+closedAddr), token("https://"+openLn.Addr().String())
 	c := token(attacker.URL + "/nothing-here")
-	assert.Equal(t, a.Description, b.Description)
-	assert.Equal(t, a.Description, c.Description)
+	ad := strings.Replace(a.Description, tried("https://"+closedAddr), "URL", 1)
+	bd := strings.Replace(b.Description, tried("https://"+openLn.Addr().String()), "URL", 1)
+	cd := strings.Replace(c.Description, tried(attacker.URL+"/nothing-here"), "URL", 1)
+	assert.Contains(t, ad, " from URL (unreachable, or not a valid discovery document)")
+	assert.Equal(t, ad, bd)
+	assert.Equal(t, ad, cd)
 	assert.Equal(t, a.Code, b.Code)
 
 	// An allow-list keeps every other OP out, without a request.

@@ -22,7 +22,7 @@ import (
 // One-time values (login states with their nonce and PKCE verifier,
 // nonces, claims-gathering states) are kept in memory only: a restart in
 // the middle of a login makes that user start the login again, which is
-// the safe outcome. Use RedisStore when several processes must share
+// the safe outcome. Use redisstore.Store (package oxdserver/redisstore) when several processes must share
 // states.
 //
 // The file holds client secrets and registration access tokens in plain

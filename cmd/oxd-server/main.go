@@ -15,6 +15,13 @@
 // may be restricted with -op-host; both listeners cap their connections
 // and close the longest idle one first.
 //
+// For development, -dev-op starts a development OP on loopback, and
+// -dev-op-addr 127.0.0.1:8090 keeps its issuer the same across restarts.
+// It forgets its clients and sessions on every restart (and the default
+// memory store forgets the sites): an application's site file from a
+// previous run is stale, and oxdclient.EnsureSite says so, or registers
+// the site again with oxdclient.ReRegisterOnMismatch().
+//
 // Logs go to stderr (log/slog text). They never contain parameters, answers,
 // tokens or secrets. SIGTERM or SIGINT stops both listeners gracefully; the
 // exit status is then 0, or 1 when -shutdown-timeout cut commands short.

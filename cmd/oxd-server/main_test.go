@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -460,4 +461,71 @@ func TestDevOPCannotPassForProduction(t *testing.T) {
 			t.Errorf("no %s in:\n%s", want, out)
 		}
 	}
+}
+
+// TestDevOPAddr: -dev-op-addr fixes the development OP's address, so its
+// issuer is the same after a restart; the start logs a WARN that the
+// development OP forgets its clients and sessions and names what to
+// delete; the address must be on loopback and needs -dev-op.
+func TestDevOPAddr(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-dev-op-addr", "127.0.0.1:8090"}, "-dev-op-addr needs -dev-op"},
+		{[]string{"-dev-op-addr", "127.0.0.1:0"}, "-dev-op-addr needs -dev-op"},
+		{[]string{"-dev-op", "-dev-op-addr", "0.0.0.0:8090"}, "want a loopback host:port"},
+		{[]string{"-dev-op", "-dev-op-addr", ":8090"}, "want a loopback host:port"},
+		{[]string{"-dev-op", "-dev-op-allow-unsafe", "-dev-op-addr", "192.0.2.1:8090"}, "want a loopback host:port"},
+		{[]string{"-dev-op", "-dev-op-addr", "localhost.example:8090"}, "want a loopback host:port"},
+	} {
+		var out bytes.Buffer
+		if code := run(context.Background(), tc.args, &out); code != 2 || !strings.Contains(out.String(), tc.msg) {
+			t.Errorf("%q: exit %d; output:\n%s", tc.args, code, out.String())
+		}
+	}
+
+	addr := freeLoopbackAddr(t)
+	start := func() string {
+		ctx, cancel := context.WithCancel(context.Background())
+		var logs lockedBuffer
+		done := make(chan int, 1)
+		exited := make(chan struct{})
+		go func() {
+			done <- run(ctx, []string{"-dev-op", "-dev-op-addr", addr, "-listen", "127.0.0.1:0"}, &logs)
+			close(exited)
+		}()
+		issuer := logs.waitFor(t, regexp.MustCompile(`msg="development OP listening" issuer=(http://\S+)`), exited)[1]
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("exit %d:\n%s", code, logs.String())
+		}
+		out := logs.String()
+		for _, want := range []string{
+			`level=WARN msg="The development OP keeps its clients and users' sessions in memory: after a restart it has forgotten them`,
+			`A site file an application wrote in a previous run is stale: delete it`,
+			"dev_op_addr=" + addr,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("no %s in:\n%s", want, out)
+			}
+		}
+		return issuer
+	}
+	first, second := start(), start()
+	if first != "http://"+addr || second != first {
+		t.Fatalf("issuers %s then %s, want http://%s twice", first, second, addr)
+	}
+}
+
+// freeLoopbackAddr returns a loopback address that was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }

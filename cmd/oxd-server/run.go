@@ -25,6 +25,12 @@ import (
 const (
 	defaultHTTPSMaxConns    = 256
 	defaultHTTPSIdleTimeout = time.Minute
+	// httpsMaxStreams bounds the concurrent HTTP/2 streams (commands) of
+	// one HTTPS connection. Go's default (250) would let -https-max-conns
+	// connections run 250 times as many commands at once as HTTP/1.1, each
+	// possibly holding an outbound connection to an OP, and exhaust file
+	// descriptors (the socket listener included).
+	httpsMaxStreams = 4
 )
 
 type options struct {
@@ -38,6 +44,7 @@ type options struct {
 	opHosts         stringList
 	loopbackHTTP    bool
 	devOP           bool
+	devOPAddr       string
 	logLevel        string
 	shutdownTimeout time.Duration
 
@@ -66,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.opHosts, "op-host", "allow this OP (host, host:port or https origin); repeat for several; none: any https OP")
 	fs.BoolVar(&o.loopbackHTTP, "insecure-loopback-http", false, "allow plain-http OPs on loopback addresses (development OPs); on with -dev-op")
 	fs.BoolVar(&o.devOP, "dev-op", false, "start the development OP on a loopback port and print its issuer")
+	fs.StringVar(&o.devOPAddr, "dev-op-addr", "127.0.0.1:0", "with -dev-op: loopback host:port of the development OP (a fixed port keeps its issuer across restarts)")
 	fs.BoolVar(&o.devOPAllowUnsafe, "dev-op-allow-unsafe", false, "allow -dev-op with a persistent store or a listener off loopback")
 	fs.StringVar(&o.operatorTokenFile, "operator-token-file", "", "file holding the operator token that setup_client and register_site need (parameter operator_token); without it they are open on loopback listeners and refused on others")
 	fs.IntVar(&o.registrationsPerMinute, "registrations-per-minute", oxdserver.DefaultRegistrationsPerMinute, "most setup_client and register_site commands per minute (bursts of as many)")
@@ -102,6 +110,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.idleTimeout <= 0 || o.readTimeout <= 0 || o.httpsIdleTimeout <= 0 {
 		return nil, errors.New("-idle-timeout, -read-timeout and -https-idle-timeout must be positive")
 	}
+	devOPAddrSet := false
+	fs.Visit(func(f *flag.Flag) { devOPAddrSet = devOPAddrSet || f.Name == "dev-op-addr" })
+	if devOPAddrSet && !o.devOP {
+		return nil, errors.New("-dev-op-addr needs -dev-op")
+	}
+	if o.devOP && !onLoopback(o.devOPAddr) {
+		// Even -dev-op-allow-unsafe does not put published passwords on
+		// the network.
+		return nil, fmt.Errorf("-dev-op-addr %q: want a loopback host:port such as 127.0.0.1:8090", o.devOPAddr)
+	}
 	if o.devOP && !o.devOPAllowUnsafe {
 		if o.store != "" && o.store != "memory" {
 			return nil, errors.New("-dev-op (demo users with published passwords, anonymous registration) refuses a persistent -store; add -dev-op-allow-unsafe to insist")
@@ -133,6 +151,35 @@ func exposureWarnings(o *options, log *slog.Logger) {
 func onLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && hostutil.PlainHTTPStaysLocal(host)
+}
+
+// startDevOP starts the development OP on addr (a loopback host:port,
+// port 0 for any) over plain HTTP.
+func startDevOP(addr string, log *slog.Logger) (*devop.OP, func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	op, err := devop.NewOP("http://"+ln.Addr().String(), devop.OPConfig{Logger: log})
+	if err != nil {
+		_ = ln.Close()
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           op,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return op, func() {
+		op.Close()
+		_ = srv.Close()
+		<-done
+	}, nil
 }
 
 // stringList is a repeatable string flag.
@@ -188,12 +235,13 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	var devOP *devop.OP
 	if o.devOP {
 		// Started first: its issuer joins a non-empty OP allow-list.
-		devOP, err = devop.StartOP(devop.OPConfig{Logger: log.With("component", "dev-op")})
+		var stopDevOP func()
+		devOP, stopDevOP, err = startDevOP(o.devOPAddr, log.With("component", "dev-op"))
 		if err != nil {
 			_ = store.Close()
 			return fmt.Errorf("development OP: %w", err)
 		}
-		defer devOP.Close()
+		defer stopDevOP()
 		if len(o.opHosts) > 0 {
 			o.opHosts = append(o.opHosts, devOP.Issuer())
 		}
@@ -232,6 +280,10 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		log.Warn("DEVELOPMENT OP RUNNING (-dev-op): NOT FOR PRODUCTION. It registers any client anonymously and its demo users have published passwords",
 			"issuer", op.Issuer(), "users", strings.Join(users, ","), "plain_http_loopback_ops", "allowed")
+		log.Warn("The development OP keeps its clients and users' sessions in memory: after a restart it has forgotten them, and so has this server's memory store. "+
+			"A site file an application wrote in a previous run is stale: delete it (or let oxdclient.EnsureSite re-register with oxdclient.ReRegisterOnMismatch()); "+
+			"use a fixed -dev-op-addr so that the issuer stays the same",
+			"issuer", op.Issuer(), "dev_op_addr", o.devOPAddr)
 		log.Info("development OP listening", "issuer", op.Issuer())
 	}
 
@@ -278,6 +330,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			WriteTimeout:      2 * time.Minute,
 			IdleTimeout:       o.httpsIdleTimeout,
 			MaxHeaderBytes:    64 << 10,
+			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: httpsMaxStreams},
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", !o.noProtection)

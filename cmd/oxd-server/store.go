@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdserver/redisstore"
 )
 
 // openStore opens the store named by spec: "memory", "file:<path>" or a
@@ -62,18 +63,18 @@ func openRedis(ctx context.Context, spec, prefix string) (oxdserver.Store, strin
 		_ = client.Close()
 		return nil, "", fmt.Errorf("-store %s: cannot reach Redis: %s", desc, hide(err))
 	}
-	return &redisStore{RedisStore: oxdserver.NewRedisStore(client, prefix), client: client},
+	return &redisStore{Store: redisstore.New(client, prefix), client: client},
 		desc + " (prefix " + prefix + ")", nil
 }
 
 // redisStore closes its client with the store.
 type redisStore struct {
-	*oxdserver.RedisStore
+	*redisstore.Store
 	client *redis.Client
 }
 
 func (s *redisStore) Close() error {
-	return errors.Join(s.RedisStore.Close(), s.client.Close())
+	return errors.Join(s.Store.Close(), s.client.Close())
 }
 
 // redactURL drops the password of a URL for logs.

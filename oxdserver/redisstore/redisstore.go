@@ -1,4 +1,8 @@
-package oxdserver
+// Package redisstore is the Redis [oxdserver.Store]: several engines
+// (application replicas, drop-in servers) share sites, login states and
+// nonces. It is a package of its own so that an application using the
+// memory or file store does not link (or require) go-redis.
+package redisstore
 
 import (
 	"context"
@@ -6,12 +10,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oxdgo/oxd/oxdserver"
 )
 
-// RedisStore keeps sites, states and nonces in Redis, so that several
+// Store keeps sites, states and nonces in Redis, so that several
 // engines (application replicas) share them: a login started on one
 // replica can finish on another. One-time values use Redis expiry and are
 // taken with GETDEL (Redis 6.2 or later), atomically across replicas.
@@ -21,47 +28,47 @@ import (
 // secrets and registration access tokens in plain form: restrict access
 // to the Redis database (ACLs, TLS, private network).
 //
-// Pending values are bounded as in every store (DefaultMaxValues,
-// DefaultMaxValuesPerGroup, or MaxValues and MaxValuesPerGroup when set):
+// Pending values are bounded as in every store
+// (oxdserver.DefaultMaxValues, oxdserver.DefaultMaxValuesPerGroup, or MaxValues and MaxValuesPerGroup when set):
 // each is indexed in sorted sets by expiry ("vidx" and "vidx:<group>"), and
 // the earliest to expire (the oldest, for one kind of value) is evicted.
-type RedisStore struct {
+type Store struct {
 	// MaxValues and MaxValuesPerGroup bound the pending one-time values
-	// (see MemoryStore); set them before first use.
+	// (see oxdserver.MemoryStore); set them before first use.
 	MaxValues, MaxValuesPerGroup int
 
 	c      *redis.Client
 	prefix string
 }
 
-// NewRedisStore returns a store using client, with every key under prefix
+// New returns a store using client, with every key under prefix
 // (for example "oxd:"). Close does not close the client: its owner does.
-func NewRedisStore(client *redis.Client, prefix string) *RedisStore {
-	return &RedisStore{c: client, prefix: prefix}
+func New(client *redis.Client, prefix string) *Store {
+	return &Store{c: client, prefix: prefix}
 }
 
-func (r *RedisStore) siteKey(id string) string { return r.prefix + "site:" + id }
-func (r *RedisStore) indexKey() string         { return r.prefix + "sites" }
-func (r *RedisStore) valueKey(k string) string { return r.prefix + "v:" + k }
+func (r *Store) siteKey(id string) string { return r.prefix + "site:" + id }
+func (r *Store) indexKey() string         { return r.prefix + "sites" }
+func (r *Store) valueKey(k string) string { return r.prefix + "v:" + k }
 
-// GetSite implements Store.
-func (r *RedisStore) GetSite(ctx context.Context, oxdID string) (*Site, error) {
+// GetSite implements oxdserver.Store.
+func (r *Store) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, error) {
 	b, err := r.c.Get(ctx, r.siteKey(oxdID)).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
+		return nil, oxdserver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oxdserver: redis get site: %w", err)
 	}
-	var s Site
+	var s oxdserver.Site
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
 	}
 	return &s, nil
 }
 
-// PutSite implements Store.
-func (r *RedisStore) PutSite(ctx context.Context, site *Site) error {
+// PutSite implements oxdserver.Store.
+func (r *Store) PutSite(ctx context.Context, site *oxdserver.Site) error {
 	if site == nil || site.OxdID == "" {
 		return errors.New("oxdserver: site without oxd_id")
 	}
@@ -80,8 +87,8 @@ func (r *RedisStore) PutSite(ctx context.Context, site *Site) error {
 	return nil
 }
 
-// DeleteSite implements Store.
-func (r *RedisStore) DeleteSite(ctx context.Context, oxdID string) error {
+// DeleteSite implements oxdserver.Store.
+func (r *Store) DeleteSite(ctx context.Context, oxdID string) error {
 	var del *redis.IntCmd
 	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.siteKey(oxdID))
@@ -92,19 +99,19 @@ func (r *RedisStore) DeleteSite(ctx context.Context, oxdID string) error {
 		return fmt.Errorf("oxdserver: redis delete site: %w", err)
 	}
 	if del.Val() == 0 {
-		return ErrNotFound
+		return oxdserver.ErrNotFound
 	}
 	return nil
 }
 
-// ListSites implements Store.
-func (r *RedisStore) ListSites(ctx context.Context) ([]*Site, error) {
+// ListSites implements oxdserver.Store.
+func (r *Store) ListSites(ctx context.Context) ([]*oxdserver.Site, error) {
 	ids, err := r.c.SMembers(ctx, r.indexKey()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
 	}
 	slices.Sort(ids)
-	out := make([]*Site, 0, len(ids))
+	out := make([]*oxdserver.Site, 0, len(ids))
 	const batch = 256
 	for start := 0; start < len(ids); start += batch {
 		chunk := ids[start:min(start+batch, len(ids))]
@@ -121,7 +128,7 @@ func (r *RedisStore) ListSites(ctx context.Context) ([]*Site, error) {
 			if !ok {
 				continue // deleted between SMEMBERS and MGET
 			}
-			var site Site
+			var site oxdserver.Site
 			if err := json.Unmarshal([]byte(s), &site); err != nil {
 				return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
 			}
@@ -131,8 +138,8 @@ func (r *RedisStore) ListSites(ctx context.Context) ([]*Site, error) {
 	return out, nil
 }
 
-// PutValue implements Store.
-func (r *RedisStore) PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+// PutValue implements oxdserver.Store.
+func (r *Store) PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 {
 		return errors.New("oxdserver: value without a time to live")
 	}
@@ -140,7 +147,7 @@ func (r *RedisStore) PutValue(ctx context.Context, key string, value []byte, ttl
 	exp := now + ttl.Milliseconds()
 	keys := []string{r.valueKey(key), r.prefix + "vidx", r.prefix + "vidx:" + valueGroup(key)}
 	args := []any{value, ttl.Milliseconds(), exp, now, r.prefix + "v:",
-		limitOr(r.MaxValues, DefaultMaxValues), limitOr(r.MaxValuesPerGroup, DefaultMaxValuesPerGroup), key}
+		limitOr(r.MaxValues, oxdserver.DefaultMaxValues), limitOr(r.MaxValuesPerGroup, oxdserver.DefaultMaxValuesPerGroup), key}
 	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("oxdserver: redis put value: %w", err)
 	}
@@ -175,8 +182,8 @@ redis.call('PEXPIRE', KEYS[3], ARGV[2])
 return 1
 `)
 
-// TakeValue implements Store with GETDEL.
-func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) {
+// TakeValue implements oxdserver.Store with GETDEL.
+func (r *Store) TakeValue(ctx context.Context, key string) ([]byte, error) {
 	b, err := r.c.GetDel(ctx, r.valueKey(key)).Bytes()
 	if err == nil || errors.Is(err, redis.Nil) {
 		// Unindex (best effort: stale index entries are dropped when
@@ -185,7 +192,7 @@ func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) 
 		r.c.ZRem(ctx, r.prefix+"vidx:"+valueGroup(key), key)
 	}
 	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
+		return nil, oxdserver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oxdserver: redis take value: %w", err)
@@ -193,5 +200,23 @@ func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) 
 	return b, nil
 }
 
-// Close implements Store. It does not close the Redis client.
-func (r *RedisStore) Close() error { return nil }
+// Close implements oxdserver.Store. It does not close the Redis client.
+func (r *Store) Close() error { return nil }
+
+// valueGroup is the group of a one-time value's key: its kind and site,
+// the key up to its first '/' (as oxdserver groups them).
+func valueGroup(key string) string {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+func limitOr(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
+var _ oxdserver.Store = (*Store)(nil)

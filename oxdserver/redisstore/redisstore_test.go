@@ -1,0 +1,98 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oxdgo/oxd/internal/redistest"
+	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdserver/internal/storetest"
+	"github.com/oxdgo/oxd/oxdserver/redisstore"
+	"github.com/oxdgo/oxd/oxdtest"
+)
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestRedisStorePendingBounds: the Redis store bounds pending values as
+// every store does (oxdserver's TestPendingStatesAreBounded).
+func TestRedisStorePendingBounds(t *testing.T) {
+	r := redisstore.New(startRedis(t), fmt.Sprintf("bounds%d:", time.Now().UnixNano()))
+	r.MaxValues, r.MaxValuesPerGroup = 30, 10
+	storetest.PendingBounds(t, r)
+}
+
+// startRedis starts redis-server on a free loopback port for the test
+// (internal/redistest: without redis-server the test is skipped, unless CI
+// is on).
+func startRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	return redistest.Start(t).Client(t)
+}
+
+func TestRedisStoreContract(t *testing.T) {
+	c := startRedis(t)
+	storetest.Contract(t, redisstore.New(c, "contract:"))
+	// Everything lives under the prefix.
+	keys, err := c.Keys(context.Background(), "*").Result()
+	require.NoError(t, err)
+	for _, k := range keys {
+		assert.True(t, strings.HasPrefix(k, "contract:"), k)
+	}
+}
+
+// TestTwoEnginesShareRedis: two replicas with one Redis; a login started
+// on one finishes on the other, and its state cannot be used twice.
+func TestTwoEnginesShareRedis(t *testing.T) {
+	rc := startRedis(t)
+	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	newEngine := func() *oxdclient.Client {
+		e, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Store: redisstore.New(rc, "oxd:")})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = e.Close() })
+		return oxdclient.New(e, oxdclient.Config{})
+	}
+	a, b := newEngine(), newEngine()
+	ctx := testCtx(t)
+	setup, err := a.SetupClient(ctx, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
+		OPHost: op.Issuer(), AuthorizationRedirectURI: "https://rp.example/cb"}})
+	require.NoError(t, err)
+
+	au, err := a.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	require.NoError(t, err)
+	cb, err := op.Login(ctx, au.AuthorizationURL, "alice", "alice-password")
+	require.NoError(t, err)
+	p := oxdclient.GetTokensByCodeParams{OxdID: setup.OxdID, Code: oxdclient.Secret(cb.Query().Get("code")), State: cb.Query().Get("state")}
+	tok, err := b.GetTokensByCode(ctx, p)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", tok.IDTokenClaims.String("sub"))
+	_, err = a.GetTokensByCode(ctx, p)
+	require.True(t, oxdclient.IsStateNotRegistered(err), "%v", err)
+
+	// The state lives in Redis with a TTL.
+	au2, err := b.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	require.NoError(t, err)
+	state := strings.Split(strings.Split(au2.AuthorizationURL, "state=")[1], "&")[0]
+	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+setup.OxdID+"/"+state).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Duration(0))
+	assert.LessOrEqual(t, ttl, oxdserver.DefaultStateTTL)
+
+	// Both replicas see the sites.
+	list, err := b.GetRP(ctx, oxdclient.GetRPParams{List: true})
+	require.NoError(t, err)
+	sites, err := list.Sites()
+	require.NoError(t, err)
+	assert.Len(t, sites, 2)
+}
