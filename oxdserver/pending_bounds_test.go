@@ -1,9 +1,11 @@
 package oxdserver_test
 
 import (
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -66,4 +68,29 @@ func queryParam(t *testing.T, raw, name string) string {
 	u, err := url.Parse(raw)
 	require.NoError(t, err)
 	return u.Query().Get(name)
+}
+
+// TestPendingStatesFloodEvictsTheFloodersOwn: at the store's global bound
+// the memory and file stores evict from the largest group, so a tenant
+// that floods several of its own sites with pending logins cannot evict
+// another tenant's few pending logins (they were the oldest values of the
+// store, which an oldest-first eviction would drop first).
+func TestPendingStatesFloodEvictsTheFloodersOwn(t *testing.T) {
+	ctx := t.Context()
+	m := oxdserver.NewMemoryStore()
+	m.MaxValues, m.MaxValuesPerGroup = 30, 10
+	for i := range 3 {
+		require.NoError(t, m.PutValue(ctx, fmt.Sprintf("state:victim/%d", i), []byte("v"), time.Minute))
+	}
+	for site := range 6 { // the attacker's sites, 10 values each: 60 > 30
+		for i := range 10 {
+			require.NoError(t, m.PutValue(ctx, fmt.Sprintf("state:attacker%d/%d", site, i), []byte("v"), time.Minute))
+		}
+	}
+	for i := range 3 {
+		_, err := m.TakeValue(ctx, fmt.Sprintf("state:victim/%d", i))
+		assert.NoError(t, err, "the attacker's flood evicted the victim's pending login %d", i)
+	}
+	_, err := m.TakeValue(ctx, "state:attacker5/9")
+	assert.NoError(t, err, "the newest value was evicted")
 }

@@ -165,9 +165,12 @@ func (s *Site) LogValue() slog.Value {
 // claims-gathering states) of every store: at most DefaultMaxValues in the
 // store and DefaultMaxValuesPerGroup per group (one kind of value of one
 // site). A login state takes about 500 bytes, so the defaults bound the
-// memory to about 50 MiB whatever callers do; when a bound is reached the
-// oldest pending value is evicted (that login fails with "state not
-// registered" and starts again).
+// memory to about 50 MiB whatever callers do. When a group's bound is
+// reached its oldest value is evicted; when the store's bound is reached,
+// the memory and file stores evict the oldest value of the largest group,
+// so one tenant's flood evicts its own pending logins before another
+// tenant's (the Redis store evicts the oldest value of the store). An
+// evicted login fails with "state not registered" and starts again.
 const (
 	DefaultMaxValues         = 100_000
 	DefaultMaxValuesPerGroup = 10_000
@@ -329,7 +332,7 @@ func (m *MemoryStore) PutValue(_ context.Context, key string, value []byte, ttl 
 		m.removeLocked(g.Front().Value.(*memValue))
 	}
 	for len(m.values) >= limitOr(m.MaxValues, DefaultMaxValues) {
-		m.removeLocked(m.order.Front().Value.(*memValue))
+		m.removeLocked(m.largestGroupLocked().Front().Value.(*memValue))
 	}
 	if m.groups[group] == nil {
 		m.groups[group] = g
@@ -339,6 +342,27 @@ func (m *MemoryStore) PutValue(_ context.Context, key string, value []byte, ttl 
 	v.gel = g.PushBack(v)
 	m.values[key] = v
 	return nil
+}
+
+// largestGroupLocked returns the group holding the most values (of equally
+// large groups, the one whose oldest value expires first). At the store's
+// global bound the oldest value of that group is evicted, not the oldest
+// of the store: a tenant that floods the store with pending logins evicts
+// its own first, and another tenant's few pending logins survive until
+// every group is as large as theirs. The scan is over the groups (one per
+// kind and site), not over the values.
+func (m *MemoryStore) largestGroupLocked() *list.List {
+	var best *list.List
+	for _, g := range m.groups {
+		switch {
+		case g.Len() == 0:
+		case best == nil, g.Len() > best.Len():
+			best = g
+		case g.Len() == best.Len() && g.Front().Value.(*memValue).exp.Before(best.Front().Value.(*memValue).exp):
+			best = g // of equally large groups, the one with the oldest value
+		}
+	}
+	return best
 }
 
 // TakeValue implements Store.
