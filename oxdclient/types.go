@@ -77,6 +77,14 @@ type SiteParams struct {
 type SetupClientParams struct {
 	SiteParams
 	SetupClientName string `json:"setup_client_name,omitempty"`
+	// Extension (not in oxd 3.1.4), for OPs without dynamic registration:
+	// the pre-registered protection (setup) client. The regular client's
+	// pre-registered credentials are SiteParams.ClientID, ClientSecret and
+	// ClientTokenEndpointAuthMethod. When only those are given and the OP
+	// has no registration endpoint, that one client plays both roles.
+	SetupClientID                      string `json:"setup_client_id,omitempty"`
+	SetupClientSecret                  Secret `json:"setup_client_secret,omitempty"`
+	SetupClientTokenEndpointAuthMethod string `json:"setup_client_token_endpoint_auth_method,omitempty"`
 }
 
 // SetupClientResponse is the answer of setup_client. ClientID, ClientSecret

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -78,21 +79,26 @@ func (in introspection) acr() string {
 	return in.str("acr")
 }
 
-// introspect asks the OP about token, authenticating as site: with
-// client_secret_basic when the OP accepts it (or does not say), else (or
-// when basic is refused and the OP did not list its methods) with the
-// site's PAT as a bearer token, as Gluu's oxAuth expects.
+// introspect asks the OP about token, authenticating as site with the
+// site's token_endpoint_auth_method when the OP accepts it at its
+// introspection endpoint (introspection_endpoint_auth_methods_supported;
+// an OP that does not list them is tried), else (or when that is refused
+// and the OP did not list its methods) with the site's PAT as a bearer
+// token, as Gluu's oxAuth expects.
 func (e *Engine) introspect(ctx context.Context, site *Site, disc *oidcConfig, endpoint, token string) (introspection, error) {
 	if !absURL(endpoint) {
 		return nil, oxdErr(oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery+" (no introspection_endpoint)")
 	}
 	form := url.Values{"token": {token}}
-	methods := disc.IntrospectionAuthMethods
-	basicOK := site.ClientSecret != "" && supports(methods, "client_secret_basic", true)
-	if basicOK {
+	methods := disc.IntrospectionEndpointAuthMethodsSupported
+	creds := e.creds(site, disc, disc.TokenEndpoint)
+	direct := creds.Validate() == nil
+	if direct && methods != nil {
+		direct = clientauth.CheckSupported(creds.Method, methods) == nil
+	}
+	if direct {
 		var in introspection
-		err := e.sendJSON(ctx, opRequest{endpoint: "introspection", method: http.MethodPost, url: endpoint, form: form,
-			basic: &clientCreds{site.ClientID, site.ClientSecret}}, &in)
+		err := e.sendJSON(ctx, opRequest{endpoint: "introspection", method: http.MethodPost, url: endpoint, form: form, auth: creds}, &in)
 		var se *opStatusError
 		if err == nil || methods != nil || !errors.As(err, &se) || (se.status != http.StatusUnauthorized && se.status != http.StatusForbidden) {
 			return in, err
@@ -243,7 +249,7 @@ func (e *Engine) pat(ctx context.Context, site *Site, force bool) (string, error
 		if err != nil {
 			return nil, err
 		}
-		tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, site, url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}})
+		tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, e.creds(site, disc, disc.TokenEndpoint), url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}})
 		if err != nil {
 			return nil, err
 		}
