@@ -461,6 +461,7 @@ func init() {
 		oxdclient.CmdUMARSCheckAccess:             cmd(true, true, (*Engine).umaRSCheckAccess),
 		oxdclient.CmdUMARPGetRPT:                  cmd(true, true, (*Engine).umaRPGetRPT),
 		oxdclient.CmdUMARPGetClaimsGatheringURL:   cmd(true, true, (*Engine).umaClaimsGatheringURL),
+		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken), // extension
 	}
 }
 

@@ -104,6 +104,12 @@ func (e *Engine) introspect(ctx context.Context, site *Site, disc *oidcConfig, e
 			return in, err
 		}
 	}
+	if !direct && creds.Method == clientauth.MethodNone {
+		// A public client has no PAT either (client_credentials needs a
+		// confidential client).
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Client authentication: a public client (token_endpoint_auth_method none) cannot authenticate at the OP's introspection endpoint, which lists "+
+			quoteMethods(methods)+" in introspection_endpoint_auth_methods_supported; register the site with a confidential client to introspect tokens.")
+	}
 	var in introspection
 	err := e.withPAT(ctx, site, func(pat string) error {
 		in = nil
@@ -313,4 +319,17 @@ func (e *Engine) withPAT(ctx context.Context, site *Site, fn func(pat string) er
 		return err
 	}
 	return fn(fresh)
+}
+
+// quoteMethods renders an OP's method list for an error (bounded: the list
+// is the OP's input).
+func quoteMethods(l []string) string {
+	if len(l) > 8 {
+		l = l[:8]
+	}
+	out := make([]string, len(l))
+	for i, m := range l {
+		out[i] = truncate(m, 32)
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }
