@@ -2,6 +2,7 @@ package oxdserver_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -225,4 +226,199 @@ func TestClientAuthMatrixDevOP(t *testing.T) {
 			})
 		})
 	}
+}
+
+// loginCode runs get_authorization_url and the browser login of a site.
+func loginCode(t *testing.T, ctx context.Context, c *oxdclient.Client, oxdID string) oxdclient.GetTokensByCodeParams {
+	t.Helper()
+	au, err := c.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: oxdID})
+	require.NoError(t, err)
+	cb, err := oxdtest.BrowserLogin(ctx, nil, au.AuthorizationURL, matrixUsername, matrixPassword)
+	require.NoError(t, err)
+	return oxdclient.GetTokensByCodeParams{OxdID: oxdID, Code: oxdclient.Secret(cb.Query().Get("code")), State: cb.Query().Get("state")}
+}
+
+// TestForgedClientAssertionIsAClearError: client assertions the OP cannot
+// verify (signed by keys it does not hold, or with another secret) are
+// refused by the OP; the engine's answer names invalid_client and the
+// method, and quotes no secret.
+func TestForgedClientAssertionIsAClearError(t *testing.T) {
+	jwks := &jwksServer{}
+	o := matrixOP(t, jwks)
+	ctx := testCtx(t)
+
+	t.Run("private_key_jwt signed by unknown keys", func(t *testing.T) {
+		eng := matrixEngine(t)
+		c := oxdclient.New(eng, oxdclient.Config{})
+		reg, err := c.RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: siteParams(o, clientauth.MethodPrivateKeyJWT)})
+		require.NoError(t, err)
+		// The OP holds the keys of another engine's site.
+		other := matrixEngine(t)
+		oreg, err := oxdclient.New(other, oxdclient.Config{}).RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: siteParams(o, clientauth.MethodPrivateKeyJWT)})
+		require.NoError(t, err)
+		jwks.set(other, oreg.OxdID)
+		_, err = c.GetTokensByCode(ctx, loginCode(t, ctx, c, reg.OxdID))
+		var oe *oxdclient.Error
+		require.ErrorAs(t, err, &oe)
+		assert.True(t, strings.HasPrefix(oe.Code, oxdclient.CodeHTTPStatusPrefix+"4"), oe.Code)
+		assert.Contains(t, oe.Description, "invalid_client")
+		assert.Contains(t, oe.Description, "private_key_jwt")
+		assert.NotContains(t, oe.Description, "client_assertion=")
+	})
+	t.Run("client_secret_jwt with another secret", func(t *testing.T) {
+		eng := matrixEngine(t)
+		c := oxdclient.New(eng, oxdclient.Config{})
+		p := siteParams(o, clientauth.MethodSecretJWT)
+		forged := "forged-secret-0123456789abcdefghijklmnopq"
+		p.ClientSecret = oxdclient.Secret(forged)
+		reg, err := c.RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: p})
+		require.NoError(t, err)
+		_, err = c.GetTokensByCode(ctx, loginCode(t, ctx, c, reg.OxdID))
+		var oe *oxdclient.Error
+		require.ErrorAs(t, err, &oe)
+		assert.Contains(t, oe.Description, "invalid_client")
+		assert.Contains(t, oe.Description, "client_secret_jwt")
+		assert.NotContains(t, oe.Description, forged)
+	})
+}
+
+// TestEngineNeverReplaysAJTI: the development OP refuses a client
+// assertion whose jti it has seen (replay); many concurrent
+// client-authenticated calls of one site all succeed, so every assertion
+// the engine produced was new.
+func TestEngineNeverReplaysAJTI(t *testing.T) {
+	jwks := &jwksServer{}
+	o := matrixOP(t, jwks)
+	for _, m := range []clientauth.Method{clientauth.MethodSecretJWT, clientauth.MethodPrivateKeyJWT} {
+		t.Run(string(m), func(t *testing.T) {
+			ctx := testCtx(t)
+			eng := matrixEngine(t)
+			c := oxdclient.New(eng, oxdclient.Config{})
+			reg, err := c.RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: siteParams(o, m)})
+			require.NoError(t, err)
+			jwks.set(eng, reg.OxdID)
+			tok, err := c.GetTokensByCode(ctx, loginCode(t, ctx, c, reg.OxdID))
+			require.NoError(t, err)
+			before := o.Calls(oxdtest.EndpointIntrospection)
+			const n = 24
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var in *oxdclient.IntrospectAccessTokenResponse
+					in, errs[i] = c.IntrospectAccessToken(ctx, oxdclient.IntrospectAccessTokenParams{OxdID: reg.OxdID, AccessToken: tok.AccessToken})
+					if errs[i] == nil && !in.Active {
+						errs[i] = errors.New("inactive")
+					}
+				}()
+			}
+			wg.Wait()
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, before+n, o.Calls(oxdtest.EndpointIntrospection), "one assertion per call, none refused")
+		})
+	}
+}
+
+// TestPreregisteredClientWithoutSecret: a client_id without a secret is a
+// pre-registered client (never a dynamic registration): valid for none and
+// private_key_jwt, refused with a message naming client_secret otherwise.
+func TestPreregisteredClientWithoutSecret(t *testing.T) {
+	// An OP with dynamic registration: the engine must not fall back to it.
+	o := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
+	eng := matrixEngine(t)
+	c := oxdclient.New(eng, oxdclient.Config{})
+	ctx := testCtx(t)
+	for _, m := range clientauth.Methods() {
+		t.Run(string(m), func(t *testing.T) {
+			regs := o.Calls(oxdtest.EndpointRegistration)
+			p := siteParams(o, m)
+			p.ClientID, p.ClientSecret = "given-"+string(m), ""
+			reg, err := c.RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: p})
+			assert.Equal(t, regs, o.Calls(oxdtest.EndpointRegistration), "no dynamic registration")
+			switch m {
+			case clientauth.MethodNone, clientauth.MethodPrivateKeyJWT:
+				require.NoError(t, err)
+				s, err := eng.Store().GetSite(ctx, reg.OxdID)
+				require.NoError(t, err)
+				assert.True(t, s.Preregistered)
+				assert.Equal(t, "given-"+string(m), s.ClientID)
+				assert.Equal(t, string(m), s.TokenEndpointAuthMethod)
+			default:
+				var oe *oxdclient.Error
+				require.ErrorAs(t, err, &oe)
+				assert.Equal(t, oxdclient.CodeInvalidRequest, oe.Code)
+				assert.Contains(t, oe.Description, "client_secret")
+				assert.Contains(t, oe.Description, string(m))
+			}
+		})
+	}
+	t.Run("no method named", func(t *testing.T) {
+		p := siteParams(o, clientauth.MethodSecretBasic)
+		p.ClientTokenEndpointAuthMethod, p.ClientSecret = "", ""
+		_, err := c.RegisterSite(ctx, oxdclient.RegisterSiteParams{SiteParams: p})
+		var oe *oxdclient.Error
+		require.ErrorAs(t, err, &oe)
+		assert.Contains(t, oe.Description, "client_secret")
+		assert.Contains(t, oe.Description, "none")
+	})
+}
+
+// TestSetupClientWithoutRegistrationEndpoint: at an OP without dynamic
+// registration, setup_client without credentials says which parameters to
+// pass; with one pre-registered client it serves both roles, protection
+// tokens are minted and protected commands work over the socket.
+func TestSetupClientWithoutRegistrationEndpoint(t *testing.T) {
+	o := oxdtest.NewTestOP(t, oxdtest.OPConfig{DisableRegistration: true, StrictClientAuthMethod: true, Clients: []oxdtest.StaticClient{{
+		ClientID: "both", ClientSecret: matrixSecret, TokenEndpointAuthMethod: "client_secret_post",
+		RedirectURIs: []string{matrixRedirect}, GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"},
+	}}})
+	ctx := testCtx(t)
+	eng := matrixEngine(t)
+	local := oxdclient.New(eng, oxdclient.Config{})
+
+	_, err := local.SetupClient(ctx, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{OPHost: o.Issuer(), AuthorizationRedirectURI: matrixRedirect}})
+	var oe *oxdclient.Error
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, oxdclient.CodeInvalidRequest, oe.Code)
+	for _, param := range []string{"client_id", "client_secret", "setup_client_id", "setup_client_secret", "setup_client_token_endpoint_auth_method"} {
+		assert.Contains(t, oe.Description, param)
+	}
+
+	setup, err := local.SetupClient(ctx, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
+		OPHost: o.Issuer(), AuthorizationRedirectURI: matrixRedirect, ClientID: "both", ClientSecret: matrixSecret,
+		ClientTokenEndpointAuthMethod: "client_secret_post",
+	}})
+	require.NoError(t, err)
+	assert.Equal(t, "both", setup.ClientID)
+	assert.Equal(t, "both", setup.ClientIDOfOxdID)
+	assert.NotEqual(t, setup.OxdID, setup.SetupClientOxdID)
+
+	tok, err := local.GetClientToken(ctx, oxdclient.GetClientTokenParams{OPHost: o.Issuer(), ClientID: "both", ClientSecret: matrixSecret,
+		AuthenticationMethod: "client_secret_post", Scope: []string{"openid", "oxd", "uma_protection"}})
+	require.NoError(t, err)
+	require.False(t, tok.AccessToken.IsZero(), "a protection token is minted")
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &oxdserver.SocketServer{Engine: eng}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	tr, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{Timeout: 10 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close() })
+
+	// Without a token the protected socket refuses; with it the login works.
+	_, err = oxdclient.New(tr, oxdclient.Config{}).GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, oxdclient.CodeBlankProtectionAccessToken, oe.Code)
+	c := oxdclient.New(tr, oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{ClientID: "both", ClientSecret: matrixSecret,
+		OPHost: o.Issuer(), Scope: []string{"openid", "oxd", "uma_protection"}, AuthenticationMethod: "client_secret_post"}})
+	tokens, err := c.GetTokensByCode(ctx, loginCode(t, ctx, c, setup.OxdID))
+	require.NoError(t, err)
+	assert.False(t, tokens.AccessToken.IsZero())
 }

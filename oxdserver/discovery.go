@@ -1,6 +1,7 @@
 package oxdserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,7 +110,11 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 		return nil, resp.StatusCode, &opCallError{endpoint: r.endpoint, what: whatInvalid, err: errors.New("answer too large")}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, resp.StatusCode, &opStatusError{endpoint: r.endpoint, status: resp.StatusCode, body: b}
+		se := &opStatusError{endpoint: r.endpoint, status: resp.StatusCode, body: b}
+		if r.auth != nil {
+			se.authMethod = string(cmp.Or(r.auth.Method, clientauth.DefaultMethod))
+		}
+		return nil, resp.StatusCode, se
 	}
 	return b, resp.StatusCode, nil
 }

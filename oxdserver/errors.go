@@ -93,6 +93,9 @@ type opStatusError struct {
 	endpoint string
 	status   int
 	body     []byte
+	// authMethod is the client authentication method the request
+	// carried ("" for none): an invalid_client answer then gets a hint.
+	authMethod string
 }
 
 func (e *opStatusError) Error() string {
@@ -129,6 +132,9 @@ func (e *opStatusError) oxd() *oxdclient.Error {
 		if s = sanitizeOAuth(s, maxOAuthErrorDescription); s != "" {
 			out["error_description"] = s
 		}
+	}
+	if e.authMethod != "" && out["error"] == "invalid_client" {
+		out["hint"] = "the OP refused the client authentication (" + e.authMethod + "): check the client_id, token_endpoint_auth_method and the credentials the OP holds for it (the client secret, or for private_key_jwt the public keys of the site's key set)"
 	}
 	desc := "The OP answered HTTP " + strconv.Itoa(e.status) + "."
 	if len(out) > 0 {
