@@ -62,7 +62,9 @@ func (j *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func clientIDOf(m clientauth.Method) string { return "matrix-" + strings.ReplaceAll(string(m), "_", "-") }
+func clientIDOf(m clientauth.Method) string {
+	return "matrix-" + strings.ReplaceAll(string(m), "_", "-")
+}
 
 // matrixOP starts a development OP without dynamic registration, with one
 // pre-registered client per token endpoint authentication method (each
@@ -262,7 +264,7 @@ func TestForgedClientAssertionIsAClearError(t *testing.T) {
 		require.ErrorAs(t, err, &oe)
 		assert.True(t, strings.HasPrefix(oe.Code, oxdclient.CodeHTTPStatusPrefix+"4"), oe.Code)
 		assert.Contains(t, oe.Description, "invalid_client")
-		assert.Contains(t, oe.Description, "private_key_jwt")
+		assert.Contains(t, string(oe.Details), `"token_endpoint_auth_method":"private_key_jwt"`)
 		assert.NotContains(t, oe.Description, "client_assertion=")
 	})
 	t.Run("client_secret_jwt with another secret", func(t *testing.T) {
@@ -277,7 +279,7 @@ func TestForgedClientAssertionIsAClearError(t *testing.T) {
 		var oe *oxdclient.Error
 		require.ErrorAs(t, err, &oe)
 		assert.Contains(t, oe.Description, "invalid_client")
-		assert.Contains(t, oe.Description, "client_secret_jwt")
+		assert.Contains(t, string(oe.Details), `"token_endpoint_auth_method":"client_secret_jwt"`)
 		assert.NotContains(t, oe.Description, forged)
 	})
 }

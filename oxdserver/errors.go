@@ -133,16 +133,23 @@ func (e *opStatusError) oxd() *oxdclient.Error {
 			out["error_description"] = s
 		}
 	}
-	if e.authMethod != "" && out["error"] == "invalid_client" {
-		out["hint"] = "the OP refused the client authentication (" + e.authMethod + "): check the client_id, token_endpoint_auth_method and the credentials the OP holds for it (the client secret, or for private_key_jwt the public keys of the site's key set)"
-	}
 	desc := "The OP answered HTTP " + strconv.Itoa(e.status) + "."
 	if len(out) > 0 {
 		if b, err := feMarshalJSON(out); err == nil {
 			desc = string(b)
 		}
 	}
-	return oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), desc)
+	oe := oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), desc)
+	if e.authMethod != "" && out["error"] == "invalid_client" {
+		// The OP refused the client's authentication: say which method
+		// was used and what to check (in details; the description stays
+		// the OP's error and error_description).
+		oe.Details, _ = feMarshalJSON(map[string]string{
+			"token_endpoint_auth_method": e.authMethod,
+			"hint":                       "the OP refused the client authentication: check the client_id, its token_endpoint_auth_method at the OP and the credentials the OP holds for it (the client secret, or for private_key_jwt the public keys of the site's key set, Engine.ClientJWKS)",
+		})
+	}
+	return oe
 }
 
 // sanitizeOAuth keeps the characters RFC 6749 §5.2 allows in error and
