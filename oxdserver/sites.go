@@ -524,7 +524,10 @@ func (e *Engine) setupClient(ctx context.Context, c *call, p *oxdclient.SetupCli
 	case oneClient:
 		sp.ClientID, sp.ClientSecret = strings.TrimSpace(p.ClientID), p.ClientSecret
 		sp.ClientJWKSURI = p.ClientJWKSURI
-	case sp.ClientID != "" || !sp.ClientSecret.IsZero():
+	default:
+		// The setup client's own method (its secret goes to
+		// get_client_token): setup_client_token_endpoint_auth_method, or
+		// the engine's choice for a protection client.
 		sp.ClientTokenEndpointAuthMethod = p.SetupClientTokenEndpointAuthMethod
 		sp.ClientTokenEndpointAuthSigningAlg = ""
 	}

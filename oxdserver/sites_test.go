@@ -373,7 +373,7 @@ func TestAnswersHaveTheShapesOf314(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Logger: logger}))
+	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Logger: logger}), oxdtest.WithClientAuthMethod(""))
 	ctx := testCtx(t)
 	tok, err := srv.LoginTokens(ctx, "alice", "alice-password")
 	require.NoError(t, err)
@@ -401,13 +401,13 @@ func TestSecretsNeverLogged(t *testing.T) {
 		"registration token": site["client_registration_access_token"].(string),
 		"wrong secret":       "wrong-secret-value",
 	}
-	// The site's client authenticates with a secret or a private key
-	// (private_key_jwt, the strongest method the development OP lists).
+	// The engine chose the strongest method the development OP lists
+	// (private_key_jwt): its private key never reaches the log either.
 	stored, err := srv.Engine.Store().GetSite(ctx, srv.OxdID)
 	require.NoError(t, err)
-	if cs, ok := site["client_secret"].(string); ok {
-		secrets["client secret"] = cs
-	} else {
+	assert.Equal(t, "private_key_jwt", stored.TokenEndpointAuthMethod)
+	assert.Nil(t, site["client_secret"])
+	{
 		require.NotNil(t, stored.ClientKeys)
 		b, err := json.Marshal(stored.ClientKeys)
 		require.NoError(t, err)
