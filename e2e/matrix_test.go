@@ -150,6 +150,7 @@ func matrixFlow(t *testing.T, ctx context.Context, op *harness.OIDCProvider, c *
 		if !ok || oe.Code != oxdclient.CodeInvalidRequest {
 			t.Fatalf("introspect (public client): %v", err)
 		}
+		t.Logf("introspection refused for the public client: %s", oe.Description)
 	case err != nil:
 		t.Fatalf("introspect: %v", err)
 	case !in.Active:
