@@ -23,8 +23,9 @@ var ErrNotFound = errors.New("oxdserver: not found")
 // values with a time to live (authorization states with their nonce and
 // PKCE verifier, nonces, claims-gathering states).
 //
-// Secrets are kept at rest in plain form: a site holds its client secret
-// and registration access token. Protect the store (file permissions,
+// Secrets are kept at rest in plain form: a site holds its client secret,
+// the private keys of a private_key_jwt client and its registration access
+// token. Protect the store (file permissions,
 // Redis ACLs) accordingly. Tokens (access, refresh, id tokens, RPTs, PATs)
 // are never stored.
 //
