@@ -180,7 +180,7 @@ func TestStateIsSingleUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, results[i] = srv.Engine.Execute(ctx, oxdserver.Request{Command: "get_tokens_by_code", Params: params})
+			results[i] = srv.Engine.Do(ctx, "get_tokens_by_code", json.RawMessage(params), nil)
 		}()
 	}
 	close(start)
