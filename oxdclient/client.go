@@ -269,6 +269,13 @@ func (c *Client) IntrospectAccessToken(ctx context.Context, p IntrospectAccessTo
 	return do[IntrospectAccessTokenResponse](ctx, c, CmdIntrospectAccessToken, &p)
 }
 
+// RevokeToken revokes a token of the site's client at the OP's
+// revocation_endpoint (RFC 7009). It is an extension of this server, not
+// a command of oxd 3.1.4: other oxd servers answer it with an error.
+func (c *Client) RevokeToken(ctx context.Context, p RevokeTokenParams) (*RevokeTokenResponse, error) {
+	return do[RevokeTokenResponse](ctx, c, CmdRevokeToken, &p)
+}
+
 // IntrospectRPT introspects an RPT at the UMA AS.
 func (c *Client) IntrospectRPT(ctx context.Context, p IntrospectRPTParams) (*IntrospectRPTResponse, error) {
 	return do[IntrospectRPTResponse](ctx, c, CmdIntrospectRPT, &p)

@@ -27,6 +27,11 @@ type ProtectionCredentials struct {
 	// and "openid" are always added. Default: ["openid", "oxd",
 	// "uma_protection"].
 	Scope []string
+	// AuthenticationMethod is get_client_token's authentication_method:
+	// how the server authenticates the setup client at the OP ("" means
+	// client_secret_basic; this server also accepts client_secret_post
+	// and client_secret_jwt).
+	AuthenticationMethod string
 	// Margin is how long before expiry a token is replaced. Default 30s;
 	// capped at half the token's lifetime.
 	Margin time.Duration
@@ -103,6 +108,9 @@ func (p *protectionTokens) fetch(f *tokenFlight) {
 		OPHost:          p.creds.OPHost,
 		OPDiscoveryPath: p.creds.OPDiscoveryPath,
 		Scope:           p.creds.Scope,
+		// The method is sent only when set: oxd 3.1.4 knew "basic" and
+		// private_key_jwt only.
+		AuthenticationMethod: p.creds.AuthenticationMethod,
 	})
 	if err == nil && r.AccessToken == "" {
 		err = transportErr(CmdGetClientToken, ErrProtocol, errors.New("get_client_token returned no access token"), true)

@@ -27,6 +27,10 @@ const (
 	CmdUMARPGetRPT                  = "uma_rp_get_rpt"
 	CmdUMARPGetClaimsGatheringURL   = "uma_rp_get_claims_gathering_url"
 	CmdGetRP                        = "get_rp"
+	// CmdRevokeToken is an extension, not in oxd 3.1.4: RFC 7009 token
+	// revocation at the OP's revocation_endpoint (HTTPS extension path
+	// /revoke-token).
+	CmdRevokeToken = "revoke_token"
 )
 
 // Protection carries the protection_access_token of a PAT-protected command.
@@ -77,6 +81,14 @@ type SiteParams struct {
 type SetupClientParams struct {
 	SiteParams
 	SetupClientName string `json:"setup_client_name,omitempty"`
+	// Extension (not in oxd 3.1.4), for OPs without dynamic registration:
+	// the pre-registered protection (setup) client. The regular client's
+	// pre-registered credentials are SiteParams.ClientID, ClientSecret and
+	// ClientTokenEndpointAuthMethod. When only those are given and the OP
+	// has no registration endpoint, that one client plays both roles.
+	SetupClientID                      string `json:"setup_client_id,omitempty"`
+	SetupClientSecret                  Secret `json:"setup_client_secret,omitempty"`
+	SetupClientTokenEndpointAuthMethod string `json:"setup_client_token_endpoint_auth_method,omitempty"`
 }
 
 // SetupClientResponse is the answer of setup_client. ClientID, ClientSecret
@@ -258,6 +270,22 @@ type IntrospectAccessTokenResponse struct {
 	JTI       string     `json:"jti"`
 	AcrValues string     `json:"acr_values"`
 	Scope     StringList `json:"scope"`
+}
+
+// RevokeTokenParams are the parameters of revoke_token (an extension, not
+// in oxd 3.1.4): revoke a token of the site's client at the OP (RFC 7009).
+type RevokeTokenParams struct {
+	OxdID string `json:"oxd_id"`
+	Token Secret `json:"token"`
+	// TokenTypeHint is "refresh_token" or "access_token" (optional).
+	TokenTypeHint string `json:"token_type_hint,omitempty"`
+	Protection
+}
+
+// RevokeTokenResponse is the answer of revoke_token: the OP accepted the
+// revocation (RFC 7009 §2.2: also for a token that was already invalid).
+type RevokeTokenResponse struct {
+	OxdID string `json:"oxd_id"`
 }
 
 // IntrospectRPTParams are the parameters of introspect_rpt.

@@ -1,6 +1,7 @@
 package oxdserver
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -27,11 +29,11 @@ type opRequest struct {
 	url      string
 	form     url.Values // form body (application/x-www-form-urlencoded)
 	json     any        // JSON body
-	basic    *clientCreds
-	bearer   string
+	// auth authenticates the client (clientauth.Apply on a copy of form:
+	// a retried request gets a fresh client assertion).
+	auth   *clientauth.Credentials
+	bearer string
 }
-
-type clientCreds struct{ id, secret string }
 
 // send performs the exchange. It returns the body of a 2xx answer; a
 // non-2xx answer is an *opStatusError, a transport failure an
@@ -41,6 +43,20 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 	defer cancel()
 	var body io.Reader
 	ctype := ""
+	authHeader := http.Header{}
+	if r.auth != nil {
+		// Apply on a copy: callers retry with the same form (withPAT,
+		// introspection fallbacks) and Apply refuses a form that already
+		// carries credentials.
+		form := url.Values{}
+		for k, v := range r.form {
+			form[k] = slices.Clone(v)
+		}
+		if err := clientauth.Apply(authHeader, form, r.url, *r.auth); err != nil {
+			return nil, 0, authConfigError(err)
+		}
+		r.form = form
+	}
 	switch {
 	case r.form != nil:
 		body = strings.NewReader(r.form.Encode())
@@ -64,9 +80,8 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
-	if r.basic != nil {
-		// RFC 6749 §2.3.1: both parts form-urlencoded before Basic.
-		req.SetBasicAuth(url.QueryEscape(r.basic.id), url.QueryEscape(r.basic.secret))
+	for k, v := range authHeader {
+		req.Header[k] = v
 	}
 	if r.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+r.bearer)
@@ -95,7 +110,11 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 		return nil, resp.StatusCode, &opCallError{endpoint: r.endpoint, what: whatInvalid, err: errors.New("answer too large")}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, resp.StatusCode, &opStatusError{endpoint: r.endpoint, status: resp.StatusCode, body: b}
+		se := &opStatusError{endpoint: r.endpoint, status: resp.StatusCode, body: b}
+		if r.auth != nil {
+			se.authMethod = string(cmp.Or(r.auth.Method, clientauth.DefaultMethod))
+		}
+		return nil, resp.StatusCode, se
 	}
 	return b, resp.StatusCode, nil
 }
@@ -223,17 +242,23 @@ func isTimeout(err error) bool {
 
 // oidcConfig is the part of the OpenID Provider metadata the engine uses.
 type oidcConfig struct {
-	Issuer                   string   `json:"issuer"`
-	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
-	TokenEndpoint            string   `json:"token_endpoint"`
-	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
-	JWKSURI                  string   `json:"jwks_uri"`
-	RegistrationEndpoint     string   `json:"registration_endpoint"`
-	EndSessionEndpoint       string   `json:"end_session_endpoint"`
-	IntrospectionEndpoint    string   `json:"introspection_endpoint"`
-	ScopesSupported          []string `json:"scopes_supported"`
-	GrantTypesSupported      []string `json:"grant_types_supported"`
-	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	Issuer                                    string   `json:"issuer"`
+	AuthorizationEndpoint                     string   `json:"authorization_endpoint"`
+	TokenEndpoint                             string   `json:"token_endpoint"`
+	UserinfoEndpoint                          string   `json:"userinfo_endpoint"`
+	JWKSURI                                   string   `json:"jwks_uri"`
+	RegistrationEndpoint                      string   `json:"registration_endpoint"`
+	EndSessionEndpoint                        string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint                     string   `json:"introspection_endpoint"`
+	ScopesSupported                           []string `json:"scopes_supported"`
+	GrantTypesSupported                       []string `json:"grant_types_supported"`
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
+	// Client authentication (nil when absent: OIDC Discovery §3 then
+	// means client_secret_basic only).
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 }
 
 // umaConfig is the part of the UMA 2.0 AS metadata the engine uses.
@@ -335,7 +360,7 @@ func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcC
 			return nil, fmt.Errorf("%w: authorization_endpoint, token_endpoint and jwks_uri are required", errBadDiscovery)
 		}
 		if err := e.checkEndpoints(issuer, doc.TokenEndpoint, doc.UserinfoEndpoint, doc.JWKSURI, doc.RegistrationEndpoint,
-			doc.IntrospectionEndpoint, doc.AuthorizationEndpoint, doc.EndSessionEndpoint); err != nil {
+			doc.IntrospectionEndpoint, doc.AuthorizationEndpoint, doc.EndSessionEndpoint, doc.RevocationEndpoint); err != nil {
 			return nil, err
 		}
 		return &doc, nil

@@ -85,8 +85,21 @@
 //     added openid); get_access_token_by_refresh_token adds openid only when
 //     other scopes are requested and the OP lists openid as supported, and
 //     sends no scope at all (keeping the granted one) when none is asked.
-//   - private_key_jwt client authentication is not supported: get_client_token
-//     answers invalid_algorithm for it.
+//   - Client authentication (internal/clientauth) on every call that
+//     authenticates the client (code exchange, refresh, protection tokens,
+//     the UMA token endpoint, introspection, revocation):
+//     client_secret_basic, client_secret_post, client_secret_jwt,
+//     private_key_jwt (keys generated and held in the site, public JWKS
+//     from Engine.ClientJWKS or registered as jwks; update_site rotates
+//     them) and none (public client; PKCE S256 is always sent). Client
+//     assertions have a fresh jti, a 60 s exp and aud = the token endpoint,
+//     and follow the wall clock. get_client_token accepts
+//     authentication_method basic, client_secret_basic, client_secret_post
+//     and client_secret_jwt; private_key_jwt answers invalid_algorithm
+//     there (the engine holds keys only for its sites' clients).
+//   - revoke_token (extension, not in 3.1.4; HTTPS path /revoke-token):
+//     RFC 7009 revocation of a token of the site's client, protected like
+//     the other site commands.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
 //     pat and rpt fields. get_rp returns the stored client secret and
 //     registration access token only to the tenant's token holder when
@@ -96,10 +109,27 @@
 //     by "op_host" (required when the engine serves several OPs), never at
 //     another tenant's OP.
 //   - Introspection (introspect_access_token, introspect_rpt, protection
-//     tokens, check access) authenticates with client_secret_basic when the
-//     OP allows it (or does not say), else with the site's PAT as a bearer
-//     token, as Gluu's oxAuth expects.
-//   - register_site and setup_client register client_secret_basic clients
+//     tokens, check access) authenticates with the site's method when the
+//     OP lists it in introspection_endpoint_auth_methods_supported (or
+//     lists none), else with the site's PAT as a bearer token, as Gluu's
+//     oxAuth expects; a public client (none) gets invalid_request there.
+//   - register_site and setup_client honour client_token_endpoint_auth_method
+//     (checked against the OP's token_endpoint_auth_methods_supported) and
+//     client_token_endpoint_auth_signing_alg; without a method a dynamic
+//     registration takes the strongest one the OP lists (private_key_jwt >
+//     client_secret_jwt > client_secret_basic > client_secret_post), except
+//     setup_client's protection client, which keeps a secret
+//     (client_secret_basic, or client_secret_post) for get_client_token.
+//     A client_id means a pre-registered client (no dynamic registration):
+//     without client_secret it is accepted for none and private_key_jwt and
+//     refused (invalid_request naming client_secret) otherwise. At an OP
+//     without a registration endpoint setup_client takes pre-registered
+//     clients: client_id/client_secret/client_token_endpoint_auth_method
+//     for the site and the extension parameters setup_client_id,
+//     setup_client_secret, setup_client_token_endpoint_auth_method for the
+//     protection client; with only the former, one client plays both roles
+//     (it needs the client_credentials grant and the oxd and
+//     uma_protection scopes at the OP). Clients are registered
 //     with the refresh_token grant (and the uma-ticket grant when the OP
 //     lists it); client_credentials is added for sites with the
 //     uma_protection or oxd scope. setup_client's regular site gets
@@ -491,6 +521,7 @@ func init() {
 		oxdclient.CmdUMARSCheckAccess:             cmd(true, true, (*Engine).umaRSCheckAccess),
 		oxdclient.CmdUMARPGetRPT:                  cmd(true, true, (*Engine).umaRPGetRPT),
 		oxdclient.CmdUMARPGetClaimsGatheringURL:   cmd(true, true, (*Engine).umaClaimsGatheringURL),
+		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken), // extension
 	}
 }
 

@@ -41,7 +41,7 @@ const (
 	descInvalidRedirect   = "Invalid authorization_redirect_uri (empty or blank)."
 	descInvalidScope      = "Invalid scope parameter (empty or blank)."
 	descNoDiscovery       = "Unable to fetch Connect discovery response /.well-known/openid-configuration"
-	descNoRegistration    = "OP does not support dynamic client registration. Please register client manually and provide client_id and client_secret to register_site command."
+	descNoRegistration    = "OP does not support dynamic client registration (no registration_endpoint). Please register client manually and provide client_id and client_secret to register_site command (client_id alone with client_token_endpoint_auth_method=none or private_key_jwt). For setup_client also pass setup_client_id, setup_client_secret and setup_client_token_endpoint_auth_method for the protection client, or only client_id and client_secret to use one client for both roles."
 	descNoUMADiscovery    = "Unable to fetch UMA discovery response /.well-known/uma2-configuration"
 	descNoResources       = "Resources list to protect is empty or blank. Please check it according to protocol definition at https://gluu.org/docs/oxd"
 	descNoHTTPMethod      = "http_method is not specified or otherwise not GET or POST or PUT or DELETE. Please check it according to protocol definition at https://gluu.org/docs/oxd"
@@ -57,7 +57,7 @@ const (
 	descFailedRPT         = "Failed to get RPT."
 	descRemoveFailed      = "Failed to remove site."
 	descNotProtectedFmt   = "Resource is not protected with path: %s and httpMethod: %s. Please protect your resource first with uma_rs_protect command. Check details on https://gluu.org/docs/oxd"
-	descInvalidAlgorithm  = "Invalid algorithm provided. Valid algorithms are: [] (private_key_jwt client authentication is not supported by this server; use client_secret_basic)."
+	descInvalidAlgorithm  = "Invalid algorithm provided. Valid algorithms are: [] (get_client_token has no private key for a client outside the engine's sites; use authentication_method client_secret_basic, client_secret_post or client_secret_jwt)."
 )
 
 // oxdErr returns a fresh oxd error answer. A fresh value each time: callers
@@ -92,6 +92,9 @@ type opStatusError struct {
 	endpoint string
 	status   int
 	body     []byte
+	// authMethod is the client authentication method the request
+	// carried ("" for none): an invalid_client answer then gets a hint.
+	authMethod string
 }
 
 func (e *opStatusError) Error() string {
@@ -135,7 +138,17 @@ func (e *opStatusError) oxd() *oxdclient.Error {
 			desc = string(b)
 		}
 	}
-	return oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), desc)
+	oe := oxdErr(oxdclient.CodeHTTPStatusPrefix+strconv.Itoa(e.status), desc)
+	if e.authMethod != "" && out["error"] == "invalid_client" {
+		// The OP refused the client's authentication: say which method
+		// was used and what to check (in details; the description stays
+		// the OP's error and error_description).
+		oe.Details, _ = feMarshalJSON(map[string]string{
+			"token_endpoint_auth_method": e.authMethod,
+			"hint":                       "the OP refused the client authentication: check the client_id, its token_endpoint_auth_method at the OP and the credentials the OP holds for it (the client secret, or for private_key_jwt the public keys of the site's key set, Engine.ClientJWKS)",
+		})
+	}
+	return oe
 }
 
 // sanitizeOAuth keeps the characters RFC 6749 §5.2 allows in error and

@@ -55,6 +55,7 @@ var httpsRoutes = map[string]struct {
 	"/uma-rs-check-access":               {oxdclient.CmdUMARSCheckAccess, true},
 	"/uma-rp-get-rpt":                    {oxdclient.CmdUMARPGetRPT, true},
 	"/uma-rp-get-claims-gathering-url":   {oxdclient.CmdUMARPGetClaimsGatheringURL, true},
+	"/revoke-token":                      {oxdclient.CmdRevokeToken, true}, // extension (RFC 7009)
 }
 
 const fePathHealthCheck = "/health-check"

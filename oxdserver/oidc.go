@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -204,11 +205,11 @@ func scopeList(raw json.RawMessage) []string {
 	return nil
 }
 
-func (e *Engine) tokenRequest(ctx context.Context, endpoint string, site *Site, form url.Values) (*opTokens, error) {
+// tokenRequest posts form to a token endpoint, authenticated with creds.
+func (e *Engine) tokenRequest(ctx context.Context, endpoint string, creds *clientauth.Credentials, form url.Values) (*opTokens, error) {
 	var t opTokens
 	err := e.sendJSON(ctx, opRequest{
-		endpoint: "token", method: http.MethodPost, url: endpoint, form: form,
-		basic: &clientCreds{site.ClientID, site.ClientSecret},
+		endpoint: "token", method: http.MethodPost, url: endpoint, form: form, auth: creds,
 	}, &t)
 	if err != nil {
 		return nil, err
@@ -251,7 +252,7 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	if rec.Verifier != "" {
 		form.Set("code_verifier", rec.Verifier)
 	}
-	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, site, form)
+	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, e.creds(site, disc, disc.TokenEndpoint), form)
 	if err != nil {
 		var se *opStatusError
 		if errors.As(err, &se) && (se.status == http.StatusBadRequest || se.status == http.StatusUnauthorized) && se.oauthCode() == "invalid_grant" {
@@ -313,7 +314,7 @@ func (e *Engine) refreshToken(ctx context.Context, c *call, p *oxdclient.GetAcce
 		}
 		form.Set("scope", strings.Join(scope, " "))
 	}
-	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, site, form)
+	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, e.creds(site, disc, disc.TokenEndpoint), form)
 	if err != nil {
 		return nil, err
 	}
@@ -392,8 +393,21 @@ func (e *Engine) getClientToken(ctx context.Context, c *call, p *oxdclient.GetCl
 	if strings.TrimSpace(p.OPHost) == "" {
 		return nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
 	}
-	if m := strings.TrimSpace(p.AuthenticationMethod); m != "" && !strings.EqualFold(m, "client_secret_basic") {
+	method := clientauth.MethodSecretBasic
+	switch m := strings.TrimSpace(p.AuthenticationMethod); {
+	case m == "" || strings.EqualFold(m, "basic"):
+	case strings.EqualFold(m, string(clientauth.MethodPrivateKeyJWT)):
+		// The engine holds private keys only for the clients of its sites.
 		return nil, oxdErr(oxdclient.CodeInvalidAlgorithm, descInvalidAlgorithm)
+	default:
+		pm, err := clientauth.ParseMethod(m)
+		if err != nil {
+			return nil, authConfigError(err)
+		}
+		if pm == clientauth.MethodNone {
+			return nil, oxdErr(oxdclient.CodeInvalidRequest, "get_client_token uses the client_credentials grant, which needs a confidential client: pass client_secret with authentication_method client_secret_basic, client_secret_post or client_secret_jwt.")
+		}
+		method = pm
 	}
 	if strings.TrimSpace(p.ClientID) == "" || p.ClientSecret.IsZero() {
 		return nil, oxdErr(oxdclient.CodeInvalidRequest, descInvalidRequest)
@@ -402,11 +416,21 @@ func (e *Engine) getClientToken(ctx context.Context, c *call, p *oxdclient.GetCl
 	if err != nil {
 		return nil, err
 	}
+	creds := &clientauth.Credentials{
+		ClientID: strings.TrimSpace(p.ClientID), Method: method, Secret: p.ClientSecret.Reveal(),
+		TokenEndpoint: disc.TokenEndpoint, Issuer: disc.Issuer,
+	}
+	if method == clientauth.MethodSecretJWT {
+		creds.SigningAlg = strings.TrimSpace(p.Algorithm)
+	}
+	if err := creds.Validate(); err != nil {
+		return nil, authConfigError(err)
+	}
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scope := nonBlank(p.Scope); len(scope) > 0 {
 		form.Set("scope", strings.Join(scope, " "))
 	}
-	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, &Site{ClientID: strings.TrimSpace(p.ClientID), ClientSecret: p.ClientSecret.Reveal()}, form)
+	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, creds, form)
 	if err != nil {
 		return nil, err
 	}

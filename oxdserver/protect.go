@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -83,25 +84,36 @@ func (in introspection) acr() string {
 	return in.str("acr")
 }
 
-// introspect asks the OP about token, authenticating as site: with
-// client_secret_basic when the OP accepts it (or does not say), else (or
-// when basic is refused and the OP did not list its methods) with the
-// site's PAT as a bearer token, as Gluu's oxAuth expects.
+// introspect asks the OP about token, authenticating as site with the
+// site's token_endpoint_auth_method when the OP accepts it at its
+// introspection endpoint (introspection_endpoint_auth_methods_supported;
+// an OP that does not list them is tried), else (or when that is refused
+// and the OP did not list its methods) with the site's PAT as a bearer
+// token, as Gluu's oxAuth expects.
 func (e *Engine) introspect(ctx context.Context, site *Site, disc *oidcConfig, endpoint, token string) (introspection, error) {
 	if !absURL(endpoint) {
 		return nil, oxdErr(oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery+" (no introspection_endpoint)")
 	}
 	form := url.Values{"token": {token}}
-	methods := disc.IntrospectionAuthMethods
-	basicOK := site.ClientSecret != "" && supports(methods, "client_secret_basic", true)
-	if basicOK {
+	methods := disc.IntrospectionEndpointAuthMethodsSupported
+	creds := e.creds(site, disc, disc.TokenEndpoint)
+	direct := creds.Validate() == nil
+	if direct && methods != nil {
+		direct = clientauth.CheckSupported(creds.Method, methods) == nil
+	}
+	if direct {
 		var in introspection
-		err := e.sendJSON(ctx, opRequest{endpoint: "introspection", method: http.MethodPost, url: endpoint, form: form,
-			basic: &clientCreds{site.ClientID, site.ClientSecret}}, &in)
+		err := e.sendJSON(ctx, opRequest{endpoint: "introspection", method: http.MethodPost, url: endpoint, form: form, auth: creds}, &in)
 		var se *opStatusError
 		if err == nil || methods != nil || !errors.As(err, &se) || (se.status != http.StatusUnauthorized && se.status != http.StatusForbidden) {
 			return in, err
 		}
+	}
+	if !direct && creds.Method == clientauth.MethodNone {
+		// A public client has no PAT either (client_credentials needs a
+		// confidential client).
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Client authentication: a public client (token_endpoint_auth_method none) cannot authenticate at the OP's introspection endpoint, which lists "+
+			quoteMethods(methods)+" in introspection_endpoint_auth_methods_supported; register the site with a confidential client to introspect tokens.")
 	}
 	var in introspection
 	err := e.withPAT(ctx, site, func(pat string) error {
@@ -425,7 +437,7 @@ func (e *Engine) pat(ctx context.Context, site *Site, force bool) (string, error
 		if err != nil {
 			return nil, err
 		}
-		tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, site, url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}})
+		tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, e.creds(site, disc, disc.TokenEndpoint), url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}})
 		if err != nil {
 			return nil, err
 		}
@@ -491,4 +503,17 @@ func (e *Engine) withPAT(ctx context.Context, site *Site, fn func(pat string) er
 		return err
 	}
 	return fn(fresh)
+}
+
+// quoteMethods renders an OP's method list for an error (bounded: the list
+// is the OP's input).
+func quoteMethods(l []string) string {
+	if len(l) > 8 {
+		l = l[:8]
+	}
+	out := make([]string, len(l))
+	for i, m := range l {
+		out[i] = truncate(m, 32)
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }

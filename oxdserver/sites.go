@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -186,7 +188,6 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 		SectorIdentifierURI:         strings.TrimSpace(p.ClientSectorIdentifierURI),
 		ClientJWKSURI:               strings.TrimSpace(p.ClientJWKSURI),
 		TokenEndpointAuthSigningAlg: strings.TrimSpace(p.ClientTokenEndpointAuthSigningAlg),
-		TokenEndpointAuthMethod:     "client_secret_basic",
 		ClientRequestURIs:           nonBlank(p.ClientRequestURIs),
 		Scope:                       scope,
 		UILocales:                   nonBlank(p.UILocales),
@@ -198,23 +199,27 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 		OxdRPProgrammingLanguage:    strings.TrimSpace(p.OxdRPProgrammingLanguage),
 		IsSetupClient:               kind == kindSetup,
 	}
-	if m := strings.TrimSpace(p.ClientTokenEndpointAuthMethod); m != "" && m != "client_secret_basic" {
-		// The engine authenticates at the token endpoint with
-		// client_secret_basic only.
-		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Only client_secret_basic is supported as client_token_endpoint_auth_method.")
+	if m := strings.TrimSpace(p.ClientTokenEndpointAuthMethod); m != "" {
+		pm, err := clientauth.ParseMethod(m)
+		if err != nil {
+			return nil, authConfigError(err)
+		}
+		s.TokenEndpointAuthMethod = string(pm)
 	}
 	return s, nil
 }
 
-// registrationMetadata is the RFC 7591 client metadata of a site.
-func registrationMetadata(s *Site) map[string]any {
+// registrationMetadata is the RFC 7591 client metadata of a site, with
+// its client authentication (clientauth.RegistrationMetadata: the method,
+// the assertion algorithm, and for private_key_jwt the jwks_uri or the
+// public keys published at now).
+func registrationMetadata(s *Site, now time.Time) (map[string]any, error) {
 	m := map[string]any{
-		"redirect_uris":              s.RedirectURIs,
-		"response_types":             s.ResponseTypes,
-		"grant_types":                s.GrantTypes,
-		"application_type":           "web",
-		"scope":                      strings.Join(s.Scope, " "),
-		"token_endpoint_auth_method": "client_secret_basic",
+		"redirect_uris":    s.RedirectURIs,
+		"response_types":   s.ResponseTypes,
+		"grant_types":      s.GrantTypes,
+		"application_type": "web",
+		"scope":            strings.Join(s.Scope, " "),
 	}
 	if s.PostLogoutRedirectURI != "" {
 		m["post_logout_redirect_uris"] = []string{s.PostLogoutRedirectURI}
@@ -234,9 +239,6 @@ func registrationMetadata(s *Site) map[string]any {
 	if s.SectorIdentifierURI != "" {
 		m["sector_identifier_uri"] = s.SectorIdentifierURI
 	}
-	if s.TokenEndpointAuthSigningAlg != "" {
-		m["token_endpoint_auth_signing_alg"] = s.TokenEndpointAuthSigningAlg
-	}
 	if len(s.ClientRequestURIs) > 0 {
 		m["request_uris"] = s.ClientRequestURIs
 	}
@@ -246,7 +248,85 @@ func registrationMetadata(s *Site) map[string]any {
 	if len(s.AcrValues) > 0 {
 		m["default_acr_values"] = s.AcrValues
 	}
-	return m
+	creds := clientauth.Credentials{Method: siteMethod(s), Keys: s.ClientKeys, SigningAlg: s.TokenEndpointAuthSigningAlg, PKCE: true}
+	jwksURI := ""
+	if creds.Method == clientauth.MethodPrivateKeyJWT {
+		jwksURI = s.ClientJWKSURI
+	}
+	auth, err := clientauth.RegistrationMetadata(creds, jwksURI, now)
+	if err != nil {
+		return nil, authConfigError(err)
+	}
+	for k, v := range auth {
+		m[k] = v
+	}
+	return m, nil
+}
+
+// configureAuth settles the site's client authentication against the
+// OP's metadata: the method (the one named, checked against
+// token_endpoint_auth_methods_supported, or the strongest listed when
+// none is named for a dynamic registration), the assertion algorithm, and
+// a fresh key set for private_key_jwt. A pre-registered client's
+// credentials are validated here (a client without a secret is valid for
+// none and private_key_jwt only); a dynamic registration's after the OP
+// answers.
+func (e *Engine) configureAuth(s *Site, disc *oidcConfig, preregistered bool) error {
+	supported := disc.TokenEndpointAuthMethodsSupported
+	var m clientauth.Method
+	switch {
+	case s.TokenEndpointAuthMethod != "":
+		m = clientauth.Method(s.TokenEndpointAuthMethod)
+		// A pre-registered client's method is known to the OP; an OP
+		// that does not list its methods is not second-guessed then.
+		if !preregistered || supported != nil {
+			if err := clientauth.CheckSupported(m, supported); err != nil {
+				return authConfigError(err)
+			}
+		}
+	case preregistered:
+		m = clientauth.DefaultMethod
+	case s.IsSetupClient:
+		// The protection client's secret is handed to the caller for
+		// get_client_token (reference §4), which oxd clients call with
+		// client_id and client_secret only: a secret sent as Basic (or
+		// in the body when the OP lists only that).
+		m = clientauth.MethodSecretBasic
+		if supported != nil && !slices.Contains(supported, string(m)) && slices.Contains(supported, string(clientauth.MethodSecretPost)) {
+			m = clientauth.MethodSecretPost
+		}
+		if err := clientauth.CheckSupported(m, supported); err != nil {
+			return authConfigError(err)
+		}
+	default:
+		var err error
+		if m, err = clientauth.ChooseMethod(supported); err != nil {
+			return authConfigError(err)
+		}
+	}
+	s.TokenEndpointAuthMethod = string(m)
+	algs := disc.TokenEndpointAuthSigningAlgValuesSupported
+	alg, err := clientauth.SigningAlg(m, s.TokenEndpointAuthSigningAlg, algs)
+	if err != nil {
+		return authConfigError(err)
+	}
+	s.TokenEndpointAuthSigningAlg = alg
+	if m == clientauth.MethodPrivateKeyJWT && s.ClientKeys == nil {
+		if s.ClientKeys, err = clientauth.GenerateKeySet(alg, time.Now()); err != nil {
+			return authConfigError(err)
+		}
+	}
+	if m == clientauth.MethodPrivateKeyJWT || m == clientauth.MethodNone {
+		if !preregistered {
+			s.ClientSecret = ""
+		}
+	}
+	if preregistered {
+		if err := e.creds(s, disc, disc.TokenEndpoint).Validate(); err != nil {
+			return authConfigError(err)
+		}
+	}
+	return nil
 }
 
 // registration is a registration endpoint answer (RFC 7591 §3.2.1).
@@ -272,17 +352,27 @@ func epochOf(raw json.RawMessage) int64 {
 }
 
 // register creates the client at the OP (dynamic registration) unless the
-// site carries pre-registered credentials.
+// site carries pre-registered credentials (a client_id).
 func (e *Engine) register(ctx context.Context, s *Site, disc *oidcConfig) error {
-	if s.ClientID != "" && s.ClientSecret != "" {
+	if s.ClientID != "" {
+		if err := e.configureAuth(s, disc, true); err != nil {
+			return err
+		}
 		s.Preregistered = true
 		return nil
 	}
 	if !absURL(disc.RegistrationEndpoint) {
 		return oxdErr(oxdclient.CodeInvalidRequest, descNoRegistration)
 	}
+	if err := e.configureAuth(s, disc, false); err != nil {
+		return err
+	}
+	meta, err := registrationMetadata(s, time.Now())
+	if err != nil {
+		return err
+	}
 	var r registration
-	if err := e.sendJSON(ctx, opRequest{endpoint: "registration", method: http.MethodPost, url: disc.RegistrationEndpoint, json: registrationMetadata(s)}, &r); err != nil {
+	if err := e.sendJSON(ctx, opRequest{endpoint: "registration", method: http.MethodPost, url: disc.RegistrationEndpoint, json: meta}, &r); err != nil {
 		return err
 	}
 	if r.ClientID == "" {
@@ -299,8 +389,19 @@ func (e *Engine) register(ctx context.Context, s *Site, disc *oidcConfig) error 
 	s.RegistrationClientURI = r.RegistrationClientURI
 	s.ClientIDIssuedAt = epochOf(r.ClientIDIssuedAt)
 	s.ClientSecretExpiresAt = epochOf(r.ClientSecretExpiresAt)
-	if s.ClientSecret == "" {
-		return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_secret in the answer (a confidential client was asked for)")}
+	switch siteMethod(s) {
+	case clientauth.MethodNone, clientauth.MethodPrivateKeyJWT:
+		// No secret is used (a public client must not hold one).
+		s.ClientSecret, s.ClientSecretExpiresAt = "", 0
+	default:
+		if s.ClientSecret == "" {
+			e.unregister(ctx, s)
+			return &opCallError{endpoint: "registration", what: whatInvalid, err: errors.New("no client_secret in the answer (a confidential client was asked for)")}
+		}
+	}
+	if err := e.creds(s, disc, disc.TokenEndpoint).Validate(); err != nil {
+		e.unregister(ctx, s)
+		return authConfigError(err)
 	}
 	return nil
 }
@@ -332,12 +433,12 @@ func (e *Engine) newSite(ctx context.Context, p *oxdclient.SiteParams, kind site
 	if grants := nonBlank(p.GrantTypes); len(grants) > 0 {
 		s.GrantTypes = neededGrants(e.normalizeGrants(ctx, grants, disc), s, disc, kind)
 	}
-	if kind == kindRegular {
-		s.ClientID = strings.TrimSpace(p.ClientID)
-		s.ClientSecret = p.ClientSecret.Reveal()
-		if s.ClientID == "" || s.ClientSecret == "" {
-			s.ClientID, s.ClientSecret = "", ""
-		}
+	// Pre-registered credentials: a client_id means no dynamic
+	// registration (register validates the rest for the method).
+	s.ClientID = strings.TrimSpace(p.ClientID)
+	s.ClientSecret = p.ClientSecret.Reveal()
+	if s.ClientID == "" && s.ClientSecret != "" {
+		return nil, nil, oxdErr(oxdclient.CodeInvalidRequest, "client_secret was given without client_id: pass the client_id the OP assigned to the pre-registered client, or neither for dynamic registration.")
 	}
 	if err := e.register(ctx, s, disc); err != nil {
 		return nil, nil, err
@@ -408,8 +509,28 @@ func (e *Engine) setupClient(ctx context.Context, c *call, p *oxdclient.SetupCli
 	if strings.TrimSpace(p.OPHost) == "" {
 		return nil, oxdErr(oxdclient.CodeInvalidOPHost, descInvalidOPHost)
 	}
+	disc, err := e.oidc(ctx, p.OPHost, p.OPDiscoveryPath)
+	if err != nil {
+		return nil, err
+	}
+	// Pre-registered clients (extension): setup_client_id & co. name the
+	// protection client, client_id & co. the regular one. At an OP without
+	// a registration endpoint, a regular client alone plays both roles.
 	sp := p.SiteParams
-	sp.ClientID, sp.ClientSecret = "", ""
+	sp.ClientJWKSURI = "" // the setup client's keys are registered as jwks
+	sp.ClientID, sp.ClientSecret = strings.TrimSpace(p.SetupClientID), p.SetupClientSecret
+	oneClient := sp.ClientID == "" && sp.ClientSecret.IsZero() && strings.TrimSpace(p.ClientID) != "" && !absURL(disc.RegistrationEndpoint)
+	switch {
+	case oneClient:
+		sp.ClientID, sp.ClientSecret = strings.TrimSpace(p.ClientID), p.ClientSecret
+		sp.ClientJWKSURI = p.ClientJWKSURI
+	default:
+		// The setup client's own method (its secret goes to
+		// get_client_token): setup_client_token_endpoint_auth_method, or
+		// the engine's choice for a protection client.
+		sp.ClientTokenEndpointAuthMethod = p.SetupClientTokenEndpointAuthMethod
+		sp.ClientTokenEndpointAuthSigningAlg = ""
+	}
 	if name := strings.TrimSpace(p.SetupClientName); name != "" {
 		sp.ClientName = name
 	} else if sp.ClientName != "" {
@@ -420,11 +541,14 @@ func (e *Engine) setupClient(ctx context.Context, c *call, p *oxdclient.SetupCli
 		return nil, err
 	}
 	rp := p.SiteParams
-	rp.ClientID, rp.ClientSecret = "", ""
 	regular, _, err := e.newSite(ctx, &rp, kindSetupRP)
 	if err != nil {
 		e.unregister(ctx, setup)
 		return nil, err
+	}
+	if oneClient {
+		// One client, one key set (its public keys are what the OP knows).
+		regular.ClientKeys = setup.ClientKeys.Clone()
 	}
 	regular.SetupOxdID, regular.SetupClientID = setup.OxdID, setup.ClientID
 	if err := e.store.PutSite(ctx, setup); err != nil {
@@ -548,7 +672,13 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 	if p.ClaimsLocales != nil {
 		s.ClaimsLocales = nonBlank(p.ClaimsLocales)
 	}
-	meta := registrationMetadata(s)
+	if err := e.updateAuth(ctx, s, p); err != nil {
+		return nil, err
+	}
+	meta, err := registrationMetadata(s, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	meta["client_id"] = s.ClientID
 	var r registration
 	if err := e.sendJSON(ctx, opRequest{endpoint: "registration", method: http.MethodPut, url: s.RegistrationClientURI,
@@ -558,13 +688,59 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 	if r.RegistrationAccessToken != "" {
 		s.RegistrationAccessToken = r.RegistrationAccessToken // rotated (RFC 7592 §2.2)
 	}
-	if r.ClientSecret != "" {
+	if r.ClientSecret != "" && siteMethod(s) != clientauth.MethodNone && siteMethod(s) != clientauth.MethodPrivateKeyJWT {
 		s.ClientSecret = r.ClientSecret
 	}
+	s.ClientKeys.Prune(time.Now())
 	if err := e.store.PutSite(ctx, s); err != nil {
 		return nil, fmt.Errorf("store site: %w", err)
 	}
 	return oxdIDAnswer{OxdID: nstr(s.OxdID)}, nil
+}
+
+// keyRotationLead is how long a rotated key is published before it signs
+// when the OP fetches the client's keys from client_jwks_uri (its cache
+// must see the new key first). Keys registered as jwks are replaced by
+// the RFC 7592 update itself, so the new key signs at once.
+const keyRotationLead = 10 * time.Minute
+
+// updateAuth applies update_site's client_token_endpoint_auth_method and
+// rotates the key set of a private_key_jwt client: the new key is sent
+// with the update (jwks) or published at once and used after
+// keyRotationLead (client_jwks_uri); superseded keys stay published for
+// clientauth.KeyRetireGrace.
+func (e *Engine) updateAuth(ctx context.Context, s *Site, p *oxdclient.UpdateSiteParams) error {
+	if m := strings.TrimSpace(p.ClientTokenEndpointAuthMethod); m != "" && m != string(siteMethod(s)) {
+		pm, err := clientauth.ParseMethod(m)
+		if err != nil {
+			return authConfigError(err)
+		}
+		disc, err := e.oidc(ctx, s.OPHost, s.OPDiscoveryPath)
+		if err != nil {
+			return err
+		}
+		s.TokenEndpointAuthMethod, s.TokenEndpointAuthSigningAlg = string(pm), ""
+		if pm != clientauth.MethodPrivateKeyJWT {
+			s.ClientKeys = nil
+		}
+		if err := e.configureAuth(s, disc, false); err != nil {
+			return err
+		}
+		return nil
+	}
+	if siteMethod(s) != clientauth.MethodPrivateKeyJWT || s.ClientKeys == nil {
+		return nil
+	}
+	lead := time.Duration(0)
+	if s.ClientJWKSURI != "" {
+		lead = keyRotationLead
+	}
+	s.ClientKeys = s.ClientKeys.Clone()
+	if _, err := s.ClientKeys.Rotate("", time.Now(), lead); err != nil {
+		// Too many keys still published: keep the current ones.
+		e.log.WarnContext(ctx, "oxdserver: client key rotation skipped", "oxd_id", s.OxdID, "error", err.Error())
+	}
+	return nil
 }
 
 func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSiteParams) (any, error) {
@@ -662,7 +838,8 @@ type getRPParams struct {
 
 // rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when
 // unset. Dates are epoch milliseconds there. Tokens are never stored, so
-// their fields are always null.
+// their fields are always null. A private_key_jwt client's keys are not
+// shown (Engine.ClientJWKS gives their public part).
 func rpNode(s *Site) map[string]any {
 	str := func(v string) any {
 		if v == "" {
@@ -703,7 +880,7 @@ func rpNode(s *Site) map[string]any {
 			"scope_expressions": exprs, "ticketScopes": list(r.TicketScopes),
 		})
 	}
-	return map[string]any{
+	node := map[string]any{
 		"oxd_id":                           s.OxdID,
 		"op_host":                          str(s.OPHost),
 		"op_discovery_path":                str(s.OPDiscoveryPath),
@@ -751,6 +928,7 @@ func rpNode(s *Site) map[string]any {
 		"rpt_created_at":                   nil,
 		"oxd_rp_programming_language":      str(s.OxdRPProgrammingLanguage),
 	}
+	return node
 }
 
 // truncateUTF8 cuts s to at most n bytes on a character boundary.

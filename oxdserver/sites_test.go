@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -371,7 +373,7 @@ func TestAnswersHaveTheShapesOf314(t *testing.T) {
 func TestSecretsNeverLogged(t *testing.T) {
 	var buf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Logger: logger}))
+	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Logger: logger}), oxdtest.WithClientAuthMethod(""))
 	ctx := testCtx(t)
 	tok, err := srv.LoginTokens(ctx, "alice", "alice-password")
 	require.NoError(t, err)
@@ -393,12 +395,33 @@ func TestSecretsNeverLogged(t *testing.T) {
 	log := buf.String()
 	require.NotEmpty(t, log)
 	assert.Contains(t, log, "command=get_tokens_by_code")
-	for name, secret := range map[string]string{
+	secrets := map[string]string{
 		"access token": tok.AccessToken.Reveal(), "id token": tok.IDToken.Reveal(), "refresh token": tok.RefreshToken.Reveal(),
 		"refreshed token": ref.AccessToken.Reveal(), "rpt": rpt.AccessToken.Reveal(), "setup secret": srv.Setup.ClientSecret.Reveal(),
-		"client secret": site["client_secret"].(string), "registration token": site["client_registration_access_token"].(string),
-		"wrong secret": "wrong-secret-value",
-	} {
+		"registration token": site["client_registration_access_token"].(string),
+		"wrong secret":       "wrong-secret-value",
+	}
+	// The engine chose the strongest method the development OP lists
+	// (private_key_jwt): its private key never reaches the log either.
+	stored, err := srv.Engine.Store().GetSite(ctx, srv.OxdID)
+	require.NoError(t, err)
+	assert.Equal(t, "private_key_jwt", stored.TokenEndpointAuthMethod)
+	assert.Nil(t, site["client_secret"])
+	{
+		require.NotNil(t, stored.ClientKeys)
+		b, err := json.Marshal(stored.ClientKeys)
+		require.NoError(t, err)
+		d := regexp.MustCompile(`"d":"([^"]+)"`).FindSubmatch(b)
+		require.NotNil(t, d, "the stored key set holds its private key")
+		secrets["client private key"] = string(d[1])
+		assert.NotContains(t, fmt.Sprint(site), string(d[1]), "get_rp does not show the keys")
+		pub, err := srv.Engine.ClientJWKS(ctx, srv.OxdID)
+		require.NoError(t, err)
+		assert.Contains(t, string(pub), `"kty"`)
+		assert.NotContains(t, string(pub), string(d[1]), "ClientJWKS shows the public keys only")
+		assert.NotContains(t, string(pub), `"d":`)
+	}
+	for name, secret := range secrets {
 		require.NotEmpty(t, secret, name)
 		assert.NotContains(t, log, secret, "%s leaked into the log", name)
 	}
@@ -406,7 +429,9 @@ func TestSecretsNeverLogged(t *testing.T) {
 	s, err := srv.Engine.Store().GetSite(ctx, srv.OxdID)
 	require.NoError(t, err)
 	for _, out := range []string{s.String(), s.GoString(), slogLine(s)} {
-		assert.NotContains(t, out, s.ClientSecret)
+		for _, secret := range secrets {
+			assert.NotContains(t, out, secret)
+		}
 	}
 }
 

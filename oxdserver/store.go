@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/clientauth"
 )
 
 // ErrNotFound is returned by a [Store] for an unknown site or a missing,
@@ -21,8 +23,9 @@ var ErrNotFound = errors.New("oxdserver: not found")
 // values with a time to live (authorization states with their nonce and
 // PKCE verifier, nonces, claims-gathering states).
 //
-// Secrets are kept at rest in plain form: a site holds its client secret
-// and registration access token. Protect the store (file permissions,
+// Secrets are kept at rest in plain form: a site holds its client secret,
+// the private keys of a private_key_jwt client and its registration access
+// token. Protect the store (file permissions,
 // Redis ACLs) accordingly. Tokens (access, refresh, id tokens, RPTs, PATs)
 // are never stored.
 //
@@ -57,43 +60,47 @@ type Store interface {
 // settings. The JSON names are those of oxd-server 3.1.4's stored Rp, as
 // returned by get_rp.
 //
-// Site holds the client secret and the registration access token in plain
-// form; it redacts itself when printed or logged.
+// Site holds the client secret, the private keys of a private_key_jwt
+// client and the registration access token in plain form; it redacts itself when printed or logged.
 type Site struct {
-	OxdID                       string        `json:"oxd_id"`
-	OPHost                      string        `json:"op_host"`
-	OPDiscoveryPath             string        `json:"op_discovery_path,omitempty"`
-	AuthorizationRedirectURI    string        `json:"authorization_redirect_uri,omitempty"`
-	PostLogoutRedirectURI       string        `json:"logout_redirect_uri,omitempty"`
-	ApplicationType             string        `json:"application_type,omitempty"`
-	RedirectURIs                []string      `json:"redirect_uris,omitempty"`
-	ClaimsRedirectURIs          []string      `json:"claims_redirect_uri,omitempty"`
-	ResponseTypes               []string      `json:"response_types,omitempty"`
-	FrontChannelLogoutURIs      []string      `json:"front_channel_logout_uri,omitempty"`
-	ClientID                    string        `json:"client_id"`
-	ClientSecret                string        `json:"client_secret,omitempty"`
-	RegistrationAccessToken     string        `json:"client_registration_access_token,omitempty"`
-	RegistrationClientURI       string        `json:"client_registration_client_uri,omitempty"`
-	ClientIDIssuedAt            int64         `json:"client_id_issued_at,omitempty"`      // epoch seconds
-	ClientSecretExpiresAt       int64         `json:"client_secret_expires_at,omitempty"` // epoch seconds, 0 = never
-	ClientName                  string        `json:"client_name,omitempty"`
-	SectorIdentifierURI         string        `json:"sector_identifier_uri,omitempty"`
-	ClientJWKSURI               string        `json:"client_jwks_uri,omitempty"`
-	TokenEndpointAuthSigningAlg string        `json:"token_endpoint_auth_signing_alg,omitempty"`
-	TokenEndpointAuthMethod     string        `json:"token_endpoint_auth_method,omitempty"`
-	ClientRequestURIs           []string      `json:"client_request_uris,omitempty"`
-	IsSetupClient               bool          `json:"is_setup_client,omitempty"`
-	SetupOxdID                  string        `json:"setup_oxd_id,omitempty"`
-	SetupClientID               string        `json:"setup_client_id,omitempty"`
-	Scope                       []string      `json:"scope,omitempty"`
-	UILocales                   []string      `json:"ui_locales,omitempty"`
-	ClaimsLocales               []string      `json:"claims_locales,omitempty"`
-	AcrValues                   []string      `json:"acr_values,omitempty"`
-	GrantTypes                  []string      `json:"grant_types,omitempty"`
-	Contacts                    []string      `json:"contacts,omitempty"`
-	TrustedClient               bool          `json:"trusted_client,omitempty"`
-	UMAResources                []UMAResource `json:"uma_protected_resources,omitempty"`
-	OxdRPProgrammingLanguage    string        `json:"oxd_rp_programming_language,omitempty"`
+	OxdID                       string   `json:"oxd_id"`
+	OPHost                      string   `json:"op_host"`
+	OPDiscoveryPath             string   `json:"op_discovery_path,omitempty"`
+	AuthorizationRedirectURI    string   `json:"authorization_redirect_uri,omitempty"`
+	PostLogoutRedirectURI       string   `json:"logout_redirect_uri,omitempty"`
+	ApplicationType             string   `json:"application_type,omitempty"`
+	RedirectURIs                []string `json:"redirect_uris,omitempty"`
+	ClaimsRedirectURIs          []string `json:"claims_redirect_uri,omitempty"`
+	ResponseTypes               []string `json:"response_types,omitempty"`
+	FrontChannelLogoutURIs      []string `json:"front_channel_logout_uri,omitempty"`
+	ClientID                    string   `json:"client_id"`
+	ClientSecret                string   `json:"client_secret,omitempty"`
+	RegistrationAccessToken     string   `json:"client_registration_access_token,omitempty"`
+	RegistrationClientURI       string   `json:"client_registration_client_uri,omitempty"`
+	ClientIDIssuedAt            int64    `json:"client_id_issued_at,omitempty"`      // epoch seconds
+	ClientSecretExpiresAt       int64    `json:"client_secret_expires_at,omitempty"` // epoch seconds, 0 = never
+	ClientName                  string   `json:"client_name,omitempty"`
+	SectorIdentifierURI         string   `json:"sector_identifier_uri,omitempty"`
+	ClientJWKSURI               string   `json:"client_jwks_uri,omitempty"`
+	TokenEndpointAuthSigningAlg string   `json:"token_endpoint_auth_signing_alg,omitempty"`
+	TokenEndpointAuthMethod     string   `json:"token_endpoint_auth_method,omitempty"`
+	// ClientKeys are the private keys of a private_key_jwt client (the
+	// storage form holds the private keys, like ClientSecret; get_rp shows
+	// the public keys only).
+	ClientKeys               *clientauth.KeySet `json:"client_keys,omitempty"`
+	ClientRequestURIs        []string           `json:"client_request_uris,omitempty"`
+	IsSetupClient            bool               `json:"is_setup_client,omitempty"`
+	SetupOxdID               string             `json:"setup_oxd_id,omitempty"`
+	SetupClientID            string             `json:"setup_client_id,omitempty"`
+	Scope                    []string           `json:"scope,omitempty"`
+	UILocales                []string           `json:"ui_locales,omitempty"`
+	ClaimsLocales            []string           `json:"claims_locales,omitempty"`
+	AcrValues                []string           `json:"acr_values,omitempty"`
+	GrantTypes               []string           `json:"grant_types,omitempty"`
+	Contacts                 []string           `json:"contacts,omitempty"`
+	TrustedClient            bool               `json:"trusted_client,omitempty"`
+	UMAResources             []UMAResource      `json:"uma_protected_resources,omitempty"`
+	OxdRPProgrammingLanguage string             `json:"oxd_rp_programming_language,omitempty"`
 	// Preregistered is true for a client registered outside oxd (client_id
 	// and client_secret given to register_site).
 	Preregistered bool `json:"preregistered,omitempty"`
@@ -126,6 +133,7 @@ func (s *Site) clone() *Site {
 	c.AcrValues = slices.Clone(s.AcrValues)
 	c.GrantTypes = slices.Clone(s.GrantTypes)
 	c.Contacts = slices.Clone(s.Contacts)
+	c.ClientKeys = s.ClientKeys.Clone()
 	if s.UMAResources != nil {
 		c.UMAResources = make([]UMAResource, len(s.UMAResources))
 		for i := range s.UMAResources {

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oxdgo/oxd/internal/clientauth"
 )
 
 // fillValue sets every field of v (recursively) to a non-zero value, with
@@ -38,6 +41,13 @@ func fillValue(t *testing.T, v reflect.Value, path string, n *int) {
 			fillValue(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), n)
 		}
 		v.Set(s)
+	case reflect.Pointer:
+		if v.Type() != reflect.TypeFor[*clientauth.KeySet]() {
+			t.Fatalf("%s: pointer type %s not handled by the test (and maybe not by clone)", path, v.Type())
+		}
+		ks, err := clientauth.GenerateKeySet("ES256", time.Now())
+		require.NoError(t, err)
+		v.Set(reflect.ValueOf(ks))
 	default:
 		t.Fatalf("%s: kind %s not handled by the test (and maybe not by clone)", path, v.Kind())
 	}

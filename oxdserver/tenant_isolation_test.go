@@ -135,6 +135,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 				"conditions": []any{map[string]any{"httpMethods": []string{"GET"}, "scopes": []string{"read"}}}}}},
 			oxdclient.CmdUMARSCheckAccess:           {"oxd_id": oxdID, "rpt": "", "path": "/x", "http_method": "GET"},
 			oxdclient.CmdUMARPGetRPT:                {"oxd_id": oxdID, "ticket": "t"},
+			oxdclient.CmdRevokeToken:                {"oxd_id": oxdID, "token": "t"},
 			oxdclient.CmdUMARPGetClaimsGatheringURL: {"oxd_id": oxdID, "ticket": "t", "claims_redirect_uri": srv.ClaimsRedirectURI},
 		}
 	}

@@ -385,7 +385,10 @@ func (e *Engine) umaRPGetRPT(ctx context.Context, c *call, p *oxdclient.UMARPGet
 	if scope := nonBlank(p.Scope); len(scope) > 0 {
 		form.Set("scope", strings.Join(scope, " "))
 	}
-	tok, err := e.tokenRequest(ctx, uma.TokenEndpoint, site, form)
+	// The UMA AS's token endpoint is the audience of client assertions.
+	creds := e.creds(site, nil, uma.TokenEndpoint)
+	creds.Issuer = uma.Issuer
+	tok, err := e.tokenRequest(ctx, uma.TokenEndpoint, creds, form)
 	if err != nil {
 		var se *opStatusError
 		if errors.As(err, &se) {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
@@ -288,13 +289,10 @@ func TestUMAOverwriteDeletesOldResources(t *testing.T) {
 		oldIDs = append(oldIDs, r.(map[string]any)["id"].(string))
 	}
 	// A PAT of the site's own client, to look at the AS.
-	tok, err := srv.Client.GetClientToken(testCtx(t), oxdclient.GetClientTokenParams{
-		OPHost: srv.OP.Issuer(), ClientID: site["client_id"].(string), ClientSecret: oxdclient.Secret(site["client_secret"].(string)), Scope: []string{"uma_protection"},
-	})
-	require.NoError(t, err)
+	pat := sitePAT(t, srv)
 	status := func(id string) int {
 		req, _ := http.NewRequest(http.MethodGet, srv.OP.Issuer()+"/uma/resource_set/"+id, nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken.Reveal())
+		req.Header.Set("Authorization", "Bearer "+pat)
 		res, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		res.Body.Close()
@@ -319,7 +317,11 @@ func TestUMAOverwriteDeletesOldResources(t *testing.T) {
 // PAT, the engine gets a new one and retries once.
 func TestPATRefreshedWhenRejected(t *testing.T) {
 	opClock := &clock{t: time.Now()}
-	srv := oxdtest.NewServer(t, oxdtest.WithOPConfig(oxdtest.OPConfig{Now: opClock.Now, AccessTokenTTL: 10 * time.Minute}))
+	// Only the OP's clock moves: a client assertion (private_key_jwt, the
+	// default where the OP offers it) would be stale there, so this OP
+	// offers the secret methods only.
+	srv := oxdtest.NewServer(t, oxdtest.WithOPConfig(oxdtest.OPConfig{Now: opClock.Now, AccessTokenTTL: 10 * time.Minute,
+		ClientAuthMethods: []string{"client_secret_basic", "client_secret_post"}}))
 	protect(t, srv)
 	tokenCalls := srv.OP.Calls(oxdtest.EndpointToken)
 	m, oe := checkAccess(t, srv, "", "/photos", "GET")
@@ -343,4 +345,30 @@ func TestUMAFailedTicketRegistrationIsAnError(t *testing.T) {
 	_, oe = checkAccess(t, srv, "", "/photos", "GET")
 	requireCode(t, oe, oxdclient.CodeInternalError)
 	assert.False(t, strings.Contains(oe.Description, "Unknown internal"), oe.Description)
+}
+
+// sitePAT returns a PAT of the site's own client (client_credentials with
+// the site's stored credentials: its secret, or its private_key_jwt keys).
+func sitePAT(t *testing.T, srv *oxdtest.Server) string {
+	t.Helper()
+	s, err := srv.Engine.Store().GetSite(testCtx(t), srv.OxdID)
+	require.NoError(t, err)
+	creds := clientauth.Credentials{ClientID: s.ClientID, Method: clientauth.Method(s.TokenEndpointAuthMethod),
+		Secret: s.ClientSecret, Keys: s.ClientKeys, TokenEndpoint: srv.OP.Issuer() + "/token"}
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"uma_protection"}}
+	h := http.Header{}
+	require.NoError(t, clientauth.Apply(h, form, creds.TokenEndpoint, creds))
+	req, _ := http.NewRequest(http.MethodPost, creds.TokenEndpoint, strings.NewReader(form.Encode()))
+	req.Header = h
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&tok))
+	require.NotEmpty(t, tok.AccessToken)
+	return tok.AccessToken
 }

@@ -59,6 +59,7 @@ type serverOptions struct {
 	scope      []string
 	protect    bool
 	clientName string
+	authMethod string
 }
 
 // ServerOption configures NewServer.
@@ -103,6 +104,16 @@ func WithScopes(scopes ...string) ServerOption {
 // requires.
 func WithProtection() ServerOption { return func(o *serverOptions) { o.protect = true } }
 
+// WithClientAuthMethod sets the token_endpoint_auth_method of the site's
+// client (client_token_endpoint_auth_method of setup_client): one of
+// client_secret_basic (the default of NewServer, so that tests which move
+// the OP's clock stay independent of client assertion lifetimes),
+// client_secret_post, client_secret_jwt, private_key_jwt or none; "" lets
+// the engine choose the strongest method the OP lists.
+func WithClientAuthMethod(method string) ServerOption {
+	return func(o *serverOptions) { o.authMethod = method }
+}
+
 // WithClientName sets the client_name of the site.
 func WithClientName(name string) ServerOption { return func(o *serverOptions) { o.clientName = name } }
 
@@ -117,6 +128,7 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 		claims:     DefaultClaimsRedirectURI,
 		scope:      []string{"openid", "profile", "email"},
 		clientName: "oxdtest site",
+		authMethod: "client_secret_basic",
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -140,6 +152,9 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 			ClaimsRedirectURI:        []string{o.claims},
 			Scope:                    o.scope,
 			ClientName:               o.clientName,
+			// The setup client keeps client_secret_basic (its secret goes
+			// to get_client_token).
+			ClientTokenEndpointAuthMethod: o.authMethod,
 		},
 		SetupClientName: o.clientName + " (setup)",
 	})
