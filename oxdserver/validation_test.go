@@ -38,6 +38,11 @@ func requireFixtureError(t testing.TB, got *oxdclient.Error, fixture string) {
 	want := fixtureError(t, fixture)
 	require.NotNil(t, got, "want %s, got success", fixture)
 	assert.Equal(t, want.Code, got.Code)
+	if fixture == "invalid_oxd_id" {
+		// 3.1.4's code, not its advice (TestInvalidOxdIDNamesTheFix).
+		requireInvalidOxdIDNamesTheFix(t, got)
+		return
+	}
 	assert.Equal(t, want.Description, got.Description)
 	assert.Nil(t, got.Details)
 }
@@ -170,8 +175,7 @@ func TestStateIsSingleUse(t *testing.T) {
 	// The goroutines only call the engine and record its answer; every
 	// assertion runs on the test goroutine (require stops the goroutine it
 	// runs on, which must be the test's).
-	params, err := json.Marshal(map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
-	require.NoError(t, err)
+	params := map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state}
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	results := make([]error, 4)
@@ -180,7 +184,9 @@ func TestStateIsSingleUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			results[i] = srv.Engine.Do(ctx, "get_tokens_by_code", json.RawMessage(params), nil)
+			// The in-process transport (trusted, as exec uses).
+			var m map[string]any
+			results[i] = srv.Engine.Do(ctx, "get_tokens_by_code", params, &m)
 		}()
 	}
 	close(start)
@@ -291,4 +297,33 @@ func TestPKCERequiredByOP(t *testing.T) {
 	srv := oxdtest.NewServer(t, oxdtest.WithOPConfig(oxdtest.OPConfig{RequirePKCE: true}))
 	_, err := srv.LoginTokens(testCtx(t), "bob", "bob-password")
 	require.NoError(t, err)
+}
+
+// requireInvalidOxdIDNamesTheFix: an unknown oxd_id is answered with
+// 3.1.4's code and advice that points an application with a stale site
+// file the right way (delete it, restart, EnsureSite registers again), not
+// 3.1.4's "Please use register_site command".
+func requireInvalidOxdIDNamesTheFix(t testing.TB, got *oxdclient.Error) {
+	t.Helper()
+	require.NotNil(t, got)
+	assert.Equal(t, oxdclient.CodeInvalidOxdID, got.Code)
+	for _, want := range []string{"Invalid oxd_id.", "site file", "stale", "delete it and restart", "oxdclient.EnsureSite registers the site again"} {
+		assert.Contains(t, got.Description, want)
+	}
+	assert.NotContains(t, got.Description, "Please use register_site command")
+	assert.Nil(t, got.Details)
+}
+
+// TestInvalidOxdIDNamesTheFix: every command that names an unknown oxd_id
+// (through the engine and over the socket listener) gets the advice.
+func TestInvalidOxdIDNamesTheFix(t *testing.T) {
+	srv := oxdtest.NewServer(t)
+	for _, cmd := range []string{oxdclient.CmdGetAuthorizationURL, oxdclient.CmdGetRP, oxdclient.CmdRemoveSite, oxdclient.CmdUMARSProtect, oxdclient.CmdGetLogoutURI} {
+		_, oe := exec(t, srv.Engine, cmd, map[string]any{"oxd_id": "00000000-0000-4000-8000-000000000000"})
+		requireInvalidOxdIDNamesTheFix(t, oe)
+	}
+	// Through the client: the error keeps the code (oxdclient.IsInvalidOxdID).
+	_, err := srv.Client.GetAuthorizationURL(testCtx(t), oxdclient.GetAuthorizationURLParams{OxdID: "00000000-0000-4000-8000-000000000000"})
+	require.True(t, oxdclient.IsInvalidOxdID(err), "%v", err)
+	assert.Contains(t, err.Error(), "delete it and restart")
 }
