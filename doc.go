@@ -39,7 +39,7 @@
 // there. Inside a guarded handler:
 //
 //	u, _ := oxd.UserFrom(r.Context())
-//	fmt.Fprintf(w, "Hello %s <%s>", u.Name(), u.Email())
+//	fmt.Fprintf(w, "Hello %s <%s>", u.Claim("name"), u.Claim("email"))
 //	req.Header.Set("Authorization", "Bearer "+u.AccessToken().Reveal())
 //
 // # Browser or API
@@ -144,6 +144,15 @@
 // not let the client set the nonce, so nonce checking is oxd's.
 //
 // # Changelog
+//
+// Unreleased (house issues 11, 12): logout everywhere. Added
+// [Auth.BackChannelLogoutHandler], [Auth.FrontChannelLogoutHandler],
+// [Config].SessionIndex, [Config].LogoutAllSessions and
+// [ErrLocalLogoutOnly]; Config.PostLogoutRedirectURI is optional. Removed
+// User.Email and User.Name: use [User.Claim] ("email", "name"). A logout
+// whose OP end-session URL cannot be built ends the local session and
+// reports [ErrLocalLogoutOnly] to the ErrorHandler (status 200) instead of
+// redirecting silently.
 //
 // Unreleased (house issue): a smaller API without stutter; behaviour is
 // unchanged. Renamed: Config.OxdTimeout → [Config.CallTimeout],

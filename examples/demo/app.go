@@ -675,7 +675,7 @@ func (a *app) home(w http.ResponseWriter, r *http.Request, st *site) {
 	if st.auth != nil {
 		if u, ok := st.auth.Authenticated(r); ok {
 			v.SignedIn = true
-			v.Name = cmp(u.Name(), u.Subject)
+			v.Name = cmp(u.Claim("name"), u.Subject)
 		}
 	}
 	a.render(w, r, st, http.StatusOK, "home", "Home", "", v)
@@ -717,8 +717,8 @@ func (a *app) userinfo(w http.ResponseWriter, r *http.Request, st *site) {
 	}
 	v := userinfoView{
 		Subject:           u.Subject,
-		Name:              u.Name(),
-		Email:             u.Email(),
+		Name:              u.Claim("name"),
+		Email:             u.Claim("email"),
 		Claims:            claimRows(u.Claims),
 		IDToken:           claimRows(u.IDTokenClaims),
 		AuthenticatedAt:   u.AuthenticatedAt,
