@@ -61,6 +61,10 @@ type SiteParams struct {
 	ClientTokenEndpointAuthSigningAlg string   `json:"client_token_endpoint_auth_signing_alg,omitempty"`
 	ClientRequestURIs                 []string `json:"client_request_uris,omitempty"`
 	ClientFrontchannelLogoutURIs      []string `json:"client_frontchannel_logout_uris,omitempty"`
+	// ClientBackchannelLogoutURI is an extension of this module's engine
+	// (oxd 3.1.4 ignores it): registered at the OP as
+	// backchannel_logout_uri with backchannel_logout_session_required.
+	ClientBackchannelLogoutURI string `json:"client_backchannel_logout_uri,omitempty"`
 	ClientSectorIdentifierURI         string   `json:"client_sector_identifier_uri,omitempty"`
 	Scope                             []string `json:"scope,omitempty"`
 	UILocales                         []string `json:"ui_locales,omitempty"`
@@ -121,6 +125,8 @@ type UpdateSiteParams struct {
 	ClientTokenEndpointAuthMethod string   `json:"client_token_endpoint_auth_method,omitempty"`
 	ClientRequestURIs             []string `json:"client_request_uris,omitempty"`
 	ClientLogoutURIs              []string `json:"client_logout_uris,omitempty"`
+	// ClientBackchannelLogoutURI: see SiteParams (an extension).
+	ClientBackchannelLogoutURI string `json:"client_backchannel_logout_uri,omitempty"`
 	Scope                         []string `json:"scope,omitempty"`
 	UILocales                     []string `json:"ui_locales,omitempty"`
 	ClaimsLocales                 []string `json:"claims_locales,omitempty"`

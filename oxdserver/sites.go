@@ -164,6 +164,10 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 	if post != "" && !validRedirect(post) {
 		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Invalid post_logout_redirect_uri (must be an absolute URL without fragment).")
 	}
+	back := strings.TrimSpace(p.ClientBackchannelLogoutURI)
+	if err := checkLogoutURIs(nonBlank(p.ClientFrontchannelLogoutURIs), back); err != nil {
+		return nil, err
+	}
 	claimsRedirects := nonBlank(p.ClaimsRedirectURI)
 	for _, r := range claimsRedirects {
 		if !validRedirect(r) {
@@ -182,6 +186,7 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 		ClaimsRedirectURIs:          claimsRedirects,
 		ResponseTypes:               responseTypes,
 		FrontChannelLogoutURIs:      nonBlank(p.ClientFrontchannelLogoutURIs),
+		BackChannelLogoutURI:        back,
 		ClientName:                  name,
 		SectorIdentifierURI:         strings.TrimSpace(p.ClientSectorIdentifierURI),
 		ClientJWKSURI:               strings.TrimSpace(p.ClientJWKSURI),
@@ -240,8 +245,15 @@ func registrationMetadata(s *Site) map[string]any {
 	if len(s.ClientRequestURIs) > 0 {
 		m["request_uris"] = s.ClientRequestURIs
 	}
+	// OpenID Connect Front-Channel and Back-Channel Logout: the OP sends
+	// iss and sid (the middleware ends sessions by OP session).
 	if len(s.FrontChannelLogoutURIs) > 0 {
 		m["frontchannel_logout_uri"] = s.FrontChannelLogoutURIs[0]
+		m["frontchannel_logout_session_required"] = true
+	}
+	if s.BackChannelLogoutURI != "" {
+		m["backchannel_logout_uri"] = s.BackChannelLogoutURI
+		m["backchannel_logout_session_required"] = true
 	}
 	if len(s.AcrValues) > 0 {
 		m["default_acr_values"] = s.AcrValues
@@ -533,8 +545,16 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 	if p.ClientRequestURIs != nil {
 		s.ClientRequestURIs = nonBlank(p.ClientRequestURIs)
 	}
+	if p.ClientLogoutURIs != nil || p.ClientBackchannelLogoutURI != "" {
+		if err := checkLogoutURIs(nonBlank(p.ClientLogoutURIs), strings.TrimSpace(p.ClientBackchannelLogoutURI)); err != nil {
+			return nil, err
+		}
+	}
 	if p.ClientLogoutURIs != nil {
 		s.FrontChannelLogoutURIs = nonBlank(p.ClientLogoutURIs)
+	}
+	if v := strings.TrimSpace(p.ClientBackchannelLogoutURI); v != "" {
+		s.BackChannelLogoutURI = v
 	}
 	if p.Contacts != nil {
 		s.Contacts = nonBlank(p.Contacts)
@@ -751,4 +771,19 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// checkLogoutURIs checks the front-channel logout URIs and the
+// back-channel logout URI: absolute URLs without fragment (Front-Channel
+// Logout 1.0 §2, Back-Channel Logout 1.0 §2.2).
+func checkLogoutURIs(front []string, back string) error {
+	for _, u := range front {
+		if !validRedirect(u) {
+			return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_frontchannel_logout_uris (each must be an absolute URL without fragment).")
+		}
+	}
+	if back != "" && !validRedirect(back) {
+		return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_backchannel_logout_uri (must be an absolute URL without fragment).")
+	}
+	return nil
 }

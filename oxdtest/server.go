@@ -59,6 +59,8 @@ type serverOptions struct {
 	scope      []string
 	protect    bool
 	clientName string
+	backURI    string
+	frontURI   string
 }
 
 // ServerOption configures NewServer.
@@ -103,6 +105,14 @@ func WithScopes(scopes ...string) ServerOption {
 // requires.
 func WithProtection() ServerOption { return func(o *serverOptions) { o.protect = true } }
 
+// WithLogoutURIs registers the site's back-channel logout URI
+// (client_backchannel_logout_uri) and front-channel logout URI
+// (client_frontchannel_logout_uris); empty values register none. The
+// development OP then notifies them at end_session.
+func WithLogoutURIs(backChannel, frontChannel string) ServerOption {
+	return func(o *serverOptions) { o.backURI, o.frontURI = backChannel, frontChannel }
+}
+
 // WithClientName sets the client_name of the site.
 func WithClientName(name string) ServerOption { return func(o *serverOptions) { o.clientName = name } }
 
@@ -134,12 +144,14 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 	defer cancel()
 	setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
 		SiteParams: oxdclient.SiteParams{
-			OPHost:                   op.Issuer(),
-			AuthorizationRedirectURI: o.redirect,
-			PostLogoutRedirectURI:    o.postLogout,
-			ClaimsRedirectURI:        []string{o.claims},
-			Scope:                    o.scope,
-			ClientName:               o.clientName,
+			OPHost:                       op.Issuer(),
+			AuthorizationRedirectURI:     o.redirect,
+			PostLogoutRedirectURI:        o.postLogout,
+			ClaimsRedirectURI:            []string{o.claims},
+			Scope:                        o.scope,
+			ClientName:                   o.clientName,
+			ClientBackchannelLogoutURI:   o.backURI,
+			ClientFrontchannelLogoutURIs: nonEmpty(o.frontURI),
 		},
 		SetupClientName: o.clientName + " (setup)",
 	})
@@ -315,4 +327,11 @@ func BrowserLogin(ctx context.Context, hc *http.Client, authURL, username, passw
 		return nil, fmt.Errorf("%w: credentials for %q not accepted", ErrLoginFailed, username)
 	}
 	return leave, nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
