@@ -774,16 +774,20 @@ func truncateUTF8(s string, n int) string {
 }
 
 // checkLogoutURIs checks the front-channel logout URIs and the
-// back-channel logout URI: absolute URLs without fragment (Front-Channel
-// Logout 1.0 §2, Back-Channel Logout 1.0 §2.2).
+// back-channel logout URI: absolute http(s) URLs without fragment
+// (Front-Channel Logout 1.0 §2, Back-Channel Logout 1.0 §2.2).
 func checkLogoutURIs(front []string, back string) error {
 	for _, u := range front {
-		if !validRedirect(u) {
-			return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_frontchannel_logout_uris (each must be an absolute URL without fragment).")
+		if !validLogoutURI(u) {
+			return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_frontchannel_logout_uris (each must be an absolute http(s) URL without fragment).")
 		}
 	}
-	if back != "" && !validRedirect(back) {
-		return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_backchannel_logout_uri (must be an absolute URL without fragment).")
+	if back != "" && !validLogoutURI(back) {
+		return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_backchannel_logout_uri (must be an absolute http(s) URL without fragment).")
 	}
 	return nil
+}
+
+func validLogoutURI(s string) bool {
+	return validRedirect(s) && (strings.HasPrefix(strings.ToLower(s), "https://") || strings.HasPrefix(strings.ToLower(s), "http://"))
 }
