@@ -271,6 +271,7 @@ func (op *OP) handleAuthorize(w http.ResponseWriter, r *http.Request, _ string) 
 	binding := op.browserBinding(w, r)
 	id := op.newInteraction(&interaction{kind: iaLogin, browser: binding, auth: req})
 	renderPage(w, http.StatusOK, "login", pageData{
+		Users: op.demoUsers(),
 		Title: "Sign in", Client: c.meta.ClientName, Action: op.url(pathLogin), Interaction: id,
 	})
 }
@@ -383,6 +384,7 @@ func (op *OP) handleLogin(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		}
 		renderPage(w, http.StatusOK, "login", pageData{
+			Users: op.demoUsers(),
 			Title: "Sign in", Client: c.meta.ClientName, Action: op.url(pathLogin), Interaction: id,
 			Error: "Invalid username or password.", Username: username,
 		})
@@ -537,4 +539,13 @@ func audienceOf(claims map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// demoUsers are the accounts named on the login page: the DemoUsers when
+// the OP runs with them (OPConfig.Users nil), none otherwise.
+func (op *OP) demoUsers() []User {
+	if op.cfg.Users != nil {
+		return nil
+	}
+	return op.users
 }
