@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,5 +150,27 @@ func TestChannelHandlersWithoutIndex(t *testing.T) {
 			!slices.Contains(w.Header().Values("Cache-Control"), "no-store") {
 			t.Fatalf("%s: %d %v", name, w.Code, w.Header())
 		}
+	}
+}
+
+// TestBackChannelWhenSiteUnknown: when the site's issuer and client_id
+// cannot be read from oxd (get_rp fails), the back-channel endpoint
+// answers 400 server_error (no redirect, no-store), and the failure is
+// not retried on every request.
+func TestBackChannelWhenSiteUnknown(t *testing.T) {
+	rg := newRig(t, rigOpts{cfg: func(c *Config) { c.SessionIndex = sessionindex.NewMemory(sessionindex.MemoryOptions{}) }})
+	h := rg.auth.BackChannelLogoutHandler()
+	for range 3 {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/logout/backchannel", strings.NewReader("logout_token=x.y.z"))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" || w.Header().Get("Cache-Control") != "no-store" ||
+			!strings.Contains(w.Body.String(), `"server_error"`) {
+			t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+		}
+	}
+	if n := rg.fake.count("get_rp"); n != 1 {
+		t.Fatalf("get_rp called %d times in a burst, want 1 (retried at most every %v)", n, channelRetry)
 	}
 }
