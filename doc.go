@@ -143,6 +143,13 @@
 // them fails with [ErrStateMismatch]; a second click works. oxd 3.1 does
 // not let the client set the nonce, so nonce checking is oxd's.
 //
+// A back- or front-channel logout deletes the session from the scs store;
+// a request of that session already in flight that then saves the session
+// (a token refresh, or the login's own callback before its answer is
+// written) writes it back, since scs stores have no conditional write. The
+// window is one request long; the session is then still in the index only
+// if it was added after the logout's lookup.
+//
 // # Changelog
 //
 // Unreleased (house issues 11, 12): logout everywhere. Added
