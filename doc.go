@@ -146,9 +146,8 @@
 // A back- or front-channel logout deletes the session from the scs store;
 // a request of that session already in flight that then saves the session
 // (a token refresh, or the login's own callback before its answer is
-// written) writes it back, since scs stores have no conditional write. The
-// window is one request long; the session is then still in the index only
-// if it was added after the logout's lookup.
+// written) writes it back, since scs stores have no conditional write, and
+// that session is no longer in the index. The window is one request long.
 //
 // # Changelog
 //
