@@ -37,6 +37,8 @@ func TestDemoBrowserSignedOutAtOP(t *testing.T) {
 		chromedp.Navigate(opHost+"/end_session"),
 		chromedp.WaitVisible(chromedp.CSS(`button[name="logout"]`)),
 		chromedp.Click(chromedp.CSS(`button[name="logout"]`)),
+		// The confirmation page is gone: the OP answered the sign-out.
+		chromedp.WaitNotPresent(chromedp.CSS(`button[name="logout"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`h1`)))
 	p.expectText("h1", "Signed out")
 	p.do("reload the demo",
