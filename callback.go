@@ -136,7 +136,16 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.sm.Put(ctx, sessionKeyUser, u)
-	a.sm.SetDeadline(ctx, a.now().Add(a.sessionLifetime()))
+	deadline := a.now().Add(a.sessionLifetime())
+	a.sm.SetDeadline(ctx, deadline)
+	// Logout across sessions: the index learns the new session (iss, sub,
+	// the ID token's sid). A session it does not know could not be logged
+	// out, so a failure ends it.
+	if err := a.indexSession(ctx, u, deadline); err != nil {
+		_ = a.sm.Destroy(ctx)
+		a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("callback: %w: session index: %w", ErrSession, err))
+		return
+	}
 	a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: login completed", slog.String("subject", u.Subject))
 	a.redirect(w, a.returnTo(r, p.ReturnTo))
 }

@@ -30,9 +30,8 @@ const (
 // DefaultScopes are requested when Config.Scopes is empty.
 var DefaultScopes = []string{"openid", "profile", "email"}
 
-// Config configures an [Auth]. Only the site (OxdID or SiteFile) and
-// PostLogoutRedirectURI are required; every other field has a documented
-// default. New validates the whole configuration and returns an error
+// Config configures an [Auth]. Only the site (OxdID or SiteFile) is
+// required; every other field has a documented default. New validates the whole configuration and returns an error
 // instead of failing later at request time.
 type Config struct {
 	// OxdID identifies the site (the OP client) at oxd, as returned by
@@ -46,11 +45,30 @@ type Config struct {
 	SiteFile string
 
 	// PostLogoutRedirectURI is the absolute URL of the application's
-	// "logged out" page, sent to the OP as post_logout_redirect_uri and
-	// used as the landing page when oxd cannot build the OP's logout URL.
-	// It must be registered at the OP. Required. The page must not be
-	// wrapped with RequireLogin (it would log the user in again).
+	// "logged out" page, sent to the OP as post_logout_redirect_uri; it
+	// must then be registered at the OP. The page must not be wrapped with
+	// RequireLogin (it would log the user in again). Optional: when empty,
+	// the logout at the OP is sent without it (with id_token_hint, or
+	// client_id when no ID token is known) and the browser stays on the
+	// OP's own "signed out" page (RP-Initiated Logout 1.0 §2).
 	PostLogoutRedirectURI string
+
+	// SessionIndex records which scs sessions belong to which OP session
+	// and subject, so that a logout can end all of them, on every replica
+	// that shares it and the scs store: [Auth.BackChannelLogoutHandler],
+	// [Auth.FrontChannelLogoutHandler] and LogoutAllSessions need it.
+	// Use sessionindex/redisindex with several replicas (with a Redis or
+	// other shared scs store), [sessionindex.NewMemory] with one. Default
+	// nil: no index, the two handlers answer 501. When set, a login whose
+	// session cannot be recorded fails (500, [ErrSession]): a session the
+	// index does not know could not be logged out.
+	SessionIndex SessionIndex
+
+	// LogoutAllSessions makes LogoutHandler end every session of the user
+	// (same issuer and subject), on every replica, not just the current
+	// one: "sign out of all my sessions". Needs SessionIndex. Default
+	// false.
+	LogoutAllSessions bool
 
 	// RedirectURL is the callback URL registered at the OP
 	// (authorization_redirect_uri), where CallbackHandler is mounted.
@@ -201,6 +219,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
 		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
 		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),
+		idx:        cfg.SessionIndex,
 	}
 	if c.errh == nil {
 		c.errh = a.defaultErrorHandler
@@ -248,11 +267,13 @@ func (cfg *Config) site() (string, error) {
 // checkURLs checks PostLogoutRedirectURI, RedirectURL, DefaultReturnTo and
 // Realm, and sets the defaults of the last two.
 func (cfg *Config) checkURLs() error {
-	if cfg.PostLogoutRedirectURI == "" {
-		return errors.New("oxd: Config: PostLogoutRedirectURI is required")
+	if cfg.PostLogoutRedirectURI != "" {
+		if _, err := absoluteHTTPURL(cfg.PostLogoutRedirectURI); err != nil {
+			return fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
+		}
 	}
-	if _, err := absoluteHTTPURL(cfg.PostLogoutRedirectURI); err != nil {
-		return fmt.Errorf("oxd: Config.PostLogoutRedirectURI: %w", err)
+	if cfg.LogoutAllSessions && cfg.SessionIndex == nil {
+		return errors.New("oxd: Config.LogoutAllSessions needs a SessionIndex")
 	}
 	if cfg.RedirectURL != "" {
 		u, err := absoluteHTTPURL(cfg.RedirectURL)

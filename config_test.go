@@ -25,7 +25,7 @@ func TestNewValidation(t *testing.T) {
 		{"no site", func(c *Config) { c.OxdID = "" }, nil},
 		{"both site and file", func(c *Config) { c.SiteFile = "x.json" }, nil},
 		{"missing site file", func(c *Config) { c.OxdID = ""; c.SiteFile = filepath.Join(t.TempDir(), "none.json") }, nil},
-		{"no post-logout URI", func(c *Config) { c.PostLogoutRedirectURI = "" }, nil},
+		{"all sessions without an index", func(c *Config) { c.LogoutAllSessions = true }, nil},
 		{"relative post-logout URI", func(c *Config) { c.PostLogoutRedirectURI = "/bye" }, nil},
 		{"javascript post-logout URI", func(c *Config) { c.PostLogoutRedirectURI = "javascript:alert(1)" }, nil},
 		{"relative redirect URL", func(c *Config) { c.RedirectURL = "/callback" }, nil},

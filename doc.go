@@ -39,7 +39,7 @@
 // there. Inside a guarded handler:
 //
 //	u, _ := oxd.UserFrom(r.Context())
-//	fmt.Fprintf(w, "Hello %s <%s>", u.Name(), u.Email())
+//	fmt.Fprintf(w, "Hello %s <%s>", u.Claim("name"), u.Claim("email"))
 //	req.Header.Set("Authorization", "Bearer "+u.AccessToken().Reveal())
 //
 // # Browser or API
@@ -143,7 +143,22 @@
 // them fails with [ErrStateMismatch]; a second click works. oxd 3.1 does
 // not let the client set the nonce, so nonce checking is oxd's.
 //
+// A back- or front-channel logout deletes the session from the scs store;
+// a request of that session already in flight that then saves the session
+// (a token refresh, or the login's own callback before its answer is
+// written) writes it back, since scs stores have no conditional write, and
+// that session is no longer in the index. The window is one request long.
+//
 // # Changelog
+//
+// Unreleased (house issues 11, 12): logout everywhere. Added
+// [Auth.BackChannelLogoutHandler], [Auth.FrontChannelLogoutHandler],
+// [Config].SessionIndex, [Config].LogoutAllSessions and
+// [ErrLocalLogoutOnly]; Config.PostLogoutRedirectURI is optional. Removed
+// User.Email and User.Name: use [User.Claim] ("email", "name"). A logout
+// whose OP end-session URL cannot be built ends the local session and
+// reports [ErrLocalLogoutOnly] to the ErrorHandler (status 200) instead of
+// redirecting silently.
 //
 // Unreleased (house issue): a smaller API without stutter; behaviour is
 // unchanged. Renamed: Config.OxdTimeout → [Config.CallTimeout],

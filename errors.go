@@ -66,8 +66,18 @@ var (
 	ErrCrossOrigin = errors.New("oxd: cross-origin request refused")
 	// ErrMethodNotAllowed: the handler does not accept this method (405).
 	ErrMethodNotAllowed = errors.New("oxd: method not allowed")
-	// ErrSession: the session could not be read or renewed (500).
+	// ErrSession: the session could not be read or renewed, or not
+	// recorded in Config.SessionIndex (500).
 	ErrSession = errors.New("oxd: session error")
+
+	// ErrLocalLogoutOnly: LogoutHandler ended the session here but could
+	// not send the browser to the OP's end-session endpoint (the OP has
+	// none, or oxd could not build the URL; the cause is wrapped too), so
+	// the user may still be signed in at the OP. It is not a failure: the
+	// ErrorHandler receives it with status 200 after the local session is
+	// gone, to tell the user (the default page does) or to redirect (e.g.
+	// to Config.PostLogoutRedirectURI). Test with errors.Is.
+	ErrLocalLogoutOnly = errors.New("oxd: signed out of this application only")
 )
 
 // Reasons of UMA failures. They are passed to Config.ErrorHandler (where
@@ -196,6 +206,8 @@ func reason(err error) (code, message string) {
 		return "cross_origin", "Cross-origin request refused."
 	case errors.Is(err, ErrMethodNotAllowed):
 		return "method_not_allowed", "Method not allowed."
+	case errors.Is(err, ErrLocalLogoutOnly):
+		return "local_logout_only", "You are signed out of this application. Your session at the identity provider could not be ended from here: sign out there too, or close the browser."
 	case errors.Is(err, ErrSession):
 		return "session_error", "The session could not be stored."
 	case errors.Is(err, ErrUMAChallenge):
@@ -236,11 +248,15 @@ func (a *Auth) defaultErrorHandler(w http.ResponseWriter, r *http.Request, statu
 	if r.Method == http.MethodHead {
 		return
 	}
+	title := http.StatusText(status)
+	if errors.Is(err, ErrLocalLogoutOnly) {
+		title = "Signed out"
+	}
 	var b strings.Builder
 	b.WriteString("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>")
-	b.WriteString(html.EscapeString(http.StatusText(status)))
+	b.WriteString(html.EscapeString(title))
 	b.WriteString("</title></head><body>\n<h1>")
-	b.WriteString(html.EscapeString(http.StatusText(status)))
+	b.WriteString(html.EscapeString(title))
 	b.WriteString("</h1>\n<p>")
 	b.WriteString(html.EscapeString(msg))
 	b.WriteString("</p>\n<p><a href=\"")

@@ -41,7 +41,7 @@ func Example() {
 	mux := http.NewServeMux()
 	mux.Handle("/account/", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := oxd.UserFrom(r.Context())
-		fmt.Fprintf(w, "Hello %s", u.Name())
+		fmt.Fprintf(w, "Hello %s", u.Claim("name"))
 	})))
 	mux.Handle("GET /callback", auth.CallbackHandler())
 	mux.Handle("GET /login", auth.LoginHandler()) // <a href="/login?return_to=/account/">
@@ -128,7 +128,7 @@ func ExampleAuth_RequireLogin() {
 	}
 	mux.Handle("/account/", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := oxd.UserFrom(r.Context())
-		fmt.Fprintf(w, "Hello %s <%s> at %s\n", u.Name(), u.Email(), r.URL.RequestURI())
+		fmt.Fprintf(w, "Hello %s <%s> at %s\n", u.Claim("name"), u.Claim("email"), r.URL.RequestURI())
 	})))
 	mux.Handle("GET /callback", auth.CallbackHandler())
 

@@ -324,7 +324,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 			http.Error(w, "no user in context", http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "sub=%s email=%s name=%s at=%s uri=%s", u.Subject, u.Email(), u.Name(), u.AccessToken().Reveal(), r.URL.RequestURI())
+		fmt.Fprintf(w, "sub=%s email=%s name=%s at=%s uri=%s", u.Subject, u.Claim("email"), u.Claim("name"), u.AccessToken().Reveal(), r.URL.RequestURI())
 	})))
 	mux.Handle("/callback", a.CallbackHandler())
 	mux.Handle("/login", a.LoginHandler())

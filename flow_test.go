@@ -88,7 +88,7 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 	mux := http.NewServeMux()
 	mux.Handle("/private/", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := UserFrom(r.Context())
-		fmt.Fprintf(w, "sub=%s|email=%s|name=%s|at=%s|uri=%s", u.Subject, u.Email(), u.Name(), u.AccessToken().Reveal(), r.URL.RequestURI())
+		fmt.Fprintf(w, "sub=%s|email=%s|name=%s|at=%s|uri=%s", u.Subject, u.Claim("email"), u.Claim("name"), u.AccessToken().Reveal(), r.URL.RequestURI())
 	})))
 	mux.Handle("GET /callback", a.CallbackHandler())
 	mux.Handle("POST /logout", a.LogoutHandler())

@@ -9,12 +9,24 @@ import (
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
-// LogoutHandler ends the session: it asks oxd for the OP's end-session URL
-// (get_logout_uri with id_token_hint and post_logout_redirect_uri),
-// destroys the local session, and redirects the browser (303) to the OP,
-// which in turn sends it to Config.PostLogoutRedirectURI. If oxd cannot
-// build the URL the local session is destroyed anyway and the browser goes
-// to PostLogoutRedirectURI directly.
+// LogoutHandler ends the session and sends the browser (303) to the OP's
+// end-session endpoint (OpenID Connect RP-Initiated Logout 1.0), as built
+// by oxd's get_logout_uri: with id_token_hint (the session's ID token),
+// with post_logout_redirect_uri when Config.PostLogoutRedirectURI is set
+// (the OP then sends the browser there), and with client_id instead of the
+// hint when no ID token is known. Without a signed-in user it goes to
+// PostLogoutRedirectURI (or DefaultReturnTo).
+//
+// The local session always ends: it is destroyed, and removed from
+// Config.SessionIndex. With Config.LogoutAllSessions every other session
+// of the user ends too, on every replica (a failure there is reported as
+// 500, [ErrSession], after the current session has ended).
+//
+// Local-only logout: when the OP has no end_session_endpoint or oxd cannot
+// build the URL, the session still ends here, and Config.ErrorHandler
+// receives [ErrLocalLogoutOnly] (wrapping the cause) with status 200, so
+// the application can tell the user that the OP session may still be
+// active (the default page does) or redirect.
 //
 // It accepts POST (and GET when Config.LogoutMethods allows it). A POST
 // must be same-origin, as decided by [http.CrossOriginProtection] with
@@ -42,7 +54,12 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	target := a.cfg.PostLogoutRedirectURI
-	if u := a.sessionUser(ctx); u != nil {
+	if target == "" {
+		target = a.cfg.DefaultReturnTo
+	}
+	var localOnly error // why the OP cannot be told
+	u := a.sessionUser(ctx)
+	if u != nil {
 		octx, cancel := a.oxdCtx(ctx)
 		resp, err := a.client.GetLogoutURI(octx, oxdclient.GetLogoutURIParams{
 			OxdID:                 a.oxdID,
@@ -53,18 +70,38 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err != nil:
 			_, e := oxdFailure("logout: get_logout_uri", err)
-			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: no end-session URL; ending the local session only", slog.String("error", e.Error()))
+			localOnly = e
 		default:
 			if _, uerr := absoluteHTTPURL(resp.URI); uerr != nil {
-				a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: get_logout_uri answered an invalid URL; ending the local session only")
+				localOnly = fmt.Errorf("logout: get_logout_uri: %w: invalid URL", ErrCommand)
 			} else {
 				target = resp.URI
 			}
 		}
 		a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: logout", slog.String("subject", u.Subject))
 	}
+	current := a.storeKey(a.sm.Token(ctx))
 	if err := a.sm.Destroy(ctx); err != nil {
 		a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("logout: %w: %w", ErrSession, err))
+		return
+	}
+	if a.idx != nil && u != nil && current != "" {
+		if err := a.idx.Remove(ctx, current); err != nil {
+			// The session is gone from the store; a stale entry only costs
+			// a lookup and expires with it.
+			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: logout: session index remove failed", slog.String("error", err.Error()))
+		}
+		if a.cfg.LogoutAllSessions {
+			n, err := a.endOtherSessions(ctx, u, current)
+			if err != nil {
+				a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("logout: %w: ending the other sessions (%d ended): %w", ErrSession, n, err))
+				return
+			}
+			a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: logout of all sessions", slog.Int("others_ended", n))
+		}
+	}
+	if localOnly != nil {
+		a.fail(w, r, http.StatusOK, fmt.Errorf("%w: %w", ErrLocalLogoutOnly, localOnly))
 		return
 	}
 	a.redirect(w, target)

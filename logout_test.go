@@ -82,18 +82,27 @@ func TestLogoutMethods(t *testing.T) {
 	}
 }
 
-// TestLogoutOxdDown: when oxd cannot give the end-session URL, the local
-// session is still destroyed and the browser goes to the landing page.
-func TestLogoutOxdDown(t *testing.T) {
-	rg := newRig(t, rigOpts{})
-	b := rg.browser()
-	rg.login(b, "/private/", "alice")
-	rg.fake.setFail(oxdclient.CmdGetLogoutURI, &oxdclient.Error{Code: oxdclient.CodeNoEndSessionEndpoint})
-	r := rg.do(b, "POST", "/logout", nil)
-	if r.status != http.StatusSeeOther || r.header.Get("Location") != "https://app.example/logged-out" {
-		t.Fatalf("%d %q", r.status, r.header.Get("Location"))
-	}
-	if r := rg.get(b, "/private/"); r.status != http.StatusSeeOther {
-		t.Fatal("still logged in")
+// TestLogoutLocalOnly: when oxd cannot give the end-session URL (no
+// end_session_endpoint at the OP, oxd down), the local session is still
+// destroyed and the error handler is told with ErrLocalLogoutOnly and
+// status 200: never a silent local-only logout.
+func TestLogoutLocalOnly(t *testing.T) {
+	for name, fail := range map[string]error{
+		"no end_session_endpoint": &oxdclient.Error{Code: oxdclient.CodeNoEndSessionEndpoint},
+		"oxd down":                oxdclient.ErrUnavailable,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rg := newRig(t, rigOpts{})
+			b := rg.browser()
+			rg.login(b, "/private/", "alice")
+			rg.fake.setFail(oxdclient.CmdGetLogoutURI, fail)
+			r := rg.do(b, "POST", "/logout", nil)
+			if r.status != http.StatusOK || r.header.Get("Location") != "" || !errors.Is(rg.lastErr(), ErrLocalLogoutOnly) {
+				t.Fatalf("%d %q %v", r.status, r.header.Get("Location"), rg.lastErr())
+			}
+			if r := rg.get(b, "/private/"); r.status != http.StatusSeeOther {
+				t.Fatal("still logged in")
+			}
+		})
 	}
 }

@@ -22,6 +22,9 @@ type Auth struct {
 	uma     *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
 
 	logoutGET, logoutPOST bool
+
+	idx      SessionIndex   // Config.SessionIndex; nil: no logout across sessions
+	channels logoutChannels // back- and front-channel handlers, built on first use
 }
 
 // core is what the login handlers and the UMA guard both work with: the
@@ -137,8 +140,11 @@ func (a *core) oxdCtx(parent context.Context) (context.Context, context.CancelFu
 // fail logs err and hands it to the error handler.
 func (a *core) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	level := slog.LevelWarn
-	if errors.Is(err, ErrLoginRequired) {
+	switch {
+	case errors.Is(err, ErrLoginRequired):
 		level = slog.LevelDebug
+	case errors.Is(err, ErrLocalLogoutOnly):
+		level = slog.LevelInfo
 	}
 	a.log.LogAttrs(r.Context(), level, "oxd: request failed",
 		slog.Int("status", status), slog.String("path", r.URL.Path), slog.String("error", err.Error()))

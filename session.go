@@ -72,14 +72,8 @@ type User struct {
 // Authorization header.
 func (u *User) AccessToken() oxdclient.Secret { return u.accessToken }
 
-// Email returns the email claim (userinfo first, then the ID token).
-func (u *User) Email() string { return u.claim("email") }
-
-// Name returns the name claim (userinfo first, then the ID token).
-func (u *User) Name() string { return u.claim("name") }
-
 // Claim returns the first value of a claim, from userinfo or, when absent
-// there, from the ID token.
+// there, from the ID token: u.Claim("email"), u.Claim("name").
 func (u *User) Claim(name string) string { return u.claim(name) }
 
 func (u *User) claim(name string) string {

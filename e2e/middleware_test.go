@@ -76,7 +76,7 @@ func TestMiddlewareAgainstCertifiedOP(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/private/", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := oxd.UserFrom(r.Context())
-		fmt.Fprintf(w, "sub=%s|email=%s|at=%s|uri=%s", u.Subject, u.Email(), u.AccessToken().Reveal(), r.URL.RequestURI())
+		fmt.Fprintf(w, "sub=%s|email=%s|at=%s|uri=%s", u.Subject, u.Claim("email"), u.AccessToken().Reveal(), r.URL.RequestURI())
 	})))
 	mux.Handle("GET /callback", auth.CallbackHandler())
 	mux.Handle("POST /logout", auth.LogoutHandler())

@@ -65,15 +65,19 @@ type SiteParams struct {
 	ClientTokenEndpointAuthSigningAlg string   `json:"client_token_endpoint_auth_signing_alg,omitempty"`
 	ClientRequestURIs                 []string `json:"client_request_uris,omitempty"`
 	ClientFrontchannelLogoutURIs      []string `json:"client_frontchannel_logout_uris,omitempty"`
-	ClientSectorIdentifierURI         string   `json:"client_sector_identifier_uri,omitempty"`
-	Scope                             []string `json:"scope,omitempty"`
-	UILocales                         []string `json:"ui_locales,omitempty"`
-	ClaimsLocales                     []string `json:"claims_locales,omitempty"`
-	AcrValues                         []string `json:"acr_values,omitempty"`
-	GrantTypes                        []string `json:"grant_types,omitempty"`
-	Contacts                          []string `json:"contacts,omitempty"`
-	TrustedClient                     bool     `json:"trusted_client,omitempty"`
-	OxdRPProgrammingLanguage          string   `json:"oxd_rp_programming_language,omitempty"`
+	// ClientBackchannelLogoutURI is an extension of this module's engine
+	// (oxd 3.1.4 ignores it): registered at the OP as
+	// backchannel_logout_uri with backchannel_logout_session_required.
+	ClientBackchannelLogoutURI string   `json:"client_backchannel_logout_uri,omitempty"`
+	ClientSectorIdentifierURI  string   `json:"client_sector_identifier_uri,omitempty"`
+	Scope                      []string `json:"scope,omitempty"`
+	UILocales                  []string `json:"ui_locales,omitempty"`
+	ClaimsLocales              []string `json:"claims_locales,omitempty"`
+	AcrValues                  []string `json:"acr_values,omitempty"`
+	GrantTypes                 []string `json:"grant_types,omitempty"`
+	Contacts                   []string `json:"contacts,omitempty"`
+	TrustedClient              bool     `json:"trusted_client,omitempty"`
+	OxdRPProgrammingLanguage   string   `json:"oxd_rp_programming_language,omitempty"`
 }
 
 // SetupClientParams are the parameters of setup_client (3.1.x): register a
@@ -133,12 +137,14 @@ type UpdateSiteParams struct {
 	ClientTokenEndpointAuthMethod string   `json:"client_token_endpoint_auth_method,omitempty"`
 	ClientRequestURIs             []string `json:"client_request_uris,omitempty"`
 	ClientLogoutURIs              []string `json:"client_logout_uris,omitempty"`
-	Scope                         []string `json:"scope,omitempty"`
-	UILocales                     []string `json:"ui_locales,omitempty"`
-	ClaimsLocales                 []string `json:"claims_locales,omitempty"`
-	AcrValues                     []string `json:"acr_values,omitempty"`
-	GrantTypes                    []string `json:"grant_types,omitempty"`
-	Contacts                      []string `json:"contacts,omitempty"`
+	// ClientBackchannelLogoutURI: see SiteParams (an extension).
+	ClientBackchannelLogoutURI string   `json:"client_backchannel_logout_uri,omitempty"`
+	Scope                      []string `json:"scope,omitempty"`
+	UILocales                  []string `json:"ui_locales,omitempty"`
+	ClaimsLocales              []string `json:"claims_locales,omitempty"`
+	AcrValues                  []string `json:"acr_values,omitempty"`
+	GrantTypes                 []string `json:"grant_types,omitempty"`
+	Contacts                   []string `json:"contacts,omitempty"`
 	Protection
 }
 

@@ -374,11 +374,12 @@ func (e *Engine) getLogoutURI(ctx context.Context, c *call, p *oxdclient.GetLogo
 	}
 	if post != "" {
 		q.add("post_logout_redirect_uri", post)
-		// OpenID RP-Initiated Logout §2: client_id helps the OP when no
-		// id_token_hint is given.
-		if p.IDTokenHint.IsZero() {
-			q.add("client_id", site.ClientID)
-		}
+	}
+	// OpenID RP-Initiated Logout 1.0 §2: without an id_token_hint, client_id
+	// names the client to the OP (it needs it to check a
+	// post_logout_redirect_uri, and to know whose session ends).
+	if p.IDTokenHint.IsZero() && site.ClientID != "" {
+		q.add("client_id", site.ClientID)
 	}
 	if s := strings.TrimSpace(p.State); s != "" {
 		q.add("state", s)

@@ -166,6 +166,10 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 	if post != "" && !validRedirect(post) {
 		return nil, oxdErr(oxdclient.CodeInvalidRequest, "Invalid post_logout_redirect_uri (must be an absolute URL without fragment).")
 	}
+	back := strings.TrimSpace(p.ClientBackchannelLogoutURI)
+	if err := checkLogoutURIs(nonBlank(p.ClientFrontchannelLogoutURIs), back); err != nil {
+		return nil, err
+	}
 	claimsRedirects := nonBlank(p.ClaimsRedirectURI)
 	for _, r := range claimsRedirects {
 		if !validRedirect(r) {
@@ -184,6 +188,7 @@ func buildSite(p *oxdclient.SiteParams, disc *oidcConfig, kind siteKind) (*Site,
 		ClaimsRedirectURIs:          claimsRedirects,
 		ResponseTypes:               responseTypes,
 		FrontChannelLogoutURIs:      nonBlank(p.ClientFrontchannelLogoutURIs),
+		BackChannelLogoutURI:        back,
 		ClientName:                  name,
 		SectorIdentifierURI:         strings.TrimSpace(p.ClientSectorIdentifierURI),
 		ClientJWKSURI:               strings.TrimSpace(p.ClientJWKSURI),
@@ -242,8 +247,15 @@ func registrationMetadata(s *Site, now time.Time) (map[string]any, error) {
 	if len(s.ClientRequestURIs) > 0 {
 		m["request_uris"] = s.ClientRequestURIs
 	}
+	// OpenID Connect Front-Channel and Back-Channel Logout: the OP sends
+	// iss and sid (the middleware ends sessions by OP session).
 	if len(s.FrontChannelLogoutURIs) > 0 {
 		m["frontchannel_logout_uri"] = s.FrontChannelLogoutURIs[0]
+		m["frontchannel_logout_session_required"] = true
+	}
+	if s.BackChannelLogoutURI != "" {
+		m["backchannel_logout_uri"] = s.BackChannelLogoutURI
+		m["backchannel_logout_session_required"] = true
 	}
 	if len(s.AcrValues) > 0 {
 		m["default_acr_values"] = s.AcrValues
@@ -657,8 +669,16 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 	if p.ClientRequestURIs != nil {
 		s.ClientRequestURIs = nonBlank(p.ClientRequestURIs)
 	}
+	if p.ClientLogoutURIs != nil || p.ClientBackchannelLogoutURI != "" {
+		if err := checkLogoutURIs(nonBlank(p.ClientLogoutURIs), strings.TrimSpace(p.ClientBackchannelLogoutURI)); err != nil {
+			return nil, err
+		}
+	}
 	if p.ClientLogoutURIs != nil {
 		s.FrontChannelLogoutURIs = nonBlank(p.ClientLogoutURIs)
+	}
+	if v := strings.TrimSpace(p.ClientBackchannelLogoutURI); v != "" {
+		s.BackChannelLogoutURI = v
 	}
 	if p.Contacts != nil {
 		s.Contacts = nonBlank(p.Contacts)
@@ -940,4 +960,23 @@ func truncateUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// checkLogoutURIs checks the front-channel logout URIs and the
+// back-channel logout URI: absolute http(s) URLs without fragment
+// (Front-Channel Logout 1.0 §2, Back-Channel Logout 1.0 §2.2).
+func checkLogoutURIs(front []string, back string) error {
+	for _, u := range front {
+		if !validLogoutURI(u) {
+			return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_frontchannel_logout_uris (each must be an absolute http(s) URL without fragment).")
+		}
+	}
+	if back != "" && !validLogoutURI(back) {
+		return oxdErr(oxdclient.CodeInvalidRequest, "Invalid client_backchannel_logout_uri (must be an absolute http(s) URL without fragment).")
+	}
+	return nil
+}
+
+func validLogoutURI(s string) bool {
+	return validRedirect(s) && (strings.HasPrefix(strings.ToLower(s), "https://") || strings.HasPrefix(strings.ToLower(s), "http://"))
 }

@@ -582,3 +582,43 @@ func TestOPRedirectNotFollowed(t *testing.T) {
 	require.NotNil(t, oe, "a redirect is not a token answer")
 	assert.Equal(t, int32(0), hits.Load(), "the redirect target was contacted")
 }
+
+// TestLogoutURIsRegistered: client_backchannel_logout_uri (an extension)
+// and client_frontchannel_logout_uris must be absolute URLs without
+// fragment, at register_site and update_site; valid ones are kept with the
+// site, and get_logout_uri without id_token_hint and without
+// post_logout_redirect_uri still names the client.
+func TestLogoutURIsRegistered(t *testing.T) {
+	srv := oxdtest.NewServer(t)
+	base := map[string]any{"op_host": srv.OP.Issuer(), "authorization_redirect_uri": "https://rp.example.test/cb", "scope": []string{"openid"}}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{k: v}
+		for k, v := range base {
+			m[k] = v
+		}
+		return m
+	}
+	for _, bad := range []map[string]any{
+		with("client_backchannel_logout_uri", "/relative"),
+		with("client_backchannel_logout_uri", "https://rp.example.test/bc#frag"),
+		with("client_frontchannel_logout_uris", []string{"javascript:alert(1)"}),
+	} {
+		_, oe := exec(t, srv.Engine, "register_site", bad)
+		requireCode(t, oe, oxdclient.CodeInvalidRequest)
+	}
+	ok := with("client_backchannel_logout_uri", "https://rp.example.test/logout/backchannel")
+	ok["client_frontchannel_logout_uris"] = []string{"https://rp.example.test/logout/frontchannel"}
+	m, oe := exec(t, srv.Engine, "register_site", ok)
+	require.Nil(t, oe)
+	id := m["oxd_id"].(string)
+	_, oe = exec(t, srv.Engine, "update_site", map[string]any{"oxd_id": id, "client_backchannel_logout_uri": "ftp://x"})
+	requireCode(t, oe, oxdclient.CodeInvalidRequest)
+	_, oe = exec(t, srv.Engine, "update_site", map[string]any{"oxd_id": id, "client_backchannel_logout_uri": "https://rp.example.test/bc2"})
+	require.Nil(t, oe)
+	lo, oe := exec(t, srv.Engine, "get_logout_uri", map[string]any{"oxd_id": id})
+	require.Nil(t, oe)
+	u, err := url.Parse(lo["uri"].(string))
+	require.NoError(t, err)
+	assert.False(t, u.Query().Has("post_logout_redirect_uri"))
+	assert.NotEmpty(t, u.Query().Get("client_id"), "client_id names the client without id_token_hint and post_logout_redirect_uri")
+}

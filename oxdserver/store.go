@@ -73,6 +73,7 @@ type Site struct {
 	ClaimsRedirectURIs          []string `json:"claims_redirect_uri,omitempty"`
 	ResponseTypes               []string `json:"response_types,omitempty"`
 	FrontChannelLogoutURIs      []string `json:"front_channel_logout_uri,omitempty"`
+	BackChannelLogoutURI        string   `json:"back_channel_logout_uri,omitempty"`
 	ClientID                    string   `json:"client_id"`
 	ClientSecret                string   `json:"client_secret,omitempty"`
 	RegistrationAccessToken     string   `json:"client_registration_access_token,omitempty"`

@@ -60,6 +60,8 @@ type serverOptions struct {
 	protect    bool
 	clientName string
 	authMethod string
+	backURI    string
+	frontURI   string
 }
 
 // ServerOption configures NewServer.
@@ -114,6 +116,14 @@ func WithClientAuthMethod(method string) ServerOption {
 	return func(o *serverOptions) { o.authMethod = method }
 }
 
+// WithLogoutURIs registers the site's back-channel logout URI
+// (client_backchannel_logout_uri) and front-channel logout URI
+// (client_frontchannel_logout_uris); empty values register none. The
+// development OP then notifies them at end_session.
+func WithLogoutURIs(backChannel, frontChannel string) ServerOption {
+	return func(o *serverOptions) { o.backURI, o.frontURI = backChannel, frontChannel }
+}
+
 // WithClientName sets the client_name of the site.
 func WithClientName(name string) ServerOption { return func(o *serverOptions) { o.clientName = name } }
 
@@ -155,6 +165,8 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 			// The setup client keeps client_secret_basic (its secret goes
 			// to get_client_token).
 			ClientTokenEndpointAuthMethod: o.authMethod,
+			ClientBackchannelLogoutURI:    o.backURI,
+			ClientFrontchannelLogoutURIs:  nonEmpty(o.frontURI),
 		},
 		SetupClientName: o.clientName + " (setup)",
 	})
@@ -330,4 +342,11 @@ func BrowserLogin(ctx context.Context, hc *http.Client, authURL, username, passw
 		return nil, fmt.Errorf("%w: credentials for %q not accepted", ErrLoginFailed, username)
 	}
 	return leave, nil
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }

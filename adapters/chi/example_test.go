@@ -23,7 +23,7 @@ func Example() {
 	oxdchi.Mount(r, auth, oxdchi.DefaultRoutes)
 	r.With(auth.RequireLogin).Get("/profile", func(w http.ResponseWriter, r *http.Request) {
 		u, _ := oxdchi.User(r)
-		fmt.Fprintf(w, "Hello, %s", u.Name())
+		fmt.Fprintf(w, "Hello, %s", u.Claim("name"))
 	})
 	r.Route("/api", func(r chi.Router) {
 		// The declared template is chi's complete route pattern.

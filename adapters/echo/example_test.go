@@ -26,7 +26,7 @@ func Example() {
 	oxdecho.Mount(e, auth, oxdecho.DefaultRoutes)
 	e.GET("/profile", func(c echo.Context) error {
 		u, _ := oxdecho.User(c)
-		return c.String(http.StatusOK, "Hello, "+u.Name())
+		return c.String(http.StatusOK, "Hello, "+u.Claim("name"))
 	}, oxdecho.RequireLogin(auth))
 	api := e.Group("/api")
 	// The declared template is echo's path of the route.

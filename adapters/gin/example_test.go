@@ -26,7 +26,7 @@ func Example() {
 	oxdgin.Mount(r, auth, oxdgin.DefaultRoutes)
 	r.GET("/profile", oxdgin.RequireLogin(auth), func(c *gin.Context) {
 		u, _ := oxdgin.User(c)
-		c.String(http.StatusOK, "Hello, %s", u.Name())
+		c.String(http.StatusOK, "Hello, %s", u.Claim("name"))
 	})
 	api := r.Group("/api")
 	// The declared template is gin's full path of the route.

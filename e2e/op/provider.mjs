@@ -214,6 +214,14 @@ async function main() {
       },
     },
     extraTokenClaims: umaExtraTokenClaims,
+    // The test applications listen on loopback only: outgoing requests to
+    // loopback (back-channel logout, client JWKS) skip the provider's
+    // protection against special-use addresses; any other target keeps it.
+    fetch: (url, options) => {
+      const host = new URL(url).hostname;
+      if (host === '127.0.0.1' || host === '[::1]' || host === 'localhost') delete options.dispatcher;
+      return fetch(url, options);
+    },
     features: {
       devInteractions: { enabled: true },
       // open profile: open registration (no initial access token); static
@@ -233,6 +241,10 @@ async function main() {
         allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      // OpenID Connect Back-Channel Logout: at end_session the provider
+      // POSTs a logout token to the backchannel_logout_uri of every client
+      // of the session.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
@@ -272,13 +284,14 @@ async function main() {
   const provider = new Provider(issuer, configuration);
   addUMA(provider, issuer, registration ? {} : { registration: false, tokenEndpointAuthMethods: CLIENT_AUTH_METHODS });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
+  provider.on('backchannel.success', (ctx, client) => console.error(`backchannel.success: ${client.clientId}`));
   // The reasons behind 4xx answers (their descriptions are generic on purpose)
   // go to the log, which the test harness shows when a test fails.
   for (const ev of ['authorization.error', 'grant.error', 'userinfo.error', 'introspection.error',
     'revocation.error', 'end_session.error', 'registration_create.error', 'registration_update.error',
-    'registration_delete.error', 'jwks.error', 'discovery.error', 'check_session.error']) {
+    'registration_delete.error', 'jwks.error', 'discovery.error', 'check_session.error', 'backchannel.error']) {
     provider.on(ev, (ctx, err) => {
-      console.error(`${ev}: ${err.error || err.name}: ${err.error_description || err.message}${err.error_detail ? ` (${err.error_detail})` : ''}`);
+      console.error(`${ev}: ${err.error || err.name}: ${err.error_description || err.message}${err.error_detail ? ` (${err.error_detail})` : ''}${err.cause ? ` (cause: ${err.cause.code || err.cause.message})` : ''}`);
     });
   }
 

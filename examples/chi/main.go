@@ -69,7 +69,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		name := ""
 		if u, ok := auth.Authenticated(r); ok {
-			name = u.Name()
+			name = u.Claim("name")
 		}
 		env.WriteHome(w, "oxd for Go: chi example", name)
 	})
@@ -78,7 +78,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	r.With(auth.RequireLogin).Get("/profile", func(w http.ResponseWriter, r *http.Request) {
 		u, _ := oxdchi.User(r)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "%s <%s>\nsubject %s\n", u.Name(), u.Email(), u.Subject)
+		fmt.Fprintf(w, "%s <%s>\nsubject %s\n", u.Claim("name"), u.Claim("email"), u.Subject)
 	})
 
 	// An RPT with the scope photos.read only. The declared template is

@@ -20,6 +20,7 @@ import (
 	"github.com/oxdgo/oxd"
 	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/sessionindex"
 )
 
 // sessionCookieName uses the __Host- prefix: the browser accepts the cookie
@@ -55,7 +56,10 @@ type site struct {
 	sessions *scs.SessionManager
 	store    *sessionGen
 	uma      *umaState // nil when no client is registered
-	mux      *http.ServeMux
+	// index records which sessions belong to which OP session, so that a
+	// logout at the OP (back- or front-channel) ends them.
+	index *sessionindex.Memory
+	mux   *http.ServeMux
 	// problem says why a saved registration is not usable (shown on the
 	// settings page).
 	problem string
@@ -180,6 +184,10 @@ func (a *app) setupClient(ctx context.Context, s *Settings) (*Settings, error) {
 			ResponseTypes:            []string{"code"},
 			ClientName:               s.ClientName,
 			OxdRPProgrammingLanguage: "go",
+			// Logout at the OP ends the demo's session too (back-channel:
+			// the OP calls the demo directly; /logout/frontchannel is
+			// mounted as well, for OPs that only do front-channel).
+			ClientBackchannelLogoutURI: originOf(s.AuthorizationRedirectURI) + "/logout/backchannel",
 		},
 		SetupClientName: s.ClientName + " (setup)",
 	})
@@ -208,6 +216,39 @@ func (a *app) setupClient(ctx context.Context, s *Settings) (*Settings, error) {
 	return out, nil
 }
 
+// originOf is the scheme://host of an absolute URL ("" if it is not one).
+func originOf(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// signedInMarker is a cookie the demo sets while a user is signed in, so
+// that it can tell "you were signed out at the OP" (the session ended
+// without this browser's sign-out) from "never signed in".
+const signedInMarker = "demo_signed_in"
+
+func setMarker(w http.ResponseWriter, on bool) {
+	c := &http.Cookie{Name: signedInMarker, Value: "1", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
+	if !on {
+		c.Value, c.MaxAge = "", -1
+	}
+	http.SetCookie(w, c)
+}
+
+// endedAtOP reports whether the browser had a signed-in session that ended
+// without its own sign-out (a logout at the OP), and clears the marker.
+func endedAtOP(w http.ResponseWriter, r *http.Request, signedIn bool) bool {
+	c, err := r.Cookie(signedInMarker)
+	if err != nil || c.Value == "" || signedIn {
+		return false
+	}
+	setMarker(w, false)
+	return true
+}
+
 func cmp(a, b string) string {
 	if a != "" {
 		return a
@@ -221,9 +262,10 @@ func cmp(a, b string) string {
 func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 	st := &site{settings: s, problem: problem}
 	if keep != nil {
-		st.store = keep.store
+		st.store, st.index = keep.store, keep.index
 	} else {
 		st.store = a.sessionStore.generation(a.generation.Add(1))
+		st.index = sessionindex.NewMemory(sessionindex.MemoryOptions{})
 	}
 	st.sessions = scs.New()
 	st.sessions.Store = st.store
@@ -250,6 +292,7 @@ func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 			Logger:                a.log,
 			Realm:                 "oxd-demo",
 			UMA:                   umaConfig(st),
+			SessionIndex:          st.index,
 		}
 		auth, err := oxd.New(a.d.client, st.sessions, cfg)
 		browser := err == nil
@@ -348,7 +391,17 @@ func (a *app) routes(st *site) *http.ServeMux {
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) { a.loginPage(w, r, st) })
 	mux.Handle("GET /login/start", auth.LoginHandler())
 	mux.Handle("GET /callback", auth.CallbackHandler())
-	mux.Handle("/logout", auth.LogoutHandler()) // POST only; it answers 405 to the rest
+	logout := auth.LogoutHandler()
+	mux.Handle("/logout", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // POST only; it answers 405 to the rest
+		if r.Method == http.MethodPost {
+			setMarker(w, false)
+		}
+		logout.ServeHTTP(w, r)
+	}))
+	// OpenID Connect Back-Channel and Front-Channel Logout: the OP ends
+	// the demo's sessions when the user signs out there.
+	mux.Handle("POST /logout/backchannel", auth.BackChannelLogoutHandler())
+	mux.Handle("GET /logout/frontchannel", auth.FrontChannelLogoutHandler())
 	mux.Handle("GET /userinfo", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.userinfo(w, r, st)
 	})))
@@ -386,6 +439,8 @@ func explainAuthError(err error) (string, string) {
 		return "Sign-in response not recognised", "This sign-in response does not belong to a sign-in started in this browser, or it was already used. Start again from the sign-in page."
 	case errors.Is(err, oxd.ErrSessionCookieMissing):
 		return "Session cookie missing", "The browser did not send the session cookie back with the OP's answer. Enable cookies and start again."
+	case errors.Is(err, oxd.ErrLocalLogoutOnly):
+		return "Signed out of the demo only", "You are signed out of the demo, but the OP has no end-session endpoint (or oxd could not build the logout URL): your session at the OP may still be active. Sign out there too, or close the browser."
 	case errors.Is(err, oxd.ErrCrossOrigin):
 		return "Cross-origin request refused", "Sign out with the demo's own button."
 	case errors.Is(err, oxd.ErrUnavailable), errors.Is(err, oxd.ErrTimeout):
@@ -668,6 +723,7 @@ func (a *app) remove(w http.ResponseWriter, r *http.Request) {
 type homeView struct {
 	Registered, SignedIn bool
 	Name                 string
+	EndedAtOP            bool // "you were signed out at the OP"
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request, st *site) {
@@ -675,8 +731,9 @@ func (a *app) home(w http.ResponseWriter, r *http.Request, st *site) {
 	if st.auth != nil {
 		if u, ok := st.auth.Authenticated(r); ok {
 			v.SignedIn = true
-			v.Name = cmp(u.Name(), u.Subject)
+			v.Name = cmp(u.Claim("name"), u.Subject)
 		}
+		v.EndedAtOP = endedAtOP(w, r, v.SignedIn)
 	}
 	a.render(w, r, st, http.StatusOK, "home", "Home", "", v)
 }
@@ -715,10 +772,11 @@ func (a *app) userinfo(w http.ResponseWriter, r *http.Request, st *site) {
 		a.renderError(w, r, http.StatusInternalServerError, "No user", "The page was reached without a signed-in user.")
 		return
 	}
+	setMarker(w, true)
 	v := userinfoView{
 		Subject:           u.Subject,
-		Name:              u.Name(),
-		Email:             u.Email(),
+		Name:              u.Claim("name"),
+		Email:             u.Claim("email"),
 		Claims:            claimRows(u.Claims),
 		IDToken:           claimRows(u.IDTokenClaims),
 		AuthenticatedAt:   u.AuthenticatedAt,

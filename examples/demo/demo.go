@@ -162,7 +162,15 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("development OP: listen on %s: %w", d.opts.DevOPAddr, err)
 	}
-	op, err := devop.NewOP("http://"+d.devOPLn.Addr().String(), devop.OPConfig{Logger: d.log})
+	opCfg := devop.OPConfig{Logger: d.log}
+	if d.cert != nil {
+		// The OP's back-channel logout requests reach the demo over TLS
+		// with its development certificate.
+		pool := x509.NewCertPool()
+		pool.AddCert(d.cert)
+		opCfg.LogoutHTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	op, err := devop.NewOP("http://"+d.devOPLn.Addr().String(), opCfg)
 	if err != nil {
 		return fmt.Errorf("development OP: %w", err)
 	}

@@ -579,3 +579,34 @@ func TestDemoForeignClaimsRedirect(t *testing.T) {
 		t.Fatalf("foreign claims redirect: %d\n%s", status, body)
 	}
 }
+
+// TestDemoSignedOutAtOP: signing out at the development OP (its own
+// end_session page, not the demo's button) ends the demo's session through
+// back-channel logout, and the home page says so.
+func TestDemoSignedOutAtOP(t *testing.T) {
+	td := startTestDemo(t, "")
+	td.register(t)
+	td.login(t, "alice", "alice-password")
+	end := td.d.opHost + "/end_session"
+	status, _, body := td.get(t, end)
+	m := regexp.MustCompile(`name="xsrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("end_session: %d\n%s", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, end, strings.NewReader(url.Values{"xsrf": {m[1]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if status, _, body := td.do(t, req); status != http.StatusOK {
+		t.Fatalf("confirm sign-out: %d\n%s", status, body)
+	}
+	if status, loc, _ := td.get(t, "/userinfo"); status != http.StatusSeeOther || strings.HasPrefix(loc, "/userinfo") {
+		t.Fatalf("userinfo after signing out at the OP: %d %q", status, loc)
+	}
+	_, _, body = td.get(t, "/")
+	if !strings.Contains(body, `id="ended-at-op"`) {
+		t.Fatalf("home does not say the session ended at the OP:\n%s", body)
+	}
+	// Once only.
+	if _, _, body = td.get(t, "/"); strings.Contains(body, `id="ended-at-op"`) {
+		t.Fatal("the notice is shown again")
+	}
+}

@@ -70,7 +70,7 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, st *site, status in
 		if st.auth != nil {
 			if u, ok := st.auth.Authenticated(r); ok {
 				data.SignedIn = true
-				data.UserName = cmp(u.Name(), u.Subject)
+				data.UserName = cmp(u.Claim("name"), u.Subject)
 			}
 		}
 	}

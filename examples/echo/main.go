@@ -69,7 +69,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	e.GET("/", func(c echo.Context) error {
 		name := ""
 		if u, ok := auth.Authenticated(c.Request()); ok {
-			name = u.Name()
+			name = u.Claim("name")
 		}
 		env.WriteHome(c.Response(), "oxd for Go: echo example", name)
 		return nil
@@ -78,7 +78,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	// Signed-in users only.
 	e.GET("/profile", func(c echo.Context) error {
 		u, _ := oxdecho.User(c)
-		return c.String(http.StatusOK, fmt.Sprintf("%s <%s>\nsubject %s\n", u.Name(), u.Email(), u.Subject))
+		return c.String(http.StatusOK, fmt.Sprintf("%s <%s>\nsubject %s\n", u.Claim("name"), u.Claim("email"), u.Subject))
 	}, oxdecho.RequireLogin(auth))
 
 	// An RPT with the scope photos.read only. The declared template is

@@ -69,7 +69,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	r.GET("/", func(c *gin.Context) {
 		name := ""
 		if u, ok := auth.Authenticated(c.Request); ok {
-			name = u.Name()
+			name = u.Claim("name")
 		}
 		env.WriteHome(c.Writer, "oxd for Go: gin example", name)
 	})
@@ -77,7 +77,7 @@ func newApp(ctx context.Context, env *devenv.Env) (http.Handler, error) {
 	// Signed-in users only.
 	r.GET("/profile", oxdgin.RequireLogin(auth), func(c *gin.Context) {
 		u, _ := oxdgin.User(c)
-		c.String(http.StatusOK, "%s <%s>\nsubject %s\n", u.Name(), u.Email(), u.Subject)
+		c.String(http.StatusOK, "%s <%s>\nsubject %s\n", u.Claim("name"), u.Claim("email"), u.Subject)
 	})
 
 	// An RPT with the scope photos.read only. The declared template is

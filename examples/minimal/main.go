@@ -150,7 +150,7 @@ func homePage(w http.ResponseWriter, r *http.Request) {
 func accountPage(w http.ResponseWriter, r *http.Request) {
 	u, _ := oxd.UserFrom(r.Context()) // RequireLogin put the user there
 	page(w, "Account", fmt.Sprintf("<p>Signed in as %s &lt;%s&gt; (subject %s).</p>%s",
-		html.EscapeString(u.Name()), html.EscapeString(u.Email()), html.EscapeString(u.Subject), logoutForm))
+		html.EscapeString(u.Claim("name")), html.EscapeString(u.Claim("email")), html.EscapeString(u.Subject), logoutForm))
 }
 
 func loggedOutPage(w http.ResponseWriter, r *http.Request) {

@@ -19,7 +19,8 @@
 //     sid or sub (strings) is present, nonce is absent, jti is present;
 //   - and, last, the jti is fresh in the replay cache (shared by every
 //     replica), where it stays for as long as the token's iat would be
-//     accepted.
+//     accepted plus ClockSkew, so that a replica whose clock is up to
+//     ClockSkew behind cannot accept a replay near the window's end.
 //
 // Deployed OPs differ from the letter of the specification: some send
 // typ "JWT" instead of "logout+jwt", or no typ, no sub (sid only), no exp.
@@ -376,9 +377,11 @@ func (v *Validator) checkClaims(payload []byte) (*Claims, time.Duration, error) 
 	if jti == "" {
 		return nil, 0, ErrJTI
 	}
-	// The jti is remembered for as long as this iat is accepted, plus a
+	// The jti is remembered for as long as this iat is accepted here, plus
+	// ClockSkew for a replica whose clock is up to ClockSkew behind ours
+	// (it still accepts this iat after our window has closed), plus a
 	// second for clock granularity.
-	ttl := max(iat.Sub(oldest)+time.Second, time.Second)
+	ttl := max(iat.Sub(oldest)+v.cfg.ClockSkew+time.Second, time.Second)
 	return &Claims{Issuer: v.cfg.Issuer, Subject: sub, SID: sid, JTI: jti, IssuedAt: iat}, ttl, nil
 }
 

@@ -218,7 +218,8 @@ func TestReplayedJTI(t *testing.T) {
 }
 
 // TestReplayMarkOutlivesIATWindow: the jti is remembered as long as the
-// token's iat would be accepted.
+// token's iat would be accepted, by this replica and by one whose clock is
+// up to ClockSkew behind.
 func TestReplayMarkOutlivesIATWindow(t *testing.T) {
 	k := newRSAKey("k1", 0)
 	op := newTestOP(t, k)
@@ -227,10 +228,61 @@ func TestReplayMarkOutlivesIATWindow(t *testing.T) {
 	cl := op.claims()
 	cl["iat"] = time.Now().Add(-time.Minute).Unix()
 	expectAccepted(t, v, sign(t, k, "JWT", cl))
-	// Accepted until iat+MaxAge+skew = now+2m20s (iat has whole seconds).
-	if rec.ttl < 2*time.Minute+19*time.Second || rec.ttl > 2*time.Minute+22*time.Second {
-		t.Fatalf("jti kept for %v, want about 2m20s", rec.ttl)
+	// Accepted here until iat+MaxAge+skew = now+2m20s, by a replica 20s
+	// behind until now+2m40s (iat has whole seconds).
+	if rec.ttl < 2*time.Minute+39*time.Second || rec.ttl > 2*time.Minute+42*time.Second {
+		t.Fatalf("jti kept for %v, want about 2m40s", rec.ttl)
 	}
+
+	// A replica whose clock is ClockSkew behind, sharing the replay cache,
+	// refuses the replay just before its own window closes: the mark is
+	// still there. The cache keeps marks by the real time.
+	t0 := time.Now().Truncate(time.Second)
+	real := t0.Add(time.Minute)
+	shared := &clockReplay{now: func() time.Time { return real }, marks: map[string]time.Time{}}
+	mod := func(behind time.Duration) func(*Config) {
+		return func(c *Config) {
+			c.MaxAge = 3 * time.Minute
+			c.ClockSkew = 20 * time.Second
+			c.Now = func() time.Time { return real.Add(-behind) }
+		}
+	}
+	onTime := newValidator(t, op, shared, mod(0))
+	late := newValidator(t, op, shared, mod(20*time.Second))
+	cl = op.claims()
+	cl["iat"] = t0.Unix()
+	tok := sign(t, k, "JWT", cl)
+	expectAccepted(t, onTime, tok)
+	// Past the on-time replica's window (t0+3m20s), inside the late one's
+	// (its clock reads t0+3m19s).
+	real = t0.Add(3*time.Minute + 39*time.Second)
+	if _, err := late.Validate(bg, tok); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay on a replica with a late clock = %v, want ErrReplayed", err)
+	}
+	// Once every replica's window has closed the token is refused as too
+	// old, whatever the cache holds.
+	real = t0.Add(3*time.Minute + 42*time.Second)
+	if _, err := late.Validate(bg, tok); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("after the window = %v, want ErrTooOld", err)
+	}
+}
+
+// clockReplay is a replay cache on a settable clock.
+type clockReplay struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	marks map[string]time.Time
+}
+
+func (c *clockReplay) MarkJTI(_ contextT, iss, jti string, ttl time.Duration) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := iss + "\x00" + jti
+	if exp, ok := c.marks[k]; ok && c.now().Before(exp) {
+		return false, nil
+	}
+	c.marks[k] = c.now().Add(ttl)
+	return true, nil
 }
 
 type recordingReplay struct {

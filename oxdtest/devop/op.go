@@ -118,6 +118,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -243,6 +244,11 @@ type OPConfig struct {
 	// refused.
 	ClientAuthMethods []string
 
+	// LogoutHTTPClient sends back-channel logout requests (to the clients'
+	// backchannel_logout_uri at end_session). Default: a client with a 5s
+	// timeout. Tests set one that trusts their TLS test server.
+	LogoutHTTPClient *http.Client
+
 	// StrictClientAuthMethod makes client_secret_basic and
 	// client_secret_post clients use exactly their registered method.
 	// By default either is accepted from both (JWT and public clients
@@ -332,6 +338,8 @@ type OP struct {
 	secureCook bool
 
 	keys *keyring
+
+	backChannelSent atomic.Int64
 
 	mu     sync.Mutex
 	st     *store

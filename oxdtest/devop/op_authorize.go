@@ -1,6 +1,7 @@
 package devop
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -270,6 +271,7 @@ func (op *OP) handleAuthorize(w http.ResponseWriter, r *http.Request, _ string) 
 	binding := op.browserBinding(w, r)
 	id := op.newInteraction(&interaction{kind: iaLogin, browser: binding, auth: req})
 	renderPage(w, http.StatusOK, "login", pageData{
+		Users: op.demoUsers(),
 		Title: "Sign in", Client: c.meta.ClientName, Action: op.url(pathLogin), Interaction: id,
 	})
 }
@@ -324,6 +326,10 @@ func (op *OP) issueCode(w http.ResponseWriter, r *http.Request, req authRequest,
 		authTime:    sess.authTime,
 		expires:     now.Add(op.cfg.CodeTTL),
 		grantID:     randomID(),
+		sid:         sess.sid,
+	}
+	if sess.clients != nil {
+		sess.clients[req.clientID] = true // shared with the stored session
 	}
 	op.mu.Unlock()
 	q := url.Values{"code": {code}}
@@ -378,6 +384,7 @@ func (op *OP) handleLogin(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		}
 		renderPage(w, http.StatusOK, "login", pageData{
+			Users: op.demoUsers(),
 			Title: "Sign in", Client: c.meta.ClientName, Action: op.url(pathLogin), Interaction: id,
 			Error: "Invalid username or password.", Username: username,
 		})
@@ -400,7 +407,7 @@ func (op *OP) startSession(w http.ResponseWriter, r *http.Request, subject strin
 	if c, err := r.Cookie(op.sessionCookieName()); err == nil {
 		delete(op.st.sessions, digestOf(c.Value))
 	}
-	s := &sessionRec{subject: subject, authTime: now, expires: now.Add(defaultSessionTTL)}
+	s := &sessionRec{subject: subject, authTime: now, expires: now.Add(defaultSessionTTL), sid: randomID(), clients: map[string]bool{}}
 	op.st.sessions[digestOf(id)] = s
 	op.mu.Unlock()
 	op.setCookie(w, op.sessionCookieName(), id, 0)
@@ -408,14 +415,27 @@ func (op *OP) startSession(w http.ResponseWriter, r *http.Request, subject strin
 	return &cp
 }
 
-// endSession deletes the browser's OP session and its cookie.
-func (op *OP) endSession(w http.ResponseWriter, r *http.Request) {
+// endSession deletes the browser's OP session and its cookie, sends
+// back-channel logout to every client of the session that registered a
+// backchannel_logout_uri, and returns the front-channel logout URLs (with
+// iss and sid) of those that registered a frontchannel_logout_uri.
+func (op *OP) endSession(w http.ResponseWriter, r *http.Request) (front []string) {
+	var ended *sessionRec
 	if c, err := r.Cookie(op.sessionCookieName()); err == nil {
 		op.mu.Lock()
+		if s, ok := op.st.sessions[digestOf(c.Value)]; ok {
+			cp := *s
+			cp.clients = maps.Clone(s.clients)
+			ended = &cp
+		}
 		delete(op.st.sessions, digestOf(c.Value))
 		op.mu.Unlock()
 	}
 	op.setCookie(w, op.sessionCookieName(), "", -1)
+	if ended == nil {
+		return nil
+	}
+	return op.notifyLogout(r.Context(), ended)
 }
 
 // handleEndSession serves RP-initiated logout (OIDC RP-Initiated Logout
@@ -443,8 +463,8 @@ func (op *OP) handleEndSession(w http.ResponseWriter, r *http.Request, _ string)
 			renderMessage(w, http.StatusBadRequest, "Sign-out expired", "This sign-out request was already used.")
 			return
 		}
-		op.endSession(w, r)
-		op.finishLogout(w, r, ia.logoutRedirect, ia.logoutState)
+		front := op.endSession(w, r)
+		op.finishLogout(w, r, ia.logoutRedirect, ia.logoutState, front)
 		return
 	}
 	params := r.Form
@@ -473,8 +493,8 @@ func (op *OP) handleEndSession(w http.ResponseWriter, r *http.Request, _ string)
 		state = ""
 	}
 	if hintValid {
-		op.endSession(w, r)
-		op.finishLogout(w, r, redirect, state)
+		front := op.endSession(w, r)
+		op.finishLogout(w, r, redirect, state, front)
 		return
 	}
 	binding := op.browserBinding(w, r)
@@ -482,16 +502,28 @@ func (op *OP) handleEndSession(w http.ResponseWriter, r *http.Request, _ string)
 	renderPage(w, http.StatusOK, "logout", pageData{Title: "Sign out", Action: op.url(pathEndSession), Interaction: id})
 }
 
-func (op *OP) finishLogout(w http.ResponseWriter, r *http.Request, redirect, state string) {
-	if redirect == "" {
+// finishLogout ends an RP-initiated logout: with front-channel logout URLs
+// a "signed out" page that loads each in an iframe and then continues to
+// the post-logout redirect (if any); otherwise the redirect itself, or
+// the page.
+func (op *OP) finishLogout(w http.ResponseWriter, r *http.Request, redirect, state string, front []string) {
+	next := ""
+	if redirect != "" {
+		q := url.Values{}
+		if state != "" {
+			q.Set("state", state)
+		}
+		next = appendQuery(redirect, q)
+	}
+	if len(front) > 0 {
+		renderFrontChannel(w, front, next)
+		return
+	}
+	if next == "" {
 		renderMessage(w, http.StatusOK, "Signed out", "You are signed out of the development OP.")
 		return
 	}
-	q := url.Values{}
-	if state != "" {
-		q.Set("state", state)
-	}
-	http.Redirect(w, r, appendQuery(redirect, q), redirectStatus(r))
+	http.Redirect(w, r, next, redirectStatus(r))
 }
 
 // audienceOf returns the single audience of ID token claims ("" if none
@@ -507,4 +539,13 @@ func audienceOf(claims map[string]any) string {
 		}
 	}
 	return ""
+}
+
+// demoUsers are the accounts named on the login page: the DemoUsers when
+// the OP runs with them (OPConfig.Users nil), none otherwise.
+func (op *OP) demoUsers() []User {
+	if op.cfg.Users != nil {
+		return nil
+	}
+	return op.users
 }

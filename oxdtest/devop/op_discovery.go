@@ -44,8 +44,10 @@ func (op *OP) handleDiscovery(w http.ResponseWriter, r *http.Request, _ string) 
 		"request_uri_parameter_supported":                          false,
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
 		"authorization_response_iss_parameter_supported":           !op.cfg.DisableAuthorizationResponseIss,
-		"frontchannel_logout_supported":                            false,
-		"backchannel_logout_supported":                             false,
+		"frontchannel_logout_supported":                            true,
+		"frontchannel_logout_session_supported":                    true,
+		"backchannel_logout_supported":                             true,
+		"backchannel_logout_session_supported":                     true,
 	}
 	op.dropDisabled(doc)
 	writeJSON(w, http.StatusOK, doc)

@@ -59,6 +59,11 @@ type clientMeta struct {
 	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
 	JWKSURI                     string          `json:"jwks_uri,omitempty"`
 	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	// OpenID Connect Front-Channel and Back-Channel Logout.
+	FrontChannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontChannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
+	BackChannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	BackChannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 type clientRec struct {
@@ -152,6 +157,18 @@ func parseClientMeta(raw map[string]json.RawMessage) (clientMeta, map[string]jso
 	if v, present := raw["jwks"]; present && string(v) != "null" {
 		m.JWKS = v
 	}
+	// Front-Channel and Back-Channel Logout: absolute http(s) URLs.
+	for key, dst := range map[string]*string{"frontchannel_logout_uri": &m.FrontChannelLogoutURI, "backchannel_logout_uri": &m.BackChannelLogoutURI} {
+		if *dst, ok = str(key); !ok {
+			return bad("invalid_client_metadata", key+" must be a string")
+		}
+		if u, err := url.Parse(*dst); *dst != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "") {
+			return bad("invalid_client_metadata", key+" must be an absolute http(s) URL without fragment")
+		}
+	}
+	m.FrontChannelLogoutSessionRequired = string(raw["frontchannel_logout_session_required"]) == "true"
+	m.BackChannelLogoutSessionRequired = string(raw["backchannel_logout_session_required"]) == "true"
+
 	// scope: RFC 7591 says a space-separated string; accept an array too.
 	if v, present := raw["scope"]; present && string(v) != "null" {
 		if s, ok := str("scope"); ok {

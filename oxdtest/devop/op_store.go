@@ -84,12 +84,15 @@ type codeRec struct {
 	expires     time.Time
 	used        bool
 	grantID     string
+	sid         string
 }
 
 type sessionRec struct {
 	subject  string
 	authTime time.Time
 	expires  time.Time
+	sid      string          // the OP session's id, the ID token's sid
+	clients  map[string]bool // client_ids given a code in this session; op.mu
 }
 
 type interactionKind int

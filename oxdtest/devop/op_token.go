@@ -49,6 +49,7 @@ type tokenGrant struct {
 	grantID  string
 	nonce    string
 	refresh  bool
+	sid      string
 }
 
 // issueLocked creates the access (and refresh) token records; op.mu is
@@ -95,6 +96,9 @@ func (op *OP) finishTokens(w http.ResponseWriter, g tokenGrant, now time.Time, a
 		claims["at_hash"] = atHash(access)
 		if g.nonce != "" {
 			claims["nonce"] = g.nonce
+		}
+		if g.sid != "" {
+			claims["sid"] = g.sid
 		}
 		idt, err := op.sign(claims)
 		if err != nil {
@@ -150,7 +154,7 @@ func (op *OP) grantCode(w http.ResponseWriter, c *clientRec, form url.Values) {
 	rec.expires = now.Add(max(op.cfg.RefreshTokenTTL, op.cfg.AccessTokenTTL))
 	g := tokenGrant{
 		client: c, subject: rec.subject, scopes: rec.scopes, authTime: rec.authTime,
-		grantID: rec.grantID, nonce: rec.nonce, refresh: c.hasGrant(grantRefreshToken),
+		grantID: rec.grantID, nonce: rec.nonce, refresh: c.hasGrant(grantRefreshToken), sid: rec.sid,
 	}
 	access, refresh := op.issueLocked(g, now)
 	op.mu.Unlock()

@@ -15,7 +15,7 @@ func Hello(u *oxd.User, ok bool) string {
 	if !ok {
 		return "no user"
 	}
-	return "hello " + u.Name()
+	return "hello " + u.Claim("name")
 }
 
 // CheckLogin checks a router with the adapter's Mount(DefaultRoutes),
