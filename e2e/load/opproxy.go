@@ -44,7 +44,11 @@ func NewFaultProxy() (*FaultProxy, error) {
 		return nil, err
 	}
 	p := &FaultProxy{URL: "http://" + ln.Addr().String(), ln: ln, Secrets: NewSecrets()}
-	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 30 * time.Second}
+	// Node's HTTP server (the certified OP) closes an idle keep-alive
+	// connection after 5 s; a POST sent on one it is closing fails and is
+	// not retried. Dropping idle connections sooner keeps that race out of
+	// the figures.
+	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 3 * time.Second}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			u := p.upstream.Load()
