@@ -364,6 +364,12 @@ func New(cfg Config) (*Engine, error) {
 		// An own transport (TLS verification on), so that Close can drop
 		// its idle connections without touching http.DefaultTransport.
 		e.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
+		// Common OP servers close idle keep-alive connections after a
+		// few seconds (Node's default is 5 s); a token POST sent on a
+		// connection the OP is closing fails and is not retried (POST
+		// is not replayable). Dropping idle connections sooner avoids
+		// that race at the cost of an occasional new handshake.
+		e.ownTransport.IdleConnTimeout = 4 * time.Second
 		e.http = &http.Client{Timeout: cfg.OPTimeout, Transport: e.ownTransport, CheckRedirect: noRedirects}
 	}
 	if e.log == nil {
