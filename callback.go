@@ -30,9 +30,10 @@ const (
 //   - refuses oversized or repeated parameters (400, [ErrBadCallback]);
 //   - turns an OP error parameter into 400 with an [*OPError];
 //   - requires a state equal (constant-time) to a pending login of this
-//     browser's session, else 400 ([ErrStateMissing], [ErrStateMismatch],
-//     [ErrSessionCookieMissing]) without calling oxd; a pending login is
-//     used once;
+//     browser (its pending-login cookie, see Config.PendingLoginKey), else
+//     400 ([ErrStateMissing], [ErrStateMismatch], [ErrSessionCookieMissing])
+//     without calling oxd; a pending login is used once (its cookie is
+//     removed whatever the outcome);
 //   - exchanges the code (get_tokens_by_code), fetches userinfo
 //     (get_user_info), checks that both agree on the subject and, with
 //     AcrValues, the acr;
@@ -88,7 +89,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		// started: otherwise anyone could put text on our error page with a
 		// crafted link.
 		if state != "" {
-			if _, found, _ := a.takePending(ctx, state); found { // that attempt is over
+			if _, found, _, _ := a.takePending(w, r, state); found { // that attempt is over
 				oe.Description = sanitizeText(q.Get("error_description"), maxShownOPErrorLen)
 			}
 		}
@@ -99,14 +100,14 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", ErrStateMissing))
 		return
 	}
-	p, found, expired := a.takePending(ctx, state)
+	p, found, expired, present := a.takePending(w, r, state)
 	if !found {
-		if c, err := r.Cookie(a.sm.Cookie.Name); err != nil || c.Value == "" {
-			hint := "check the session cookie's Secure, Domain and Path, and proxies"
-			if r.TLS == nil && a.sm.Cookie.Secure {
-				hint = "the callback came over plain HTTP and the session cookie is Secure"
+		if !present {
+			hint := "check the cookies' Secure attribute and proxies"
+			if r.TLS == nil && a.pending.secure {
+				hint = "the callback came over plain HTTP and the cookies are Secure"
 			}
-			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w (%s)", ErrSessionCookieMissing, hint))
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w (no pending-login cookie; %s)", ErrSessionCookieMissing, hint))
 			return
 		}
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", ErrStateMismatch))

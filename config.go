@@ -112,10 +112,31 @@ type Config struct {
 	// pending login restarts the login instead of failing.
 	PendingLoginTTL time.Duration
 
-	// PendingLoginLimit bounds the logins one browser session may have in
-	// progress at once (one per tab); beyond it the oldest is dropped.
-	// Default 8.
+	// PendingLoginLimit bounds the logins one browser may have in progress
+	// at once (one per tab); beyond it the oldest is dropped (its callback
+	// fails with ErrStateMismatch and the user starts again). Default 8.
 	PendingLoginLimit int
+
+	// PendingLoginKey (32 bytes, [PendingLoginKeySize]) encrypts and
+	// authenticates the pending-login cookies. A login in progress is kept
+	// in the browser, not on the server: a browser that was sent to the OP
+	// and has not come back holds no session, so anonymous traffic cannot
+	// fill the session store. Each pending login is one cookie
+	// ("__Host-oxd-login-…", or "oxd-login-…" with InsecureCookies;
+	// HttpOnly, SameSite=Lax, Path=/, Max-Age PendingLoginTTL) bound to
+	// its state, at most PendingLoginLimit of them and 8 KiB together per
+	// browser, the oldest dropped first. The session is created at the
+	// callback, after the session token is renewed.
+	//
+	// Required when the session store is not scs's in-memory store
+	// (scs.New's default): every replica must open the cookies the others
+	// set, so give each the same 32 random bytes from your secret store
+	// (e.g. `openssl rand 32`), never a constant in code. With the
+	// in-memory store it may stay empty: New then draws a random key
+	// per process, which loses nothing, as the sessions live in that
+	// process too. Changing the key fails the logins in progress (their
+	// callback answers ErrStateMismatch; the user starts again).
+	PendingLoginKey []byte
 
 	// LogoutMethods are the methods LogoutHandler accepts: "POST" (the
 	// default) and optionally "GET". A GET logout can be triggered by any
@@ -181,6 +202,11 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if err != nil {
 		return nil, err
 	}
+	pending, err := newPendingCodec(&cfg, oxdID, sessions.Store)
+	if err != nil {
+		return nil, err
+	}
+	cfg.PendingLoginKey = nil // kept by the codec only
 
 	c := &core{
 		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
@@ -196,6 +222,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	a := &Auth{
 		core:       c,
 		cfg:        cfg,
+		pending:    pending,
 		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
 		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
 		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),

@@ -24,12 +24,14 @@ var (
 	// ErrStateMissing: the callback carries no state parameter (400).
 	ErrStateMissing = errors.New("oxd: callback without state")
 	// ErrStateMismatch: the callback's state is not a pending login of this
-	// browser's session: login CSRF, a replayed or foreign callback, or a
-	// session cookie that did not come back (400). No oxd call is made.
+	// browser: login CSRF, a replayed or foreign callback, a pending login
+	// dropped beyond Config.PendingLoginLimit, or a pending-login cookie
+	// sealed with another Config.PendingLoginKey (400). No oxd call is made.
 	ErrStateMismatch = errors.New("oxd: callback state does not match a pending login")
-	// ErrSessionCookieMissing: the callback arrived without the session
-	// cookie, so no pending login can match (400). Usually a cookie setting:
-	// Secure over plain HTTP, Domain/Path, or a proxy that strips cookies.
+	// ErrSessionCookieMissing: the callback arrived without any
+	// pending-login cookie, so no pending login can match (400). Usually a
+	// cookie setting: Secure over plain HTTP, or a proxy that strips
+	// cookies.
 	ErrSessionCookieMissing = errors.New("oxd: callback without the session cookie")
 	// ErrCodeMissing: the callback has a valid state but no code (400).
 	ErrCodeMissing = errors.New("oxd: callback without code")

@@ -19,7 +19,8 @@ type Auth struct {
 	cfg     Config
 	wwwAuth string
 	ref     refresher
-	uma     *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
+	pending *pendingCodec // pending-login cookies (pending.go)
+	uma     *umaGuard     // UMA declarations, settings and grant cache (uma_*.go)
 
 	logoutGET, logoutPOST bool
 }

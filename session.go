@@ -18,7 +18,9 @@ import (
 // Keys of the values this package keeps in the scs session. Other code must
 // not write them.
 const (
-	sessionKeyUser    = "oxd.user"
+	sessionKeyUser = "oxd.user"
+	// sessionKeyPending held the pending logins before they moved to
+	// cookies; only sessions written by earlier versions have it.
 	sessionKeyPending = "oxd.pending"
 )
 
@@ -27,6 +29,9 @@ func init() {
 	// stored type must be registered, or Commit fails with "type not
 	// registered for interface".
 	gob.Register(&User{})
+	// Pending logins were kept in the session before they moved to
+	// cookies: sessions written then still hold them (until they expire)
+	// and must keep decoding.
 	gob.Register(pendingLogins{})
 }
 
@@ -264,7 +269,8 @@ func (d *decoder) claims() oxdclient.Claims {
 	return c
 }
 
-// pendingLogin is one login started in this browser and not finished yet.
+// pendingLogin is one login started in this browser and not finished yet,
+// kept in a pending-login cookie (pending.go).
 type pendingLogin struct {
 	State    string
 	ReturnTo string
@@ -274,9 +280,9 @@ type pendingLogin struct {
 	Restarts int
 }
 
-// pendingLogins are the logins in progress of one session, oldest first.
-// Several tabs may log in at once; the list is bounded by
-// Config.PendingLoginLimit.
+// pendingLogins is the type under which earlier versions kept pending
+// logins in the session ("oxd.pending"); registered with gob only so that
+// such sessions still decode.
 type pendingLogins []pendingLogin
 
 // userKey is the context key of the *User put by RequireLogin.
