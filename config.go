@@ -107,6 +107,15 @@ type Config struct {
 	// shorter than 2×RefreshBefore. Default 1m.
 	RefreshBefore time.Duration
 
+	// RefreshLock makes a refresh single-flight across replicas (see
+	// [RefreshLock]). Default: an in-process lock, enough for one replica.
+	// Several replicas sharing a session store need a shared one, e.g.
+	// redislock.New on the same Redis; without it two replicas may refresh
+	// one session at once, and with an OP that rotates refresh tokens the
+	// second is refused (the session then ends unless the first one's
+	// tokens reached the store in time).
+	RefreshLock RefreshLock
+
 	// PendingLoginTTL is how long a started login may take, from the
 	// redirect to the OP until the callback. Default 20m. An expired
 	// pending login restarts the login instead of failing.
@@ -223,12 +232,16 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		core:       c,
 		cfg:        cfg,
 		pending:    pending,
+		lock:       cfg.RefreshLock,
 		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
 		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
 		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),
 	}
 	if c.errh == nil {
 		c.errh = a.defaultErrorHandler
+	}
+	if a.lock == nil {
+		a.lock = newMemoryLock()
 	}
 	a.ref.init()
 	a.uma = newUMAGuard(c, umaSet, umaLogin{

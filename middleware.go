@@ -19,6 +19,7 @@ type Auth struct {
 	cfg     Config
 	wwwAuth string
 	ref     refresher
+	lock    RefreshLock
 	pending *pendingCodec // pending-login cookies (pending.go)
 	uma     *umaGuard     // UMA declarations, settings and grant cache (uma_*.go)
 
