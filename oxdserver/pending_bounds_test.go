@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/redistest"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -35,6 +36,13 @@ func TestPendingStatesAreBounded(t *testing.T) {
 		},
 		"redis": func(t *testing.T) oxdserver.Store {
 			r := oxdserver.NewRedisStore(startRedis(t), fmt.Sprintf("bounds%d:", time.Now().UnixNano()))
+			r.MaxValues, r.MaxValuesPerGroup = 30, 10
+			return r
+		},
+		// The bounding script uses several keys at once: they share a
+		// hash tag, so it runs on a Cluster.
+		"redis-cluster": func(t *testing.T) oxdserver.Store {
+			r := oxdserver.NewRedisStore(redistest.StartCluster(t).Client(t), fmt.Sprintf("bounds%d:", time.Now().UnixNano()))
 			r.MaxValues, r.MaxValuesPerGroup = 30, 10
 			return r
 		},

@@ -16,33 +16,46 @@ import (
 // replica can finish on another. One-time values use Redis expiry and are
 // taken with GETDEL (Redis 6.2 or later), atomically across replicas.
 //
-// Keys (all under the prefix): "site:<oxd_id>" (the site as JSON), "sites"
-// (a set of oxd_ids), "v:<key>" (one-time values). Sites hold client
-// secrets and registration access tokens in plain form: restrict access
-// to the Redis database (ACLs, TLS, private network).
+// The client is a go-redis UniversalClient: a single node, Sentinel or a
+// Cluster. Keys (all under the prefix): "site:<oxd_id>" (the site as
+// JSON), "sites" (a set of oxd_ids), "{v}v:<key>" (one-time values).
+// Sites hold client secrets and registration access tokens in plain form:
+// restrict access to the Redis database (ACLs, TLS, private network).
 //
 // Pending values are bounded as in every store (DefaultMaxValues,
 // DefaultMaxValuesPerGroup, or MaxValues and MaxValuesPerGroup when set):
-// each is indexed in sorted sets by expiry ("vidx" and "vidx:<group>"), and
-// the earliest to expire (the oldest, for one kind of value) is evicted.
+// each is indexed in sorted sets by expiry ("{v}vidx" and
+// "{v}vidx:<group>"), and the earliest to expire (the oldest, for one kind
+// of value) is evicted, by one script over the value and both indexes.
+// On a Cluster these keys share the hash tag "{v}", so they live in one
+// slot (one primary holds the pending values: at most DefaultMaxValues of
+// about 500 bytes, some 50 MB); the prefix should contain no braces, which
+// would change the tag.
 type RedisStore struct {
 	// MaxValues and MaxValuesPerGroup bound the pending one-time values
 	// (see MemoryStore); set them before first use.
 	MaxValues, MaxValuesPerGroup int
 
-	c      *redis.Client
+	c      redis.UniversalClient
 	prefix string
 }
 
-// NewRedisStore returns a store using client, with every key under prefix
+// NewRedisStore returns a store using client (a *redis.Client, a
+// *redis.ClusterClient, a failover client…), with every key under prefix
 // (for example "oxd:"). Close does not close the client: its owner does.
-func NewRedisStore(client *redis.Client, prefix string) *RedisStore {
+func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
 	return &RedisStore{c: client, prefix: prefix}
 }
 
 func (r *RedisStore) siteKey(id string) string { return r.prefix + "site:" + id }
 func (r *RedisStore) indexKey() string         { return r.prefix + "sites" }
-func (r *RedisStore) valueKey(k string) string { return r.prefix + "v:" + k }
+
+// The keys of one-time values and their indexes share the hash tag {v}:
+// the eviction script touches all three (and evicted values) at once.
+func (r *RedisStore) valueBase() string            { return r.prefix + "{v}v:" }
+func (r *RedisStore) valueKey(k string) string     { return r.valueBase() + k }
+func (r *RedisStore) valueIndex() string           { return r.prefix + "{v}vidx" }
+func (r *RedisStore) groupIndex(key string) string { return r.prefix + "{v}vidx:" + valueGroup(key) }
 
 // GetSite implements Store.
 func (r *RedisStore) GetSite(ctx context.Context, oxdID string) (*Site, error) {
@@ -69,9 +82,12 @@ func (r *RedisStore) PutSite(ctx context.Context, site *Site) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.siteKey(site.OxdID), b, 0)
+	// The site key and the index are in different slots on a Cluster: no
+	// transaction. The index first: ListSites skips an indexed id without
+	// a site.
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, r.indexKey(), site.OxdID)
+		p.Set(ctx, r.siteKey(site.OxdID), b, 0)
 		return nil
 	})
 	if err != nil {
@@ -83,7 +99,7 @@ func (r *RedisStore) PutSite(ctx context.Context, site *Site) error {
 // DeleteSite implements Store.
 func (r *RedisStore) DeleteSite(ctx context.Context, oxdID string) error {
 	var del *redis.IntCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.siteKey(oxdID))
 		p.SRem(ctx, r.indexKey(), oxdID)
 		return nil
@@ -108,18 +124,25 @@ func (r *RedisStore) ListSites(ctx context.Context) ([]*Site, error) {
 	const batch = 256
 	for start := 0; start < len(ids); start += batch {
 		chunk := ids[start:min(start+batch, len(ids))]
-		keys := make([]string, len(chunk))
-		for i, id := range chunk {
-			keys[i] = r.siteKey(id)
-		}
-		vals, err := r.c.MGet(ctx, keys...).Result()
-		if err != nil {
+		// GETs in a pipeline, not MGET: on a Cluster the sites are in
+		// different slots (the pipeline is split by node).
+		gets := make([]*redis.StringCmd, len(chunk))
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				gets[i] = p.Get(ctx, r.siteKey(id))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
 		}
-		for _, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // deleted between SMEMBERS and MGET
+		for _, g := range gets {
+			s, err := g.Result()
+			if errors.Is(err, redis.Nil) {
+				continue // deleted between SMEMBERS and GET
+			}
+			if err != nil {
+				return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
 			}
 			var site Site
 			if err := json.Unmarshal([]byte(s), &site); err != nil {
@@ -138,8 +161,8 @@ func (r *RedisStore) PutValue(ctx context.Context, key string, value []byte, ttl
 	}
 	now := time.Now().UnixMilli()
 	exp := now + ttl.Milliseconds()
-	keys := []string{r.valueKey(key), r.prefix + "vidx", r.prefix + "vidx:" + valueGroup(key)}
-	args := []any{value, ttl.Milliseconds(), exp, now, r.prefix + "v:",
+	keys := []string{r.valueKey(key), r.valueIndex(), r.groupIndex(key)}
+	args := []any{value, ttl.Milliseconds(), exp, now, r.valueBase(),
 		limitOr(r.MaxValues, DefaultMaxValues), limitOr(r.MaxValuesPerGroup, DefaultMaxValuesPerGroup), key}
 	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("oxdserver: redis put value: %w", err)
@@ -181,8 +204,8 @@ func (r *RedisStore) TakeValue(ctx context.Context, key string) ([]byte, error) 
 	if err == nil || errors.Is(err, redis.Nil) {
 		// Unindex (best effort: stale index entries are dropped when
 		// evicted or expired).
-		r.c.ZRem(ctx, r.prefix+"vidx", key)
-		r.c.ZRem(ctx, r.prefix+"vidx:"+valueGroup(key), key)
+		r.c.ZRem(ctx, r.valueIndex(), key)
+		r.c.ZRem(ctx, r.groupIndex(key), key)
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound

@@ -168,6 +168,12 @@ func TestRedisStoreContract(t *testing.T) {
 	}
 }
 
+// TestRedisStoreContractCluster: the same contract on a 3-primary Redis
+// Cluster (sites in different slots, one-time values under one hash tag).
+func TestRedisStoreContractCluster(t *testing.T) {
+	storeContract(t, oxdserver.NewRedisStore(redistest.StartCluster(t).Client(t), "contract:"))
+}
+
 // TestTwoEnginesShareRedis: two replicas with one Redis; a login started
 // on one finishes on the other, and its state cannot be used twice.
 func TestTwoEnginesShareRedis(t *testing.T) {
@@ -200,7 +206,7 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	au2, err := b.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	require.NoError(t, err)
 	state := strings.Split(strings.Split(au2.AuthorizationURL, "state=")[1], "&")[0]
-	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+setup.OxdID+"/"+state).Result()
+	ttl, err := rc.PTTL(ctx, "oxd:{v}v:state:"+setup.OxdID+"/"+state).Result()
 	require.NoError(t, err)
 	assert.Greater(t, ttl, time.Duration(0))
 	assert.LessOrEqual(t, ttl, oxdserver.DefaultStateTTL)
