@@ -44,6 +44,11 @@ var (
 	// ErrACRMismatch: the ID token's acr is not one of Config.AcrValues
 	// (403).
 	ErrACRMismatch = errors.New("oxd: authentication context (acr) not satisfied")
+	// ErrIssuerMismatch: the authorization response's iss is not the OP's
+	// issuer, or is missing although the OP announces it (RFC 9207): the
+	// response may come from another OP (mix-up attack); the code is not
+	// exchanged (400). Checked by this project's engine (oxdserver).
+	ErrIssuerMismatch = errors.New("oxd: authorization response from another issuer")
 	// ErrSubjectMismatch: userinfo's sub differs from the ID token's sub, or
 	// the ID token has none (502).
 	ErrSubjectMismatch = errors.New("oxd: userinfo subject does not match the ID token")
@@ -178,6 +183,8 @@ func reason(err error) (code, message string) {
 		return "code_missing", "The sign-in response has no authorization code. Please start again."
 	case errors.Is(err, ErrBadCallback):
 		return "bad_request", "The sign-in response is malformed."
+	case errors.Is(err, ErrIssuerMismatch):
+		return "issuer_mismatch", "The sign-in response does not come from the expected identity provider. Please start again."
 	case errors.Is(err, ErrACRMismatch):
 		return "acr_not_satisfied", "The sign-in did not use the required authentication method."
 	case errors.Is(err, ErrSubjectMismatch):

@@ -234,6 +234,8 @@ type oidcConfig struct {
 	ScopesSupported          []string `json:"scopes_supported"`
 	GrantTypesSupported      []string `json:"grant_types_supported"`
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported"`
+	// IssParameterSupported: authorization responses carry iss (RFC 9207).
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // umaConfig is the part of the UMA 2.0 AS metadata the engine uses.
