@@ -107,6 +107,29 @@ type Config struct {
 	// shorter than 2×RefreshBefore. Default 1m.
 	RefreshBefore time.Duration
 
+	// InsecureKeepSessionPastTokenExpiry keeps a session whose access
+	// token has expired and cannot be refreshed (no refresh token): the
+	// page says "signed in" while User.AccessToken no longer works. By
+	// default such a session ends at its first request after the expiry:
+	// a browser navigation re-authenticates through the OP (see
+	// SilentReauthentication), an API request gets 401 (ErrLoginRequired).
+	// A refresh the OP refuses (invalid_grant) ends the session the same
+	// way. To keep users signed in without a trip to the OP, request a
+	// refresh token: add "offline_access" to Scopes (many OPs then also
+	// require Prompt "consent", e.g. Google with access_type, Gluu,
+	// oidc-provider), or rely on the OP's session with
+	// SilentReauthentication. A token without expires_in is taken as not
+	// expiring.
+	InsecureKeepSessionPastTokenExpiry bool
+
+	// SilentReauthentication makes the re-authentication after an expired
+	// access token try prompt=none first: an OP that still has a session
+	// signs the user in again without showing a page; if it answers
+	// login_required, interaction_required, consent_required or
+	// account_selection_required, the login restarts with the usual
+	// prompt. Default off: the OP decides (it may show its login page).
+	SilentReauthentication bool
+
 	// RefreshLock makes a refresh single-flight across replicas (see
 	// [RefreshLock]). Default: an in-process lock, enough for one replica.
 	// Several replicas sharing a session store need a shared one, e.g.

@@ -47,13 +47,22 @@ func (a *Auth) returnTo(r *http.Request, raw string) string {
 // the return-to in a pending-login cookie, and redirects the browser to the
 // OP. It does not touch the session.
 func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, restarts int) {
+	a.startLoginWith(w, r, returnTo, restarts, false)
+}
+
+// startLoginWith is startLogin; silent sends prompt=none.
+func (a *Auth) startLoginWith(w http.ResponseWriter, r *http.Request, returnTo string, restarts int, silent bool) {
 	rt := a.returnTo(r, returnTo)
+	prompt := a.cfg.Prompt
+	if silent {
+		prompt = "none"
+	}
 	ctx, cancel := a.oxdCtx(r.Context())
 	resp, err := a.client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{
 		OxdID:            a.oxdID,
 		Scope:            a.cfg.Scopes,
 		AcrValues:        a.cfg.AcrValues,
-		Prompt:           a.cfg.Prompt,
+		Prompt:           prompt,
 		CustomParameters: a.cfg.CustomParameters,
 	})
 	cancel()
@@ -74,7 +83,7 @@ func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 	}
 	// The pending login goes into a cookie of its own, not the session:
 	// no server-side state for a browser that has not come back yet.
-	a.pending.put(w, r, pendingLogin{State: state, ReturnTo: rt, Created: a.now(), Restarts: restarts}, a.now())
+	a.pending.put(w, r, pendingLogin{State: state, ReturnTo: rt, Created: a.now(), Restarts: restarts, Silent: silent}, a.now())
 	a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: login started", slog.String("path", r.URL.Path))
 	setNoStore(w)
 	a.redirect(w, authURL)

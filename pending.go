@@ -31,7 +31,7 @@ import (
 // callback finds it from the state alone. Attributes: Path=/, HttpOnly,
 // SameSite=Lax (it must come back on the OP's top-level redirect), Secure
 // unless InsecureCookies, Max-Age = PendingLoginTTL. Value: base64url of
-// nonce ‖ AES-GCM(version ‖ created ‖ restarts ‖ state ‖ return-to) with
+// nonce ‖ AES-GCM(version ‖ created ‖ restarts ‖ flags ‖ state ‖ return-to) with
 // the cookie name and the site as additional data, so a value cannot be
 // moved to another state's cookie or another site.
 const (
@@ -135,6 +135,11 @@ func (c *pendingCodec) seal(p pendingLogin) string {
 	pt = append(pt, pendingCookieVersion)
 	pt = binary.AppendVarint(pt, p.Created.UnixNano())
 	pt = binary.AppendUvarint(pt, uint64(max(p.Restarts, 0)))
+	var flags byte
+	if p.Silent {
+		flags |= 1
+	}
+	pt = append(pt, flags)
 	pt = appendString(pt, p.State)
 	pt = appendString(pt, p.ReturnTo)
 	nonce := make([]byte, c.aead.NonceSize(), c.aead.NonceSize()+len(pt)+c.aead.Overhead())
@@ -162,10 +167,11 @@ func (c *pendingCodec) open(name, value string) (pendingLogin, bool) {
 	d := decoder{b: pt[1:]}
 	created := d.time()
 	restarts := d.uvarint()
-	p := pendingLogin{Created: created, Restarts: int(min(restarts, maxLoginRestarts+1))}
+	flags := d.byte()
+	p := pendingLogin{Created: created, Restarts: int(min(restarts, maxLoginRestarts+1)), Silent: flags&1 != 0}
 	p.State = d.string()
 	p.ReturnTo = d.string()
-	if d.err || len(d.b) != 0 || c.name(p.State) != name {
+	if d.err || flags > 1 || len(d.b) != 0 || c.name(p.State) != name {
 		return pendingLogin{}, false
 	}
 	return p, true

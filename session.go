@@ -59,7 +59,7 @@ type User struct {
 	AuthenticatedAt time.Time
 
 	// refreshAt is when the access token should be refreshed (zero:
-	// never).
+	// never, as without a refresh token).
 	refreshAt time.Time
 
 	accessToken  oxdclient.Secret
@@ -118,6 +118,11 @@ func (u *User) setExpiry(now time.Time, expiresIn int64, lead time.Duration) {
 		lead = life / 2
 	}
 	u.refreshAt = u.AccessTokenExpiry.Add(-lead)
+}
+
+// expired reports whether the access token is known to have expired.
+func (u *User) expired(now time.Time) bool {
+	return !u.AccessTokenExpiry.IsZero() && !now.Before(u.AccessTokenExpiry)
 }
 
 // refreshDue reports whether the access token should be refreshed now.
@@ -225,6 +230,16 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
+func (d *decoder) byte() byte {
+	if d.err || len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
 func (d *decoder) string() string { return string(d.bytes()) }
 
 func (d *decoder) time() time.Time {
@@ -278,6 +293,9 @@ type pendingLogin struct {
 	// Restarts counts how often this login was restarted after its state
 	// expired.
 	Restarts int
+	// Silent: started with prompt=none (SilentReauthentication); an OP
+	// answer that needs interaction restarts it with the usual prompt.
+	Silent bool
 }
 
 // pendingLogins is the type under which earlier versions kept pending
