@@ -80,7 +80,9 @@
 //     registration access token only to the tenant's token holder when
 //     protection is on; {"list":true} then needs a protection token and
 //     lists the caller's tenant only, in pages of at most MaxGetRPList
-//     ("offset", "limit").
+//     ("offset", "limit"); the token is introspected only at the OP named
+//     by "op_host" (required when the engine serves several OPs), never at
+//     another tenant's OP.
 //   - Introspection (introspect_access_token, introspect_rpt, protection
 //     tokens, check access) authenticates with client_secret_basic when the
 //     OP allows it (or does not say), else with the site's PAT as a bearer

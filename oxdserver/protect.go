@@ -140,9 +140,12 @@ func (e *Engine) checkProtection(ctx context.Context, c *call) error {
 }
 
 // tenantOf returns the setup site whose client the protection token
-// belongs to, trying each OP that has setup sites (one introspection per
-// OP, with the first setup site of that OP).
-func (e *Engine) tenantOf(ctx context.Context, token string) (*Site, error) {
+// belongs to. The token is shown only to the OP named by the caller
+// (issuer, from op_host and op_discovery_path), introspected with the
+// first setup site of that OP: trying every OP that has setup sites would
+// hand the token to OPs that other tenants run. Without an issuer the
+// server's only OP is used; with several, the caller must name one.
+func (e *Engine) tenantOf(ctx context.Context, token, issuer string) (*Site, error) {
 	if token == "" {
 		return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
 	}
@@ -161,6 +164,14 @@ func (e *Engine) tenantOf(ctx context.Context, token string) (*Site, error) {
 			order = append(order, k)
 		}
 		byOP[k] = append(byOP[k], s)
+	}
+	if issuer != "" {
+		if byOP[issuer] == nil {
+			return nil, oxdErr(oxdclient.CodeInvalidProtectionAccessToken, descInvalidPAT)
+		}
+		order = []string{issuer}
+	} else if len(order) > 1 {
+		return nil, badRequest("get_rp with list needs op_host (the OP of the caller's setup client) when the server serves several OPs.")
 	}
 	var firstErr error
 	for _, k := range order {

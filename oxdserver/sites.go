@@ -583,7 +583,10 @@ func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSit
 // secret), and {"list":true} needs a valid protection token and lists only
 // the sites of the token's tenant (its setup site and the sites linked to
 // it). Lists are paged: "offset" (default 0) and "limit" (default and
-// maximum MaxGetRPList); a full page may have more after it.
+// maximum MaxGetRPList); a full page may have more after it. The token is
+// introspected only at the OP named by "op_host" (and
+// "op_discovery_path"), or the server's only OP: never at the OPs of other
+// tenants, which would receive it.
 func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error) {
 	if p.List {
 		sites, err := e.store.ListSites(ctx)
@@ -591,7 +594,11 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 			return nil, fmt.Errorf("list sites: %w", err)
 		}
 		if c.protect {
-			tenant, err := e.tenantOf(ctx, c.token)
+			issuer := ""
+			if strings.TrimSpace(p.OPHost) != "" {
+				issuer = discoveryIssuer(p.OPHost, p.OPDiscoveryPath)
+			}
+			tenant, err := e.tenantOf(ctx, c.token, issuer)
 			if err != nil {
 				return nil, err
 			}
@@ -647,6 +654,10 @@ type getRPParams struct {
 	oxdclient.GetRPParams
 	Offset int `json:"offset"`
 	Limit  int `json:"limit"`
+	// OPHost and OPDiscoveryPath name the OP of the caller's setup client
+	// for a list (needed when the server serves several OPs).
+	OPHost          string `json:"op_host"`
+	OPDiscoveryPath string `json:"op_discovery_path"`
 }
 
 // rpNode is the get_rp node: every key of oxd 3.1.4's stored Rp, null when

@@ -101,10 +101,12 @@ type SocketServer struct {
 	CommandTimeout time.Duration
 
 	// MaxConns bounds the number of open connections (default 1024). When
-	// a new connection would exceed it, the connection that has been idle
-	// (between commands) the longest is closed to make room; when none is
-	// idle, the new connection is closed at once. Idle connections thus
-	// cannot lock new clients out. A negative value removes the limit.
+	// a new connection would exceed it, the connection that has been stuck
+	// inside a half-received frame the longest (for over a second) is
+	// closed to make room, else the one that has been idle (between
+	// commands) the longest; when there is none, the new connection is
+	// closed at once. Idle and stalled (slow-loris) connections thus cannot
+	// lock new clients out. A negative value removes the limit.
 	MaxConns int
 	// MaxConnsPerSource bounds the connections from one source IP address
 	// (default DefaultMaxConnsPerSource), with the same rule: the longest
@@ -154,8 +156,8 @@ type SocketStats struct {
 	// Open is the number of open connections (not counting those being
 	// closed to make room).
 	Open int `json:"open"`
-	// EvictedIdle counts idle connections closed to make room for a new
-	// one (MaxConns or MaxConnsPerSource reached).
+	// EvictedIdle counts idle (or stalled mid-frame) connections closed to
+	// make room for a new one (MaxConns or MaxConnsPerSource reached).
 	EvictedIdle uint64 `json:"evicted_idle"`
 	// Rejected counts new connections closed at once because the cap was
 	// reached and no connection was idle.
@@ -193,8 +195,17 @@ type socketConn struct {
 	mu        sync.Mutex
 	state     sockState
 	idleSince time.Time
-	evicting  bool // closed to make room; not a candidate again
+	// readingSince: when the current frame's first byte arrived.
+	readingSince time.Time
+	evicting     bool // closed to make room; not a candidate again
 }
+
+// slowFrameGrace: at a cap, a connection that has been inside one frame
+// for longer than this makes room first, before idle ones.
+// Clients write a frame at once; without this, connections that send one
+// byte of a frame and stall (and finish it just before ReadTimeout) would
+// hold their slots for ever (slow-loris).
+const slowFrameGrace = time.Second
 
 func (s *SocketServer) init() {
 	s.initOnce.Do(func() {
@@ -401,28 +412,42 @@ func (s *SocketServer) countedLocked() int {
 	return n
 }
 
-// evictIdleLocked closes the connection that has been idle the longest
-// (of source, when not empty). It reports whether one was closed.
+// evictIdleLocked closes, of source when not empty, the connection that
+// has been stuck inside a frame the longest (for over slowFrameGrace), else
+// the one that has been idle the longest. It reports whether one was
+// closed.
 func (s *SocketServer) evictIdleLocked(source string) bool {
-	for range 3 { // a candidate may leave the idle state meanwhile
+	now := time.Now()
+	evictable := func(cs *socketConn) (bool, int, time.Time) {
+		switch {
+		case cs.evicting:
+		case cs.state == sockIdle:
+			return true, 1, cs.idleSince
+		case cs.state == sockReading && now.Sub(cs.readingSince) > slowFrameGrace:
+			return true, 0, cs.readingSince
+		}
+		return false, 0, time.Time{}
+	}
+	for range 3 { // a candidate may leave its state meanwhile
 		var oldest *socketConn
 		var since time.Time
+		rank := 0
 		for cs := range s.conns {
 			if !cs.counted || (source != "" && cs.source != source) {
 				continue
 			}
 			cs.mu.Lock()
-			idle, t := cs.state == sockIdle && !cs.evicting, cs.idleSince
+			ok, r, t := evictable(cs)
 			cs.mu.Unlock()
-			if idle && (oldest == nil || t.Before(since)) {
-				oldest, since = cs, t
+			if ok && (oldest == nil || r < rank || (r == rank && t.Before(since))) {
+				oldest, since, rank = cs, t, r
 			}
 		}
 		if oldest == nil {
 			return false
 		}
 		oldest.mu.Lock()
-		still := oldest.state == sockIdle && !oldest.evicting
+		still, _, _ := evictable(oldest)
 		if still {
 			// Marked under its lock: enter refuses every further state, so
 			// a command cannot start on it.
@@ -512,8 +537,11 @@ func (s *SocketServer) enter(cs *socketConn, st sockState, dl time.Time) bool {
 		return false
 	}
 	cs.state = st
-	if st == sockIdle {
+	switch st {
+	case sockIdle:
 		cs.idleSince = time.Now()
+	case sockReading:
+		cs.readingSince = time.Now()
 	}
 	if st != sockActive {
 		_ = cs.c.SetReadDeadline(dl)
@@ -569,7 +597,9 @@ func (s *SocketServer) serveConn(cs *socketConn) {
 				lg.Debug("oxd socket dropped pipelined bytes (3.1.4 quirk)", "remote", remote, "bytes", n)
 			}
 		}
-		s.enter(cs, sockActive, time.Time{})
+		if !s.enter(cs, sockActive, time.Time{}) {
+			return // evicted while the frame arrived
+		}
 		resp, closeAfter := s.process(payload, remote)
 		if resp != nil {
 			out, err = s.frame(out[:0], resp)

@@ -176,3 +176,54 @@ func TestSocketConnectionCapLoad(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestSocketSlowFrameConnectionsCannotLockOut (slow-loris variant of
+// defect 3): connections that send one byte of a frame and stall are not
+// idle, so idle eviction alone never frees them; for ReadTimeout (30s by
+// default) per frame they would hold every slot, and a client that
+// finishes each frame just before the deadline holds it for ever. At the
+// cap, a connection stuck inside a frame for longer than slowFrameGrace
+// makes room like an idle one (idle ones first).
+func TestSocketSlowFrameConnectionsCannotLockOut(t *testing.T) {
+	srv := &SocketServer{MaxConns: 4, ReadTimeout: time.Minute}
+	addr := startSocket(t, srv, newFakeExec())
+	var slow []*testConn
+	for range 4 {
+		c := dial(t, addr)
+		c.write("0") // first digit of a length prefix, then nothing
+		slow = append(slow, c)
+	}
+	waitConns(t, srv, 4)
+	time.Sleep(slowFrameGrace + 200*time.Millisecond)
+	for i := range 4 {
+		c := dial(t, addr)
+		_ = c.c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.send(`{"command":"echo","params":{}}`)
+		if st, _ := c.read(); st != "ok" {
+			t.Fatalf("new client %d: %q", i, st)
+		}
+	}
+	for _, c := range slow {
+		c.expectClosed(2 * time.Second)
+	}
+	if st := srv.Stats(); st.EvictedIdle != 4 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A frame that is still arriving within the grace is not cut: the new
+	// connection is refused instead.
+	one := &SocketServer{MaxConns: 1, ReadTimeout: time.Minute}
+	oaddr := startSocket(t, one, newFakeExec())
+	fresh := dial(t, oaddr)
+	fresh.write("00")
+	time.Sleep(100 * time.Millisecond)
+	extra := dial(t, oaddr)
+	extra.expectClosed(2 * time.Second)
+	fresh.write(`30{"command":"echo","params":{}}`)
+	if st, _ := fresh.read(); st != "ok" {
+		t.Fatalf("a frame inside the grace was cut: %q", st)
+	}
+	if st := one.Stats(); st.EvictedIdle != 0 || st.Rejected != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -170,8 +170,7 @@ func TestStateIsSingleUse(t *testing.T) {
 	// The goroutines only call the engine and record its answer; every
 	// assertion runs on the test goroutine (require stops the goroutine it
 	// runs on, which must be the test's).
-	params, err := json.Marshal(map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
-	require.NoError(t, err)
+	params := map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state}
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	results := make([]error, 4)
@@ -180,7 +179,9 @@ func TestStateIsSingleUse(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, results[i] = srv.Engine.Execute(ctx, oxdserver.Request{Command: "get_tokens_by_code", Params: params})
+			// The in-process transport (trusted, as exec uses).
+			var m map[string]any
+			results[i] = srv.Engine.Do(ctx, "get_tokens_by_code", params, &m)
 		}()
 	}
 	close(start)

@@ -10,6 +10,8 @@
 #   - staticcheck (go install)
 # then runs, for every module listed in go.work, from the module's directory:
 #   gofmt -l, go vet ./..., staticcheck ./..., go test -race -count=1 ./...
+# (e2e/load excepted), and then the load and fault suite in its short mode
+# (bash scripts/load.sh, about 1-2 minutes).
 #
 # then, when every Go test passed, the mutation check (scripts/mutation.sh):
 # each security check is disabled in turn in a temporary copy of the module
@@ -222,10 +224,20 @@ echo "node $(node --version 2>/dev/null || echo missing), npm $(npm --version 2>
 { /usr/bin/chromium --version 2>/dev/null || chromium --version 2>/dev/null || echo "chromium missing"; } | tail -n 1
 redis-server --version 2>/dev/null || echo "redis-server missing"
 
+# The load suite (e2e/load) runs in its own step below, without the race
+# detector (it measures), in its short mode.
+race_tests() {
+	local pkgs
+	pkgs=$(go list ./... | grep -v '/e2e/load$')
+	# shellcheck disable=SC2086 # one package path per word
+	go test -race -count=1 -timeout "$GO_TEST_TIMEOUT" $pkgs
+}
 FAILED_BEFORE_TESTS=$FAILED
 for m in "${MODULES[@]}"; do
-	step "go test -race ($m)" in_module "$m" go test -race -count=1 -timeout "$GO_TEST_TIMEOUT" ./...
+	step "go test -race ($m)" in_module "$m" race_tests
 done
+
+step "load and fault suite, short mode (scripts/load.sh)" bash scripts/load.sh
 
 # ---- 6. mutation check ----
 

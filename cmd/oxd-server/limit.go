@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// capListener bounds the connections of the HTTPS listener. At the cap the
-// connection idle the longest (an HTTP keep-alive connection between
-// requests, as reported by http.Server.ConnState) is closed to make room;
-// when none is idle the new connection is closed at once. Accept errors
+// capListener bounds the connections of the HTTPS listener. At the cap a
+// connection that has not finished its TLS handshake and first request
+// headers within stalledGrace (the oldest such one) is closed to make room,
+// else the connection idle the longest (an HTTP keep-alive connection
+// between requests, as reported by http.Server.ConnState); when there is
+// none the new connection is closed at once. Accept errors
 // from running out of file descriptors (EMFILE, ENFILE) are logged
 // (rate-limited) and retried with a back-off instead of spinning.
 type capListener struct {
@@ -36,7 +38,17 @@ type capConn struct {
 	once      sync.Once
 	idle      bool
 	idleSince time.Time
+	// fresh: no request yet (http.StateNew), since admitted.
+	fresh    bool
+	admitted time.Time
 }
+
+// stalledGrace: at the cap, a connection still without its first request
+// (TLS handshake and headers) after this long makes room first. Without
+// it, connections that open and send nothing hold their slots for the
+// handshake timeout each, and an attacker who reconnects keeps every slot
+// (slow-loris).
+const stalledGrace = time.Second
 
 func (c *capConn) Close() error {
 	c.once.Do(func() {
@@ -90,7 +102,16 @@ func (l *capListener) admit(c net.Conn) *capConn {
 	defer l.mu.Unlock()
 	if l.max > 0 && len(l.conns) >= l.max {
 		var oldest *capConn
+		now := time.Now()
 		for cc := range l.conns {
+			if cc.fresh && now.Sub(cc.admitted) > stalledGrace && (oldest == nil || !oldest.fresh || cc.admitted.Before(oldest.admitted)) {
+				oldest = cc
+			}
+		}
+		for cc := range l.conns {
+			if oldest != nil && oldest.fresh {
+				break
+			}
 			if cc.idle && (oldest == nil || cc.idleSince.Before(oldest.idleSince)) {
 				oldest = cc
 			}
@@ -102,12 +123,12 @@ func (l *capListener) admit(c net.Conn) *capConn {
 			return nil
 		}
 		delete(l.conns, oldest)
-		oldest.idle = false
+		oldest.idle, oldest.fresh = false, false
 		_ = oldest.Conn.Close()
 		l.evicted.Add(1)
 		l.warn("HTTPS extension connection cap reached; closing the longest idle connections", "max_conns", l.max)
 	}
-	cc := &capConn{Conn: c, l: l}
+	cc := &capConn{Conn: c, l: l, fresh: true, admitted: time.Now()}
 	l.conns[cc] = struct{}{}
 	return cc
 }
@@ -124,6 +145,9 @@ func (l *capListener) connState(c net.Conn, st http.ConnState) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if st != http.StateNew {
+		cc.fresh = false
+	}
 	switch st {
 	case http.StateIdle:
 		cc.idle, cc.idleSince = true, time.Now()

@@ -196,3 +196,115 @@ func TestOperatorTokenFile(t *testing.T) {
 	}
 	stop()
 }
+
+// TestHTTPSStalledHandshakesCannotExhaust (slow-loris on the HTTPS
+// listener): connections that open and send nothing (or half a TLS
+// handshake) are never idle in http.Server's sense, so idle eviction alone
+// leaves them their slots until the handshake timeout (30s), and an
+// attacker who reconnects keeps every slot. At the cap the oldest one that
+// has not sent its first request within stalledGrace makes room.
+func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-https-max-conns", "4"}, &logs)
+		close(exited)
+	}()
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	host := strings.TrimPrefix(httpsURL, "https://")
+	var stalled []net.Conn
+	for i := range 4 {
+		c, err := net.DialTimeout("tcp", host, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if i%2 == 1 {
+			_, _ = c.Write([]byte{0x16, 0x03, 0x01}) // the start of a TLS record
+		}
+		stalled = append(stalled, c)
+	}
+	time.Sleep(stalledGrace + 300*time.Millisecond)
+	for i := range 4 {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec
+		c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		resp, err := c.Get(httpsURL + "/health-check")
+		if err != nil {
+			t.Fatalf("new client %d with stalled connections at the cap: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		defer tr.CloseIdleConnections() // stays open and idle meanwhile
+	}
+	for i, c := range stalled {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("stalled connection %d still open: %v", i, err)
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, logs.String())
+	}
+}
+
+// TestHTTPSHTTP2StreamsBounded: the HTTPS listener speaks HTTP/2, where
+// one connection carries many concurrent commands; the server announces
+// SETTINGS_MAX_CONCURRENT_STREAMS of httpsMaxStreams, so -https-max-conns
+// bounds concurrent commands as it does over HTTP/1.1 (Go's default is 250
+// streams per connection).
+func TestHTTPSHTTP2StreamsBounded(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0"}, &logs)
+		close(exited)
+	}()
+	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", strings.TrimPrefix(httpsURL, "https://"),
+		&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}) //nolint:gosec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var h [9]byte
+		if _, err := io.ReadFull(c, h[:]); err != nil {
+			t.Fatal(err)
+		}
+		n := int(h[0])<<16 | int(h[1])<<8 | int(h[2])
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		if h[3] != 4 || h[4]&1 != 0 { // not SETTINGS, or an ACK
+			continue
+		}
+		for i := 0; i+6 <= len(body); i += 6 {
+			id := int(body[i])<<8 | int(body[i+1])
+			v := uint32(body[i+2])<<24 | uint32(body[i+3])<<16 | uint32(body[i+4])<<8 | uint32(body[i+5])
+			if id == 3 { // SETTINGS_MAX_CONCURRENT_STREAMS
+				if v != httpsMaxStreams {
+					t.Fatalf("max concurrent streams %d, want %d", v, httpsMaxStreams)
+				}
+				cancel()
+				<-done
+				return
+			}
+		}
+		t.Fatalf("no SETTINGS_MAX_CONCURRENT_STREAMS in the server's SETTINGS (unbounded)")
+	}
+}

@@ -25,6 +25,12 @@ import (
 const (
 	defaultHTTPSMaxConns    = 256
 	defaultHTTPSIdleTimeout = time.Minute
+	// httpsMaxStreams bounds the concurrent HTTP/2 streams (commands) of
+	// one HTTPS connection. Go's default (250) would let -https-max-conns
+	// connections run 250 times as many commands at once as HTTP/1.1, each
+	// possibly holding an outbound connection to an OP, and exhaust file
+	// descriptors (the socket listener included).
+	httpsMaxStreams = 4
 )
 
 type options struct {
@@ -272,6 +278,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			WriteTimeout:      2 * time.Minute,
 			IdleTimeout:       o.httpsIdleTimeout,
 			MaxHeaderBytes:    64 << 10,
+			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: httpsMaxStreams},
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
 		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", !o.noProtection)

@@ -22,6 +22,12 @@
 //   OP_TTL_INTERACTION       600
 //   OP_TTL_SESSION           3600
 //   OP_TTL_GRANT             3600
+//   OP_STORE_SIZE            1000      entries of the in-memory store (clients,
+//                            sessions, grants, codes, tokens share it; the
+//                            least recently used go first, registered clients
+//                            included): load tests need more
+//   OP_ROTATE_REFRESH_TOKEN  unset     1: every refresh_token grant rotates the
+//                            refresh token (the old one stops working)
 //   OP_CLIENTS               JSON array of static client metadata, added to
 //                            dynamically registered ones
 //   OP_CLIENTS_FILE          path of a file with the same JSON array (for
@@ -50,6 +56,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
+import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
+import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 import { addUMA, umaExtraTokenClaims, UMA_SCOPES } from './uma.mjs';
 
@@ -171,6 +179,13 @@ async function main() {
   const configuration = {
     clients,
     clientAuthMethods: CLIENT_AUTH_METHODS,
+    // The library's in-memory store (a quick-start, development-only adapter),
+    // with a size of our choosing. Passing it in also keeps the library from
+    // printing its warning about it.
+    adapter: (() => {
+      const store = new LRU({ maxSize: intEnv('OP_STORE_SIZE', 1000) });
+      return (model) => new MemoryAdapter(model, store);
+    })(),
     jwks: { keys: [jwk] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: SCOPES,
@@ -236,6 +251,7 @@ async function main() {
     // A refresh token for every client allowed the refresh_token grant, without
     // the offline_access + prompt=consent dance.
     issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    ...(process.env.OP_ROTATE_REFRESH_TOKEN === '1' ? { rotateRefreshToken: () => true } : {}),
     ttl: {
       AccessToken: intEnv('OP_TTL_ACCESS_TOKEN', 600),
       IdToken: intEnv('OP_TTL_ID_TOKEN', 600),

@@ -25,12 +25,12 @@ var mutants = []mutant{
 		Pkgs:     []string{"."}, Run: `^Test(OpenRedirect|SafeReturnTo)`,
 	},
 	{
-		Name: "state", Check: "state comparison (callback)",
-		Mutation: "any pending login matches any state",
-		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.State\), (\w+)\) == 1`,
-		In:       `\bpendingLogin\b`,
+		Name: "state", Check: "state comparison (login callback and UMA claims callback share takePendingEntry)",
+		Mutation: "any pending entry matches any state",
+		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.pendingState\(\)\), (\w+)\) == 1`,
+		In:       `\btakePendingEntry\b`,
 		Replace:  "(MUTANT || $0)",
-		Pkgs:     []string{"."}, Run: `^Test(LoginCSRF|StateReplay|CodeReplay|Callback|ReasonsAreDistinct)`,
+		Pkgs:     []string{"."}, Run: `^Test(LoginCSRF|StateReplay|CodeReplay|Callback|ReasonsAreDistinct|UMAClaims)`,
 	},
 	{
 		Name: "session-renewal", Check: "session renewal at login (RenewToken)",
@@ -42,8 +42,9 @@ var mutants = []mutant{
 	{
 		Name: "uma-template", Check: "UMA route-template check (guard)",
 		Mutation: "a request's template may differ from the declared one",
-		Find:     `case (\w+) != (\w+)\.template:`,
-		Replace:  "case !MUTANT && $1 != $2.template:",
+		Find:     `if (\w+) == (\w+) \{\n\t\treturn true`,
+		In:       `\btemplateMatches\b`,
+		Replace:  "if MUTANT || $1 == $2 {\n\t\treturn true",
 		Pkgs:     []string{".", "./adapters/chi"}, Run: `^Test(UMATwoPaths|UMAWithRouteTemplate|UMAPitfall|RouteTemplate|RoutePattern)`,
 	},
 	{
@@ -53,14 +54,6 @@ var mutants = []mutant{
 		In:       `(?i)logout`,
 		Replace:  "func() error {\n\t\tif MUTANT {\n\t\t\treturn nil\n\t\t}\n\t\treturn $0\n\t}()",
 		Pkgs:     []string{"."}, Run: `^TestLogout`,
-	},
-	{
-		Name: "uma-claims-state", Check: "UMA claims-gathering state comparison",
-		Mutation: "any pending claims request matches any state",
-		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.State\), (\w+)\) == 1`,
-		In:       `PendingClaim\b`,
-		Replace:  "(MUTANT || $0)",
-		Pkgs:     []string{"."}, Run: `^TestUMA(Browser|Claims)`,
 	},
 	{
 		Name: "uma-cross-origin", Check: "UMA browser mode: cross-origin check before using the session's RPT",
@@ -209,8 +202,8 @@ var mutants = []mutant{
 	{
 		Name: "pat-client", Check: "protection token: issued to the site's setup client",
 		Mutation: "a token of another client is accepted",
-		Find:     `if (\w+) != (\w+)\.SetupClientID \{`,
-		Replace:  "if !MUTANT && $1 != $2.SetupClientID {",
+		Find:     `if (\w+) != (\w+) \|\| (\w+)\.ClientID != (\w+) \{`,
+		Replace:  "if !MUTANT && ($1 != $2 || $3.ClientID != $4) {",
 		Pkgs:     []string{"."}, Run: `Protect`,
 	},
 }

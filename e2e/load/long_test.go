@@ -1,0 +1,179 @@
+package load_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oxdgo/oxd/e2e/load"
+)
+
+// longOnly runs a test in the long mode only (OXD_LOAD=long): these
+// scenarios measure defects that later root changes fix, and the short mode
+// of CI must stay green meanwhile.
+func longOnly(t *testing.T) bool {
+	t.Helper()
+	if !longMode() {
+		t.Log("long mode only (OXD_LOAD=long, bash scripts/load.sh --long)")
+		return false
+	}
+	return true
+}
+
+// TestRefreshAcrossReplicas is scenario (c): one user whose access token
+// is due sends 100 requests at once through the round-robin proxy, under
+// refresh-token rotation: exactly one refresh grant reaches the OP, and no
+// request is thrown out.
+func TestRefreshAcrossReplicas(t *testing.T) {
+	if !longOnly(t) {
+		return
+	}
+	const ttl = 20 // access token lifetime, s; refreshed from half of it on
+	s := startStack(t, "refresh", "OP_TTL_ACCESS_TOKEN="+strconv.Itoa(ttl), "OP_ROTATE_REFRESH_TOKEN=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	b := s.browser("refresher")
+	if _, err := b.Login(ctx, s.op.Issuer, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl*time.Second/2 + 2*time.Second)
+	before := s.op.Proxy.RefreshGrants()
+	var ok, thrownOut, other atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := b.Get(ctx, fmt.Sprintf("/private/%s/r%d", b.User, i), -1)
+			switch {
+			case err != nil:
+				other.Add(1)
+			case r.Status == http.StatusOK && strings.Contains(r.Body, "sub="+b.User+" "):
+				ok.Add(1)
+			case r.Status == http.StatusSeeOther || r.Status == http.StatusUnauthorized:
+				thrownOut.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	// One more request after the burst: still signed in.
+	r, err := b.Get(ctx, "/private/"+b.User+"/after", -1)
+	stillIn := err == nil && r.Status == http.StatusOK
+	refreshes := s.op.Proxy.RefreshGrants() - before
+	s.rec(t, "c_refresh_across_replicas", map[string]any{
+		"requests": 100, "ok": ok.Load(), "thrown_out": thrownOut.Load(), "other": other.Load(),
+		"refresh_grants_at_op": refreshes, "signed_in_after": stillIn,
+	})
+	if refreshes != 1 {
+		t.Errorf("%d refresh grants reached the OP for one due token, want exactly 1", refreshes)
+	}
+	if ok.Load() != 100 || !stillIn {
+		t.Errorf("%d of 100 requests answered for the user (%d thrown out, %d other); signed in afterwards: %v",
+			ok.Load(), thrownOut.Load(), other.Load(), stillIn)
+	}
+}
+
+// floodCap is design P9: the server-side memory that 100,000 anonymous
+// navigations to a guarded page may hold, replicas, oxd-server and Redis
+// together.
+const floodCap = 20 << 20
+
+// TestAnonymousFlood is scenario (g): 100,000 anonymous navigations to a
+// guarded page; the memory they leave held (RSS of both replicas and
+// oxd-server, Redis used_memory) stays under floodCap, and signed-in users
+// are served throughout.
+func TestAnonymousFlood(t *testing.T) {
+	if !longOnly(t) {
+		return
+	}
+	const navigations, workers = 100_000, 32
+	s := startStack(t, "flood")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	users := make([]*load.Browser, 8)
+	for i := range users {
+		users[i] = s.browser(fmt.Sprintf("resident%d", i))
+	}
+	if _, in := s.loginAll(t, users); len(in) != len(users) {
+		t.FailNow()
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
+	defer rdb.Close()
+	mem := func() (rss int64, redisMem int64) {
+		for _, a := range s.apps {
+			rss += load.RSSBytes(a.Proc.PID())
+		}
+		rss += load.RSSBytes(s.oxd.Proc.PID())
+		info, err := rdb.Info(ctx, "memory").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(info))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "used_memory:"); ok {
+				redisMem, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		return rss, redisMem
+	}
+	rss0, red0 := mem()
+	keys0, _ := rdb.DBSize(ctx).Result()
+
+	bg := startTraffic(s, users, false)
+	var next, bad atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	hc := &http.Client{Transport: s.tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= navigations {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.rr.URL+"/private/flood", nil)
+				req.Header.Set("Accept", "text/html")
+				resp, err := hc.Do(req)
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusSeeOther {
+					bad.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	bg.end(t, "signed-in traffic during the flood")
+	rss1, red1 := mem()
+	keys1, _ := rdb.DBSize(ctx).Result()
+	held := (rss1 - rss0) + (red1 - red0)
+	s.rec(t, "g_anonymous_flood", map[string]any{
+		"navigations": navigations, "seconds": el.Seconds(), "per_s": float64(navigations) / el.Seconds(), "not_redirected": bad.Load(),
+		"rss_delta_bytes": rss1 - rss0, "redis_used_memory_delta_bytes": red1 - red0, "redis_keys_delta": keys1 - keys0,
+		"held_bytes": held, "cap_bytes": floodCap, "signed_in_requests": bg.lat.N(), "signed_in_p99_ms": load.Ms(bg.lat.Quantile(0.99)),
+	})
+	if bad.Load() > 0 {
+		t.Errorf("%d of %d anonymous navigations were not redirected to the OP", bad.Load(), navigations)
+	}
+	if held > floodCap {
+		t.Errorf("100,000 anonymous navigations hold %.1f MB (replicas and oxd-server RSS %+.1f MB, Redis %+.1f MB, %+d keys), cap %d MB",
+			float64(held)/(1<<20), float64(rss1-rss0)/(1<<20), float64(red1-red0)/(1<<20), keys1-keys0, floodCap>>20)
+	}
+}
