@@ -229,19 +229,29 @@ func (c *pendingCodec) put(w http.ResponseWriter, r *http.Request, p pendingLogi
 // cookie at all (to tell a missing cookie from a foreign state).
 func (c *pendingCodec) take(w http.ResponseWriter, r *http.Request, state string) (p pendingLogin, found, present bool) {
 	name := c.name(state)
+	read := 0
 	for _, ck := range r.Cookies() {
 		if !strings.HasPrefix(ck.Name, c.prefix) {
 			continue
 		}
 		present = true
-		if ck.Name != name || found {
+		if read++; found || read > maxPendingCookiesRead {
 			continue
 		}
-		http.SetCookie(w, c.cookie(name, pendingSpent, pendingSpentAge)) // used once, whatever follows
-		q, ok := c.open(name, ck.Value)
-		if ok && subtle.ConstantTimeCompare([]byte(q.State), []byte(state)) == 1 {
+		if ck.Name == name {
+			http.SetCookie(w, c.cookie(name, pendingSpent, pendingSpentAge)) // used once, whatever follows
+		}
+		q, ok := c.open(ck.Name, ck.Value)
+		if ok && c.matches(ck.Name, q, state) {
 			p, found = q, true
 		}
 	}
 	return p, found, present
+}
+
+// matches reports whether the pending login q, read from the cookie
+// cookieName, is the one of state: the cookie is the state's, and the
+// state sealed inside is equal (constant time).
+func (c *pendingCodec) matches(cookieName string, q pendingLogin, state string) bool {
+	return cookieName == c.name(state) && subtle.ConstantTimeCompare([]byte(q.State), []byte(state)) == 1
 }
