@@ -161,7 +161,8 @@ type Config struct {
 	// callback, after the session token is renewed.
 	//
 	// Required when the session store is not scs's in-memory store
-	// (scs.New's default): every replica must open the cookies the others
+	// (scs.New's default; New looks at SessionManager.Store, so set the
+	// store before calling New): every replica must open the cookies the others
 	// set, so give each the same 32 random bytes from your secret store
 	// (e.g. `openssl rand 32`), never a constant in code. With the
 	// in-memory store it may stay empty: New then draws a random key
