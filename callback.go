@@ -20,6 +20,7 @@ import (
 const (
 	maxCallbackQuery   = 8 << 10
 	maxStateLen        = 512
+	maxIssLen          = 2048
 	maxCodeLen         = 4096
 	maxOPErrorLen      = 128
 	maxOPErrorDescLen  = 1024
@@ -32,9 +33,14 @@ const (
 //   - refuses oversized or repeated parameters (400, [ErrBadCallback]);
 //   - turns an OP error parameter into 400 with an [*OPError];
 //   - requires a state equal (constant-time) to a pending login of this
-//     browser's session, else 400 ([ErrStateMissing], [ErrStateMismatch],
-//     [ErrSessionCookieMissing]) without calling oxd; a pending login is
-//     used once;
+//     browser (its pending-login cookie, see Config.PendingLoginKey), else
+//     400 ([ErrStateMissing], [ErrStateMismatch], [ErrSessionCookieMissing])
+//     without calling oxd; a pending login is used once (its cookie is
+//     removed whatever the outcome);
+//   - relays the response's iss (RFC 9207) to get_tokens_by_code; the
+//     engine refuses an iss other than the OP's issuer, or a missing one
+//     when the OP announces it (400, [ErrIssuerMismatch]), before the code
+//     is exchanged;
 //   - exchanges the code (get_tokens_by_code), fetches userinfo
 //     (get_user_info), checks that both agree on the subject and, with
 //     AcrValues, the acr;
@@ -90,7 +96,13 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		// started: otherwise anyone could put text on our error page with a
 		// crafted link.
 		if state != "" {
-			if _, found, _ := a.takePending(ctx, state); found { // that attempt is over
+			if p, found, _, _ := a.takePending(w, r, state); found { // that attempt is over
+				if p.Silent && interactionRequired[oe.Code] {
+					// prompt=none found no usable OP session: log in
+					// with the usual prompt.
+					a.startLogin(w, r, p.ReturnTo, p.Restarts)
+					return
+				}
 				oe.Description = sanitizeText(q.Get("error_description"), maxShownOPErrorLen)
 			}
 		}
@@ -101,9 +113,9 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w", ErrStateMissing))
 		return
 	}
-	p, found, expired := a.takePending(ctx, state)
+	p, found, expired, present := a.takePending(w, r, state)
 	if !found {
-		if c, err := r.Cookie(a.sm.Cookie.Name); err != nil || c.Value == "" {
+		if !present {
 			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("callback: %w: %w", ErrSessionCookieMissing, a.missingCookieCause(r)))
 			return
 		}
@@ -120,7 +132,7 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	u, status, err := a.exchange(ctx, code, state)
+	u, status, err := a.exchange(ctx, code, state, q.Get("iss"))
 	if err != nil {
 		if oxdclient.IsStateNotRegistered(err) {
 			a.restartLogin(w, r, p, fmt.Errorf("callback: get_tokens_by_code: %w: %w", ErrCommand, err))
@@ -150,12 +162,19 @@ func (a *Auth) callback(w http.ResponseWriter, r *http.Request) {
 	a.redirect(w, a.returnTo(r, p.ReturnTo))
 }
 
+// interactionRequired are the OP errors that answer prompt=none when the
+// user must interact (OpenID Connect Core §3.1.2.6).
+var interactionRequired = map[string]bool{
+	"login_required": true, "interaction_required": true,
+	"consent_required": true, "account_selection_required": true,
+}
+
 // checkCallbackParams refuses a repeated or oversized callback parameter.
 func checkCallbackParams(q url.Values) error {
 	for _, p := range [...]struct {
 		name string
 		max  int
-	}{{"state", maxStateLen}, {"code", maxCodeLen}, {"error", maxOPErrorLen}, {"error_description", maxOPErrorDescLen}, {"error_uri", maxOPErrorDescLen}} {
+	}{{"state", maxStateLen}, {"code", maxCodeLen}, {"iss", maxIssLen}, {"error", maxOPErrorLen}, {"error_description", maxOPErrorDescLen}, {"error_uri", maxOPErrorDescLen}} {
 		v := q[p.name]
 		if len(v) > 1 {
 			return fmt.Errorf("callback: %w: parameter %s repeated", ErrBadCallback, p.name)
@@ -198,17 +217,24 @@ func (a *Auth) sessionLifetime() time.Duration {
 
 // exchange runs get_tokens_by_code and get_user_info and builds the user.
 // status is the HTTP status for err.
-func (a *Auth) exchange(ctx context.Context, code, state string) (*User, int, error) {
+//
+// iss is the callback's iss parameter ("" when absent), relayed to the
+// engine, which checks it against the OP's discovery (RFC 9207).
+func (a *Auth) exchange(ctx context.Context, code, state, iss string) (*User, int, error) {
 	octx, cancel := a.oxdCtx(ctx)
 	defer cancel()
 	tok, err := a.client.GetTokensByCode(octx, oxdclient.GetTokensByCodeParams{
 		OxdID: a.oxdID,
 		Code:  oxdclient.Secret(code),
 		State: state,
+		Iss:   &iss,
 	})
 	if err != nil {
 		if oxdclient.IsStateNotRegistered(err) {
 			return nil, http.StatusBadRequest, err
+		}
+		if oe := (*oxdclient.Error)(nil); errors.As(err, &oe) && oe.Code == oxdclient.CodeIssuerMismatch {
+			return nil, http.StatusBadRequest, fmt.Errorf("callback: %w: %s", ErrIssuerMismatch, oe.Description)
 		}
 		status, e := oxdFailure("callback: get_tokens_by_code", err)
 		return nil, status, e
@@ -315,7 +341,7 @@ func (a *Auth) missingCookieCause(r *http.Request) error {
 			}
 		}
 	}
-	if r.TLS == nil && a.sm.Cookie.Secure && !hostutil.BrowserSecureContext(hostname) {
+	if r.TLS == nil && a.pending.secure && !hostutil.BrowserSecureContext(hostname) {
 		return &cookieCause{
 			log: fmt.Sprintf("the callback came over plain HTTP to %q, which is not a loopback host, and the session cookie is Secure: "+
 				"browsers send Secure cookies over plain HTTP only to localhost and loopback addresses; use HTTPS (or a TLS-terminating proxy), "+

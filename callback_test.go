@@ -229,10 +229,13 @@ func TestCallbackOversizedParams(t *testing.T) {
 }
 
 // TestSessionFixation: the session token changes when the user logs in and
-// when the user logs out; a token planted before login grants nothing.
+// when the user logs out; a token planted before login grants nothing. A
+// login creates no session before the callback; the browser here has one
+// from the application's own use of the session.
 func TestSessionFixation(t *testing.T) {
 	rg := newRig(t, rigOpts{})
 	victim := rg.browser()
+	rg.get(victim, "/visit")
 	st := rg.startLogin(victim, "/private/")
 	planted := rg.sessionCookie(victim)
 	if planted == "" {

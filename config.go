@@ -127,15 +127,69 @@ type Config struct {
 	// shorter than 2×RefreshBefore. Default 1m.
 	RefreshBefore time.Duration
 
+	// InsecureKeepSessionPastTokenExpiry keeps a session whose access
+	// token has expired and cannot be refreshed (no refresh token): the
+	// page says "signed in" while User.AccessToken no longer works. By
+	// default such a session ends at its first request after the expiry:
+	// a browser navigation re-authenticates through the OP (see
+	// SilentReauthentication), an API request gets 401 (ErrLoginRequired).
+	// A refresh the OP refuses (invalid_grant) ends the session the same
+	// way. To keep users signed in without a trip to the OP, request a
+	// refresh token: add "offline_access" to Scopes (many OPs then also
+	// require Prompt "consent", e.g. Google with access_type, Gluu,
+	// oidc-provider), or rely on the OP's session with
+	// SilentReauthentication. A token without expires_in is taken as not
+	// expiring.
+	InsecureKeepSessionPastTokenExpiry bool
+
+	// SilentReauthentication makes the re-authentication after an expired
+	// access token try prompt=none first: an OP that still has a session
+	// signs the user in again without showing a page; if it answers
+	// login_required, interaction_required, consent_required or
+	// account_selection_required, the login restarts with the usual
+	// prompt. Default off: the OP decides (it may show its login page).
+	SilentReauthentication bool
+
+	// RefreshLock makes a refresh single-flight across replicas (see
+	// [RefreshLock]). Default: an in-process lock, enough for one replica.
+	// Several replicas sharing a session store need a shared one, e.g.
+	// redislock.New on the same Redis; without it two replicas may refresh
+	// one session at once, and with an OP that rotates refresh tokens the
+	// second is refused (the session then ends unless the first one's
+	// tokens reached the store in time).
+	RefreshLock RefreshLock
+
 	// PendingLoginTTL is how long a started login may take, from the
 	// redirect to the OP until the callback. Default 20m. An expired
 	// pending login restarts the login instead of failing.
 	PendingLoginTTL time.Duration
 
-	// PendingLoginLimit bounds the logins one browser session may have in
-	// progress at once (one per tab); beyond it the oldest is dropped.
-	// Default 8.
+	// PendingLoginLimit bounds the logins one browser may have in progress
+	// at once (one per tab); beyond it the oldest is dropped (its callback
+	// fails with ErrStateMismatch and the user starts again). Default 8.
 	PendingLoginLimit int
+
+	// PendingLoginKey (32 bytes, [PendingLoginKeySize]) encrypts and
+	// authenticates the pending-login cookies. A login in progress is kept
+	// in the browser, not on the server: a browser that was sent to the OP
+	// and has not come back holds no session, so anonymous traffic cannot
+	// fill the session store. Each pending login is one cookie
+	// ("__Host-oxd-login-…", or "oxd-login-…" with InsecureCookies;
+	// HttpOnly, SameSite=Lax, Path=/, Max-Age PendingLoginTTL) bound to
+	// its state, at most PendingLoginLimit of them and 8 KiB together per
+	// browser, the oldest dropped first. The session is created at the
+	// callback, after the session token is renewed.
+	//
+	// Required when the session store is not scs's in-memory store
+	// (scs.New's default; New looks at SessionManager.Store, so set the
+	// store before calling New): every replica must open the cookies the others
+	// set, so give each the same 32 random bytes from your secret store
+	// (e.g. `openssl rand 32`), never a constant in code. With the
+	// in-memory store it may stay empty: New then draws a random key
+	// per process, which loses nothing, as the sessions live in that
+	// process too. Changing the key fails the logins in progress (their
+	// callback answers ErrStateMismatch; the user starts again).
+	PendingLoginKey []byte
 
 	// LogoutMethods are the methods LogoutHandler accepts: "POST" (the
 	// default) and optionally "GET". A GET logout can be triggered by any
@@ -201,6 +255,11 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if err != nil {
 		return nil, err
 	}
+	pending, err := newPendingCodec(&cfg, oxdID, sessions.Store)
+	if err != nil {
+		return nil, err
+	}
+	cfg.PendingLoginKey = nil // kept by the codec only
 
 	c := &core{
 		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
@@ -216,6 +275,8 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	a := &Auth{
 		core:       c,
 		cfg:        cfg,
+		pending:    pending,
+		lock:       cfg.RefreshLock,
 		wwwAuth:    `Bearer realm="` + cfg.Realm + `"`,
 		logoutGET:  slices.Contains(cfg.LogoutMethods, http.MethodGet),
 		logoutPOST: slices.Contains(cfg.LogoutMethods, http.MethodPost),
@@ -223,6 +284,9 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	}
 	if c.errh == nil {
 		c.errh = a.defaultErrorHandler
+	}
+	if a.lock == nil {
+		a.lock = newMemoryLock()
 	}
 	a.ref.init()
 	a.uma = newUMAGuard(c, umaSet, umaLogin{

@@ -62,25 +62,33 @@
 //
 // # Sessions
 //
-// The session holds the pending logins (state, return-to, time) and, once
-// logged in, the [User] with its tokens. The package registers these types
+// The session holds, once logged in, the [User] with its tokens. A login
+// in progress is not in the session: it is one short-lived cookie per
+// pending login, encrypted and authenticated under
+// [Config.PendingLoginKey] (required with any store other than scs's
+// in-memory one; give every replica the same key), so a browser that has
+// not come back from the OP holds nothing on the server and anonymous
+// traffic cannot fill the session store. The package registers its types
 // with encoding/gob, and [User] encodes itself, so scs's default codec and
 // every store work. Tokens stay on the server: the browser only carries
 // scs's session cookie. The session's lifetime is scs's (Lifetime,
-// IdleTimeout); a login gives the session a new token and a fresh
-// Lifetime, and a logout destroys it.
+// IdleTimeout), but it ends earlier when the access token has expired and
+// cannot be refreshed ([Config.InsecureKeepSessionPastTokenExpiry]); a
+// login gives the session a new token and a fresh Lifetime, and a logout
+// destroys it.
 //
 // # Security
 //
 // The answers of this package to the problems users of other Go OIDC
 // libraries ran into most often:
 //
-//  1. State missing at the callback. The state lives in the server-side
-//     session, so only the session cookie must come back. New refuses
-//     SameSite=Strict and a plain-http RedirectURL with Secure cookies, and a
-//     callback without the cookie fails with [ErrSessionCookieMissing] and a
-//     hint, not a generic mismatch. Several application instances share the
-//     state through a shared scs store (Redis).
+//  1. State missing at the callback. The state lives in a pending-login
+//     cookie (SameSite=Lax, so it comes back on the OP's redirect). New
+//     refuses SameSite=Strict and a plain-http RedirectURL with Secure
+//     cookies, and a callback without the cookie fails with
+//     [ErrSessionCookieMissing] and a hint, not a generic mismatch. Several
+//     application instances open each other's cookies with a shared
+//     [Config.PendingLoginKey].
 //  2. AJAX requests redirected to the IdP. API-style requests get 401 with
 //     WWW-Authenticate, never a redirect; [Config.APIRequest] overrides.
 //  3. Oversized cookies. Tokens and claims are kept in the scs store; the
@@ -88,9 +96,8 @@
 //  4. Refresh races. Refreshes run in a single flight keyed by a hash of
 //     the refresh token, and the result is remembered for 30 seconds for
 //     requests that still carry the old refresh token. Across application
-//     instances there is no distributed lock: two instances may refresh the
-//     same session at once, and an OP that rotates refresh tokens then
-//     ends one of them (the user logs in again).
+//     instances a shared [RefreshLock] (package redislock) makes it one
+//     refresh: the others wait and reload the session the holder wrote.
 //  5. Logout that leaves the IdP session alive. [Auth.LogoutHandler]
 //     redirects the browser to the OP's end-session URL from get_logout_uri
 //     with id_token_hint and post_logout_redirect_uri (oxd-server 3.1.4
@@ -103,21 +110,24 @@
 //     login is used once.
 //  8. SameSite=Strict sessions lost on the OP's redirect. New sets Lax and
 //     refuses Strict.
-//  9. Open redirects. The return-to is the request URI saved server-side,
+//  9. Open redirects. The return-to is the request URI saved in the
+//     encrypted pending-login cookie,
 //     never a URL parameter of the callback; it is used only when it is a
 //     same-origin path (no scheme, "//", backslashes, control characters
 //     raw or percent-encoded, encoded slashes, userinfo, non-ASCII),
 //     otherwise [Config.DefaultReturnTo]. The corpus in
 //     testdata/openredirects.txt is tested through the real handlers.
 //  10. Issuer matching (trailing slashes) is done by oxd when it validates
-//     the ID token; the middleware never compares issuers.
+//     the ID token. The authorization response's iss (RFC 9207) is relayed
+//     to the engine, which refuses another issuer, or a missing iss when
+//     the OP announces it ([ErrIssuerMismatch]).
 //  11. Key rotation is oxd's (the engine refetches the JWKS for an unknown
 //     key id).
 //  12. Step-up: [Config.AcrValues] are requested and the acr of the ID
 //     token must be one of them ([ErrACRMismatch]), since acr_values can be
 //     edited in the address bar; [Config.InsecureSkipACRCheck] opts out.
 //  13. Weak state handling. The state is oxd's random value, bound to this
-//     browser's session, compared in constant time, used once, bounded in
+//     browser's pending-login cookie, compared in constant time, used once, bounded in
 //     age ([Config.PendingLoginTTL]) and number ([Config.PendingLoginLimit]),
 //     and never taken from the incoming request. A mismatch, a missing
 //     state or a replay gets 400 without any oxd call.

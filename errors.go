@@ -24,12 +24,14 @@ var (
 	// ErrStateMissing: the callback carries no state parameter (400).
 	ErrStateMissing = errors.New("oxd: callback without state")
 	// ErrStateMismatch: the callback's state is not a pending login of this
-	// browser's session: login CSRF, a replayed or foreign callback, or a
-	// session cookie that did not come back (400). No oxd call is made.
+	// browser: login CSRF, a replayed or foreign callback, a pending login
+	// dropped beyond Config.PendingLoginLimit, or a pending-login cookie
+	// sealed with another Config.PendingLoginKey (400). No oxd call is made.
 	ErrStateMismatch = errors.New("oxd: callback state does not match a pending login")
-	// ErrSessionCookieMissing: the callback arrived without the session
-	// cookie, so no pending login can match (400). Usually a cookie setting:
-	// Secure over plain HTTP, Domain/Path, or a proxy that strips cookies.
+	// ErrSessionCookieMissing: the callback arrived without any
+	// pending-login cookie, so no pending login can match (400). Usually a
+	// cookie setting: Secure over plain HTTP, or a proxy that strips
+	// cookies.
 	ErrSessionCookieMissing = errors.New("oxd: callback without the session cookie")
 	// ErrCodeMissing: the callback has a valid state but no code (400).
 	ErrCodeMissing = errors.New("oxd: callback without code")
@@ -42,6 +44,11 @@ var (
 	// ErrACRMismatch: the ID token's acr is not one of Config.AcrValues
 	// (403).
 	ErrACRMismatch = errors.New("oxd: authentication context (acr) not satisfied")
+	// ErrIssuerMismatch: the authorization response's iss is not the OP's
+	// issuer, or is missing although the OP announces it (RFC 9207): the
+	// response may come from another OP (mix-up attack); the code is not
+	// exchanged (400). Checked by this project's engine (oxdserver).
+	ErrIssuerMismatch = errors.New("oxd: authorization response from another issuer")
 	// ErrSubjectMismatch: userinfo's sub differs from the ID token's sub, or
 	// the ID token has none (502).
 	ErrSubjectMismatch = errors.New("oxd: userinfo subject does not match the ID token")
@@ -190,6 +197,8 @@ func reason(err error) (code, message string) {
 		return "code_missing", "The sign-in response has no authorization code. Please start again."
 	case errors.Is(err, ErrBadCallback):
 		return "bad_request", "The sign-in response is malformed."
+	case errors.Is(err, ErrIssuerMismatch):
+		return "issuer_mismatch", "The sign-in response does not come from the expected identity provider. Please start again."
 	case errors.Is(err, ErrACRMismatch):
 		return "acr_not_satisfied", "The sign-in did not use the required authentication method."
 	case errors.Is(err, ErrSubjectMismatch):

@@ -329,6 +329,10 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	mux.Handle("/callback", a.CallbackHandler())
 	mux.Handle("/login", a.LoginHandler())
 	mux.Handle("/logout", a.LogoutHandler())
+	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
+		// The application's own use of the session (a cart, a preference).
+		rg.sm.Put(r.Context(), "app.visited", true)
+	})
 	mux.HandleFunc("/public", func(w http.ResponseWriter, r *http.Request) {
 		if u, ok := a.Authenticated(r); ok {
 			fmt.Fprintf(w, "hello %s", u.Subject)

@@ -46,7 +46,7 @@ func (fa *flowApp) now() time.Time { return time.Now().Add(time.Duration(fa.cloc
 // newFlowApp starts the OP, the engine, and the application. transport
 // picks how the middleware reaches the engine; store makes the session
 // store.
-func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Store) *flowApp {
+func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Store, opts ...oxdtest.ServerOption) *flowApp {
 	t.Helper()
 	fa := &flowApp{t: t, logs: &syncBuffer{}}
 	var handler atomic.Pointer[http.Handler]
@@ -57,9 +57,9 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 	fa.app.Config.ErrorLog = log.New(io.Discard, "", 0)
 	fa.app.StartTLS()
 	t.Cleanup(fa.app.Close)
-	fa.srv = oxdtest.NewServer(t,
+	fa.srv = oxdtest.NewServer(t, append([]oxdtest.ServerOption{
 		oxdtest.WithOPConfig(oxdtest.OPConfig{AccessTokenTTL: 2 * time.Minute}),
-		oxdtest.WithRedirectURIs(fa.app.URL+"/callback", fa.app.URL+"/logged-out", ""))
+		oxdtest.WithRedirectURIs(fa.app.URL+"/callback", fa.app.URL+"/logged-out", "")}, opts...)...)
 
 	var client *oxdclient.Client
 	switch transport {
@@ -78,6 +78,7 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 		PostLogoutRedirectURI: fa.app.URL + "/logged-out",
 		Logger:                newTestLogger(fa.logs),
 		CallTimeout:           10 * time.Second,
+		PendingLoginKey:       testPendingKey,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -122,6 +123,9 @@ func socketClient(t *testing.T, srv *oxdtest.Server) *oxdclient.Client {
 	creds := srv.Protection
 	return oxdclient.New(sock, oxdclient.Config{Protection: &creds})
 }
+
+// testPendingKey is the pending-login key every replica of a test shares.
+var testPendingKey = []byte("0123456789abcdef0123456789ABCDEF")
 
 func memStore(*testing.T) scs.Store { return scs.New().Store }
 
@@ -362,7 +366,7 @@ func TestFlowTwoReplicasSharedRedis(t *testing.T) {
 	// Replica B: its own Auth and session manager on the same store and site.
 	smB := scs.New()
 	smB.Store = store
-	authB, err := New(a.srv.Client, smB, Config{OxdID: a.srv.OxdID, PostLogoutRedirectURI: a.app.URL + "/logged-out"})
+	authB, err := New(a.srv.Client, smB, Config{OxdID: a.srv.OxdID, PostLogoutRedirectURI: a.app.URL + "/logged-out", PendingLoginKey: testPendingKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package oxd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,15 +44,25 @@ func (a *Auth) returnTo(r *http.Request, raw string) string {
 }
 
 // startLogin asks oxd for an authorization URL, remembers its state with
-// the return-to in the session, and redirects the browser to the OP.
+// the return-to in a pending-login cookie, and redirects the browser to the
+// OP. It does not touch the session.
 func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, restarts int) {
+	a.startLoginWith(w, r, returnTo, restarts, false)
+}
+
+// startLoginWith is startLogin; silent sends prompt=none.
+func (a *Auth) startLoginWith(w http.ResponseWriter, r *http.Request, returnTo string, restarts int, silent bool) {
 	rt := a.returnTo(r, returnTo)
+	prompt := a.cfg.Prompt
+	if silent {
+		prompt = "none"
+	}
 	ctx, cancel := a.oxdCtx(r.Context())
 	resp, err := a.client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{
 		OxdID:            a.oxdID,
 		Scope:            a.cfg.Scopes,
 		AcrValues:        a.cfg.AcrValues,
-		Prompt:           a.cfg.Prompt,
+		Prompt:           prompt,
 		CustomParameters: a.cfg.CustomParameters,
 	})
 	cancel()
@@ -67,15 +76,14 @@ func (a *Auth) startLogin(w http.ResponseWriter, r *http.Request, returnTo strin
 		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("login: get_authorization_url: %w: %w", ErrCommand, err))
 		return
 	}
-	sctx := r.Context()
-	now := a.now()
-	if a.sm.Token(sctx) == "" && a.sessionUser(sctx) == nil {
-		// A session created for this login only: keep it no longer than
-		// the login may take, so anonymous traffic cannot fill the store.
-		// The callback gives it the full lifetime.
-		a.sm.SetDeadline(sctx, now.Add(a.cfg.PendingLoginTTL))
+	if len(rt) > maxPendingReturnTo {
+		a.log.LogAttrs(r.Context(), slog.LevelWarn, "oxd: return-to too long to keep; the login returns to DefaultReturnTo",
+			slog.Int("length", len(rt)))
+		rt = a.cfg.DefaultReturnTo
 	}
-	a.addPending(sctx, pendingLogin{State: state, ReturnTo: rt, Created: now, Restarts: restarts})
+	// The pending login goes into a cookie of its own, not the session:
+	// no server-side state for a browser that has not come back yet.
+	a.pending.put(w, r, pendingLogin{State: state, ReturnTo: rt, Created: a.now(), Restarts: restarts, Silent: silent}, a.now())
 	a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: login started", slog.String("path", r.URL.Path))
 	setNoStore(w)
 	a.redirect(w, authURL)
@@ -95,16 +103,10 @@ func parseAuthorizationURL(s string) (string, string, error) {
 	return s, states[0], nil
 }
 
-// addPending records a login in progress, dropping expired entries and,
-// beyond the limit, the oldest.
-func (a *Auth) addPending(ctx context.Context, p pendingLogin) {
-	putPendingEntry[pendingLogins](a.core, ctx, sessionKeyPending, p, a.cfg.PendingLoginTTL, a.cfg.PendingLoginLimit)
-}
-
-// takePending removes and returns the pending login with this state. The
-// comparison runs in constant time over every entry. expired reports an
-// entry older than PendingLoginTTL.
-func (a *Auth) takePending(ctx context.Context, state string) (p pendingLogin, found, expired bool) {
-	p, found = takePendingEntry[pendingLogins](a.core, ctx, sessionKeyPending, state)
-	return p, found, found && a.now().Sub(p.Created) >= a.cfg.PendingLoginTTL
+// takePending removes (in the response) and returns the pending login with
+// this state. expired reports an entry older than PendingLoginTTL; present
+// whether the browser sent any pending-login cookie.
+func (a *Auth) takePending(w http.ResponseWriter, r *http.Request, state string) (p pendingLogin, found, expired, present bool) {
+	p, found, present = a.pending.take(w, r, state)
+	return p, found, found && a.now().Sub(p.Created) >= a.cfg.PendingLoginTTL, present
 }

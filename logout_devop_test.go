@@ -75,6 +75,7 @@ func newReplicaSet(t *testing.T, opCfg oxdtest.OPConfig, back, front bool, cfg f
 			OxdID:                 rs.srv.OxdID,
 			PostLogoutRedirectURI: a0 + "/logged-out",
 			SessionIndex:          idx,
+			PendingLoginKey:       testPendingKey, // replicas share the pending-login cookie key
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, status int, err error) {
 				rs.errs.Store(&err)
 				http.Error(w, err.Error(), status)

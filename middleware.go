@@ -3,6 +3,7 @@ package oxd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -19,7 +20,9 @@ type Auth struct {
 	cfg     Config
 	wwwAuth string
 	ref     refresher
-	uma     *umaGuard // UMA declarations, settings and grant cache (uma_*.go)
+	lock    RefreshLock
+	pending *pendingCodec // pending-login cookies (pending.go)
+	uma     *umaGuard     // UMA declarations, settings and grant cache (uma_*.go)
 
 	logoutGET, logoutPOST bool
 
@@ -77,6 +80,18 @@ func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Ha
 		a.challenge(w, r, ErrLoginRequired)
 		return
 	}
+	if now := a.now(); !u.refreshDue(now) && u.expired(now) && !a.cfg.InsecureKeepSessionPastTokenExpiry {
+		// Expired and nothing to refresh it with: the session ends; the
+		// browser re-authenticates, an API request gets 401.
+		a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: access token expired without a refresh token; ending the session",
+			slog.String("subject", u.Subject))
+		if err := a.sm.Destroy(r.Context()); err != nil {
+			a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("%w: %w", ErrSession, err))
+			return
+		}
+		a.reauthenticate(w, r, fmt.Errorf("%w: the access token expired and there is no refresh token", ErrLoginRequired))
+		return
+	}
 	if u.refreshDue(a.now()) {
 		nu, status, err := a.refreshUser(r, u)
 		switch {
@@ -84,7 +99,7 @@ func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Ha
 			u = nu
 		case status == 0:
 			// The session was ended: log in again.
-			a.challenge(w, r, err)
+			a.reauthenticate(w, r, err)
 			return
 		default:
 			a.fail(w, r, status, err)
@@ -103,6 +118,17 @@ func (a *Auth) challenge(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	a.startLogin(w, r, r.URL.RequestURI(), 0)
+}
+
+// reauthenticate answers a request whose session just ended because its
+// tokens can no longer be used: as challenge, with prompt=none first for a
+// browser when Config.SilentReauthentication.
+func (a *Auth) reauthenticate(w http.ResponseWriter, r *http.Request, err error) {
+	if a.isAPI(r) || !a.cfg.SilentReauthentication {
+		a.challenge(w, r, err)
+		return
+	}
+	a.startLoginWith(w, r, r.URL.RequestURI(), 0, true)
 }
 
 // Authenticated returns the session's user without side effects: no

@@ -141,15 +141,120 @@ func TestRefreshOxdDownKeepsSession(t *testing.T) {
 }
 
 // TestNoRefreshToken: without a refresh token nothing is refreshed; the
-// session lives on (its lifetime is scs's).
+// session lives while the access token does.
 func TestNoRefreshToken(t *testing.T) {
 	rg := newRig(t, rigOpts{})
 	rg.fake.noRefresh = true
 	b := rg.browser()
 	rg.login(b, "/private/", "alice")
-	rg.advance(2 * time.Hour)
+	rg.advance(59 * time.Minute)
 	if r := rg.get(b, "/private/"); r.status != 200 || rg.fake.count(oxdclient.CmdGetAccessTokenByRefreshToken) != 0 {
 		t.Fatalf("%d", r.status)
+	}
+}
+
+// TestExpiredTokenWithoutRefreshReauthenticates (token lifetime): once the
+// access token has expired and there is no refresh token, the session
+// ends: a browser navigation goes through the OP again (and comes back to
+// the page it asked for), an API request gets 401; neither sees the
+// expired token. InsecureKeepSessionPastTokenExpiry restores the old
+// behaviour.
+func TestExpiredTokenWithoutRefreshReauthenticates(t *testing.T) {
+	t.Run("browser", func(t *testing.T) {
+		rg := newRig(t, rigOpts{})
+		rg.fake.noRefresh = true
+		b := rg.browser()
+		rg.login(b, "/private/", "alice")
+		rg.advance(time.Hour + time.Second)
+		st := rg.startLogin(b, "/private/page?x=1")
+		if got := rg.fake.param(oxdclient.CmdGetAuthorizationURL, "prompt"); got != nil {
+			t.Fatalf("prompt %v sent without SilentReauthentication", got)
+		}
+		if r := rg.get(b, "/public"); r.body != "hello stranger" {
+			t.Fatalf("the session outlived its access token: %q", r.body)
+		}
+		if r := rg.finish(b, st, "alice"); r.status != http.StatusSeeOther || r.header.Get("Location") != "/private/page?x=1" {
+			t.Fatalf("re-authentication: %d %q", r.status, r.header.Get("Location"))
+		}
+		if r := rg.get(b, "/private/page?x=1"); r.status != 200 {
+			t.Fatalf("after re-authentication: %d", r.status)
+		}
+	})
+	t.Run("api", func(t *testing.T) {
+		rg := newRig(t, rigOpts{})
+		rg.fake.noRefresh = true
+		b := rg.browser()
+		rg.login(b, "/private/", "alice")
+		rg.advance(time.Hour + time.Second)
+		r := rg.do(b, "GET", "/private/api", map[string]string{"Accept": "application/json"})
+		if r.status != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") == "" || r.header.Get("Location") != "" ||
+			!errors.Is(rg.lastErr(), ErrLoginRequired) || strings.Contains(r.body, "AT-") {
+			t.Fatalf("%d %q %v", r.status, r.body, rg.lastErr())
+		}
+		if r := rg.get(b, "/public"); r.body != "hello stranger" {
+			t.Fatal("the session survived")
+		}
+	})
+	t.Run("insecure-keep", func(t *testing.T) {
+		rg := newRig(t, rigOpts{cfg: func(c *Config) { c.InsecureKeepSessionPastTokenExpiry = true }})
+		rg.fake.noRefresh = true
+		b := rg.browser()
+		rg.login(b, "/private/", "alice")
+		rg.advance(2 * time.Hour)
+		if r := rg.get(b, "/private/"); r.status != 200 {
+			t.Fatalf("%d", r.status)
+		}
+	})
+	t.Run("refresh-refused", func(t *testing.T) {
+		rg := newRig(t, rigOpts{})
+		b := rg.browser()
+		rg.login(b, "/private/", "alice")
+		rg.fake.mu.Lock()
+		clear(rg.fake.refresh) // the OP revoked the grant: invalid_grant
+		rg.fake.mu.Unlock()
+		rg.advance(59*time.Minute + 30*time.Second)
+		st := rg.startLogin(b, "/private/again")
+		if n := rg.fake.count(oxdclient.CmdGetAccessTokenByRefreshToken); n != 1 {
+			t.Fatalf("%d refresh attempts", n)
+		}
+		if r := rg.finish(b, st, "alice"); r.header.Get("Location") != "/private/again" {
+			t.Fatalf("%d %q", r.status, r.header.Get("Location"))
+		}
+	})
+}
+
+// TestSilentReauthentication: with SilentReauthentication the
+// re-authentication after an expired token asks prompt=none first; an OP
+// answer needing interaction restarts the login with the usual prompt for
+// the same page, and other errors are shown.
+func TestSilentReauthentication(t *testing.T) {
+	rg := newRig(t, rigOpts{cfg: func(c *Config) { c.SilentReauthentication = true; c.Prompt = "select_account" }})
+	rg.fake.noRefresh = true
+	b := rg.browser()
+	rg.login(b, "/private/", "alice")
+	if got := rg.fake.param(oxdclient.CmdGetAuthorizationURL, "prompt"); got != "select_account" {
+		t.Fatalf("first login prompt %v", got)
+	}
+	rg.advance(time.Hour + time.Second)
+	st := rg.startLogin(b, "/private/deep")
+	if got := rg.fake.param(oxdclient.CmdGetAuthorizationURL, "prompt"); got != "none" {
+		t.Fatalf("silent prompt %v", got)
+	}
+	r := rg.get(b, "/callback?error=login_required&state="+url.QueryEscape(st))
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if r.status != http.StatusSeeOther || loc == nil || loc.Host != "op.example" {
+		t.Fatalf("after login_required: %d %q", r.status, r.header.Get("Location"))
+	}
+	if got := rg.fake.param(oxdclient.CmdGetAuthorizationURL, "prompt"); got != "select_account" {
+		t.Fatalf("restart prompt %v", got)
+	}
+	if r := rg.finish(b, loc.Query().Get("state"), "alice"); r.header.Get("Location") != "/private/deep" {
+		t.Fatalf("%d %q", r.status, r.header.Get("Location"))
+	}
+	// A crafted error for a normal (non-silent) login is shown, not retried.
+	r = rg.get(b, "/callback?error=login_required&state=forged")
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("forged: %d", r.status)
 	}
 }
 

@@ -23,7 +23,9 @@ import (
 // Keys of the values this package keeps in the scs session. Other code must
 // not write them.
 const (
-	sessionKeyUser    = "oxd.user"
+	sessionKeyUser = "oxd.user"
+	// sessionKeyPending held the pending logins before they moved to
+	// cookies; only sessions written by earlier versions have it.
 	sessionKeyPending = "oxd.pending"
 )
 
@@ -32,6 +34,9 @@ func init() {
 	// stored type must be registered, or Commit fails with "type not
 	// registered for interface".
 	gob.Register(&User{})
+	// Pending logins were kept in the session before they moved to
+	// cookies: sessions written then still hold them (until they expire)
+	// and must keep decoding.
 	gob.Register(pendingLogins{})
 }
 
@@ -59,7 +64,7 @@ type User struct {
 	AuthenticatedAt time.Time
 
 	// refreshAt is when the access token should be refreshed (zero:
-	// never).
+	// never, as without a refresh token).
 	refreshAt time.Time
 
 	accessToken  oxdclient.Secret
@@ -112,6 +117,11 @@ func (u *User) setExpiry(now time.Time, expiresIn int64, lead time.Duration) {
 		lead = life / 2
 	}
 	u.refreshAt = u.AccessTokenExpiry.Add(-lead)
+}
+
+// expired reports whether the access token is known to have expired.
+func (u *User) expired(now time.Time) bool {
+	return !u.AccessTokenExpiry.IsZero() && !now.Before(u.AccessTokenExpiry)
 }
 
 // refreshDue reports whether the access token should be refreshed now.
@@ -489,8 +499,6 @@ func (d *decoder) bytes() []byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
-
 func (d *decoder) byte() byte {
 	if d.err || len(d.b) == 0 {
 		d.err = true
@@ -500,6 +508,8 @@ func (d *decoder) byte() byte {
 	d.b = d.b[1:]
 	return v
 }
+
+func (d *decoder) string() string { return string(d.bytes()) }
 
 func (d *decoder) time() time.Time {
 	if d.err {
@@ -543,7 +553,8 @@ func (d *decoder) claims() oxdclient.Claims {
 	return c
 }
 
-// pendingLogin is one login started in this browser and not finished yet.
+// pendingLogin is one login started in this browser and not finished yet,
+// kept in a pending-login cookie (pending.go).
 type pendingLogin struct {
 	State    string
 	ReturnTo string
@@ -551,11 +562,14 @@ type pendingLogin struct {
 	// Restarts counts how often this login was restarted after its state
 	// expired.
 	Restarts int
+	// Silent: started with prompt=none (SilentReauthentication); an OP
+	// answer that needs interaction restarts it with the usual prompt.
+	Silent bool
 }
 
-// pendingLogins are the logins in progress of one session, oldest first.
-// Several tabs may log in at once; the list is bounded by
-// Config.PendingLoginLimit.
+// pendingLogins is the type under which earlier versions kept pending
+// logins in the session ("oxd.pending"); registered with gob only so that
+// such sessions still decode.
 type pendingLogins []pendingLogin
 
 // userKey is the context key of the *User put by RequireLogin.

@@ -180,6 +180,14 @@ type GetTokensByCodeParams struct {
 	OxdID string `json:"oxd_id"`
 	Code  Secret `json:"code"`
 	State string `json:"state"`
+	// Iss relays the authorization response's iss parameter (RFC 9207),
+	// an extension of this project's engine (oxdserver): nil when the
+	// caller does not relay it (no check), a pointer to "" when the
+	// response had none. The engine then refuses, before exchanging the
+	// code, an iss other than the OP's issuer, and a missing one when the
+	// OP's discovery says authorization_response_iss_parameter_supported
+	// (error CodeIssuerMismatch). Other oxd servers ignore it.
+	Iss *string `json:"iss,omitempty"`
 	Protection
 }
 

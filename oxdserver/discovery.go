@@ -259,6 +259,8 @@ type oidcConfig struct {
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	// IssParameterSupported: authorization responses carry iss (RFC 9207).
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // umaConfig is the part of the UMA 2.0 AS metadata the engine uses.

@@ -244,6 +244,9 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	if err != nil {
 		return nil, err
 	}
+	if err := checkResponseIssuer(p.Iss, disc); err != nil {
+		return nil, err
+	}
 	form := url.Values{
 		"grant_type":   {"authorization_code"},
 		"code":         {code},
@@ -477,3 +480,19 @@ func (e *Engine) introspectAccessToken(ctx context.Context, c *call, p *oxdclien
 // valueKey is the store key of a one-time value of a site: the store
 // groups (and bounds) values by kind and site, the part before the '/'.
 func valueKey(kind, oxdID, v string) string { return kind + oxdID + "/" + v }
+
+// checkResponseIssuer applies RFC 9207 to the iss the caller relayed from
+// the authorization response (nil: not relayed, no check): it must be the
+// OP's issuer, and present when the OP announces it. The code is not
+// exchanged otherwise (it may come from another OP: a mix-up attack).
+func checkResponseIssuer(iss *string, disc *oidcConfig) error {
+	switch {
+	case iss == nil:
+		return nil
+	case *iss == "" && disc.IssParameterSupported:
+		return oxdErr(oxdclient.CodeIssuerMismatch, "the authorization response has no iss, although the OP announces authorization_response_iss_parameter_supported (RFC 9207)")
+	case *iss != "" && *iss != disc.Issuer:
+		return oxdErr(oxdclient.CodeIssuerMismatch, "the authorization response's iss is not the OP's issuer (RFC 9207)")
+	}
+	return nil
+}

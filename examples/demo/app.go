@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -40,6 +41,7 @@ type app struct {
 	note string // said once at startup
 
 	sessionStore *sessionStore
+	pendingKey   []byte // Config.PendingLoginKey
 	generation   atomic.Uint64
 
 	// rsClient calls the demo's own protected API, as a separate client
@@ -70,7 +72,10 @@ func newApp(ctx context.Context, d *demo) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{d: d, log: d.log, pages: p, cop: http.NewCrossOriginProtection(), sessionStore: newSessionStore(time.Minute)}
+	a := &app{d: d, log: d.log, pages: p, cop: http.NewCrossOriginProtection(), sessionStore: newSessionStore(time.Minute), pendingKey: make([]byte, oxd.PendingLoginKeySize)}
+	if _, err := rand.Read(a.pendingKey); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -293,6 +298,9 @@ func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 			Realm:                 "oxd-demo",
 			UMA:                   umaConfig(st),
 			SessionIndex:          st.index,
+			// The demo's session store lives in this process: one random
+			// key per process. Replicas sharing a store share a key.
+			PendingLoginKey: a.pendingKey,
 		}
 		auth, err := oxd.New(a.d.client, st.sessions, cfg)
 		browser := err == nil

@@ -25,7 +25,14 @@ var mutants = []mutant{
 		Pkgs:     []string{"."}, Run: `^Test(OpenRedirect|SafeReturnTo)`,
 	},
 	{
-		Name: "state", Check: "state comparison (login callback and UMA claims callback share takePendingEntry)",
+		Name: "login-state", Check: "state binding of the login callback (pendingCodec.matches)",
+		Mutation: "any pending-login cookie matches any state",
+		Find:     `func \(c \*pendingCodec\) matches\(cookieName string, q pendingLogin, state string\) bool \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn true\n\t}\n",
+		Pkgs:     []string{"."}, Run: `^Test(LoginCSRF|StateReplay|CodeReplay|Callback|PendingLogin)`,
+	},
+	{
+		Name: "state", Check: "state comparison of the UMA claims callback (takePendingEntry)",
 		Mutation: "any pending entry matches any state",
 		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\[(\w+)\]\.pendingState\(\)\), (\w+)\) == 1`,
 		In:       `\btakePendingEntry\b`,

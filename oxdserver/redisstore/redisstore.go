@@ -23,33 +23,46 @@ import (
 // replica can finish on another. One-time values use Redis expiry and are
 // taken with GETDEL (Redis 6.2 or later), atomically across replicas.
 //
-// Keys (all under the prefix): "site:<oxd_id>" (the site as JSON), "sites"
-// (a set of oxd_ids), "v:<key>" (one-time values). Sites hold client
-// secrets and registration access tokens in plain form: restrict access
-// to the Redis database (ACLs, TLS, private network).
+// The client is a go-redis UniversalClient: a single node, Sentinel or a
+// Cluster. Keys (all under the prefix): "site:<oxd_id>" (the site as
+// JSON), "sites" (a set of oxd_ids), "{v}v:<key>" (one-time values).
+// Sites hold client secrets and registration access tokens in plain form:
+// restrict access to the Redis database (ACLs, TLS, private network).
 //
 // Pending values are bounded as in every store
-// (oxdserver.DefaultMaxValues, oxdserver.DefaultMaxValuesPerGroup, or MaxValues and MaxValuesPerGroup when set):
-// each is indexed in sorted sets by expiry ("vidx" and "vidx:<group>"), and
-// the earliest to expire (the oldest, for one kind of value) is evicted.
+// (oxdserver.DefaultMaxValues, oxdserver.DefaultMaxValuesPerGroup, or
+// MaxValues and MaxValuesPerGroup when set): each is indexed in sorted sets
+// by expiry ("{v}vidx" and "{v}vidx:<group>"), and the earliest to expire
+// (the oldest, for one kind of value) is evicted, by one script over the
+// value and both indexes. On a Cluster these keys share the hash tag
+// "{v}", so they live in one slot (one primary holds the pending values:
+// at most DefaultMaxValues of about 500 bytes, some 50 MB); the prefix
+// should contain no braces, which would change the tag.
 type Store struct {
 	// MaxValues and MaxValuesPerGroup bound the pending one-time values
 	// (see oxdserver.MemoryStore); set them before first use.
 	MaxValues, MaxValuesPerGroup int
 
-	c      *redis.Client
+	c      redis.UniversalClient
 	prefix string
 }
 
-// New returns a store using client, with every key under prefix
+// New returns a store using client (a *redis.Client, a
+// *redis.ClusterClient, a failover client…), with every key under prefix
 // (for example "oxd:"). Close does not close the client: its owner does.
-func New(client *redis.Client, prefix string) *Store {
+func New(client redis.UniversalClient, prefix string) *Store {
 	return &Store{c: client, prefix: prefix}
 }
 
 func (r *Store) siteKey(id string) string { return r.prefix + "site:" + id }
 func (r *Store) indexKey() string         { return r.prefix + "sites" }
-func (r *Store) valueKey(k string) string { return r.prefix + "v:" + k }
+
+// The keys of one-time values and their indexes share the hash tag {v}:
+// the eviction script touches all three (and evicted values) at once.
+func (r *Store) valueBase() string            { return r.prefix + "{v}v:" }
+func (r *Store) valueKey(k string) string     { return r.valueBase() + k }
+func (r *Store) valueIndex() string           { return r.prefix + "{v}vidx" }
+func (r *Store) groupIndex(key string) string { return r.prefix + "{v}vidx:" + valueGroup(key) }
 
 // GetSite implements oxdserver.Store.
 func (r *Store) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, error) {
@@ -76,9 +89,12 @@ func (r *Store) PutSite(ctx context.Context, site *oxdserver.Site) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, r.siteKey(site.OxdID), b, 0)
+	// The site key and the index are in different slots on a Cluster: no
+	// transaction. The index first: ListSites skips an indexed id without
+	// a site.
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, r.indexKey(), site.OxdID)
+		p.Set(ctx, r.siteKey(site.OxdID), b, 0)
 		return nil
 	})
 	if err != nil {
@@ -90,7 +106,7 @@ func (r *Store) PutSite(ctx context.Context, site *oxdserver.Site) error {
 // DeleteSite implements oxdserver.Store.
 func (r *Store) DeleteSite(ctx context.Context, oxdID string) error {
 	var del *redis.IntCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.siteKey(oxdID))
 		p.SRem(ctx, r.indexKey(), oxdID)
 		return nil
@@ -115,18 +131,25 @@ func (r *Store) ListSites(ctx context.Context) ([]*oxdserver.Site, error) {
 	const batch = 256
 	for start := 0; start < len(ids); start += batch {
 		chunk := ids[start:min(start+batch, len(ids))]
-		keys := make([]string, len(chunk))
-		for i, id := range chunk {
-			keys[i] = r.siteKey(id)
-		}
-		vals, err := r.c.MGet(ctx, keys...).Result()
-		if err != nil {
+		// GETs in a pipeline, not MGET: on a Cluster the sites are in
+		// different slots (the pipeline is split by node).
+		gets := make([]*redis.StringCmd, len(chunk))
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range chunk {
+				gets[i] = p.Get(ctx, r.siteKey(id))
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
 		}
-		for _, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // deleted between SMEMBERS and MGET
+		for _, g := range gets {
+			s, err := g.Result()
+			if errors.Is(err, redis.Nil) {
+				continue // deleted between SMEMBERS and GET
+			}
+			if err != nil {
+				return nil, fmt.Errorf("oxdserver: redis list sites: %w", err)
 			}
 			var site oxdserver.Site
 			if err := json.Unmarshal([]byte(s), &site); err != nil {
@@ -145,8 +168,8 @@ func (r *Store) PutValue(ctx context.Context, key string, value []byte, ttl time
 	}
 	now := time.Now().UnixMilli()
 	exp := now + ttl.Milliseconds()
-	keys := []string{r.valueKey(key), r.prefix + "vidx", r.prefix + "vidx:" + valueGroup(key)}
-	args := []any{value, ttl.Milliseconds(), exp, now, r.prefix + "v:",
+	keys := []string{r.valueKey(key), r.valueIndex(), r.groupIndex(key)}
+	args := []any{value, ttl.Milliseconds(), exp, now, r.valueBase(),
 		limitOr(r.MaxValues, oxdserver.DefaultMaxValues), limitOr(r.MaxValuesPerGroup, oxdserver.DefaultMaxValuesPerGroup), key}
 	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("oxdserver: redis put value: %w", err)
@@ -188,8 +211,8 @@ func (r *Store) TakeValue(ctx context.Context, key string) ([]byte, error) {
 	if err == nil || errors.Is(err, redis.Nil) {
 		// Unindex (best effort: stale index entries are dropped when
 		// evicted or expired).
-		r.c.ZRem(ctx, r.prefix+"vidx", key)
-		r.c.ZRem(ctx, r.prefix+"vidx:"+valueGroup(key), key)
+		r.c.ZRem(ctx, r.valueIndex(), key)
+		r.c.ZRem(ctx, r.groupIndex(key), key)
 	}
 	if errors.Is(err, redis.Nil) {
 		return nil, oxdserver.ErrNotFound

@@ -33,6 +33,20 @@ func TestRedisStorePendingBounds(t *testing.T) {
 	storetest.PendingBounds(t, r)
 }
 
+// TestRedisStorePendingBoundsCluster: the bounding script uses several keys
+// at once; they share a hash tag, so it runs on a 3-primary Cluster.
+func TestRedisStorePendingBoundsCluster(t *testing.T) {
+	r := redisstore.New(redistest.StartCluster(t).Client(t), fmt.Sprintf("bounds%d:", time.Now().UnixNano()))
+	r.MaxValues, r.MaxValuesPerGroup = 30, 10
+	storetest.PendingBounds(t, r)
+}
+
+// TestRedisStoreContractCluster: the store contract on a 3-primary Redis
+// Cluster (sites in different slots, one-time values under one hash tag).
+func TestRedisStoreContractCluster(t *testing.T) {
+	storetest.Contract(t, redisstore.New(redistest.StartCluster(t).Client(t), "contract:"))
+}
+
 // startRedis starts redis-server on a free loopback port for the test
 // (internal/redistest: without redis-server the test is skipped, unless CI
 // is on).
@@ -84,7 +98,7 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	au2, err := b.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: setup.OxdID})
 	require.NoError(t, err)
 	state := strings.Split(strings.Split(au2.AuthorizationURL, "state=")[1], "&")[0]
-	ttl, err := rc.PTTL(ctx, "oxd:v:state:"+setup.OxdID+"/"+state).Result()
+	ttl, err := rc.PTTL(ctx, "oxd:{v}v:state:"+setup.OxdID+"/"+state).Result()
 	require.NoError(t, err)
 	assert.Greater(t, ttl, time.Duration(0))
 	assert.LessOrEqual(t, ttl, oxdserver.DefaultStateTTL)

@@ -196,7 +196,7 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 		http.Error(w, "session store unavailable, try again", http.StatusServiceUnavailable)
 	}
 	pub := strings.TrimRight(o.publicURL, "/")
-	auth, err := newAuth(client, sm, site, pub, o, logger)
+	auth, err := newAuth(client, sm, rdb, site, pub, o, logger)
 	if err != nil {
 		sock.Close()
 		return nil, nil, err

@@ -1,0 +1,5 @@
+//go:build !race
+
+package oxd
+
+const raceEnabled = false
