@@ -1,0 +1,443 @@
+package oxd
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oxdgo/oxd/oxdclient"
+)
+
+// The binary encoding of a User in the session store (GobEncode and
+// GobDecode), and the derivation of the ID token's claims it relies on.
+
+// Binary encoding of a User for the session store (through gob, which calls
+// GobEncode/GobDecode). Version byte, then length-prefixed fields.
+//
+// Version 2 stores the ID token's claims only when they cannot be derived
+// from the stored ID token: when IDTokenClaims are exactly (key for key,
+// byte for byte) what idTokenClaims derives from the ID token's payload,
+// a mode byte says so and the claims are re-derived on decoding, which
+// saves a few hundred bytes of Redis per session. Version 1 (claims always
+// stored) is still read.
+const (
+	userEncodingV1      = 1
+	userEncodingVersion = 2
+)
+
+// Modes of the ID token claims in encoding version 2.
+const (
+	idClaimsStored  = 0 // the claims follow
+	idClaimsDerived = 1 // the claims are idTokenClaims(idToken)
+)
+
+// maxUserEncoding bounds what GobDecode accepts.
+const maxUserEncoding = 1 << 20
+
+// GobEncode implements gob.GobEncoder so that scs can store a User (with
+// its tokens) although the tokens are unexported.
+func (u *User) GobEncode() ([]byte, error) {
+	b := make([]byte, 0, 256)
+	b = append(b, userEncodingVersion)
+	b = appendString(b, u.Subject)
+	b = appendTime(b, u.AccessTokenExpiry)
+	b = appendTime(b, u.AuthenticatedAt)
+	b = appendTime(b, u.refreshAt)
+	b = appendString(b, string(u.accessToken))
+	b = appendString(b, string(u.refreshToken))
+	b = appendString(b, string(u.idToken))
+	b = appendClaims(b, u.Claims)
+	if derived, ok := idTokenClaims(string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
+		return append(b, idClaimsDerived), nil
+	}
+	b = append(b, idClaimsStored)
+	b = appendClaims(b, u.IDTokenClaims)
+	return b, nil
+}
+
+// GobDecode implements gob.GobDecoder.
+func (u *User) GobDecode(b []byte) error {
+	if len(b) == 0 || len(b) > maxUserEncoding || (b[0] != userEncodingVersion && b[0] != userEncodingV1) {
+		return errUserEncoding
+	}
+	d := decoder{b: b[1:]}
+	var v User
+	v.Subject = d.string()
+	v.AccessTokenExpiry = d.time()
+	v.AuthenticatedAt = d.time()
+	v.refreshAt = d.time()
+	v.accessToken = oxdclient.Secret(d.string())
+	v.refreshToken = oxdclient.Secret(d.string())
+	v.idToken = oxdclient.Secret(d.string())
+	v.Claims = d.claims()
+	mode := byte(idClaimsStored)
+	if b[0] == userEncodingVersion {
+		mode = d.byte()
+	}
+	switch mode {
+	case idClaimsStored:
+		v.IDTokenClaims = d.claims()
+	case idClaimsDerived:
+		c, ok := idTokenClaims(string(v.idToken))
+		if !ok {
+			return errUserEncoding
+		}
+		v.IDTokenClaims = c
+	default:
+		return errUserEncoding
+	}
+	if d.err || len(d.b) != 0 {
+		return errUserEncoding
+	}
+	*u = v
+	return nil
+}
+
+// idTokenClaims derives the claims of a JWT's payload in the shape oxd
+// 3.x answers id_token_claims with (every claim an array of strings, null
+// claims and null array elements left out), as the drop-in engine writes
+// it. ok is false when the token is not a JWT with a JSON object payload or
+// a claim is not a string, number, boolean or array of them. The signature
+// is not checked: the token was validated at login, and a derived claim is
+// only ever used when it equals, byte for byte, the claim the oxd server
+// answered (see GobEncode).
+func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
+	first := strings.IndexByte(jwt, '.')
+	last := strings.LastIndexByte(jwt, '.')
+	if first < 0 || last <= first {
+		return nil, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(jwt[first+1 : last])
+	if err != nil {
+		return nil, false
+	}
+	if c, ok := flatClaims(payload); ok {
+		return c, true
+	}
+	return payloadClaims(payload)
+}
+
+// payloadClaims is the general path of idTokenClaims.
+func payloadClaims(payload []byte) (oxdclient.Claims, bool) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil || m == nil {
+		return nil, false
+	}
+	out := make(oxdclient.Claims, len(m))
+	for k, raw := range m {
+		v, ok := claimAsStrings(raw)
+		if !ok {
+			return nil, false
+		}
+		if v != nil {
+			out[k] = v
+		}
+	}
+	return out, true
+}
+
+// flatClaims is the fast path of idTokenClaims, for the common payload: a
+// JSON object whose keys and values are strings without escapes, numbers,
+// booleans or null. It gives the same claims as the general path, and ok
+// false for anything else (the general path then decides).
+func flatClaims(p []byte) (oxdclient.Claims, bool) {
+	i := skipSpace(p, 0)
+	if i >= len(p) || p[i] != '{' {
+		return nil, false
+	}
+	out := make(oxdclient.Claims, 16)
+	i = skipSpace(p, i+1)
+	if i < len(p) && p[i] == '}' {
+		return out, skipSpace(p, i+1) == len(p)
+	}
+	for {
+		key, j, ok := plainStringAt(p, i)
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(p, j)
+		if i >= len(p) || p[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(p, i+1)
+		if i >= len(p) {
+			return nil, false
+		}
+		var v json.RawMessage
+		switch c := p[i]; {
+		case c == '"':
+			raw, j, ok := plainStringAt(p, i)
+			if !ok {
+				return nil, false
+			}
+			v, i = slices.Concat([]byte("["), raw, []byte("]")), j
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(p) && strings.IndexByte("+-.eE0123456789", p[j]) >= 0 {
+				j++
+			}
+			v, i = slices.Concat([]byte(`["`), p[i:j], []byte(`"]`)), j
+		case bytes.HasPrefix(p[i:], []byte("true")):
+			v, i = json.RawMessage(`["true"]`), i+4
+		case bytes.HasPrefix(p[i:], []byte("false")):
+			v, i = json.RawMessage(`["false"]`), i+5
+		case bytes.HasPrefix(p[i:], []byte("null")):
+			i += 4
+		default:
+			return nil, false
+		}
+		k := string(key[1 : len(key)-1])
+		if _, dup := out[k]; dup {
+			return nil, false
+		}
+		if v != nil {
+			out[k] = v
+		}
+		i = skipSpace(p, i)
+		if i >= len(p) {
+			return nil, false
+		}
+		switch p[i] {
+		case ',':
+			i = skipSpace(p, i+1)
+		case '}':
+			return out, skipSpace(p, i+1) == len(p)
+		default:
+			return nil, false
+		}
+	}
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainStringAt returns the JSON string literal at p[i] (quotes included)
+// and the index after it, when it is a plainJSONString without control
+// characters.
+func plainStringAt(p []byte, i int) ([]byte, int, bool) {
+	if i >= len(p) || p[i] != '"' {
+		return nil, 0, false
+	}
+	end := bytes.IndexByte(p[i+1:], '"')
+	if end < 0 {
+		return nil, 0, false
+	}
+	raw := p[i : i+end+2]
+	for _, c := range raw {
+		if c < 0x20 {
+			return nil, 0, false
+		}
+	}
+	if !plainJSONString(raw) {
+		return nil, 0, false
+	}
+	return raw, i + end + 2, true
+}
+
+// claimAsStrings is one claim's JSON value as a JSON array of strings (nil
+// for null). Strings without escapes, numbers and booleans are rewritten
+// directly; anything else goes through encoding/json.
+func claimAsStrings(raw json.RawMessage) (json.RawMessage, bool) {
+	switch {
+	case len(raw) == 0:
+		return nil, false
+	case string(raw) == "null":
+		return nil, true
+	case raw[0] == '"' && plainJSONString(raw):
+		return slices.Concat([]byte("["), raw, []byte("]")), true
+	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9') || string(raw) == "true" || string(raw) == "false":
+		return slices.Concat([]byte(`["`), raw, []byte(`"]`)), true
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	var vals []string
+	if arr, isArr := v.([]any); isArr {
+		vals = make([]string, 0, len(arr))
+		for _, x := range arr {
+			if x == nil {
+				continue
+			}
+			s, ok := scalarClaim(x)
+			if !ok {
+				return nil, false
+			}
+			vals = append(vals, s)
+		}
+	} else {
+		s, ok := scalarClaim(v)
+		if !ok {
+			return nil, false
+		}
+		vals = []string{s}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(vals); err != nil {
+		return nil, false
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true
+}
+
+// plainJSONString reports whether the JSON string literal raw has no
+// escapes and only characters encoding/json writes as they are (without
+// HTML escaping), so that it is its own re-encoding.
+func plainJSONString(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
+	}
+	inner := raw[1 : len(raw)-1]
+	if bytes.ContainsAny(inner, "\\\"") || !utf8.Valid(inner) {
+		return false
+	}
+	return !bytes.Contains(inner, []byte("\u2028")) && !bytes.Contains(inner, []byte("\u2029"))
+}
+
+func scalarClaim(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// sameClaims reports whether a and b hold the same claims with byte-equal
+// values.
+func sameClaims(a, b oxdclient.Claims) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+var errUserEncoding = errors.New("oxd: malformed user in session")
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(b, 0)
+	}
+	return binary.AppendVarint(b, t.UnixNano())
+}
+
+func appendClaims(b []byte, c oxdclient.Claims) []byte {
+	b = binary.AppendUvarint(b, uint64(len(c)))
+	for k, v := range c {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if d.err || len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) time() time.Time {
+	if d.err {
+		return time.Time{}
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		return time.Time{}
+	}
+	d.b = d.b[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}
+
+func (d *decoder) claims() oxdclient.Claims {
+	n := d.uvarint()
+	if d.err {
+		return nil
+	}
+	// Each claim needs at least two bytes: refuse counts the input cannot
+	// hold before allocating.
+	if n > uint64(len(d.b))/2 {
+		d.err = true
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	c := make(oxdclient.Claims, n)
+	for range n {
+		k := d.string()
+		v := d.bytes()
+		if d.err {
+			return nil
+		}
+		c[k] = json.RawMessage(append([]byte(nil), v...))
+	}
+	return c
+}
