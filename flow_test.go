@@ -48,13 +48,18 @@ func (fa *flowApp) now() time.Time { return time.Now().Add(time.Duration(fa.cloc
 // store.
 func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Store) *flowApp {
 	t.Helper()
-	return newFlowAppCfg(t, transport, store, nil)
+	return newFlowAppCfg(t, transport, store, oxdtest.OPConfig{}, nil)
 }
 
-// newFlowAppCfg is newFlowApp with cfg applied to the middleware's Config.
-func newFlowAppCfg(t *testing.T, transport string, store func(t *testing.T) scs.Store, cfgFn func(*Config)) *flowApp {
+// newFlowAppCfg is newFlowApp with the development OP configured by opCfg
+// (AccessTokenTTL defaults to 2 minutes) and cfgFn applied to the
+// middleware's Config.
+func newFlowAppCfg(t *testing.T, transport string, store func(t *testing.T) scs.Store, opCfg oxdtest.OPConfig, cfgFn func(*Config)) *flowApp {
 	t.Helper()
 	fa := &flowApp{t: t, logs: &syncBuffer{}}
+	if opCfg.AccessTokenTTL == 0 {
+		opCfg.AccessTokenTTL = 2 * time.Minute
+	}
 	var handler atomic.Pointer[http.Handler]
 	fa.app = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*handler.Load()).ServeHTTP(w, r)
@@ -64,7 +69,7 @@ func newFlowAppCfg(t *testing.T, transport string, store func(t *testing.T) scs.
 	fa.app.StartTLS()
 	t.Cleanup(fa.app.Close)
 	fa.srv = oxdtest.NewServer(t,
-		oxdtest.WithOPConfig(oxdtest.OPConfig{AccessTokenTTL: 2 * time.Minute}),
+		oxdtest.WithOPConfig(opCfg),
 		oxdtest.WithRedirectURIs(fa.app.URL+"/callback", fa.app.URL+"/logged-out", ""))
 
 	var client *oxdclient.Client

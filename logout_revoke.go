@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,8 +94,10 @@ func (a *Auth) revokeFailed(ctx context.Context, hint string, err error) {
 }
 
 // unsupportedRevocation reports whether err says revocation cannot work
-// at all: no revocation_endpoint at the OP, or an oxd server without the
-// revoke_token extension (answered with unsupported_operation).
+// at all: no revocation_endpoint at the OP (no_revocation_endpoint_at_op,
+// or this module's engine's invalid_request naming revocation_endpoint),
+// or an oxd server without the revoke_token extension
+// (unsupported_operation).
 func unsupportedRevocation(err error) bool {
 	var oe *oxdclient.Error
 	if !errors.As(err, &oe) {
@@ -103,6 +106,9 @@ func unsupportedRevocation(err error) bool {
 	switch oe.Code {
 	case oxdclient.CodeUnsupportedOperation, oxdclient.CodeNoRevocationEndpoint:
 		return true
+	case oxdclient.CodeInvalidRequest:
+		// This module's engine: "OP does not provide revocation_endpoint …".
+		return strings.Contains(oe.Description, "revocation_endpoint")
 	}
 	return false
 }

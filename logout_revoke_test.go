@@ -60,7 +60,7 @@ func logoutOK(t *testing.T, fa *flowApp, b *http.Client) {
 func TestLogoutRevokesTokensAtDevOP(t *testing.T) {
 	for _, transport := range []string{"inprocess", "socket"} {
 		t.Run(transport, func(t *testing.T) {
-			fa := newFlowAppCfg(t, transport, memStore, nil)
+			fa := newFlowAppCfg(t, transport, memStore, oxdtest.OPConfig{}, nil)
 			b, at, rt := loginTokens(t, fa)
 			revocations := fa.srv.OP.Calls(oxdtest.EndpointRevocation)
 			logoutOK(t, fa, b)
@@ -85,7 +85,7 @@ func TestLogoutRevokesTokensAtDevOP(t *testing.T) {
 // TestLogoutSkipTokenRevocation: with Config.SkipTokenRevocation the
 // tokens stay valid at the OP after logout.
 func TestLogoutSkipTokenRevocation(t *testing.T) {
-	fa := newFlowAppCfg(t, "inprocess", memStore, func(c *Config) { c.SkipTokenRevocation = true })
+	fa := newFlowAppCfg(t, "inprocess", memStore, oxdtest.OPConfig{}, func(c *Config) { c.SkipTokenRevocation = true })
 	b, at, rt := loginTokens(t, fa)
 	revocations := fa.srv.OP.Calls(oxdtest.EndpointRevocation)
 	logoutOK(t, fa, b)
@@ -184,4 +184,22 @@ func TestLogoutDoesNotWaitForRevocation(t *testing.T) {
 		t.Fatalf("want 3 failures logged (refresh timeout; refresh, access of the 2nd logout), one at WARN:\n%s", logs)
 	}
 	noSecretsInLogs(t, rg)
+}
+
+// TestLogoutRevocationWithoutEndpointAtDevOP: an OP without
+// revocation_endpoint is not an error worth a warning: the logout
+// completes, the revocation is logged at DEBUG once (the access token is
+// not tried), and the tokens stay as the OP issued them.
+func TestLogoutRevocationWithoutEndpointAtDevOP(t *testing.T) {
+	fa := newFlowAppCfg(t, "inprocess", memStore, oxdtest.OPConfig{DisableRevocation: true}, nil)
+	b, at, rt := loginTokens(t, fa)
+	logoutOK(t, fa, b)
+	fa.auth.revoker.wg.Wait()
+	logs := fa.logs.String()
+	if strings.Count(logs, "token revocation not available") != 1 || strings.Contains(logs, "level=WARN") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	if strings.Contains(logs, at) || strings.Contains(logs, rt) {
+		t.Fatal("a token reached the log")
+	}
 }
