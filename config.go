@@ -121,6 +121,16 @@ type Config struct {
 	// Default [DefaultCallTimeout] (10s).
 	CallTimeout time.Duration
 
+	// SkipTokenRevocation turns off the revocation of the user's tokens
+	// at logout. By default LogoutHandler revokes the refresh token, then
+	// the access token, at the OP's revocation_endpoint (RFC 7009, oxd's
+	// revoke_token extension command) when the session holds them. It is
+	// best effort: it runs in the background after the response, bounded
+	// by CallTimeout, and a failure (no revocation_endpoint at the OP, an
+	// oxd server without revoke_token, a timeout) is only logged; the
+	// logout never waits for it. Default false (revoke).
+	SkipTokenRevocation bool
+
 	// RefreshBefore: an access token is refreshed (when there is a refresh
 	// token) on the first request that arrives less than RefreshBefore
 	// before its expiry, or past half of its lifetime when the lifetime is

@@ -316,6 +316,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	}
 	a.now = rg.now
 	rg.auth = a
+	t.Cleanup(a.revoker.wg.Wait) // background revocations of a logout
 
 	mux := http.NewServeMux()
 	mux.Handle("/private/", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -48,7 +48,18 @@ func (fa *flowApp) now() time.Time { return time.Now().Add(time.Duration(fa.cloc
 // store.
 func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Store, opts ...oxdtest.ServerOption) *flowApp {
 	t.Helper()
+	return newFlowAppCfg(t, transport, store, oxdtest.OPConfig{}, nil, opts...)
+}
+
+// newFlowAppCfg is newFlowApp with the development OP configured by opCfg
+// (AccessTokenTTL defaults to 2 minutes) and cfgFn applied to the
+// middleware's Config.
+func newFlowAppCfg(t *testing.T, transport string, store func(t *testing.T) scs.Store, opCfg oxdtest.OPConfig, cfgFn func(*Config), opts ...oxdtest.ServerOption) *flowApp {
+	t.Helper()
 	fa := &flowApp{t: t, logs: &syncBuffer{}}
+	if opCfg.AccessTokenTTL == 0 {
+		opCfg.AccessTokenTTL = 2 * time.Minute
+	}
 	var handler atomic.Pointer[http.Handler]
 	fa.app = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		(*handler.Load()).ServeHTTP(w, r)
@@ -58,7 +69,7 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 	fa.app.StartTLS()
 	t.Cleanup(fa.app.Close)
 	fa.srv = oxdtest.NewServer(t, append([]oxdtest.ServerOption{
-		oxdtest.WithOPConfig(oxdtest.OPConfig{AccessTokenTTL: 2 * time.Minute}),
+		oxdtest.WithOPConfig(opCfg),
 		oxdtest.WithRedirectURIs(fa.app.URL+"/callback", fa.app.URL+"/logged-out", "")}, opts...)...)
 
 	var client *oxdclient.Client
@@ -72,24 +83,33 @@ func newFlowApp(t *testing.T, transport string, store func(t *testing.T) scs.Sto
 	}
 	fa.sm = scs.New()
 	fa.sm.Store = store(t)
-	a, err := New(client, fa.sm, Config{
+	cfg := Config{
 		OxdID:                 fa.srv.OxdID,
 		RedirectURL:           fa.app.URL + "/callback",
 		PostLogoutRedirectURI: fa.app.URL + "/logged-out",
 		Logger:                newTestLogger(fa.logs),
 		CallTimeout:           10 * time.Second,
 		PendingLoginKey:       testPendingKey,
-	})
+	}
+	if cfgFn != nil {
+		cfgFn(&cfg)
+	}
+	a, err := New(client, fa.sm, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.now = fa.now
 	fa.auth = a
+	t.Cleanup(a.revoker.wg.Wait) // before the engine stops (cleanups run last first)
 
 	mux := http.NewServeMux()
 	mux.Handle("/private/", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := UserFrom(r.Context())
 		fmt.Fprintf(w, "sub=%s|email=%s|name=%s|at=%s|uri=%s", u.Subject, u.Claim("email"), u.Claim("name"), u.AccessToken().Reveal(), r.URL.RequestURI())
+	})))
+	mux.Handle("GET /tokens", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := UserFrom(r.Context())
+		fmt.Fprintf(w, "%s|%s", u.accessToken.Reveal(), u.refreshToken.Reveal())
 	})))
 	mux.Handle("GET /callback", a.CallbackHandler())
 	mux.Handle("POST /logout", a.LogoutHandler())

@@ -22,6 +22,11 @@ import (
 // of the user ends too, on every replica (a failure there is reported as
 // 500, [ErrSession], after the current session has ended).
 //
+// Token revocation: unless Config.SkipTokenRevocation, the session's
+// refresh token and then its access token are revoked at the OP (RFC 7009)
+// in the background, best effort, bounded by Config.CallTimeout; see
+// [Config.SkipTokenRevocation].
+//
 // Local-only logout: when the OP has no end_session_endpoint or oxd cannot
 // build the URL, the session still ends here, and Config.ErrorHandler
 // receives [ErrLocalLogoutOnly] (wrapping the cause) with status 200, so
@@ -79,6 +84,9 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: logout", slog.String("subject", u.Subject))
+		if !a.cfg.SkipTokenRevocation {
+			a.revokeTokens(ctx, u.refreshToken, u.accessToken)
+		}
 	}
 	current := a.storeKey(a.sm.Token(ctx))
 	if err := a.sm.Destroy(ctx); err != nil {

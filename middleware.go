@@ -28,6 +28,7 @@ type Auth struct {
 
 	idx      SessionIndex   // Config.SessionIndex; nil: no logout across sessions
 	channels logoutChannels // back- and front-channel handlers, built on first use
+	revoker  revoker        // token revocation at logout (logout_revoke.go)
 }
 
 // core is what the login handlers and the UMA guard both work with: the
