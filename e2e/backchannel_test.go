@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log"
@@ -78,14 +79,20 @@ func TestBackChannelLogoutCertifiedOP(t *testing.T) {
 		t.Fatalf("register_site at oidc-provider: %v", err)
 	}
 	var auths [2]*oxd.Auth
+	// Both replicas open each other's pending-login cookies: one key.
+	pendingKey := make([]byte, 32)
+	if _, err := rand.Read(pendingKey); err != nil {
+		t.Fatal(err)
+	}
 	for i := range apps {
 		sm := scs.New()
 		sm.Store = store
 		a, err := oxd.New(client, sm, oxd.Config{
-			OxdID:        site.OxdID,
-			RedirectURL:  apps[i].URL + "/callback",
-			SessionIndex: idx,
-			Logger:       slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			OxdID:           site.OxdID,
+			RedirectURL:     apps[i].URL + "/callback",
+			SessionIndex:    idx,
+			PendingLoginKey: pendingKey,
+			Logger:          slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		})
 		if err != nil {
 			t.Fatal(err)
