@@ -188,15 +188,15 @@ var mutants = []mutant{
 	{
 		Name: "pat-active", Check: "protection token: active",
 		Mutation: "an inactive token is accepted",
-		Find:     `if !(\w+)\.active\(\) \{\s*return "", oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
-		Replace:  "if !MUTANT && !$1.active() {\n\t\treturn \"\", oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
+		Find:     `if !(\w+)\.active\(\) \{\s*return "", time\.Time\{\}, oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
+		Replace:  "if !MUTANT && !$1.active() {\n\t\treturn \"\", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
 		Pkgs:     []string{"."}, Run: `Protect`,
 	},
 	{
 		Name: "pat-exp", Check: "protection token: exp",
 		Mutation: "an expired token is accepted",
-		Find:     `ok && !(\w+)\.now\(\)\.Before\((\w+)\) \{\s*return "", oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
-		Replace:  "!MUTANT && ok && !$1.now().Before($2) {\n\t\treturn \"\", oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
+		Find:     `hasExp && !(\w+)\.now\(\)\.Before\((\w+)\) \{\s*return "", time\.Time\{\}, oxdErr\(oxdclient\.CodeInactiveProtectionAccessToken`,
+		Replace:  "!MUTANT && hasExp && !$1.now().Before($2) {\n\t\treturn \"\", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken",
 		Pkgs:     []string{"."}, Run: `Protect`,
 	},
 	{
