@@ -9,14 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/oxdgo/oxd/internal/jwtclaims"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -105,14 +104,14 @@ func (e *Engine) validateIDToken(ctx context.Context, raw string, chk idTokenChe
 		return nil, oxdErr(oxdclient.CodeInvalidIDTokenBadAudience, descBadAudience)
 	}
 	now := e.now()
-	exp, ok := numericDate(claims["exp"])
+	exp, ok := jwtclaims.NumericDate(claims["exp"])
 	if !ok {
 		return nil, oxdErr(oxdclient.CodeInvalidIDToken, descInvalidIDToken)
 	}
 	if !now.Before(exp.Add(e.cfg.ClockSkew)) {
 		return nil, oxdErr(oxdclient.CodeInvalidIDTokenExpired, descExpired)
 	}
-	iat, ok := numericDate(claims["iat"])
+	iat, ok := jwtclaims.NumericDate(claims["iat"])
 	if !ok || iat.After(now.Add(e.cfg.ClockSkew)) || exp.Before(iat) {
 		return nil, oxdErr(oxdclient.CodeInvalidIDToken, descInvalidIDToken)
 	}
@@ -199,19 +198,6 @@ func audienceOK(claims map[string]any, clientID string) bool {
 		return s == clientID
 	}
 	return true
-}
-
-func numericDate(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
-		return time.Time{}, false
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
 // atHashOK checks at_hash (OIDC Core §3.1.3.6): the left half of the hash

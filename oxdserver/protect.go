@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
+	"github.com/oxdgo/oxd/internal/jwtclaims"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -276,7 +277,7 @@ func (e *Engine) introspectProtectionToken(ctx context.Context, setup *Site, tok
 	if !in.active() {
 		return "", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
 	}
-	exp, hasExp := numericDate(in["exp"])
+	exp, hasExp := jwtclaims.NumericDate(in["exp"])
 	if hasExp && !e.now().Before(exp) {
 		return "", time.Time{}, oxdErr(oxdclient.CodeInactiveProtectionAccessToken, descInactivePAT)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/oxdgo/oxd/internal/jwtclaims"
 	"github.com/oxdgo/oxd/internal/scopeexpr"
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -250,7 +251,7 @@ func (e *Engine) rptGrants(ctx context.Context, site *Site, uma *umaConfig, rpt 
 	if !in.active() {
 		return false, nil
 	}
-	if exp, ok := numericDate(in["exp"]); ok && !e.now().Before(exp) {
+	if exp, ok := jwtclaims.NumericDate(in["exp"]); ok && !e.now().Before(exp) {
 		return false, nil
 	}
 	need := requiredScopes(res)
@@ -263,7 +264,7 @@ func (e *Engine) rptGrants(ctx context.Context, site *Site, uma *umaConfig, rpt 
 		if id, _ := perm["resource_id"].(string); id != res.ID {
 			continue
 		}
-		if exp, ok := numericDate(perm["exp"]); ok && !e.now().Before(exp) {
+		if exp, ok := jwtclaims.NumericDate(perm["exp"]); ok && !e.now().Before(exp) {
 			continue
 		}
 		scopes, _ := perm["resource_scopes"].([]any)

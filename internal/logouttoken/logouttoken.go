@@ -49,7 +49,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,6 +56,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/oxdgo/oxd/internal/jwtclaims"
 	"github.com/oxdgo/oxd/sessionindex"
 )
 
@@ -335,7 +335,7 @@ func (v *Validator) checkClaims(payload []byte) (*Claims, time.Duration, error) 
 		return nil, 0, ErrAudience
 	}
 	now := v.cfg.Now()
-	iat, ok := numericDate(cl["iat"])
+	iat, ok := jwtclaims.NumericDate(cl["iat"])
 	if !ok || iat.After(now.Add(v.cfg.ClockSkew)) {
 		return nil, 0, ErrIssuedAt
 	}
@@ -344,7 +344,7 @@ func (v *Validator) checkClaims(payload []byte) (*Claims, time.Duration, error) 
 		return nil, 0, ErrTooOld
 	}
 	if e, present := cl["exp"]; present {
-		exp, ok := numericDate(e)
+		exp, ok := jwtclaims.NumericDate(e)
 		if !ok {
 			return nil, 0, ErrClaimType
 		}
@@ -415,17 +415,4 @@ func audienceContains(aud any, clientID string) bool {
 		return found
 	}
 	return false
-}
-
-func numericDate(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e11 {
-		return time.Time{}, false
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
