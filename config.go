@@ -226,6 +226,13 @@ type Config struct {
 	// localhost. Never in production: the session cookie would travel in
 	// clear text.
 	InsecureCookies bool
+
+	// GobSessions keeps writing sessions in scs's gob encoding instead of
+	// the compact one New installs (see New); both are read either way.
+	// Set it while replicas of a version before the compact encoding
+	// still share the session store (they read gob only), and unset it
+	// once all run this version. Default false.
+	GobSessions bool
 }
 
 // New returns the login middleware for the site cfg names, talking to oxd
@@ -236,6 +243,14 @@ type Config struct {
 // refuses SameSite=Strict (the cookie would not come back on the OP's
 // redirect to the callback) and SameSite=None without Secure. Call New
 // before the session manager serves requests.
+//
+// New also replaces scs's default codec (sessions.Codec unset or
+// scs.GobCodec) with a compact one: a logged-in session is written as the
+// [User]'s own binary encoding instead of a gob stream, which is smaller
+// in the store and several times cheaper to load on every request; other
+// session values still go through gob. It reads sessions written by
+// scs.GobCodec, so existing sessions stay valid. A codec the application
+// set itself is left alone.
 func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*Auth, error) {
 	if client == nil {
 		return nil, errors.New("oxd: New: nil oxdclient.Client")
@@ -298,5 +313,6 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		challenge: a.challenge, returnTo: a.returnTo,
 		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
 	})
+	installSessionCodec(sessions, cfg.GobSessions)
 	return a, nil
 }

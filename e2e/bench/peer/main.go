@@ -51,6 +51,7 @@ import (
 
 	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/e2e/load"
+	"github.com/oxdgo/oxd/oxdclient"
 )
 
 type options struct {
@@ -59,6 +60,7 @@ type options struct {
 	logins, loginsC  int
 	clients          int
 	duration, warmup time.Duration
+	clientAuth       string
 }
 
 func main() {
@@ -70,6 +72,8 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 64, "concurrent signed-in clients of the throughput measurement")
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "throughput measurement time per side per round")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "uncounted warm-up before each throughput measurement")
+	flag.StringVar(&o.clientAuth, "client-auth", "client_secret_basic",
+		"token endpoint authentication of our site's client; oauth2-proxy's is client_secret_basic; \"\" lets the engine pick the strongest the OP lists (private_key_jwt, ES256)")
 	flag.Parse()
 	if o.o2p == "" || o.rounds < 1 || o.logins < o.clients || o.clients < 1 || o.duration <= 0 || o.duration > time.Minute {
 		fmt.Fprintln(os.Stderr, "peer: -oauth2-proxy is required; -logins ≥ -clients ≥ 1; 0 < -duration ≤ 1m")
@@ -149,7 +153,9 @@ func run(o options) (err error) {
 	}
 	env.Defer(rr.Close)
 	siteFile := filepath.Join(tmp, "site.json")
-	if _, err := load.EnsureSite(ctx, oxd.Addr, siteFile, op.Issuer, rr.URL); err != nil {
+	if _, err := load.EnsureSite(ctx, oxd.Addr, siteFile, op.Issuer, rr.URL, func(p *oxdclient.SetupClientParams) {
+		p.ClientTokenEndpointAuthMethod = o.clientAuth
+	}); err != nil {
 		return err
 	}
 	var apps []*load.App
@@ -376,6 +382,7 @@ func measure(ctx context.Context, o options, op *load.OP, rdb *redis.Client, s *
 	}
 
 	// Logins.
+	progress("round %d %s: logins", round, s.name)
 	cpu0, app0 := cpu(s.rpProcs), cpu(s.appProcs)
 	t0 := time.Now()
 	browsers := make([]*http.Client, o.logins)
@@ -442,6 +449,7 @@ func measure(ctx context.Context, o options, op *load.OP, rdb *redis.Client, s *
 
 	// Authenticated throughput with o.clients signed-in clients.
 	clients := browsers[:o.clients]
+	progress("round %d %s: authenticated requests", round, s.name)
 	lat, n, terrs := drive(ctx, s, clients, o.warmup, o.duration)
 	res.RequestsPerS = float64(n) / o.duration.Seconds()
 	res.P50 = load.Ms(quantile(lat, 0.5))

@@ -35,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd"
+	_ "github.com/oxdgo/oxd/internal/pprofhook" // profiles for the benchmarks, with -tags oxdprofile only
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
