@@ -241,13 +241,18 @@ return 1
 
 // TakeValue implements oxdserver.Store with GETDEL.
 func (r *Store) TakeValue(ctx context.Context, key string) ([]byte, error) {
-	b, err := r.c.GetDel(ctx, r.valueKey(key)).Bytes()
-	if err == nil || errors.Is(err, redis.Nil) {
-		// Unindex (best effort: stale index entries are dropped when
-		// evicted or expired).
-		r.c.ZRem(ctx, r.valueIndex(), key)
-		r.c.ZRem(ctx, r.groupIndex(key), key)
-	}
+	// One round trip: the value and its two index entries share the hash
+	// tag {v}, so the pipeline goes to one node even on a Cluster.
+	// Unindexing is best effort (stale index entries are dropped when
+	// evicted or expired).
+	var get *redis.StringCmd
+	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.GetDel(ctx, r.valueKey(key))
+		p.ZRem(ctx, r.valueIndex(), key)
+		p.ZRem(ctx, r.groupIndex(key), key)
+		return nil
+	})
+	b, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, oxdserver.ErrNotFound
 	}

@@ -579,6 +579,11 @@ func report(o options, rs []roundResult) {
 	}
 	fmt.Printf("Peer benchmark, %d rounds (ABBA), %d logins per side per round (%d at once), %d clients × %v per side per round; %s\n\n",
 		len(ours), o.logins, o.loginsC, o.clients, o.duration, time.Now().UTC().Format("2006-01-02"))
+	auth := o.clientAuth
+	if auth == "" {
+		auth = "the engine's choice (private_key_jwt, ES256)"
+	}
+	fmt.Printf("Client authentication at the token endpoint: ours %s, oauth2-proxy client_secret_basic.\n\n", auth)
 	fmt.Println("| id | figure | target (ours/theirs) | oxd, median | oauth2-proxy, median | ratio, median of rounds (min–max) | met |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range rows {
