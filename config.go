@@ -227,11 +227,13 @@ type Config struct {
 	// clear text.
 	InsecureCookies bool
 
-	// GobSessions keeps writing sessions in scs's gob encoding instead of
-	// the compact one New installs (see New); both are read either way.
-	// Set it while replicas of a version before the compact encoding
-	// still share the session store (they read gob only), and unset it
-	// once all run this version. Default false.
+	// GobSessions writes sessions as the previous release did: scs's gob
+	// encoding instead of the compact one New installs (see New), with
+	// the User in its encoding version 2. Everything is read either way.
+	// Set it while replicas of the previous release still share the
+	// session store, and unset it once all run this one. It applies to
+	// every Auth of the process (gob encodes a User without a context).
+	// Default false.
 	GobSessions bool
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -50,6 +51,11 @@ const (
 	idTokenJWS  = 1 // header, payload and signature follow, base64url-decoded
 )
 
+// previousUserEncoding makes GobEncode write version 2, which the previous
+// release reads (Config.GobSessions; process-wide, as gob calls GobEncode
+// without a context).
+var previousUserEncoding atomic.Bool
+
 // maxUserEncoding bounds what GobDecode accepts.
 const maxUserEncoding = 1 << 20
 
@@ -65,7 +71,12 @@ func (u *User) GobEncode() ([]byte, error) {
 	b = appendString(b, string(u.accessToken))
 	b = appendString(b, string(u.refreshToken))
 	var payload []byte
-	b, payload = appendIDToken(b, string(u.idToken))
+	if previousUserEncoding.Load() {
+		b[0] = userEncodingV2
+		b = appendString(b, string(u.idToken))
+	} else {
+		b, payload = appendIDToken(b, string(u.idToken))
+	}
 	b = appendClaims(b, u.Claims)
 	var derived oxdclient.Claims
 	ok := false

@@ -44,6 +44,7 @@ var errSessionEncoding = errors.New("oxd: malformed session encoding")
 // codec of its own (scs's default GobCodec is replaced: the codec reads
 // what it wrote).
 func installSessionCodec(sm *scs.SessionManager, writeGob bool) {
+	previousUserEncoding.Store(writeGob)
 	switch sm.Codec.(type) {
 	case nil, scs.GobCodec, sessionCodec:
 		sm.Codec = sessionCodec{writeGob: writeGob}

@@ -186,6 +186,20 @@ func TestNewInstallsSessionCodec(t *testing.T) {
 	if c, ok := sm.Codec.(sessionCodec); !ok || !c.writeGob {
 		t.Fatalf("GobSessions: codec %#v", sm.Codec)
 	}
+	// What the previous release reads: gob, the User in version 2.
+	ub, _ := benchSessionUser(time.Now()).GobEncode()
+	g, err := sm.Codec.Encode(time.Now().Add(time.Hour), map[string]any{sessionKeyUser: benchSessionUser(time.Now())})
+	if err != nil || ub[0] != userEncodingV2 || g[0] == sessionCodecMagic {
+		t.Fatalf("GobSessions wrote User version %d, session first byte %#x (%v)", ub[0], g[0], err)
+	}
+	if _, _, err := (scs.GobCodec{}).Decode(g); err != nil {
+		t.Fatal(err)
+	}
+	sm = scs.New()
+	newAuth(sm, Config{})
+	if ub, _ := benchSessionUser(time.Now()).GobEncode(); ub[0] != userEncodingVersion {
+		t.Fatalf("without GobSessions: User version %d", ub[0])
+	}
 	type ownCodec struct{ scs.GobCodec }
 	sm = scs.New()
 	sm.Codec = ownCodec{}
