@@ -189,13 +189,22 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 	var client *oxdclient.Client
 	if o.engine != "" {
 		// The engine in process: no oxd-server, no socket hop; the
-		// in-process transport is trusted (no protection token).
-		eng, err := oxdserver.New(oxdserver.Config{Store: redisstore.New(rdb, "oxd:"), InsecureAllowLoopbackHTTP: true, Logger: logger})
+		// in-process transport is trusted (no protection token). Its
+		// Redis client has go-redis's defaults, as cmd/oxd-server's
+		// (the sessions' client fails fast, for 503s during outages).
+		var erdb redis.UniversalClient
+		if o.redisCluster != "" {
+			erdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ",")})
+		} else {
+			erdb = redis.NewClient(&redis.Options{Addr: o.redisAddr})
+		}
+		eng, err := oxdserver.New(oxdserver.Config{Store: redisstore.New(erdb, "oxd:"), InsecureAllowLoopbackHTTP: true, Logger: logger})
 		if err != nil {
 			_ = rdb.Close()
+			_ = erdb.Close()
 			return nil, nil, err
 		}
-		sock, client = eng, oxdclient.New(eng, oxdclient.Config{Logger: logger})
+		sock, client = closers{eng, erdb}, oxdclient.New(eng, oxdclient.Config{Logger: logger})
 	} else {
 		s, err := oxdclient.NewSocket(o.oxdAddr, oxdclient.SocketConfig{PoolSize: 64, DialTimeout: time.Second, Timeout: o.callTimeout})
 		if err != nil {
@@ -242,4 +251,15 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 		return nil, nil, fmt.Errorf("RegisterUMA: %w", err)
 	}
 	return sm.LoadAndSave(mux), func() { _ = sock.Close(); _ = rdb.Close() }, nil
+}
+
+// closers closes each of its elements.
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var errs []error
+	for _, x := range c {
+		errs = append(errs, x.Close())
+	}
+	return errors.Join(errs...)
 }
