@@ -77,15 +77,7 @@ func BenchmarkRequireLogin(b *testing.B) {
 	}
 
 	// One stored session with the user, as after a login.
-	ctx, err := sm.Load(context.Background(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sm.Put(ctx, sessionKeyUser, benchSessionUser(time.Now()))
-	token, _, err := sm.Commit(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	token := storeUserSession(b, sm)
 
 	var sawUser atomic.Bool
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -122,15 +114,7 @@ func BenchmarkRequireLogin(b *testing.B) {
 	// scs alone: a manager with scs's own (gob) codec, the one an
 	// application without this package has, holding the same session.
 	plain := scs.New()
-	pctx, err := plain.Load(context.Background(), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	plain.Put(pctx, sessionKeyUser, benchSessionUser(time.Now()))
-	plainToken, _, err := plain.Commit(pctx)
-	if err != nil {
-		b.Fatal(err)
-	}
+	plainToken := storeUserSession(b, plain)
 
 	// Interleaved runs both handlers alternately (ABBA order) and times
 	// each request, so that both see the same load on a shared machine; it
@@ -148,6 +132,22 @@ func BenchmarkRequireLogin(b *testing.B) {
 	if n := ct.n.Load(); n != 0 {
 		b.Fatalf("%d oxd calls on the hot path", n)
 	}
+}
+
+// storeUserSession stores a new session of sm holding benchSessionUser,
+// as after a login, and returns its token.
+func storeUserSession(tb testing.TB, sm *scs.SessionManager) string {
+	tb.Helper()
+	ctx, err := sm.Load(context.Background(), "")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sm.Put(ctx, sessionKeyUser, benchSessionUser(time.Now()))
+	token, _, err := sm.Commit(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return token
 }
 
 // interleaved times base (with the session cookie baseToken) and mw (with

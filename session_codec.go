@@ -78,14 +78,7 @@ func (u *User) GobEncode() ([]byte, error) {
 		b, payload = appendIDToken(b, string(u.idToken))
 	}
 	b = appendClaims(b, u.Claims)
-	var derived oxdclient.Claims
-	ok := false
-	if payload != nil {
-		derived, ok = payloadClaims(payload)
-	} else {
-		derived, ok = idTokenClaims(string(u.idToken))
-	}
-	if ok && sameClaims(derived, u.IDTokenClaims) {
+	if derived, ok := derivedIDClaims(payload, string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
 		return append(b, idClaimsDerived), nil
 	}
 	b = append(b, idClaimsStored)
@@ -137,13 +130,7 @@ func (u *User) GobDecode(b []byte) error {
 	case idClaimsStored:
 		v.IDTokenClaims = d.claims()
 	case idClaimsDerived:
-		var c oxdclient.Claims
-		ok := false
-		if payload != nil {
-			c, ok = payloadClaims(payload)
-		} else {
-			c, ok = idTokenClaims(string(v.idToken))
-		}
+		c, ok := derivedIDClaims(payload, string(v.idToken))
 		if !ok {
 			return errUserEncoding
 		}
@@ -156,6 +143,15 @@ func (u *User) GobDecode(b []byte) error {
 	}
 	*u = v
 	return nil
+}
+
+// derivedIDClaims is idTokenClaims(tok), from the token's payload when it
+// is already decoded (not nil).
+func derivedIDClaims(payload []byte, tok string) (oxdclient.Claims, bool) {
+	if payload != nil {
+		return payloadClaims(payload)
+	}
+	return idTokenClaims(tok)
 }
 
 // idTokenClaims derives the claims of a JWT's payload in the shape oxd

@@ -1,29 +1,18 @@
 package oxd
 
 import (
-	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
-	"github.com/oxdgo/oxd/oxdtest"
 )
 
 // legacyEncodeV2 is the version 2 encoding (the ID token as a string, its
 // claims derived when they equal the token's), as sessions written before
 // version 3 hold it.
 func legacyEncodeV2(u *User) []byte {
-	b := []byte{userEncodingV2}
-	b = appendString(b, u.Subject)
-	b = appendTime(b, u.AccessTokenExpiry)
-	b = appendTime(b, u.AuthenticatedAt)
-	b = appendTime(b, u.refreshAt)
-	b = appendString(b, string(u.accessToken))
-	b = appendString(b, string(u.refreshToken))
-	b = appendString(b, string(u.idToken))
-	b = appendClaims(b, u.Claims)
+	b := legacyFields(userEncodingV2, u)
 	if derived, ok := idTokenClaims(string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
 		return append(b, idClaimsDerived)
 	}
@@ -35,17 +24,7 @@ func legacyEncodeV2(u *User) []byte {
 // and comes back byte for byte, with the same derived claims; sessions of
 // versions 1 and 2 are still read.
 func TestUserEncodingKeepsIDTokenDecoded(t *testing.T) {
-	srv := oxdtest.NewServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	tok, err := srv.LoginTokens(ctx, "alice", "alice-password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Round(0)
-	u := &User{Subject: "alice", Claims: oxdclient.Claims{"email": []byte(`["alice@example.test"]`)},
-		IDTokenClaims: tok.IDTokenClaims, AuthenticatedAt: now, accessToken: tok.AccessToken, refreshToken: tok.RefreshToken, idToken: tok.IDToken}
-	u.setExpiry(now, 600, time.Minute)
+	_, _, u := devOPUser(t)
 	b, err := u.GobEncode()
 	if err != nil {
 		t.Fatal(err)

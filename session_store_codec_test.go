@@ -2,7 +2,6 @@ package oxd
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -215,15 +214,7 @@ func TestNewInstallsSessionCodec(t *testing.T) {
 	t.Cleanup(store.StopCleanup)
 	old := scs.New()
 	old.Store = store
-	ctx, err := old.Load(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old.Put(ctx, sessionKeyUser, benchSessionUser(time.Now()))
-	token, _, err := old.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := storeUserSession(t, old)
 	raw, _, _ := store.Find(token)
 	if raw[0] == sessionCodecMagic {
 		t.Fatal("the old replica wrote the compact encoding")
