@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,11 +114,33 @@ func TestAnonymousFlood(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 	defer rdb.Close()
-	mem := func() (rss int64, redisMem int64) {
+	// snap is one reading: the RSS of each process (replicas, oxd-server),
+	// the replicas' live heaps after a collection, Redis used_memory; the
+	// replicas' heap profiles go next to the logs.
+	type snap struct {
+		rss      map[string]int64
+		live     map[string]int64
+		rssSum   int64
+		redisMem int64
+		keys     int64
+	}
+	mem := func(label string) snap {
+		sn := snap{rss: map[string]int64{}, live: map[string]int64{}}
 		for _, a := range s.apps {
-			rss += load.RSSBytes(a.Proc.PID())
+			sn.rss["app-"+a.Name] = load.RSSBytes(a.Proc.PID())
+			h, err := a.LiveHeap(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sn.live["app-"+a.Name] = h
+			if err := a.SaveHeapProfile(ctx, filepath.Join(s.env.Dir, "heap-"+a.Name+"-"+label+".pb.gz")); err != nil {
+				t.Fatal(err)
+			}
 		}
-		rss += load.RSSBytes(s.oxd.Proc.PID())
+		sn.rss["oxd-server"] = load.RSSBytes(s.oxd.Proc.PID())
+		for _, v := range sn.rss {
+			sn.rssSum += v
+		}
 		info, err := rdb.Info(ctx, "memory").Result()
 		if err != nil {
 			t.Fatal(err)
@@ -125,13 +148,13 @@ func TestAnonymousFlood(t *testing.T) {
 		sc := bufio.NewScanner(strings.NewReader(info))
 		for sc.Scan() {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "used_memory:"); ok {
-				redisMem, _ = strconv.ParseInt(v, 10, 64)
+				sn.redisMem, _ = strconv.ParseInt(v, 10, 64)
 			}
 		}
-		return rss, redisMem
+		sn.keys, _ = rdb.DBSize(ctx).Result()
+		return sn
 	}
-	rss0, red0 := mem()
-	keys0, _ := rdb.DBSize(ctx).Result()
+	before := mem("before")
 
 	bg := startTraffic(s, users, false)
 	var next, bad atomic.Int64
@@ -161,12 +184,20 @@ func TestAnonymousFlood(t *testing.T) {
 	wg.Wait()
 	el := time.Since(t0)
 	bg.end(t, "signed-in traffic during the flood")
-	rss1, red1 := mem()
-	keys1, _ := rdb.DBSize(ctx).Result()
-	held := (rss1 - rss0) + (red1 - red0)
+	after := mem("after")
+	delta := func(a, b map[string]int64) map[string]int64 {
+		d := map[string]int64{}
+		for k, v := range b {
+			d[k] = v - a[k]
+		}
+		return d
+	}
+	rssDelta, redDelta := after.rssSum-before.rssSum, after.redisMem-before.redisMem
+	held := rssDelta + redDelta
 	s.rec(t, "g_anonymous_flood", map[string]any{
 		"navigations": navigations, "seconds": el.Seconds(), "per_s": float64(navigations) / el.Seconds(), "not_redirected": bad.Load(),
-		"rss_delta_bytes": rss1 - rss0, "redis_used_memory_delta_bytes": red1 - red0, "redis_keys_delta": keys1 - keys0,
+		"rss_delta_bytes": rssDelta, "rss_delta_by_process": delta(before.rss, after.rss), "live_heap_delta_by_replica": delta(before.live, after.live),
+		"redis_used_memory_delta_bytes": redDelta, "redis_keys_delta": after.keys - before.keys,
 		"held_bytes": held, "cap_bytes": floodCap, "signed_in_requests": bg.lat.N(), "signed_in_p99_ms": load.Ms(bg.lat.Quantile(0.99)),
 	})
 	if bad.Load() > 0 {
@@ -174,6 +205,6 @@ func TestAnonymousFlood(t *testing.T) {
 	}
 	if held > floodCap {
 		t.Errorf("100,000 anonymous navigations hold %.1f MB (replicas and oxd-server RSS %+.1f MB, Redis %+.1f MB, %+d keys), cap %d MB",
-			float64(held)/(1<<20), float64(rss1-rss0)/(1<<20), float64(red1-red0)/(1<<20), keys1-keys0, floodCap>>20)
+			float64(held)/(1<<20), float64(rssDelta)/(1<<20), float64(redDelta)/(1<<20), after.keys-before.keys, floodCap>>20)
 	}
 }

@@ -342,6 +342,37 @@ func (a *App) Goroutines(ctx context.Context) (int, error) {
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
+// LiveHeap reads the replica's live heap after a collection (bytes).
+func (a *App) LiveHeap(ctx context.Context) (int64, error) {
+	b, err := a.debugGet(ctx, "/debug/liveheap")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// SaveHeapProfile writes the replica's heap profile (pprof format) to path.
+func (a *App) SaveHeapProfile(ctx context.Context, path string) error {
+	b, err := a.debugGet(ctx, "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+func (a *App) debugGet(ctx context.Context, path string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.DebugURL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s%s: HTTP %d", a.Name, path, resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+}
+
 // PinHeader makes the round-robin proxy send a request to one backend (its
 // index), so that a test can start a login on one replica and finish it on
 // the other. It is removed before forwarding.
