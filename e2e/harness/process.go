@@ -49,14 +49,29 @@ type ProcessGroup struct {
 	stopErr  error
 }
 
-// StartProcessGroup starts cmd in a new process group, with its output
-// collected, and registers a cleanup that stops it (SIGTERM, then SIGKILL after
-// StopTimeout, to the whole group) and waits for it. cmd must not have been
-// started, and its Stdout and Stderr must be nil. If the test fails, the last
-// lines of output are logged at cleanup.
+// StartProcessGroup starts a process of ours (the demo, oxd-server) in a new
+// process group, with its output collected, every line of it also in a log
+// that the secrets audit reads (OwnLog), and registers a cleanup that stops
+// it (SIGTERM, then SIGKILL after StopTimeout, to the whole group) and waits
+// for it. cmd must not have been started, and its Stdout and Stderr must be
+// nil. If the test fails, the last lines of output are logged at cleanup.
 func StartProcessGroup(t testing.TB, name string, cmd *exec.Cmd) *ProcessGroup {
 	t.Helper()
-	p, err := startProcessGroup(name, cmd)
+	return start(t, name, cmd, OwnLog(t, name))
+}
+
+// StartPeerProcessGroup is StartProcessGroup for a process that is not
+// ours, whose output the secrets audit does not read: the OP, and the
+// oxd-node driver, whose output is the channel that hands oxd's answers
+// (tokens included) to the test.
+func StartPeerProcessGroup(t testing.TB, name string, cmd *exec.Cmd) *ProcessGroup {
+	t.Helper()
+	return start(t, name, cmd, "")
+}
+
+func start(t testing.TB, name string, cmd *exec.Cmd, logPath string) *ProcessGroup {
+	t.Helper()
+	p, err := startProcessGroup(name, cmd, logPath)
 	if err != nil {
 		t.Fatalf("e2e: start %s: %v", name, err)
 	}
@@ -71,8 +86,8 @@ func StartProcessGroup(t testing.TB, name string, cmd *exec.Cmd) *ProcessGroup {
 	return p
 }
 
-func startProcessGroup(name string, cmd *exec.Cmd) (*ProcessGroup, error) {
-	p, err := proctest.Start(name, cmd, proctest.Options{Keep: maxKeptLines})
+func startProcessGroup(name string, cmd *exec.Cmd, logPath string) (*ProcessGroup, error) {
+	p, err := proctest.Start(name, cmd, proctest.Options{Keep: maxKeptLines, LogPath: logPath})
 	if err != nil {
 		return nil, err
 	}
