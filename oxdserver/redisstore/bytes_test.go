@@ -53,3 +53,23 @@ func TestRedisStorePendingLoginBytes(t *testing.T) {
 		t.Errorf("a pending login holds %.0f bytes in Redis, want at most 512", per)
 	}
 }
+
+// TestRedisStoreDropsTheEarlierIndex: the index of every value that
+// earlier versions kept without expiry ("{v}vidx") is removed by the next
+// PutValue, so an upgraded deployment does not keep it for ever.
+func TestRedisStoreDropsTheEarlierIndex(t *testing.T) {
+	c := startRedis(t)
+	ctx := testCtx(t)
+	require.NoError(t, c.ZAdd(ctx, "oxd:{v}vidx", redis.Z{Score: 1, Member: "state:x/old"}).Err())
+	r := redisstore.New(c, "oxd:")
+	require.NoError(t, r.PutValue(ctx, "state:x/new", []byte("v"), time.Minute))
+	n, err := c.Exists(ctx, "oxd:{v}vidx").Result()
+	require.NoError(t, err)
+	require.Zero(t, n, "the earlier index is still there")
+	v, err := r.TakeValue(ctx, "state:x/new")
+	require.NoError(t, err)
+	require.Equal(t, "v", string(v))
+	keys, err := c.Keys(ctx, "oxd:*").Result()
+	require.NoError(t, err)
+	require.Empty(t, keys, "keys left after the only value was taken")
+}

@@ -172,6 +172,7 @@ func (r *Store) PutValue(ctx context.Context, key string, value []byte, ttl time
 	}
 	now := time.Now().UnixMilli()
 	keys, args := r.scriptArgs(key)
+	keys = append(keys, r.prefix+"{v}vidx") // the index of all values of earlier versions, dropped
 	args = append(args, value, ttl.Milliseconds(), now+ttl.Milliseconds(), now,
 		limitOr(r.MaxValues, oxdserver.DefaultMaxValues), limitOr(r.MaxValuesPerGroup, oxdserver.DefaultMaxValuesPerGroup))
 	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
@@ -238,11 +239,13 @@ end
 // the one whose earliest value expires first), as the memory store does.
 // A group's expired entries are dropped when the group is written or
 // considered for eviction; until then they count towards the bounds, so
-// the bounds hold whatever the clock does. ARGV after scriptArgs': value,
-// ttl ms, expiry ms, now ms, max values, max per group.
+// the bounds hold whatever the clock does. KEYS[5] is the index of all
+// values that earlier versions kept (without expiry), removed. ARGV after
+// scriptArgs': value, ttl ms, expiry ms, now ms, max values, max per group.
 var redisPutValue = redis.NewScript(luaIndex + `
 local g, m, now = ARGV[3], ARGV[4], ARGV[8]
 local maxAll, maxGroup = tonumber(ARGV[9]), tonumber(ARGV[10])
+redis.call('UNLINK', KEYS[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 redis.call('ZREM', KEYS[4], m)
 while redis.call('ZCARD', KEYS[4]) >= maxGroup do
