@@ -20,8 +20,8 @@ import (
 )
 
 // longOnly runs a test in the long mode only (OXD_LOAD=long): these
-// scenarios measure defects that later root changes fix, and the short mode
-// of CI must stay green meanwhile.
+// scenarios take minutes (the flood alone some 3 on two cores), too long for
+// the short mode of CI.
 func longOnly(t *testing.T) bool {
 	t.Helper()
 	if !longMode() {
@@ -98,8 +98,11 @@ const floodCap = 20 << 20
 
 // TestAnonymousFlood is scenario (g): 100,000 anonymous navigations to a
 // guarded page; the memory they leave held (RSS of both replicas and
-// oxd-server, Redis used_memory) stays under floodCap, and signed-in users
-// are served throughout.
+// oxd-server once freed memory is returned, Redis used_memory) stays under
+// floodCap; the replicas keep nothing per navigation and the engine at most
+// its per-site bound of pending logins; signed-in users are served
+// throughout and still signed in after; the oldest pending login, evicted,
+// fails cleanly and restarts at the OP.
 func TestAnonymousFlood(t *testing.T) {
 	if !longOnly(t) {
 		return
