@@ -17,7 +17,7 @@ func TestMemoryContract(t *testing.T) {
 		m := sessionindex.NewMemory(sessionindex.MemoryOptions{MaxPerSubject: maxPerSubject})
 		return indextest.Subject{Index: m, Stored: func(*testing.T) int {
 			e, _, _, j := sessionindex.Sizes(m)
-			return e + j
+			return e + j + sessionindex.EndedMarks(m)
 		}}
 	})
 }
