@@ -86,12 +86,16 @@ func (g *endedGuard) CommitCtx(ctx context.Context, token string, b []byte, expi
 	if err != nil {
 		return err
 	}
-	// The check outlives a request that went away: the session is written.
-	cctx := context.WithoutCancel(ctx)
-	ended, err := g.idx.Ended(cctx, token)
+	ended, err := g.idx.Ended(ctx, token)
+	if err != nil && ctx.Err() != nil {
+		// The request went away, but the session is written: the check
+		// must still be made (and without allocating on the usual path).
+		ended, err = g.idx.Ended(context.WithoutCancel(ctx), token)
+	}
 	if err == nil && !ended {
 		return nil
 	}
+	cctx := context.WithoutCancel(ctx)
 	derr := g.DeleteCtx(cctx, token)
 	if err != nil {
 		g.log.LogAttrs(ctx, slog.LevelError, "oxd: session index unavailable after a session write; the session is ended",

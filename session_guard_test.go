@@ -221,3 +221,28 @@ func oxdclientFor(t *testing.T) *oxdclient.Client {
 	t.Helper()
 	return oxdclient.New(newFakeOxd(), oxdclient.Config{})
 }
+
+// TestGuardCanceledRequestKeepsLiveSession: scs writes the session of a
+// request whose client went away (its context canceled); the guard still
+// asks the index (detached from the request) and keeps a session that was
+// not ended, rather than failing closed on the canceled context.
+func TestGuardCanceledRequestKeepsLiveSession(t *testing.T) {
+	sm := scs.New()
+	if _, err := New(oxdclientFor(t), sm, Config{OxdID: "oxd-id-1", SessionIndex: sessionindex.NewMemory(sessionindex.MemoryOptions{})}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sctx, err := sm.Load(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm.Put(sctx, "app.visits", 1)
+	cancel()
+	token, _, err := sm.Commit(sctx)
+	if err != nil {
+		t.Fatalf("Commit of a canceled request: %v", err)
+	}
+	if _, found, _ := sm.Store.Find(token); !found {
+		t.Fatal("a live session of a canceled request was deleted")
+	}
+}
