@@ -56,7 +56,9 @@ type Config struct {
 	// other shared scs store), [sessionindex.NewMemory] with one. Default
 	// nil: no index, the two handlers answer 501. When set, a login whose
 	// session cannot be recorded fails (500, [ErrSession]): a session the
-	// index does not know could not be logged out.
+	// index does not know could not be logged out. New then also wraps
+	// sessions.Store so that a request in flight during a logout cannot
+	// write an ended session back (see [SessionIndex.MarkEnded]).
 	SessionIndex SessionIndex
 
 	// LogoutAllSessions makes LogoutHandler end every session of the user

@@ -30,12 +30,16 @@ import (
 // The token is validated per §2.6 against the site's OP: op_host and
 // client_id are read once from oxd (get_rp); iss must equal the issuer
 // exactly as the OP's discovery document at op_host states it; the OP's
-// keys come from its discovery (key rotation handled), the jti is single use across replicas
-// (the replay cache is the session index). Answers: 200 with
-// Cache-Control: no-store on success, 400 with a JSON error for a bad
-// token or a failed logout, 405, 413 (body over 64 KiB), 415, and 501 when
-// Config.SessionIndex is nil. Never a redirect. Mount it outside
-// RequireLogin and outside sessions.LoadAndSave (it carries no cookie):
+// keys come from its discovery (key rotation handled); the jti is single
+// use across replicas (the replay cache is the session index). Answers:
+// 200 with Cache-Control: no-store on success, 400 with a JSON error for a
+// bad token or a failed logout, 405, 413 (body over 64 KiB), 415, and 501
+// when Config.SessionIndex is nil. Never a redirect. Every session ended
+// is marked ended in the index before it is deleted, so a request of it in
+// flight cannot write it back. The sessions' tokens are not revoked here:
+// the OP ended its session and decides about its tokens (§2.7). Mount it
+// outside RequireLogin and outside sessions.LoadAndSave (it carries no
+// cookie):
 //
 //	mux.Handle("POST /logout/backchannel", auth.BackChannelLogoutHandler())
 func (a *Auth) BackChannelLogoutHandler() http.Handler {

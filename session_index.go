@@ -36,6 +36,9 @@ import (
 //     a session that is not in the index cannot be reached by a logout. The
 //     cap is therefore a limit on concurrent sessions per subject, and the
 //     guarantee "logout ends every session" holds at the cap too.
+//   - A replay mark lasts its ttl; an ended-session mark (MarkEnded) lasts
+//     until its until, and there is one per session ended, so the marks
+//     are bounded by the sessions ended within a session lifetime.
 type SessionIndex interface {
 	// Add records a signed-in session. Adding a store key that is already
 	// present replaces its entry. evicted are the store keys dropped to

@@ -26,7 +26,8 @@
 // sessions: an Add beyond it evicts, in the same script, the subject's
 // session that expires first (never the one being added), with its keys, and
 // returns its store key for the caller to end. One subject therefore holds at
-// most 2×MaxPerSubject+1 keys whatever the number of logins.
+// most 2×MaxPerSubject+1 keys whatever the number of logins. An ended
+// session leaves one mark key until it would have expired (MarkEnded).
 //
 // Store keys (scs tokens, or their hashes with HashTokenInStore) are held as
 // they are in the session store; protect the index as the session store
