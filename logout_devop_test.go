@@ -189,6 +189,19 @@ func (rs *replicaSet) who(b *http.Client, i int) string {
 	return s
 }
 
+// waitAnonymous waits up to d until b is anonymous on both replicas, and
+// fails the test with why otherwise.
+func (rs *replicaSet) waitAnonymous(b *http.Client, d time.Duration, why string) {
+	rs.t.Helper()
+	deadline := time.Now().Add(d)
+	for rs.who(b, 0) != "" || rs.who(b, 1) != "" {
+		if time.Now().After(deadline) {
+			rs.t.Fatal(why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // shareOPSession copies from's cookies at the OP into a new browser: a
 // second browser session of the same OP session.
 func (rs *replicaSet) shareOPSession(from *http.Client) *http.Client {

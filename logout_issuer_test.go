@@ -26,13 +26,7 @@ func TestBackChannelLogoutOPHostTrailingSlash(t *testing.T) {
 	bob := rs.browser()
 	rs.login(bob, 1, "bob", "bob-password")
 	rs.opLogout(alice)
-	deadline := time.Now().Add(time.Second)
-	for rs.who(alice, 0) != "" || rs.who(alice, 1) != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("alice still signed in one second after the OP's logout (the token's iss was refused?)")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	rs.waitAnonymous(alice, time.Second, "alice still signed in one second after the OP's logout (the token's iss was refused?)")
 	rs.expect(bob, 0, "bob")
 }
 
@@ -87,11 +81,5 @@ func TestSessionStaysIndexedAfterRefresh(t *testing.T) {
 	}
 	rs.expect(alice, 0, "alice")
 	rs.opLogout(alice)
-	deadline := time.Now().Add(time.Second)
-	for rs.who(alice, 0) != "" || rs.who(alice, 1) != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("the refreshed session was not ended by the OP's logout")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	rs.waitAnonymous(alice, time.Second, "the refreshed session was not ended by the OP's logout")
 }

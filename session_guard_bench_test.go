@@ -62,47 +62,9 @@ func BenchmarkRequireLoginIndexed(b *testing.B) {
 				req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
 				return req
 			}
-			run := func(b *testing.B, h http.Handler, req *http.Request) {
-				w := &benchWriter{h: http.Header{}}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					clear(w.h)
-					w.status = 0
-					h.ServeHTTP(w, req)
-					if w.status != http.StatusOK {
-						b.Fatalf("status %d", w.status)
-					}
-				}
-			}
-			b.Run("LoadAndSave", func(b *testing.B) { run(b, hBase, newReq("/base")) })
-			b.Run("RequireLogin", func(b *testing.B) { run(b, hMW, newReq("/mw")) })
-			b.Run("Interleaved", func(b *testing.B) {
-				rb, rm := newReq("/base"), newReq("/mw")
-				w := &benchWriter{h: http.Header{}}
-				var dBase, dMW []time.Duration
-				one := func(h http.Handler, r *http.Request) time.Duration {
-					clear(w.h)
-					start := time.Now()
-					h.ServeHTTP(w, r)
-					return time.Since(start)
-				}
-				i := 0
-				for b.Loop() {
-					if i%2 == 0 {
-						dBase = append(dBase, one(hBase, rb))
-						dMW = append(dMW, one(hMW, rm))
-					} else {
-						dMW = append(dMW, one(hMW, rm))
-						dBase = append(dBase, one(hBase, rb))
-					}
-					i++
-				}
-				mb, mm := median(dBase), median(dMW)
-				b.ReportMetric(float64(mb.Nanoseconds()), "LoadAndSave-median-ns")
-				b.ReportMetric(float64(mm.Nanoseconds()), "RequireLogin-median-ns")
-				b.ReportMetric(float64(mm)/float64(mb), "ratio")
-			})
+			b.Run("LoadAndSave", func(b *testing.B) { benchServe(b, hBase, newReq("/base")) })
+			b.Run("RequireLogin", func(b *testing.B) { benchServe(b, hMW, newReq("/mw")) })
+			b.Run("Interleaved", func(b *testing.B) { benchInterleaved(b, hBase, newReq("/base"), hMW, newReq("/mw")) })
 		})
 	}
 }

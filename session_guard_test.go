@@ -201,13 +201,7 @@ func TestBackChannelLogoutRaceWithRequestInFlight(t *testing.T) {
 	}()
 	<-rs.holdLoaded
 	rs.opLogout(alice)
-	deadline := time.Now().Add(time.Second)
-	for rs.who(alice, 0) != "" {
-		if time.Now().After(deadline) {
-			t.Fatal("alice still signed in one second after the OP's logout")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	rs.waitAnonymous(alice, time.Second, "alice still signed in one second after the OP's logout")
 	close(rs.holdRelease)
 	if st := <-done; st != http.StatusOK {
 		t.Fatalf("the request in flight: %d", st)
