@@ -336,4 +336,32 @@ var mutants = []mutant{
 		Replace:  "sid: func() string {\n\t\t\tif MUTANT {\n\t\t\t\treturn \"\"\n\t\t\t}\n\t\t\treturn rec.sid\n\t\t}(),",
 		Pkgs:     []string{"."}, Run: `^TestRefreshedIDTokenKeepsSID$`,
 	},
+	{
+		Name: "index-cap-memory", Check: "memory session index: per-subject cap",
+		Mutation: "no eviction beyond the cap",
+		Find:     `len\(set\) > m\.maxPerSubject;`,
+		Replace:  "!MUTANT && len(set) > m.maxPerSubject;",
+		Pkgs:     []string{"."}, Run: `^TestMemory(Contract|BoundsHeap)$`,
+	},
+	{
+		Name: "index-expiry-memory", Check: "memory session index: expired entries are dropped",
+		Mutation: "expired entries stay",
+		Find:     `for len\(m\.expiry\) > 0 && !m\.expiry\[0\]\.expires\.After\(now\) \{`,
+		Replace:  "for !MUTANT && len(m.expiry) > 0 && !m.expiry[0].expires.After(now) {",
+		Pkgs:     []string{"."}, Run: `^TestMemoryContract$`,
+	},
+	{
+		Name: "index-cap-redis", Check: "Redis session index: per-subject cap",
+		Mutation: "no eviction beyond the cap",
+		Find:     `ms\(now\), x\.max, x\.tPrefix`,
+		Replace:  "ms(now), func() int {\n\t\tif MUTANT {\n\t\t\treturn 1 << 30\n\t\t}\n\t\treturn x.max\n\t}(), x.tPrefix",
+		Pkgs:     []string{"."}, Run: `^TestRedis(BoundsMemoryUsage|ContractSingleServer)$`,
+	},
+	{
+		Name: "index-ended-expiry-redis", Check: "Redis session index: ended-session marks expire",
+		Mutation: "marks outlive their until by a day",
+		Find:     `\[\]string\{x\.endedKey\(storeKey\)\}, ms\(until\)`,
+		Replace:  "[]string{x.endedKey(storeKey)}, func() string {\n\t\tif MUTANT {\n\t\t\treturn ms(until.Add(24 * time.Hour))\n\t\t}\n\t\treturn ms(until)\n\t}()",
+		Pkgs:     []string{"."}, Run: `^TestRedisContractSingleServer$`,
+	},
 }
