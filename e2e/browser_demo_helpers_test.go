@@ -89,6 +89,14 @@ func startSocketOxd(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = eng.Close() })
+	return serveSocket(t, eng)
+}
+
+// serveSocket serves eng behind the oxd-server socket protocol on a
+// loopback port until the test ends and returns its address.
+func serveSocket(t *testing.T, eng *oxdserver.Engine) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +109,6 @@ func startSocketOxd(t *testing.T) string {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
-		_ = eng.Close()
 	})
 	return ln.Addr().String()
 }

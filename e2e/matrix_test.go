@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -80,15 +79,7 @@ func listenerTransport(t *testing.T, eng *oxdserver.Engine, listener string) oxd
 		}
 		return tr
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &oxdserver.SocketServer{Engine: eng}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close(); <-done })
-	tr, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{Timeout: 20 * time.Second})
+	tr, err := oxdclient.NewSocket(serveSocket(t, eng), oxdclient.SocketConfig{Timeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
