@@ -94,7 +94,7 @@ func (s *Site) ProtectionCredentials() *ProtectionCredentials {
 // covers).
 func setupClientMethod(p SetupClientParams, setupClientID string) string {
 	switch {
-	case p.SetupClientID != "":
+	case p.SetupClientID != "" && setupClientID == p.SetupClientID:
 		return strings.TrimSpace(p.SetupClientTokenEndpointAuthMethod)
 	case p.ClientID != "" && setupClientID == p.ClientID:
 		return strings.TrimSpace(p.ClientTokenEndpointAuthMethod)
@@ -216,6 +216,16 @@ func EnsureSite(ctx context.Context, c *Client, path string, p SetupClientParams
 	s, err := ensureExisting(ctx, c, path, p.SiteParams, opts)
 	if err != nil {
 		return nil, err
+	}
+	if s != nil && s.ClientAuthenticationMethod == "" && s.Command == CmdSetupClient {
+		// A file written before the method was recorded: take it from p
+		// when p names the same setup client.
+		if m := setupClientMethod(p, s.ClientID); m != "" {
+			s.ClientAuthenticationMethod = m
+			if err := SaveSite(path, s); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if s == nil {
 		r, err := c.SetupClient(ctx, p)

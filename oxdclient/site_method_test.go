@@ -89,8 +89,31 @@ func TestEnsureSiteRecordsProtectionMethod(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if !strings.Contains(string(b), `"client_authentication_method": "`+method+`"`) {
-						t.Errorf("the file does not record the method:\n%s", b)
+					field := `"client_authentication_method": "` + method + `"`
+					if !strings.Contains(string(b), field) {
+						t.Fatalf("the file does not record the method:\n%s", b)
+					}
+
+					// A file written before the method was recorded: the
+					// method comes from the parameters naming the same
+					// setup client, and the file is completed.
+					old := strings.Replace(string(b), field+",", "", 1)
+					if old == string(b) {
+						t.Fatal("the method was not removed from the file")
+					}
+					if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					client := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{})
+					site, err := oxdclient.EnsureSite(ctx, client, path, tc.p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: site.OxdID}); err != nil {
+						t.Fatalf("an old site file: a protected command: %v", err)
+					}
+					if b, _ := os.ReadFile(path); !strings.Contains(string(b), field) {
+						t.Errorf("the old file was not completed:\n%s", b)
 					}
 				})
 			}
