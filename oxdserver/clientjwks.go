@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -93,4 +97,39 @@ func (h *httpsHandler) serveClientJWKS(w http.ResponseWriter, r *http.Request) (
 		_, _ = w.Write(b)
 	}
 	return http.StatusOK, "ok"
+}
+
+// rotatesPreregisteredKeys reports whether update_site p on the
+// pre-registered site s is a key rotation: a private_key_jwt client, and
+// no parameter besides oxd_id (and the protection token). Nothing else of
+// a pre-registered client can change through oxd.
+func rotatesPreregisteredKeys(s *Site, p *oxdclient.UpdateSiteParams) bool {
+	if !s.Preregistered || siteMethod(s) != clientauth.MethodPrivateKeyJWT || s.ClientKeys == nil {
+		return false
+	}
+	q := *p
+	q.OxdID, q.Protection = "", oxdclient.Protection{}
+	return reflect.DeepEqual(q, oxdclient.UpdateSiteParams{})
+}
+
+// rotatePreregisteredKeys rotates the key set of a pre-registered
+// private_key_jwt site (update_site with only oxd_id): the new key is
+// published at once (get_client_jwks, ClientJWKSPathPrefix) and signs
+// after keyRotationLead, longer than the route's max-age, so an OP that
+// fetches the client's jwks_uri sees it first (an OP holding a pasted
+// jwks needs the new document within that time); the superseded key stays
+// published for clientauth.KeyRetireGrace. Called with the site locked.
+func (e *Engine) rotatePreregisteredKeys(ctx context.Context, s *Site) (any, error) {
+	if s.SetupOxdID != "" && s.SetupClientID == s.ClientID {
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "The site's client also plays the protection role (setup_client with one pre-registered client), whose keys would diverge: run setup_client again to replace them.")
+	}
+	now := time.Now()
+	s.ClientKeys = s.ClientKeys.Clone()
+	if _, err := s.ClientKeys.Rotate("", now, keyRotationLead); err != nil {
+		return nil, oxdErr(oxdclient.CodeInvalidRequest, "The client's keys cannot be rotated now: "+err.Error())
+	}
+	if err := e.store.PutSite(ctx, s); err != nil {
+		return nil, fmt.Errorf("store site: %w", err)
+	}
+	return oxdIDAnswer{OxdID: nstr(s.OxdID)}, nil
 }

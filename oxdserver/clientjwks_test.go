@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -161,4 +162,65 @@ func TestClientJWKSReachableWithoutCode(t *testing.T) {
 	tok, err = ec.GetTokensByCode(ctx, loginCode(t, ctx, ec, setup.OxdID))
 	require.NoError(t, err, "still verified after a second rotation (through the HTTPS extension)")
 	assert.False(t, tok.AccessToken.IsZero())
+}
+
+// TestPreregisteredClientKeyRotation: update_site with only oxd_id rotates
+// the keys of a pre-registered private_key_jwt site (nothing else of a
+// pre-registered client changes through oxd): the new key is published at
+// once and signs only after the lead, the current one keeps signing, and
+// the OP, which fetches the keys from the HTTPS extension's route, keeps
+// accepting the site's assertions. Any other update_site parameter is
+// refused as before; one client playing both roles is refused with a
+// clear error.
+func TestPreregisteredClientKeyRotation(t *testing.T) {
+	jwks := &jwksServer{}
+	o := matrixOP(t, jwks)
+	eng := matrixEngine(t)
+	ctx := testCtx(t)
+	setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
+		SiteParams:    siteParams(o, clientauth.MethodPrivateKeyJWT),
+		SetupClientID: setupClientID, SetupClientSecret: setupSecret,
+	})
+	require.NoError(t, err)
+	jwks.set(eng, setup.OxdID)
+	c := socketClient(t, eng, o)
+	_, err = c.GetTokensByCode(ctx, loginCode(t, ctx, c, setup.OxdID))
+	require.NoError(t, err)
+	keys, err := c.GetClientJWKS(ctx, oxdclient.GetClientJWKSParams{OxdID: setup.OxdID})
+	require.NoError(t, err)
+	before := kidsOf(t, keys.JWKS)
+	require.Len(t, before, 1)
+
+	_, err = c.UpdateSite(ctx, oxdclient.UpdateSiteParams{OxdID: setup.OxdID})
+	require.NoError(t, err)
+	keys, err = c.GetClientJWKS(ctx, oxdclient.GetClientJWKSParams{OxdID: setup.OxdID})
+	require.NoError(t, err)
+	after := kidsOf(t, keys.JWKS)
+	require.Len(t, after, 2, "the new key is published ahead of its use")
+	assert.Subset(t, after, before)
+	s, err := eng.Store().GetSite(ctx, setup.OxdID)
+	require.NoError(t, err)
+	kid, _ := s.ClientKeys.SigningKID(time.Now())
+	assert.Equal(t, before[0], kid, "the current key signs until the new one's lead has passed")
+	kid, _ = s.ClientKeys.SigningKID(time.Now().Add(11 * time.Minute))
+	assert.NotEqual(t, before[0], kid, "the new key signs after the lead")
+	_, err = c.GetTokensByCode(ctx, loginCode(t, ctx, c, setup.OxdID))
+	require.NoError(t, err, "the OP keeps accepting the site's assertions")
+
+	var oe *oxdclient.Error
+	_, err = c.UpdateSite(ctx, oxdclient.UpdateSiteParams{OxdID: setup.OxdID, Scope: []string{"openid"}})
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, oxdclient.CodeInvalidRegistrationClientURL, oe.Code)
+	_, err = c.UpdateSite(ctx, oxdclient.UpdateSiteParams{OxdID: setup.SetupClientOxdID})
+	require.ErrorAs(t, err, &oe, "the basic protection client has no keys to rotate")
+	assert.Equal(t, oxdclient.CodeInvalidRegistrationClientURL, oe.Code)
+
+	one, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
+		SiteParams: siteParams(o, clientauth.MethodPrivateKeyJWT),
+	})
+	require.NoError(t, err)
+	_, err = oxdclient.New(eng, oxdclient.Config{}).UpdateSite(ctx, oxdclient.UpdateSiteParams{OxdID: one.OxdID})
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, oxdclient.CodeInvalidRequest, oe.Code)
+	assert.Contains(t, oe.Description, "protection role")
 }

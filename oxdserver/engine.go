@@ -103,7 +103,10 @@
 //     the other site commands.
 //   - get_client_jwks (extension, not in 3.1.4; HTTPS path
 //     /get-client-jwks): the public JWKS of a private_key_jwt site,
-//     protected like the other site commands.
+//     protected like the other site commands. update_site with only
+//     oxd_id rotates the keys of a pre-registered private_key_jwt site
+//     (published at once, signing after keyRotationLead); any other
+//     update of a pre-registered site is invalid_registration_client_url.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
 //     pat and rpt fields. get_rp returns the stored client secret and
 //     registration access token only to the tenant's token holder when
