@@ -2,12 +2,14 @@ package oxdserver_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,4 +225,42 @@ func TestPreregisteredClientKeyRotation(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, oxdclient.CodeInvalidRequest, oe.Code)
 	assert.Contains(t, oe.Description, "protection role")
+}
+
+// lookupStore records the oxd_ids the engine looks up.
+type lookupStore struct {
+	*oxdserver.MemoryStore
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *lookupStore) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, error) {
+	s.mu.Lock()
+	s.ids = append(s.ids, oxdID)
+	s.mu.Unlock()
+	return s.MemoryStore.GetSite(ctx, oxdID)
+}
+
+// TestClientJWKSRouteOnlyLooksUpOxdIDs: the unauthenticated route hands
+// the store nothing but an oxd_id-shaped segment (letters, digits, '-',
+// '_', '.', at most 128): other paths are answered 404 without a lookup.
+func TestClientJWKSRouteOnlyLooksUpOxdIDs(t *testing.T) {
+	store := &lookupStore{MemoryStore: oxdserver.NewMemoryStore()}
+	eng, err := oxdserver.New(oxdserver.Config{Store: store, InsecureAllowLoopbackHTTP: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = eng.Close() })
+	ext := httptest.NewServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{}))
+	t.Cleanup(ext.Close)
+	for _, p := range []string{"a/b", "..", ".", "%2e%2e%2fsites", "a%00b", "a%20b", "a:b", strings.Repeat("a", 129), "", "a%2Fb"} {
+		status, _, _ := getJWKS(t, ext.URL+oxdserver.ClientJWKSPathPrefix+p)
+		assert.Equal(t, http.StatusNotFound, status, "path %q", p)
+	}
+	store.mu.Lock()
+	assert.Empty(t, store.ids, "the store was asked for a non-oxd_id")
+	store.mu.Unlock()
+	status, _, _ := getJWKS(t, ext.URL+oxdserver.ClientJWKSPathPrefix+"2b1c6bc0-6d0e-4b6a-8a55-1f0f3c2b9a10")
+	assert.Equal(t, http.StatusNotFound, status)
+	store.mu.Lock()
+	assert.Equal(t, []string{"2b1c6bc0-6d0e-4b6a-8a55-1f0f3c2b9a10"}, store.ids)
+	store.mu.Unlock()
 }
