@@ -64,17 +64,11 @@ type Site struct {
 
 // ProtectionCredentials returns the setup client's credentials for
 // [Client.SetProtection], or nil when the site has none (register_site).
-//
-// A setup_client site whose setup client has no secret (one pre-registered
-// private_key_jwt or public client playing both roles) gets credentials
-// too: its protection token requests then fail with
-// [ErrProtectionNeedsSecret], which names the fix, instead of commands
-// failing without a token.
+// A setup client without a secret (one pre-registered private_key_jwt or
+// public client playing both roles) has none either: such a site works
+// only with an oxd that does not enforce protection tokens.
 func (s *Site) ProtectionCredentials() *ProtectionCredentials {
-	if s == nil || s.ClientID == "" || s.Command != CmdSetupClient {
-		return nil
-	}
-	if s.ClientSecret.IsZero() && !secretlessMethod(s.ClientAuthenticationMethod) {
+	if s == nil || s.ClientID == "" || s.ClientSecret.IsZero() || s.Command != CmdSetupClient {
 		return nil
 	}
 	return &ProtectionCredentials{

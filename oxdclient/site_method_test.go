@@ -125,10 +125,12 @@ func TestEnsureSiteRecordsProtectionMethod(t *testing.T) {
 // authenticates with private_key_jwt or none cannot obtain protection
 // tokens (get_client_token proves possession of the client's secret; oxd
 // signs assertions only for its own sites). EnsureSite refuses such a
-// setup client before registering anything; one such client playing both
-// roles registers, and then every protected command fails with
+// setup client before registering anything; protection credentials with
+// such a method make every protected command fail with
 // ErrProtectionNeedsSecret naming what to pass, without calling oxd; the
-// server's get_client_token answer names it too.
+// server's get_client_token answer names it too. One such client playing
+// both roles registers, without protection credentials (as before: an oxd
+// that does not enforce protection tokens serves it).
 func TestProtectionClientWithoutSecretIsATypedError(t *testing.T) {
 	ctx := context.Background()
 	op := methodOP(t,
@@ -148,21 +150,34 @@ func TestProtectionClientWithoutSecretIsATypedError(t *testing.T) {
 		}
 	}
 
-	path := filepath.Join(t.TempDir(), "oxd-site.json")
-	client := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{})
-	site, err := oxdclient.EnsureSite(ctx, client, path, methodParams(op, "public", "none"))
+	site, err := oxdclient.EnsureSite(ctx, oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{}),
+		filepath.Join(t.TempDir(), "oxd-site.json"), methodParams(op, "public", "none"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: site.OxdID})
-	if !errors.Is(err, oxdclient.ErrProtectionNeedsSecret) || !strings.Contains(err.Error(), "setup_client_secret") {
-		t.Fatalf("a protected command with a public protection client: %v", err)
+	if site.ClientAuthenticationMethod != "none" || site.ProtectionCredentials() != nil {
+		t.Fatalf("one public client for both roles: method %q, credentials %v", site.ClientAuthenticationMethod, site.ProtectionCredentials())
+	}
+	for _, pc := range []oxdclient.ProtectionCredentials{
+		{ClientID: "public", OPHost: op.Issuer(), AuthenticationMethod: "none"},
+		{ClientID: "site", ClientSecret: methodSecret, OPHost: op.Issuer(), AuthenticationMethod: "private_key_jwt"},
+		{ClientID: "site", OPHost: op.Issuer()},
+	} {
+		before := op.Calls(oxdtest.EndpointToken)
+		client := oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{Protection: &pc})
+		_, err = client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{OxdID: site.OxdID})
+		if !errors.Is(err, oxdclient.ErrProtectionNeedsSecret) || !strings.Contains(err.Error(), "setup_client_secret") {
+			t.Fatalf("a protected command with %s protection credentials: %v", pc.AuthenticationMethod, err)
+		}
+		if n := op.Calls(oxdtest.EndpointToken); n != before {
+			t.Errorf("%s protection credentials reached the OP's token endpoint", pc.AuthenticationMethod)
+		}
 	}
 
-	_, err = client.GetClientToken(ctx, oxdclient.GetClientTokenParams{OPHost: op.Issuer(), ClientID: "site",
+	_, err = oxdclient.New(eng.ProtectedTransport(), oxdclient.Config{}).GetClientToken(ctx, oxdclient.GetClientTokenParams{OPHost: op.Issuer(), ClientID: "site",
 		AuthenticationMethod: "private_key_jwt", Algorithm: "RS256", KeyID: "k"})
 	var oe *oxdclient.Error
-	if !errors.As(err, &oe) || oe.Code != oxdclient.CodeInvalidAlgorithm || !strings.Contains(oe.Description, "client_secret") {
+	if !errors.As(err, &oe) || oe.Code != oxdclient.CodeInvalidAlgorithm || !strings.Contains(oe.Description, "client_secret_basic") {
 		t.Fatalf("get_client_token with private_key_jwt: %v", err)
 	}
 }
