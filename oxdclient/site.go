@@ -52,7 +52,7 @@ type Site struct {
 	// the OP for protection tokens (get_client_token's
 	// authentication_method): setup_client_token_endpoint_auth_method, or
 	// the site's client_token_endpoint_auth_method when one pre-registered
-	// client plays both roles; "" means client_secret_basic (a setup
+	// client plays both roles; "" means client_secret_basic (also a setup
 	// client the server registered, and files written before the field
 	// existed).
 	ClientAuthenticationMethod string `json:"client_authentication_method,omitempty"`
@@ -83,17 +83,22 @@ func (s *Site) ProtectionCredentials() *ProtectionCredentials {
 // setupClientMethod is the authentication method of the setup client that
 // setup_client created for p, whose answer named setupClientID: the
 // setup_client_token_endpoint_auth_method, or the site's method when the
-// one pre-registered client plays both roles, or "" (the server's choice
-// for a setup client it registered, which get_client_token's default
-// covers).
+// one pre-registered client plays both roles. It is "" for
+// client_secret_basic, get_client_token's default (sent as no
+// authentication_method, which every oxd understands), and for a setup
+// client the server registered.
 func setupClientMethod(p SetupClientParams, setupClientID string) string {
+	m := ""
 	switch {
 	case p.SetupClientID != "" && setupClientID == p.SetupClientID:
-		return strings.TrimSpace(p.SetupClientTokenEndpointAuthMethod)
+		m = strings.TrimSpace(p.SetupClientTokenEndpointAuthMethod)
 	case p.ClientID != "" && setupClientID == p.ClientID:
-		return strings.TrimSpace(p.ClientTokenEndpointAuthMethod)
+		m = strings.TrimSpace(p.ClientTokenEndpointAuthMethod)
 	}
-	return ""
+	if m == "client_secret_basic" {
+		return ""
+	}
+	return m
 }
 
 // ErrNoSite is returned (wrapped) by [LoadSite] when the file does not exist

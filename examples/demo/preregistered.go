@@ -81,12 +81,17 @@ func (c *clientOptions) apply(p *oxdclient.SetupClientParams) {
 // protectionMethod is the authentication method of the setup client that
 // setup_client answered with (setupClientID): the protection client's, or
 // the one client's when it plays both roles; "" for a registered one.
+// client_secret_basic is left "" (get_client_token's default).
 func (c *clientOptions) protectionMethod(setupClientID string) string {
+	m := ""
 	switch {
 	case c.SetupClientID != "":
-		return c.SetupClientAuthMethod
+		m = c.SetupClientAuthMethod
 	case c.ClientID != "" && setupClientID == c.ClientID:
-		return c.ClientAuthMethod
+		m = c.ClientAuthMethod
 	}
-	return ""
+	if m == string(clientauth.MethodSecretBasic) {
+		return ""
+	}
+	return m
 }
