@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -37,7 +36,7 @@ func TestBackChannelLogoutCertifiedOP(t *testing.T) {
 	op := harness.StartOIDCProvider(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +91,7 @@ func TestBackChannelLogoutCertifiedOP(t *testing.T) {
 			RedirectURL:     apps[i].URL + "/callback",
 			SessionIndex:    idx,
 			PendingLoginKey: pendingKey,
-			Logger:          slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			Logger:          harness.DebugLogger(t, fmt.Sprintf("middleware-%d", i)),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -207,12 +206,4 @@ func TestBackChannelLogoutCertifiedOP(t *testing.T) {
 			t.Fatalf("bob's session ended on replica %d", i)
 		}
 	}
-}
-
-// tWriter sends log lines to the test log.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }

@@ -70,7 +70,7 @@ func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoA
 		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
 	}
 	cmd := exec.Command(bin, append([]string{"-settings", settings}, args...)...)
-	cmd.Env = append(append(os.Environ(), "OXD_DEMO_VERBOSE=false"), env...)
+	cmd.Env = append(append(os.Environ(), "OXD_DEMO_VERBOSE=true"), env...) // debug logging, for the secrets audit
 	proc := harness.StartProcessGroup(t, "demo", cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -85,7 +85,7 @@ func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoA
 // protocol on a loopback port and returns its address.
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func serveSocket(t *testing.T, eng *oxdserver.Engine) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &oxdserver.SocketServer{Engine: eng}
+	srv := &oxdserver.SocketServer{Engine: eng, Logger: harness.DebugLogger(t, "oxd-socket")}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {

@@ -123,12 +123,12 @@ func TestDemoBrowserPreregisteredClients(t *testing.T) {
 	}
 
 	t.Run("private_key_jwt", func(t *testing.T) {
-		eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the OP is plain http on loopback
+		eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the OP is plain http on loopback
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = eng.Close() })
-		ext := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{}))
+		ext := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{Logger: harness.DebugLogger(t, "oxd-https")}))
 		t.Cleanup(ext.Close)
 		ca := filepath.Join(t.TempDir(), "oxd-https.pem")
 		if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ext.Certificate().Raw}), 0o600); err != nil {

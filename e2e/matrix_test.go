@@ -71,7 +71,7 @@ func TestCertifiedOPEngineMatrix(t *testing.T) {
 func listenerTransport(t *testing.T, eng *oxdserver.Engine, listener string) oxdclient.Transport {
 	t.Helper()
 	if listener == "https-extension" {
-		ext := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{}))
+		ext := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{Logger: harness.DebugLogger(t, "oxd-https")}))
 		t.Cleanup(ext.Close)
 		tr, err := oxdclient.NewHTTPS(ext.URL, oxdclient.HTTPSConfig{HTTPClient: ext.Client()})
 		if err != nil {
@@ -89,7 +89,7 @@ func listenerTransport(t *testing.T, eng *oxdserver.Engine, listener string) oxd
 
 func matrixEngine(t *testing.T) *oxdserver.Engine {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -105,9 +105,16 @@ var mutants = []mutant{
 	{
 		Name: "nonce", Check: "engine: nonce equals the one issued for the state",
 		Mutation: "the id_token's nonce is not compared with the state's",
-		Find:     `(\w+)\.nonce != (\w+)\.Nonce`,
+		Find:     `subtle\.ConstantTimeCompare\(\[\]byte\((\w+)\.nonce\), \[\]byte\((\w+)\.nonceString\(\)\)\) != 1`,
 		Replace:  "!MUTANT && ($0)",
 		Pkgs:     []string{"."}, Run: `^Test(IDToken|CodeExchange|StateIs|State)`,
+	},
+	{
+		Name: "nonce-ttl", Check: "engine: the nonce's own lifetime (Config.NonceTTL)",
+		Mutation: "an expired nonce is accepted while its state lives",
+		Find:     `!(\w+)\.now\(\)\.Before\((\w+)\.nonceExp\)`,
+		Replace:  "!MUTANT && $0",
+		Pkgs:     []string{"."}, Run: `^TestNonceExpiresSeparately$`,
 	},
 	{
 		Name: "at_hash", Check: "engine: at_hash",
@@ -165,7 +172,7 @@ var mutants = []mutant{
 	{
 		Name: "pkce-engine", Check: "PKCE: the engine sends the code_verifier",
 		Mutation: "no code_verifier in the code exchange",
-		Find:     `(\w+)\.Set\("code_verifier", (\w+)\.Verifier\)`,
+		Find:     `(\w+)\.Set\("code_verifier", (\w+)\.verifierString\(\)\)`,
 		Replace:  "if !MUTANT {\n\t\t$0\n\t}",
 		Pkgs:     []string{"."}, Run: `^TestCodeExchangeSendsPKCE`,
 	},
