@@ -159,6 +159,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -257,6 +259,20 @@ type Config struct {
 	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
 	// network in clear text.
 	InsecureAllowHTTP bool
+	// TracerProvider receives the engine's spans: one per command (kind
+	// server behind a listener, a child of the caller's trace context when
+	// the request carries one) and one per HTTP call to the OP/AS, whose
+	// trace context is sent to the OP as a W3C traceparent header. Nil: the
+	// global provider (a no-op until the application installs one). Spans
+	// hold command names, endpoint kinds, status codes and oxd error codes,
+	// never a parameter, token, secret, code, state, nonce or URL query.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the engine's metrics (oxd.server.*: command
+	// and OP call latency, JWKS refreshes, protection checks, sites,
+	// pending states, open connections). Nil: the global provider (a no-op
+	// until the application installs one). Every label comes from a small
+	// fixed set.
+	MeterProvider metric.MeterProvider
 }
 
 // Request is one command for [Engine.Execute].
