@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -216,6 +217,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if t.Failed() {
 		t.Logf("scrape:\n%s", text)
 	}
+	checkDeployFilesAgainst(t, text)
 
 	// JSON logs only; no secret in the logs or the scrape.
 	for _, line := range strings.Split(strings.TrimSpace(r.logs.String()), "\n") {
@@ -454,5 +456,66 @@ func TestOTLPExportFlushedAtStop(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("the collector did not receive the command's span (%d requests)", len(col.reqs))
+	}
+}
+
+// checkDeployFilesAgainst checks the Grafana dashboard (valid JSON, unique
+// panel ids, every query with a data source) and that every oxd-server
+// metric the dashboard and the alert rules query is in the scrape.
+func checkDeployFilesAgainst(t *testing.T, scrape string) {
+	t.Helper()
+	raw, err := os.ReadFile("../../deploy/grafana/oxd-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			ID      int    `json:"id"`
+			Type    string `json:"type"`
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr       string          `json:"expr"`
+				Datasource json.RawMessage `json:"datasource"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	ids := map[int]bool{}
+	var exprs []string
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("dashboard: panel id %d twice", p.ID)
+		}
+		ids[p.ID] = true
+		if p.Type != "row" && len(p.Targets) == 0 {
+			t.Errorf("dashboard: panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if tg.Expr == "" || len(tg.Datasource) == 0 {
+				t.Errorf("dashboard: panel %q has a query without expression or data source", p.Title)
+			}
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	alerts, err := os.ReadFile("../../deploy/prometheus/oxd-alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`oxd_server_[a-z_]+`)
+	used := map[string]bool{}
+	for _, src := range append(exprs, string(alerts)) {
+		for _, n := range names.FindAllString(src, -1) {
+			used[n] = true
+		}
+	}
+	if len(used) < 7 {
+		t.Errorf("the dashboard and rules query only %d oxd-server metrics", len(used))
+	}
+	for n := range used {
+		if !strings.Contains(scrape, "\n"+n+"{") && !strings.Contains(scrape, "\n"+n+" ") {
+			t.Errorf("the dashboard or the alert rules query %s, which the scrape does not have", n)
+		}
 	}
 }
