@@ -18,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -503,19 +508,65 @@ func checkDeployFilesAgainst(t *testing.T, scrape string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := regexp.MustCompile(`oxd_server_[a-z_]+`)
+	names := regexp.MustCompile(`oxd_[a-z_]+`)
 	used := map[string]bool{}
 	for _, src := range append(exprs, string(alerts)) {
 		for _, n := range names.FindAllString(src, -1) {
-			used[n] = true
+			if !strings.HasPrefix(n, "oxd_op_") && !strings.HasPrefix(n, "oxd_command") && n != "oxd_result" && n != "oxd_reason" &&
+				n != "oxd_route" && n != "oxd_cache" && n != "oxd_listener" && n != "oxd_transport" {
+				used[n] = true // a metric, not a label
+			}
 		}
 	}
-	if len(used) < 7 {
-		t.Errorf("the dashboard and rules query only %d oxd-server metrics", len(used))
+	if len(used) < 20 {
+		t.Errorf("the dashboard and rules query only %d metrics: %v", len(used), used)
 	}
+	// The application's metrics (oxd middleware and oxdclient), as the
+	// OpenTelemetry Prometheus exporter names the agreed instruments.
+	app := appScrape(t)
 	for n := range used {
-		if !strings.Contains(scrape, "\n"+n+"{") && !strings.Contains(scrape, "\n"+n+" ") {
-			t.Errorf("the dashboard or the alert rules query %s, which the scrape does not have", n)
+		text := scrape
+		if !strings.HasPrefix(n, "oxd_server_") {
+			text = app
+		}
+		if !strings.Contains(text, "\n"+n+"{") && !strings.Contains(text, "\n"+n+" ") {
+			t.Errorf("the dashboard or the alert rules query %s, which the exposition does not have", n)
 		}
 	}
+}
+
+// appScrape exposes the application side's instruments (names and units
+// of the oxd middleware and oxdclient) through the Prometheus exporter.
+func appScrape(t *testing.T) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	defer mp.Shutdown(context.Background())
+	m := mp.Meter("app")
+	ctx := context.Background()
+	for name, unit := range map[string]string{
+		"oxd.client.command.duration": "s", "oxd.client.pool.wait.duration": "s",
+	} {
+		h, _ := m.Float64Histogram(name, metric.WithUnit(unit))
+		h.Record(ctx, 0.01)
+	}
+	for name, unit := range map[string]string{
+		"oxd.login.started": "{login}", "oxd.login.completed": "{login}", "oxd.login.failures": "{login}",
+		"oxd.refresh": "{refresh}", "oxd.logout": "{logout}", "oxd.backchannel_logout": "{request}", "oxd.uma.decisions": "{decision}",
+	} {
+		c, _ := m.Int64Counter(name, metric.WithUnit(unit))
+		c.Add(ctx, 1)
+	}
+	g, _ := m.Int64Gauge("oxd.uma.grant_cache.size", metric.WithUnit("{grant}"))
+	g.Record(ctx, 1)
+	u, _ := m.Int64UpDownCounter("oxd.client.pool.connections", metric.WithUnit("{connection}"))
+	u.Add(ctx, 1)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	_, text := get(t, srv.URL)
+	return text
 }
