@@ -355,14 +355,19 @@ func TestTraceContextMalformed(t *testing.T) {
 	sc := f.dialSocket(t)
 	valid := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	for name, extra := range map[string]map[string]any{
-		"garbage":          {"traceparent": "garbage"},
-		"number":           {"traceparent": 42},
-		"object":           {"traceparent": map[string]any{"a": 1}},
-		"oversized":        {"traceparent": valid + strings.Repeat("-ab", 3000)},
-		"zero ids":         {"traceparent": "00-00000000000000000000000000000000-0000000000000000-01"},
-		"upper case":       {"traceparent": strings.ToUpper(valid)},
-		"huge tracestate":  {"traceparent": valid, "tracestate": strings.Repeat("a=b,", 1000)},
-		"tracestate alone": {"tracestate": "a=b"},
+		"garbage":         {"traceparent": "garbage"},
+		"number":          {"traceparent": 42},
+		"object":          {"traceparent": map[string]any{"a": 1}},
+		"oversized":       {"traceparent": valid + strings.Repeat("-ab", 3000)},
+		"zero ids":        {"traceparent": "00-00000000000000000000000000000000-0000000000000000-01"},
+		"upper case":      {"traceparent": strings.ToUpper(valid)},
+		"huge tracestate": {"traceparent": valid, "tracestate": strings.Repeat("a=b,", 1000)},
+		// Well-formed but over the bounds: a future version's longer
+		// traceparent (accepted by the parser) and a tracestate of five
+		// 200-character members.
+		"long future version": {"traceparent": "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-" + strings.Repeat("a", 300)},
+		"long tracestate":     {"traceparent": valid, "tracestate": longTracestate()},
+		"tracestate alone":    {"tracestate": "a=b"},
 	} {
 		var out oxdclient.TokenResponse
 		oe := sc.do(t, oxdclient.CmdGetClientToken, oxdclient.GetClientTokenParams{OPHost: f.op.Issuer()}, extra, &out)
@@ -384,8 +389,8 @@ func TestTraceContextMalformed(t *testing.T) {
 			roots++
 		}
 	}
-	assert.Equal(t, 7, roots)
-	assert.Equal(t, 1, children)
+	assert.Equal(t, 8, roots)
+	assert.Equal(t, 2, children)
 	assert.NotContains(t, f.logs.String(), "0af7651916cd43dd8448eb211c80319c", "trace context is never logged")
 
 	// HTTPS: oversized header.
@@ -791,4 +796,13 @@ func TestMetricsRefusalsAndFailedChecks(t *testing.T) {
 	assert.Equal(t, uint64(1), histCount(cmd, map[string]string{"oxd.command": "get_user_info", "oxd.listener": "https", "oxd.result": "unsupported_media_type"}))
 	assert.Equal(t, uint64(1), histCount(cmd, map[string]string{"oxd.command": "get_authorization_url", "oxd.listener": "socket", "oxd.result": oe.Code}))
 	assert.Equal(t, int64(1), sumOf(m["oxd.server.protection.checks"], map[string]string{"oxd.result": oe.Code, "oxd.cache": "miss"}))
+}
+
+// longTracestate is a well-formed tracestate of 1,009 characters.
+func longTracestate() string {
+	m := make([]string, 5)
+	for i := range m {
+		m[i] = fmt.Sprintf("k%d=%s", i, strings.Repeat("v", 198))
+	}
+	return strings.Join(m, ",")
 }
