@@ -56,7 +56,9 @@ type Config struct {
 	// other shared scs store), [sessionindex.NewMemory] with one. Default
 	// nil: no index, the two handlers answer 501. When set, a login whose
 	// session cannot be recorded fails (500, [ErrSession]): a session the
-	// index does not know could not be logged out.
+	// index does not know could not be logged out. New then also wraps
+	// sessions.Store so that a request in flight during a logout cannot
+	// write an ended session back (see [SessionIndex.MarkEnded]).
 	SessionIndex SessionIndex
 
 	// LogoutAllSessions makes LogoutHandler end every session of the user
@@ -236,6 +238,12 @@ type Config struct {
 // refuses SameSite=Strict (the cookie would not come back on the OP's
 // redirect to the callback) and SameSite=None without Secure. Call New
 // before the session manager serves requests.
+//
+// With cfg.SessionIndex, New also wraps sessions.Store (set the store
+// before calling New): after every write of a session the wrapper asks the
+// index whether the session was ended by a logout meanwhile, and deletes it
+// again if so, so that a request in flight during a logout cannot write
+// the session back (see [SessionIndex]). Reads are passed through.
 func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*Auth, error) {
 	if client == nil {
 		return nil, errors.New("oxd: New: nil oxdclient.Client")
@@ -260,7 +268,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if err != nil {
 		return nil, err
 	}
-	pending, err := newPendingCodec(&cfg, oxdID, sessions.Store)
+	pending, err := newPendingCodec(&cfg, oxdID, unguarded(sessions.Store))
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +284,9 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	}
 	if c.apiFn == nil {
 		c.apiFn = IsAPIRequest
+	}
+	if cfg.SessionIndex != nil {
+		guardStore(sessions, cfg.SessionIndex, c.log)
 	}
 	a := &Auth{
 		core:       c,

@@ -94,67 +94,68 @@ func BenchmarkRequireLogin(b *testing.B) {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-	run := func(b *testing.B, h http.Handler) {
-		req, _ := http.NewRequest(http.MethodGet, "https://app.example/private/page", nil)
-		req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
-		w := &benchWriter{h: http.Header{}}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			clear(w.h)
-			w.status = 0
-			h.ServeHTTP(w, req)
-			if w.status != http.StatusOK {
-				b.Fatalf("status %d", w.status)
-			}
-		}
-	}
-	b.Run("LoadAndSave", func(b *testing.B) { run(b, sm.LoadAndSave(next)) })
+	req, _ := http.NewRequest(http.MethodGet, "https://app.example/private/page", nil)
+	req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
+	b.Run("LoadAndSave", func(b *testing.B) { benchServe(b, sm.LoadAndSave(next), req) })
 	b.Run("RequireLogin", func(b *testing.B) {
 		sawUser.Store(false)
-		run(b, sm.LoadAndSave(a.RequireLogin(next)))
+		benchServe(b, sm.LoadAndSave(a.RequireLogin(next)), req)
 		if !sawUser.Load() {
 			b.Fatal("the user was not in the context")
 		}
 	})
-	b.Run("RequireLoginSelfLoading", func(b *testing.B) { run(b, a.RequireLogin(next)) })
-
-	// Interleaved runs both handlers alternately (ABBA order) and times
-	// each request, so that both see the same load on a shared machine; it
-	// reports the median time of each (robust against preemption outliers)
-	// and their ratio, the P1 figure.
+	b.Run("RequireLoginSelfLoading", func(b *testing.B) { benchServe(b, a.RequireLogin(next), req) })
 	b.Run("Interleaved", func(b *testing.B) {
-		base := sm.LoadAndSave(next)
-		mw := sm.LoadAndSave(a.RequireLogin(next))
-		req, _ := http.NewRequest(http.MethodGet, "https://app.example/private/page", nil)
-		req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
-		w := &benchWriter{h: http.Header{}}
-		var dBase, dMW []time.Duration
-		one := func(h http.Handler) time.Duration {
-			clear(w.h)
-			start := time.Now()
-			h.ServeHTTP(w, req)
-			return time.Since(start)
-		}
-		i := 0
-		for b.Loop() {
-			if i%2 == 0 {
-				dBase = append(dBase, one(base))
-				dMW = append(dMW, one(mw))
-			} else {
-				dMW = append(dMW, one(mw))
-				dBase = append(dBase, one(base))
-			}
-			i++
-		}
-		mb, mm := median(dBase), median(dMW)
-		b.ReportMetric(float64(mb.Nanoseconds()), "LoadAndSave-median-ns")
-		b.ReportMetric(float64(mm.Nanoseconds()), "RequireLogin-median-ns")
-		b.ReportMetric(float64(mm)/float64(mb), "ratio")
+		benchInterleaved(b, sm.LoadAndSave(next), req, sm.LoadAndSave(a.RequireLogin(next)), req)
 	})
 	if n := ct.n.Load(); n != 0 {
 		b.Fatalf("%d oxd calls on the hot path", n)
 	}
+}
+
+// benchServe serves req with h b.N times; every answer must be 200.
+func benchServe(b *testing.B, h http.Handler, req *http.Request) {
+	w := &benchWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// benchInterleaved runs base (with rBase) and mw (with rMW) alternately
+// (ABBA order) and times each request, so that both see the same load on a
+// shared machine; it reports the median time of each (robust against
+// preemption outliers) and their ratio, the P1 figure.
+func benchInterleaved(b *testing.B, base http.Handler, rBase *http.Request, mw http.Handler, rMW *http.Request) {
+	w := &benchWriter{h: http.Header{}}
+	var dBase, dMW []time.Duration
+	one := func(h http.Handler, r *http.Request) time.Duration {
+		clear(w.h)
+		start := time.Now()
+		h.ServeHTTP(w, r)
+		return time.Since(start)
+	}
+	i := 0
+	for b.Loop() {
+		if i%2 == 0 {
+			dBase = append(dBase, one(base, rBase))
+			dMW = append(dMW, one(mw, rMW))
+		} else {
+			dMW = append(dMW, one(mw, rMW))
+			dBase = append(dBase, one(base, rBase))
+		}
+		i++
+	}
+	mb, mm := median(dBase), median(dMW)
+	b.ReportMetric(float64(mb.Nanoseconds()), "LoadAndSave-median-ns")
+	b.ReportMetric(float64(mm.Nanoseconds()), "RequireLogin-median-ns")
+	b.ReportMetric(float64(mm)/float64(mb), "ratio")
 }
 
 func median(d []time.Duration) time.Duration {

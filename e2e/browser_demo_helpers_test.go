@@ -59,7 +59,7 @@ func startDemo(t *testing.T, bin string, args ...string) *demoApp {
 	t.Helper()
 	settings := filepath.Join(t.TempDir(), "settings.json")
 	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-settings", settings}, args...)...)
-	cmd.Env = append(os.Environ(), "OXD_DEMO_VERBOSE=false")
+	cmd.Env = append(os.Environ(), "OXD_DEMO_VERBOSE=true") // debug logging, for the secrets audit
 	proc := harness.StartProcessGroup(t, "demo", cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -74,7 +74,7 @@ func startDemo(t *testing.T, bin string, args ...string) *demoApp {
 // protocol on a loopback port and returns its address.
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func TestCertifiedOPEngineMatrix(t *testing.T) {
 
 func matrixEngine(t *testing.T) *oxdserver.Engine {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")})
 	if err != nil {
 		t.Fatal(err)
 	}

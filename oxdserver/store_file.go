@@ -20,7 +20,7 @@ import (
 // then renamed) with mode 0600 on every change.
 //
 // One-time values (login states with their nonce and PKCE verifier,
-// nonces, claims-gathering states) are kept in memory only: a restart in
+// claims-gathering states) are kept in memory only: a restart in
 // the middle of a login makes that user start the login again, which is
 // the safe outcome. Use redisstore.Store (package oxdserver/redisstore) when several processes must share
 // states.

@@ -90,8 +90,9 @@ type engineTelemetry struct {
 type StoreCounter interface {
 	// CountSites returns the number of sites.
 	CountSites(ctx context.Context) (int64, error)
-	// CountValues returns the number of pending one-time values (login
-	// states, their nonces and claims-gathering states) not yet expired.
+	// CountValues returns the number of pending one-time values (one
+	// record per login in progress, claims-gathering states) not yet
+	// expired.
 	CountValues(ctx context.Context) (int64, error)
 }
 
@@ -126,7 +127,7 @@ func newEngineTelemetry(e *Engine) *engineTelemetry {
 		metric.WithDescription("Sites (registered clients) in the store."))
 	keep(err)
 	pending, err := m.Int64ObservableGauge(metricPendingStates, metric.WithUnit("{value}"),
-		metric.WithDescription("Pending one-time values in the store: login states, their nonces and claims-gathering states."))
+		metric.WithDescription("Pending one-time values in the store: logins in progress (one record each) and claims-gathering states."))
 	keep(err)
 	conns, err := m.Int64ObservableUpDownCounter(MetricConnections, metric.WithUnit("{connection}"),
 		metric.WithDescription("Open connections, by listener."))

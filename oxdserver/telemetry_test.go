@@ -541,7 +541,7 @@ func TestMetricsMoveDuringLogin(t *testing.T) {
 	// as error.type unreachable.
 	require.NoError(t, f.engine.Do(testCtx(t), oxdclient.CmdGetAuthorizationURL, map[string]any{"oxd_id": f.firstSite(t)}, nil))
 	m = metricsOf(t, f.reader)
-	assert.Equal(t, int64(2), sumOf(m["oxd.server.pending_states"], nil), "a state and its nonce")
+	assert.Equal(t, int64(1), sumOf(m["oxd.server.pending_states"], nil), "one record per pending login (state, nonce and PKCE verifier)")
 	assert.Equal(t, uint64(1), histCount(m["oxd.server.command.duration"], map[string]string{"oxd.command": "get_authorization_url", "oxd.listener": "inprocess"}))
 
 	dead, err := net.Listen("tcp", "127.0.0.1:0")

@@ -157,3 +157,32 @@ func PendingBounds(t *testing.T, s oxdserver.Store) {
 	assert.False(t, has("nonce:G0/0"), "the oldest value overall was kept")
 	assert.True(t, has("nonce:G3/9"))
 }
+
+// FloodEvictsFloodersOwn checks that at the store's global bound the
+// oldest value of the largest group is evicted, not the oldest of the
+// store: a tenant that floods several of its own sites with pending
+// logins evicts its own, and another tenant's few older pending logins
+// survive. s must have been configured with at most 30 values in total
+// and 10 per group.
+func FloodEvictsFloodersOwn(t *testing.T, s oxdserver.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range 3 {
+		require.NoError(t, s.PutValue(ctx, fmt.Sprintf("state:victim/%d", i), []byte("v"), time.Minute))
+		time.Sleep(time.Millisecond) // distinct expiry times (Redis orders by them)
+	}
+	for site := range 6 { // the attacker's sites, 10 values each: 60 > 30
+		for i := range 10 {
+			require.NoError(t, s.PutValue(ctx, fmt.Sprintf("state:attacker%d/%d", site, i), []byte("v"), time.Minute))
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 3 {
+		_, err := s.TakeValue(ctx, fmt.Sprintf("state:victim/%d", i))
+		assert.NoError(t, err, "the attacker's flood evicted the victim's pending login %d", i)
+	}
+	_, err := s.TakeValue(ctx, "state:attacker5/9")
+	assert.NoError(t, err, "the newest value was evicted")
+	_, err = s.TakeValue(ctx, "state:attacker0/0")
+	assert.ErrorIs(t, err, oxdserver.ErrNotFound, "the flooder's oldest value was kept")
+}
