@@ -276,6 +276,16 @@ func (c *Client) RevokeToken(ctx context.Context, p RevokeTokenParams) (*RevokeT
 	return do[RevokeTokenResponse](ctx, c, CmdRevokeToken, &p)
 }
 
+// GetClientJWKS returns the public JWKS of a private_key_jwt site's client:
+// register it at the OP as the client's jwks, or point the client's
+// jwks_uri at the unauthenticated route the HTTPS extension of this
+// module's server serves for it (oxdserver.ClientJWKSPathPrefix + oxd_id).
+// It is an extension of this server, not a command of oxd 3.1.4. A site
+// whose client does not use private_key_jwt gives an invalid_request.
+func (c *Client) GetClientJWKS(ctx context.Context, p GetClientJWKSParams) (*GetClientJWKSResponse, error) {
+	return do[GetClientJWKSResponse](ctx, c, CmdGetClientJWKS, &p)
+}
+
 // IntrospectRPT introspects an RPT at the UMA AS.
 func (c *Client) IntrospectRPT(ctx context.Context, p IntrospectRPTParams) (*IntrospectRPTResponse, error) {
 	return do[IntrospectRPTResponse](ctx, c, CmdIntrospectRPT, &p)

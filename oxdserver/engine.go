@@ -90,8 +90,9 @@
 //     the UMA token endpoint, introspection, revocation):
 //     client_secret_basic, client_secret_post, client_secret_jwt,
 //     private_key_jwt (keys generated and held in the site, public JWKS
-//     from Engine.ClientJWKS or registered as jwks; update_site rotates
-//     them) and none (public client; PKCE S256 is always sent). Client
+//     from Engine.ClientJWKS, the get_client_jwks extension command, the
+//     HTTPS extension's unauthenticated GET ClientJWKSPathPrefix+oxd_id,
+//     or registered as jwks; update_site rotates them) and none (public client; PKCE S256 is always sent). Client
 //     assertions have a fresh jti, a 60 s exp and aud = the token endpoint,
 //     and follow the wall clock. get_client_token accepts
 //     authentication_method basic, client_secret_basic, client_secret_post
@@ -100,6 +101,12 @@
 //   - revoke_token (extension, not in 3.1.4; HTTPS path /revoke-token):
 //     RFC 7009 revocation of a token of the site's client, protected like
 //     the other site commands.
+//   - get_client_jwks (extension, not in 3.1.4; HTTPS path
+//     /get-client-jwks): the public JWKS of a private_key_jwt site,
+//     protected like the other site commands. update_site with only
+//     oxd_id rotates the keys of a pre-registered private_key_jwt site
+//     (published at once, signing after keyRotationLead); any other
+//     update of a pre-registered site is invalid_registration_client_url.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
 //     pat and rpt fields. get_rp returns the stored client secret and
 //     registration access token only to the tenant's token holder when
@@ -573,7 +580,8 @@ func init() {
 		oxdclient.CmdUMARSCheckAccess:             cmd(true, true, (*Engine).umaRSCheckAccess),
 		oxdclient.CmdUMARPGetRPT:                  cmd(true, true, (*Engine).umaRPGetRPT),
 		oxdclient.CmdUMARPGetClaimsGatheringURL:   cmd(true, true, (*Engine).umaClaimsGatheringURL),
-		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken), // extension
+		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken),   // extension
+		oxdclient.CmdGetClientJWKS:                cmd(true, true, (*Engine).getClientJWKS), // extension
 	}
 }
 

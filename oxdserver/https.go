@@ -55,7 +55,8 @@ var httpsRoutes = map[string]struct {
 	"/uma-rs-check-access":               {oxdclient.CmdUMARSCheckAccess, true},
 	"/uma-rp-get-rpt":                    {oxdclient.CmdUMARPGetRPT, true},
 	"/uma-rp-get-claims-gathering-url":   {oxdclient.CmdUMARPGetClaimsGatheringURL, true},
-	"/revoke-token":                      {oxdclient.CmdRevokeToken, true}, // extension (RFC 7009)
+	"/revoke-token":                      {oxdclient.CmdRevokeToken, true},   // extension (RFC 7009)
+	"/get-client-jwks":                   {oxdclient.CmdGetClientJWKS, true}, // extension
 }
 
 const fePathHealthCheck = "/health-check"
@@ -84,6 +85,9 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     "parameters are not specified" error envelope);
 //   - a Content-Type other than application/json: 415 (this also keeps
 //     browsers from posting cross-site forms to the unprotected paths);
+//   - GET ClientJWKSPathPrefix+<oxd_id> (an extension) serves the public
+//     JWKS of a private_key_jwt site without authentication: the
+//     jwks_uri an OP fetches;
 //   - unknown path: 404; wrong method: 405 with Allow; body over MaxBody:
 //     413. These use Dropwizard's {"code":N,"message":"…"} form.
 //
@@ -154,6 +158,10 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 			_, _ = io.WriteString(w, "running")
 		}
 		return http.StatusOK, "ok", ""
+	}
+	if strings.HasPrefix(r.URL.Path, ClientJWKSPathPrefix) {
+		status, outcome = h.serveClientJWKS(w, r)
+		return status, outcome, ""
 	}
 	route, ok := httpsRoutes[r.URL.Path]
 	if !ok {

@@ -184,6 +184,31 @@ var mutants = []mutant{
 		Pkgs:     []string{"."}, Run: `PKCE|Pkce|CodeChecks|CodeVerifier`,
 	},
 
+	// ---- oxdclient: protection client ----
+	{
+		Name: "protection-needs-secret", Check: "protection client without a secret (ProtectionCredentials.check)",
+		Mutation: "a private_key_jwt or public protection client is sent to get_client_token",
+		Find:     `if err := p\.creds\.check\(\); err != nil \{`,
+		Replace:  "if err := p.creds.check(); !MUTANT && err != nil {",
+		Pkgs:     []string{"."}, Run: `^TestProtectionClientWithoutSecretIsATypedError$`,
+	},
+
+	// ---- oxdserver: client keys ----
+	{
+		Name: "client-jwks-protected", Check: "get_client_jwks needs the site's protection token",
+		Mutation: "get_client_jwks is served without protection",
+		Find:     `oxdclient\.CmdGetClientJWKS:\s+cmd\(true, true,`,
+		Replace:  "oxdclient.CmdGetClientJWKS: cmd(!MUTANT, !MUTANT,",
+		Pkgs:     []string{"."}, Run: `^Test(ClientJWKSReachableWithoutCode|CrossTenantIsolation)$`,
+	},
+	{
+		Name: "client-jwks-route-id", Check: "the public JWKS route accepts only an oxd_id segment",
+		Mutation: "any path after /client-jwks/ reaches the store",
+		Find:     `!ok \|\| !validOxdIDSegment\(id\)`,
+		Replace:  "!ok || (!MUTANT && !validOxdIDSegment(id))",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteOnlyLooksUpOxdIDs$`,
+	},
+
 	// ---- oxdserver: protection_access_token ----
 	{
 		Name: "pat-blank", Check: "protection token: required",
