@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -299,3 +300,45 @@ func limitOr(n, def int) int {
 }
 
 var _ oxdserver.Store = (*Store)(nil)
+
+// CountSites implements oxdserver.StoreCounter (SCARD of the site index).
+func (r *Store) CountSites(ctx context.Context) (int64, error) {
+	n, err := r.c.SCard(ctx, r.indexKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count sites: %w", err)
+	}
+	return n, nil
+}
+
+// CountValues implements oxdserver.StoreCounter: the pending values not yet
+// expired, counted in each group's expiry index by one script. With more
+// than maxCountedGroups groups it answers the stored total instead, which
+// may include expired values until their group is next written.
+func (r *Store) CountValues(ctx context.Context) (int64, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	n, err := redisCountValues.Run(ctx, r.c, []string{r.groupsKey(), r.totalKey()},
+		r.groupIndexBase(), now, maxCountedGroups).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count values: %w", err)
+	}
+	return n, nil
+}
+
+// maxCountedGroups bounds the groups CountValues counts one by one (a
+// group is one kind of value of one site).
+const maxCountedGroups = 1024
+
+// redisCountValues: KEYS groups, total; ARGV group index prefix, now ms,
+// most groups to count.
+var redisCountValues = redis.NewScript(`
+local max = tonumber(ARGV[3])
+local groups = redis.call('ZRANGE', KEYS[1], 0, max)
+if #groups > max then return tonumber(redis.call('GET', KEYS[2]) or 0) end
+local n = 0
+for _, g in ipairs(groups) do
+  n = n + redis.call('ZCOUNT', ARGV[1] .. g, '(' .. ARGV[2], '+inf')
+end
+return n
+`)
+
+var _ oxdserver.StoreCounter = (*Store)(nil)
