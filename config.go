@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -226,6 +228,22 @@ type Config struct {
 	// localhost. Never in production: the session cookie would travel in
 	// clear text.
 	InsecureCookies bool
+
+	// TracerProvider receives the middleware's spans: login start,
+	// callback, refresh, logout, back- and front-channel logout, and one
+	// span per UMA decision (see the package documentation, "Telemetry").
+	// Default nil: the global provider (otel.GetTracerProvider), which
+	// records nothing until the application installs one; while none is
+	// installed no span is started at all. Spans never carry a token, a
+	// code, a state, a nonce, an RPT, a user or a raw path.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider receives the middleware's metrics (logins, login
+	// failures by reason, refreshes, logouts, back-channel logouts, UMA
+	// decisions, grant-cache size). Default nil: the global provider
+	// (otel.GetMeterProvider), a no-op until the application installs
+	// one. Labels come from small fixed sets and route templates only.
+	MeterProvider metric.MeterProvider
 }
 
 // New returns the login middleware for the site cfg names, talking to oxd

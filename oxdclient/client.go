@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Transport carries one oxd command and its answer.
@@ -50,6 +53,19 @@ type Config struct {
 	// TokenSource overrides Protection with a custom source of protection
 	// access tokens.
 	TokenSource TokenSource
+
+	// TracerProvider receives one client span per command (see the
+	// package documentation, "Telemetry"). Default nil: the global
+	// provider (otel.GetTracerProvider), which records nothing until the
+	// application installs one; while none is installed no span is
+	// started at all. Spans never carry parameters, answers or secrets.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider receives the command latency histogram and, for a
+	// [Socket] transport, the pool metrics. Default nil: the global
+	// provider (otel.GetMeterProvider), a no-op until the application
+	// installs one.
+	MeterProvider metric.MeterProvider
 }
 
 // Client calls oxd commands over a [Transport]. It is safe for concurrent
