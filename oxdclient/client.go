@@ -75,6 +75,7 @@ type Client struct {
 	t      Transport
 	logger *slog.Logger
 	ts     atomic.Pointer[tokenSourceBox]
+	tel    *clientTelemetry
 }
 
 type tokenSourceBox struct {
@@ -86,7 +87,7 @@ type tokenSourceBox struct {
 
 // New returns a client that sends commands over t.
 func New(t Transport, cfg Config) *Client {
-	c := &Client{t: t, logger: cfg.Logger}
+	c := &Client{t: t, logger: cfg.Logger, tel: newClientTelemetry(t, cfg)}
 	switch {
 	case cfg.TokenSource != nil:
 		c.SetTokenSource(cfg.TokenSource)
@@ -145,8 +146,11 @@ func (c *Client) Close() error {
 // call runs one command: attaches a protection token when the params are
 // PAT-protected and carry none, retries once with a fresh token after a
 // blank/invalid/inactive protection-token error, and labels errors.
-func (c *Client) call(ctx context.Context, command string, params any, result any) error {
+func (c *Client) call(ctx context.Context, command string, params any, result any) (err error) {
 	start := time.Now()
+	ctx, span, st := c.tel.start(ctx, command)
+	retries := 0
+	defer func() { c.tel.end(ctx, span, st, command, start, retries, err) }()
 	var (
 		ts   TokenSource
 		prot *Protection
@@ -169,7 +173,7 @@ func (c *Client) call(ctx context.Context, command string, params any, result an
 		}
 		prot.ProtectionAccessToken = tok
 	}
-	err := c.t.Do(ctx, command, params, result)
+	err = c.t.Do(ctx, command, params, result)
 	if ts != nil && isRetryableTokenError(err) {
 		if inv, ok := ts.(interface{ Invalidate(Secret) }); ok {
 			inv.Invalidate(tok)
@@ -181,6 +185,7 @@ func (c *Client) call(ctx context.Context, command string, params any, result an
 					slog.String("command", command))
 			}
 			prot.ProtectionAccessToken = fresh
+			retries++
 			err = c.t.Do(ctx, command, params, result)
 		}
 	}
