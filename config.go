@@ -287,7 +287,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	c := &core{
 		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
 		log: cfg.Logger, errh: cfg.ErrorHandler, apiFn: cfg.APIRequest,
-		cop: cop, callTimeout: cfg.CallTimeout,
+		cop: cop, callTimeout: cfg.CallTimeout, tel: newRPTelemetry(&cfg),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -316,5 +316,6 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		challenge: a.challenge, returnTo: a.returnTo,
 		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
 	})
+	c.tel.observeGrantCache(a.uma)
 	return a, nil
 }
