@@ -159,6 +159,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -257,6 +259,20 @@ type Config struct {
 	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
 	// network in clear text.
 	InsecureAllowHTTP bool
+	// TracerProvider receives the engine's spans: one per command (kind
+	// server behind a listener, a child of the caller's trace context when
+	// the request carries one) and one per HTTP call to the OP/AS, whose
+	// trace context is sent to the OP as a W3C traceparent header. Nil: the
+	// global provider (a no-op until the application installs one). Spans
+	// hold command names, endpoint kinds, status codes and oxd error codes,
+	// never a parameter, token, secret, code, state, nonce or URL query.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the engine's metrics (oxd.server.*: command
+	// and OP call latency, JWKS refreshes, protection checks, sites,
+	// pending states, open connections). Nil: the global provider (a no-op
+	// until the application installs one). Every label comes from a small
+	// fixed set.
+	MeterProvider metric.MeterProvider
 }
 
 // Request is one command for [Engine.Execute].
@@ -274,6 +290,9 @@ type Request struct {
 	// requireOperator: the listener requires the operator token for
 	// setup_client and register_site even when none is configured.
 	requireOperator bool
+	// listener is the oxd.listener of the command's telemetry: "socket",
+	// "https" or "inprocess" (also for callers of Execute).
+	listener string
 }
 
 // DefaultRegistrationsPerMinute is the default of
@@ -302,6 +321,8 @@ type Engine struct {
 	disc  map[string]*cached // discovery documents and JWKS by URL
 	pats  map[string]*patEntry
 	locks map[string]*siteLock
+
+	tel *engineTelemetry
 }
 
 type cached struct {
@@ -375,6 +396,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	e.tel = newEngineTelemetry(e)
 	return e, nil
 }
 
@@ -387,6 +409,7 @@ func (e *Engine) Close() error {
 	if e.ownTransport != nil {
 		e.ownTransport.CloseIdleConnections()
 	}
+	e.tel.close()
 	return e.store.Close()
 }
 
@@ -548,9 +571,30 @@ func Commands() []string {
 // or otherwise malformed."; an unexpected failure → the generic
 // internal_error (see oxdclient.IsGenericInternalError). Execute never returns
 // another error type.
+//
+// Every command has a span (Config.TracerProvider) and its duration is
+// recorded (Config.MeterProvider) with the command name ("unknown" for a
+// name the engine does not serve), the listener and the result ("ok" or
+// the oxd error code).
 func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
-	start := e.now()
+	start := time.Now()
 	name := strings.ToLower(strings.TrimSpace(req.Command))
+	label := commandLabel(name)
+	listener := req.listener
+	if listener == "" {
+		listener = listenerInProcess
+	}
+	ctx, span := e.tel.startCommand(ctx, label, listener)
+	out, oe := e.execute(ctx, name, req)
+	e.tel.endCommand(ctx, span, label, listener, oe, start)
+	if oe != nil {
+		return nil, oe
+	}
+	return out, nil
+}
+
+func (e *Engine) execute(ctx context.Context, name string, req Request) (any, *oxdclient.Error) {
+	start := e.now()
 	h, ok := handlers[name]
 	if !ok {
 		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", truncate(name, 64)),

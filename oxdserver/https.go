@@ -95,7 +95,11 @@ func NewHTTPSHandler(e *Engine, cfg HTTPSConfig) http.Handler {
 	if e != nil {
 		ex = e
 	}
-	return newHTTPSHandler(ex, cfg)
+	h := newHTTPSHandler(ex, cfg)
+	if e != nil {
+		h.tel = e.tel
+	}
+	return h
 }
 
 func newHTTPSHandler(ex feExecutor, cfg HTTPSConfig) *httpsHandler {
@@ -117,11 +121,23 @@ type httpsHandler struct {
 	cfg     HTTPSConfig
 	log     *slog.Logger
 	protect bool // the engine checks protection tokens
+	tel     *engineTelemetry
+}
+
+// feRefusals are the outcomes of requests the handler refuses before the
+// engine sees them; they are recorded as the command's result (the engine
+// records the others).
+var feRefusals = map[string]bool{
+	"method_not_allowed": true, "not_found": true, "no_engine": true, "forbidden": true,
+	"unsupported_media_type": true, "too_large": true, "bad_body": true, "invalid_parameters": true,
 }
 
 func (h *httpsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status, outcome, command := h.serve(w, r)
+	if h.tel != nil && feRefusals[outcome] {
+		h.tel.recordCommand(r.Context(), commandLabel(command), listenerHTTPS, outcome, time.Since(start))
+	}
 	h.log.Debug("oxd command", "transport", "https", "path", feLogName(r.URL.Path), "command", command,
 		"http_status", status, "outcome", outcome, "duration", time.Since(start))
 }
@@ -171,7 +187,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	}
 
 	trimmed := bytes.TrimSpace(body)
-	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken}
+	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken, listener: listenerHTTPS}
 	switch {
 	case feIsJSONNull(trimmed):
 		// No parameters: the engine answers "Command parameters are not
@@ -187,7 +203,8 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	if hasToken {
 		req.ProtectionToken = token
 	}
-	data, oerr := feRunCommand(r.Context(), h.ex, req, h.log)
+	// The caller's trace context: W3C traceparent and tracestate headers.
+	data, oerr := feRunCommand(traceFromHeaders(r.Context(), r.Header), h.ex, req, h.log)
 
 	if oerr != nil {
 		if n := oerr.HTTPStatus(); n != 0 {

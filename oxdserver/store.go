@@ -392,3 +392,24 @@ func (m *MemoryStore) TakeValue(_ context.Context, key string) ([]byte, error) {
 
 // Close implements Store.
 func (m *MemoryStore) Close() error { return nil }
+
+// CountSites implements StoreCounter.
+func (m *MemoryStore) CountSites(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.sites)), nil
+}
+
+// CountValues implements StoreCounter: the pending values not yet expired.
+func (m *MemoryStore) CountValues(context.Context) (int64, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, v := range m.values {
+		if now.Before(v.exp) {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -220,3 +220,13 @@ func (f *FileStore) TakeValue(ctx context.Context, key string) ([]byte, error) {
 
 // Close implements Store.
 func (f *FileStore) Close() error { return nil }
+
+// CountSites implements StoreCounter.
+func (f *FileStore) CountSites(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.sites)), nil
+}
+
+// CountValues implements StoreCounter.
+func (f *FileStore) CountValues(ctx context.Context) (int64, error) { return f.mem.CountValues(ctx) }

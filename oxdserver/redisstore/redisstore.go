@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,3 +244,25 @@ func limitOr(n, def int) int {
 }
 
 var _ oxdserver.Store = (*Store)(nil)
+
+// CountSites implements oxdserver.StoreCounter (SCARD of the site index).
+func (r *Store) CountSites(ctx context.Context) (int64, error) {
+	n, err := r.c.SCard(ctx, r.indexKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count sites: %w", err)
+	}
+	return n, nil
+}
+
+// CountValues implements oxdserver.StoreCounter: the pending values not yet
+// expired, from the expiry index (ZCOUNT).
+func (r *Store) CountValues(ctx context.Context) (int64, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	n, err := r.c.ZCount(ctx, r.valueIndex(), "("+now, "+inf").Result()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count values: %w", err)
+	}
+	return n, nil
+}
+
+var _ oxdserver.StoreCounter = (*Store)(nil)
