@@ -301,8 +301,8 @@ type scanRecorder struct {
 }
 
 func (p *scanRecorder) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (p *scanRecorder) Shutdown(context.Context) error                 { return nil }
-func (p *scanRecorder) ForceFlush(context.Context) error               { return nil }
+func (p *scanRecorder) Shutdown(context.Context) error                  { return nil }
+func (p *scanRecorder) ForceFlush(context.Context) error                { return nil }
 func (p *scanRecorder) OnEnd(s sdktrace.ReadOnlySpan) {
 	if s.InstrumentationScope().Name != telemetry.ScopeName {
 		return
