@@ -58,26 +58,10 @@ func BenchmarkTelemetryP10(b *testing.B) {
 	if err := off.RegisterUMA(ctx); err != nil {
 		b.Fatal(err)
 	}
-	sctx, err := sm.Load(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sm.Put(sctx, sessionKeyUser, benchSessionUser(time.Now()))
-	token, _, err := sm.Commit(sctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d := off.checkUMA(ctx, "GET", "/photos/{id}", "")
-	r, err := srv.Client.UMARPGetRPT(ctx, oxdclient.UMARPGetRPTParams{OxdID: srv.OxdID, Ticket: d.Ticket})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest("GET", "/photos/1", nil)
-	req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
-	req.Header.Set("Authorization", "Bearer "+r.AccessToken.Reveal())
+	req, rpt := umaBenchRequest(b, srv, sm, off, benchSessionUser(time.Now()))
 	for _, a := range []*Auth{off, on} {
 		uma[a].ServeHTTP(httptest.NewRecorder(), req)
-		k := grantKey{rpt: hashRPT(r.AccessToken.Reveal()), method: "GET", template: "/photos/{id}"}
+		k := grantKey{rpt: hashRPT(rpt.Reveal()), method: "GET", template: "/photos/{id}"}
 		for deadline := time.Now().Add(10 * time.Second); !a.uma.cache.lookup(ctx, k, a.now); time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				b.Fatal("grant not cached")
@@ -85,24 +69,7 @@ func BenchmarkTelemetryP10(b *testing.B) {
 		}
 	}
 
-	run := func(b *testing.B, h http.Handler) {
-		w := &umaBenchWriter{h: http.Header{}}
-		b.ReportAllocs()
-		cpu0, cpuOK := processCPUTime()
-		b.ResetTimer()
-		for b.Loop() {
-			clear(w.h)
-			w.status = 0
-			h.ServeHTTP(w, req)
-		}
-		b.StopTimer()
-		if cpu1, ok := processCPUTime(); ok && cpuOK {
-			b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
-		}
-		if w.status != 0 && w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
-	}
+	run := func(b *testing.B, h http.Handler) { umaBenchRun(b, h, req) }
 	b.Run("RequireLogin/off", func(b *testing.B) { run(b, login[off]) })
 	b.Run("RequireLogin/on", func(b *testing.B) { run(b, login[on]) })
 	b.Run("RequireLogin+UMAProtect(cached_grant)/off", func(b *testing.B) { run(b, uma[off]) })
@@ -111,25 +78,7 @@ func BenchmarkTelemetryP10(b *testing.B) {
 	// each timed; the median of the per-pair differences is the cost of
 	// telemetry on the P4 request.
 	b.Run("UMAInterleaved", func(b *testing.B) {
-		w := &umaBenchWriter{h: http.Header{}}
-		one := func(h http.Handler) time.Duration {
-			clear(w.h)
-			start := time.Now()
-			h.ServeHTTP(w, req)
-			return time.Since(start)
-		}
-		var dOff, dOn, dDiff []time.Duration
-		i := 0
-		for b.Loop() {
-			var f, n time.Duration
-			if i%2 == 0 {
-				f, n = one(uma[off]), one(uma[on])
-			} else {
-				n, f = one(uma[on]), one(uma[off])
-			}
-			dOff, dOn, dDiff = append(dOff, f), append(dOn, n), append(dDiff, n-f)
-			i++
-		}
+		dOff, dOn, dDiff := umaBenchInterleaved(b, req, uma[off], uma[on])
 		b.ReportMetric(float64(umaMedian(dOff)), "off-median-ns")
 		b.ReportMetric(float64(umaMedian(dOn)), "on-median-ns")
 		b.ReportMetric(float64(umaMedian(dDiff)), "paired-extra-ns")

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -106,25 +105,9 @@ func newTelRig(t *testing.T, o telRigOpts) *telRig {
 	case "inprocess", "":
 		rg.client = oxdclient.New(rg.srv.Engine, ccfg)
 	case "socket":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ss := &oxdserver.SocketServer{Engine: rg.srv.Engine}
-		done := make(chan struct{})
-		go func() { defer close(done); _ = ss.Serve(ln) }()
-		sock, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = sock.Close()
-			_ = ss.Close()
-			<-done
-		})
 		creds := rg.srv.Protection
 		ccfg.Protection = &creds
-		rg.client = oxdclient.New(sock, ccfg)
+		rg.client = oxdclient.New(socketTransport(t, rg.srv), ccfg)
 	default:
 		t.Fatalf("transport %q", o.transport)
 	}
@@ -298,7 +281,7 @@ func sum(rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValue)
 	for _, p := range points(rm, name) {
 		match := true
 		for _, kv := range want {
-			if v, ok := p.attrs.Value(kv.Key); !ok || v.Emit() != kv.Value.Emit() {
+			if v, ok := p.attrs.Value(kv.Key); !ok || v.String() != kv.Value.String() {
 				match = false
 				break
 			}
@@ -317,7 +300,7 @@ func metricLabels(rm metricdata.ResourceMetrics) []string {
 		for _, m := range sm.Metrics {
 			for _, p := range points(rm, m.Name) {
 				for _, kv := range p.attrs.ToSlice() {
-					out = append(out, m.Name+" "+string(kv.Key)+"="+kv.Value.Emit())
+					out = append(out, m.Name+" "+string(kv.Key)+"="+kv.Value.String())
 				}
 			}
 		}
@@ -442,7 +425,7 @@ func spanTexts(spans []sdktrace.ReadOnlySpan) []string {
 	var out []string
 	kvs := func(prefix string, attrs []attribute.KeyValue) {
 		for _, kv := range attrs {
-			out = append(out, prefix+string(kv.Key)+"="+kv.Value.Emit())
+			out = append(out, prefix+string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	for _, s := range spans {

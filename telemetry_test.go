@@ -62,7 +62,7 @@ func (ix spanIndex) chain(t *testing.T, s sdktrace.ReadOnlySpan) []string {
 func attr(s sdktrace.ReadOnlySpan, k attribute.Key) string {
 	for _, kv := range s.Attributes() {
 		if kv.Key == k {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
@@ -201,7 +201,7 @@ func TestTelemetryUMADecisionSpans(t *testing.T) {
 			t.Fatalf("GET %s: decision span %v, want result %s cache %s", st.path, d.Attributes(), st.result, st.cache)
 		}
 		for _, kv := range d.Attributes() {
-			if strings.Contains(kv.Value.Emit(), st.path) {
+			if strings.Contains(kv.Value.String(), st.path) {
 				t.Fatalf("the decision span holds the raw path: %v", kv)
 			}
 		}
@@ -313,7 +313,7 @@ func (p *scanRecorder) OnEnd(s sdktrace.ReadOnlySpan) {
 	p.names[s.Name()] = true
 	for _, kv := range s.Attributes() {
 		if kv.Key != telemetry.KeyRetries && kv.Key != "oxd.pool.wait" && kv.Key != "http.response.status_code" {
-			p.values[string(kv.Key)+"="+kv.Value.Emit()] = true
+			p.values[string(kv.Key)+"="+kv.Value.String()] = true
 		}
 	}
 }

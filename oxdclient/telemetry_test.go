@@ -54,7 +54,7 @@ func (p *telProviders) parentCtx(t *testing.T) (context.Context, trace.SpanConte
 func spanAttr(s sdktrace.ReadOnlySpan, k attribute.Key) (string, bool) {
 	for _, kv := range s.Attributes() {
 		if kv.Key == k {
-			return kv.Value.Emit(), true
+			return kv.Value.String(), true
 		}
 	}
 	return "", false
