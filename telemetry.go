@@ -332,13 +332,24 @@ func cacheAttr(hit bool) string {
 	return "miss"
 }
 
+// spanMethod is the http.request.method of a span: a standard method, or
+// "_OTHER" (OpenTelemetry's convention) for whatever else a client sent.
+func spanMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
+}
+
 // startUMA begins the span of a UMA decision.
 func (t *rpTelemetry) startUMA(ctx context.Context, method, template string) (context.Context, span) {
 	if !telemetry.TracingOn(t.tp) {
 		return ctx, span{}
 	}
 	ctx, s := t.tracer.Start(ctx, spanUMADecision, trace.WithAttributes(
-		telemetry.KeyRoute.String(template), keyHTTPMethod.String(method)))
+		telemetry.KeyRoute.String(template), keyHTTPMethod.String(spanMethod(method))))
 	return ctx, span{s}
 }
 
@@ -370,7 +381,7 @@ func (t *rpTelemetry) umaCachedGrant(ctx context.Context, opts []metric.AddOptio
 	}
 	if telemetry.TracingOn(t.tp) {
 		_, s := t.tracer.Start(ctx, spanUMADecision, trace.WithAttributes(
-			telemetry.KeyRoute.String(template), keyHTTPMethod.String(method),
+			telemetry.KeyRoute.String(template), keyHTTPMethod.String(spanMethod(method)),
 			telemetry.KeyResult.String("allowed"), telemetry.KeyCache.String("hit")))
 		s.End()
 	}
