@@ -223,17 +223,36 @@ func statusClass(n int) string {
 	return labelOther
 }
 
+// Span start options and names made once: with no provider installed a
+// command then costs no allocation for its span's name or attributes.
+var (
+	serverKind   = trace.WithSpanKind(trace.SpanKindServer)
+	internalKind = trace.WithSpanKind(trace.SpanKindInternal)
+	clientKind   = trace.WithSpanKind(trace.SpanKindClient)
+	spanNames    = map[string]string{}
+)
+
+func init() {
+	for name := range handlers {
+		spanNames[name] = "oxd-server " + name
+	}
+	spanNames[labelUnknown] = "oxd-server " + labelUnknown
+}
+
 // startCommand starts the span of one command (a server span behind a
 // listener: its parent is the caller's trace context when the request
-// carried one).
+// carried one). Attributes are set only on a recording span.
 func (t *engineTelemetry) startCommand(ctx context.Context, label, listener string) (context.Context, trace.Span) {
-	kind := trace.SpanKindServer
+	kind := serverKind
 	if listener == listenerInProcess {
-		kind = trace.SpanKindInternal
+		kind = internalKind
 	}
-	return t.tracer.Start(ctx, "oxd-server "+label, trace.WithSpanKind(kind), trace.WithAttributes(
-		telemetry.KeyCommand.String(label), telemetry.KeyListener.String(listener),
-		keyRPCSystem.String(rpcSystemValue), keyRPCMethod.String(label)))
+	ctx, span := t.tracer.Start(ctx, spanNames[label], kind)
+	if span.IsRecording() {
+		span.SetAttributes(telemetry.KeyCommand.String(label), telemetry.KeyListener.String(listener),
+			keyRPCSystem.String(rpcSystemValue), keyRPCMethod.String(label))
+	}
+	return ctx, span
 }
 
 // endCommand ends the command's span and records its duration.
@@ -297,7 +316,7 @@ func (t *engineTelemetry) startOPCall(ctx context.Context, endpoint, method, raw
 	kind := opEndpointKind(endpoint)
 	method = httpMethodLabel(method)
 	c := &opCall{t: t, kind: kind, method: method, start: time.Now()}
-	ctx, c.span = t.tracer.Start(ctx, method+" "+kind, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, c.span = t.tracer.Start(ctx, method+" "+kind, clientKind)
 	if c.span.IsRecording() {
 		attrs := []attribute.KeyValue{keyHTTPMethod.String(method), telemetry.KeyEndpoint.String(kind)}
 		if u, err := url.Parse(rawURL); err == nil && u.Hostname() != "" {

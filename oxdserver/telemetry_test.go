@@ -67,32 +67,15 @@ type telFixture struct {
 	tp       *sdktrace.TracerProvider
 	mp       *sdkmetric.MeterProvider
 	reader   *sdkmetric.ManualReader
-	logs     *lockedBuf
+	logs     *syncBuffer
 	sockAddr string
 	httpsURL string
 	https    *http.Client
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func newTelFixture(t *testing.T) *telFixture {
 	t.Helper()
-	f := &telFixture{seen: &opSeen{}, spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &lockedBuf{}}
+	f := &telFixture{seen: &opSeen{}, spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader(), logs: &syncBuffer{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	f.op, err = devop.NewOP("http://"+ln.Addr().String(), devop.OPConfig{})
@@ -278,7 +261,7 @@ func (f *telFixture) login(t *testing.T, extra map[string]any) *session {
 func attrOf(s sdktrace.ReadOnlySpan, k attribute.Key) string {
 	for _, a := range s.Attributes() {
 		if a.Key == k {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
@@ -507,7 +490,7 @@ func sumOf(m metricdata.Metrics, match map[string]string) int64 {
 func attrsMatch(set attribute.Set, match map[string]string) bool {
 	for k, v := range match {
 		got, ok := set.Value(attribute.Key(k))
-		if !ok || got.Emit() != v {
+		if !ok || got.String() != v {
 			return false
 		}
 	}
@@ -605,10 +588,10 @@ func TestMetricsCardinalityBounded(t *testing.T) {
 	labels := map[string]bool{}
 	for _, dp := range h.DataPoints {
 		v, _ := dp.Attributes.Value("oxd.command")
-		labels[v.Emit()] = true
+		labels[v.String()] = true
 		for _, kv := range dp.Attributes.ToSlice() {
-			assert.NotContains(t, kv.Value.Emit(), "garbage", "a raw command name became a label")
-			assert.NotContains(t, kv.Value.Emit(), "path-", "a raw path became a label")
+			assert.NotContains(t, kv.Value.String(), "garbage", "a raw command name became a label")
+			assert.NotContains(t, kv.Value.String(), "path-", "a raw path became a label")
 		}
 	}
 	assert.Equal(t, map[string]bool{"unknown": true}, labels)
@@ -624,7 +607,7 @@ func (f *telFixture) telemetryText(t *testing.T) map[string]string {
 	var spans strings.Builder
 	kvs := func(list []attribute.KeyValue) {
 		for _, a := range list {
-			fmt.Fprintf(&spans, "%s=%s\n", a.Key, a.Value.Emit())
+			fmt.Fprintf(&spans, "%s=%s\n", a.Key, a.Value.String())
 		}
 	}
 	for _, s := range f.spans.Ended() {
@@ -661,7 +644,7 @@ func (f *telFixture) telemetryText(t *testing.T) map[string]string {
 		}
 		for _, s := range sets {
 			for _, kv := range s.ToSlice() {
-				fmt.Fprintf(&metrics, "%s=%s\n", kv.Key, kv.Value.Emit())
+				fmt.Fprintf(&metrics, "%s=%s\n", kv.Key, kv.Value.String())
 			}
 		}
 	}

@@ -90,6 +90,40 @@ func Contract(t *testing.T, s oxdserver.Store) {
 	require.ErrorIs(t, err, oxdserver.ErrNotFound)
 	_, err = s.TakeValue(ctx, "long")
 	require.NoError(t, err)
+
+	counts(ctx, t, s)
+}
+
+// counts checks the StoreCounter of s, when it has one, on a store that
+// holds one site and no pending value.
+func counts(ctx context.Context, t *testing.T, s oxdserver.Store) {
+	t.Helper()
+	sc, ok := s.(oxdserver.StoreCounter)
+	if !ok {
+		return
+	}
+	n, err := sc.CountSites(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), n)
+	require.NoError(t, s.PutValue(ctx, "state:c/1", []byte("v"), time.Minute))
+	require.NoError(t, s.PutValue(ctx, "nonce:c/1", []byte("v"), time.Minute))
+	require.NoError(t, s.PutValue(ctx, "state:c/2", []byte("v"), 50*time.Millisecond))
+	time.Sleep(200 * time.Millisecond)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "expired values are not counted")
+	_, err = s.TakeValue(ctx, "state:c/1")
+	require.NoError(t, err)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "a taken value is not counted")
+	require.NoError(t, s.PutSite(ctx, &oxdserver.Site{OxdID: "counted", OPHost: "https://op.example", ClientID: "cc"}))
+	n, err = sc.CountSites(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n)
 }
 
 // PendingBounds checks that s bounds pending one-time values per group
