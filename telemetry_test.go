@@ -17,11 +17,14 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/oxdgo/oxd/internal/telemetry"
+	"github.com/oxdgo/oxd/oxdclient"
 )
 
 // spanIndex gives the recorded spans by ID.
@@ -519,5 +522,96 @@ func TestSpanMethodBounded(t *testing.T) {
 		if got := spanMethod(m); got != want {
 			t.Errorf("%q: %q, want %q", m, got, want)
 		}
+	}
+}
+
+// TestTelemetryLoginOutcomes: each login outcome is counted once, by the
+// step that met it, and named in the span: a failed start, a callback
+// whose state oxd forgot (the login restarts), a restart that fails, a
+// completed login; then a refresh kept on a transport failure and one the
+// OP refuses.
+func TestTelemetryLoginOutcomes(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	rg := newRig(t, rigOpts{cfg: func(c *Config) { c.TracerProvider, c.MeterProvider = tp, mp }})
+	tr := &telRig{t: t, reader: reader}
+	results := func(name string) []string {
+		var out []string
+		for _, s := range spans.Ended() {
+			if s.Name() == name {
+				out = append(out, attr(s, telemetry.KeyResult))
+			}
+		}
+		return out
+	}
+	reasonOf := func(r string) attribute.KeyValue { return telemetry.KeyReason.String(r) }
+	b := rg.browser()
+
+	// 1. get_authorization_url fails: one failure, no start.
+	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, &oxdclient.Error{Code: "internal_error", Description: "x"})
+	if r := rg.get(b, "/private/a"); r.status != http.StatusBadGateway {
+		t.Fatalf("failed start: %d", r.status)
+	}
+	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, nil)
+	// 2. oxd forgot the state: the callback restarts the login.
+	state := rg.startLogin(b, "/private/b")
+	rg.fake.setFail(oxdclient.CmdGetTokensByCode, &oxdclient.Error{Code: oxdclient.CodeBadRequest, Description: oxdclient.DescStateNotRegistered})
+	if r := rg.finish(b, state, "alice"); r.status != http.StatusSeeOther {
+		t.Fatalf("restarted callback: %d", r.status)
+	}
+	// 3. The same, but the restart itself fails: one failure, counted by
+	// the start.
+	state = rg.startLogin(b, "/private/c")
+	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, &oxdclient.Error{Code: "internal_error", Description: "x"})
+	if r := rg.finish(b, state, "alice"); r.status != http.StatusBadGateway {
+		t.Fatalf("failed restart: %d", r.status)
+	}
+	rg.fake.setFail(oxdclient.CmdGetAuthorizationURL, nil)
+	rg.fake.setFail(oxdclient.CmdGetTokensByCode, nil)
+	// 4. A login.
+	if r := rg.login(b, "/private/d", "alice"); r.status != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.status)
+	}
+	rm := tr.metrics()
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"started", sum(rm, metricLoginStarted), 4}, // b, its restart, c, d
+		{"completed", sum(rm, metricLoginCompleted), 1},
+		{"failures", sum(rm, metricLoginFailures), 2},
+		{"failures oxd_error", sum(rm, metricLoginFailures, reasonOf("oxd_error")), 2},
+	} {
+		if c.got != c.want {
+			t.Errorf("logins %s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if got := strings.Join(results(spanCallback), ","); got != "restarted,oxd_error,ok" {
+		t.Errorf("callback results %q", got)
+	}
+	if got := strings.Join(results(spanLoginStart), ","); got != "oxd_error,ok,ok,ok,oxd_error,ok" {
+		t.Errorf("login start results %q", got)
+	}
+
+	// 5. Refreshes: due but not expired, oxd unreachable → kept; then the
+	// OP refuses → the session ends.
+	rg.advance(3550 * time.Second)
+	rg.fake.setFail(oxdclient.CmdGetAccessTokenByRefreshToken, fmt.Errorf("down: %w", oxdclient.ErrUnavailable))
+	if r := rg.get(b, "/private/e"); r.status != 200 {
+		t.Fatalf("kept token: %d", r.status)
+	}
+	rg.fake.setFail(oxdclient.CmdGetAccessTokenByRefreshToken, &oxdclient.Error{Code: "invalid_grant", Description: "x"})
+	if r := rg.get(b, "/private/f"); r.status != http.StatusSeeOther {
+		t.Fatalf("refused refresh: %d", r.status)
+	}
+	rm = tr.metrics()
+	if sum(rm, metricRefresh, telemetry.KeyResult.String(refreshKept)) != 1 || sum(rm, metricRefresh, telemetry.KeyResult.String(refreshRefused)) != 1 {
+		t.Errorf("refresh outcomes: %q", metricLabels(rm))
+	}
+	if got := strings.Join(results(spanRefresh), ","); got != "kept_token,refused" {
+		t.Errorf("refresh results %q", got)
 	}
 }
