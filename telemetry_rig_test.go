@@ -55,7 +55,7 @@ type telRig struct {
 }
 
 type telRigOpts struct {
-	transport string // "inprocess" or "socket"
+	transport string // "inprocess", "socket" or "https"
 	// spanProcessor replaces the recorder (the 10,000-path scan keeps no
 	// spans).
 	spanProcessor sdktrace.SpanProcessor
@@ -108,6 +108,16 @@ func newTelRig(t *testing.T, o telRigOpts) *telRig {
 		creds := rg.srv.Protection
 		ccfg.Protection = &creds
 		rg.client = oxdclient.New(socketTransport(t, rg.srv), ccfg)
+	case "https":
+		hs := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(rg.srv.Engine, oxdserver.HTTPSConfig{Logger: logger}))
+		t.Cleanup(hs.Close)
+		h, err := oxdclient.NewHTTPS(hs.URL, oxdclient.HTTPSConfig{HTTPClient: hs.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds := rg.srv.Protection
+		ccfg.Protection = &creds
+		rg.client = oxdclient.New(h, ccfg)
 	default:
 		t.Fatalf("transport %q", o.transport)
 	}

@@ -86,12 +86,13 @@ func isSubsequence(got, want []string) bool {
 }
 
 // TestTelemetryLoginTrace: a full login, with the oxd engine reached in
-// process and through the socket listener, is one trace from the
+// process, through the socket listener and through the HTTPS handler, is
+// one trace from the
 // application's request span through the middleware's span and the client
 // command span to the engine's command span and its call to the OP's token
 // endpoint (parent/child links asserted at each step).
 func TestTelemetryLoginTrace(t *testing.T) {
-	for _, transport := range []string{"inprocess", "socket"} {
+	for _, transport := range []string{"inprocess", "socket", "https"} {
 		t.Run(transport, func(t *testing.T) {
 			rg := newTelRig(t, telRigOpts{transport: transport})
 			rg.login(rg.browser())
