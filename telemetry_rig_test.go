@@ -255,31 +255,26 @@ func points(rm metricdata.ResourceMetrics, name string) []point {
 			}
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out = append(out, point{p.Attributes, float64(p.Value)})
-				}
+				out = valuePoints(out, d.DataPoints)
 			case metricdata.Sum[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, point{p.Attributes, p.Value})
-				}
+				out = valuePoints(out, d.DataPoints)
 			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					out = append(out, point{p.Attributes, float64(p.Value)})
-				}
+				out = valuePoints(out, d.DataPoints)
 			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, point{p.Attributes, p.Value})
-				}
+				out = valuePoints(out, d.DataPoints)
 			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out = append(out, point{p.Attributes, float64(p.Count)})
-				}
-			case metricdata.Histogram[int64]:
 				for _, p := range d.DataPoints {
 					out = append(out, point{p.Attributes, float64(p.Count)})
 				}
 			}
 		}
+	}
+	return out
+}
+
+func valuePoints[N int64 | float64](out []point, dps []metricdata.DataPoint[N]) []point {
+	for _, p := range dps {
+		out = append(out, point{p.Attributes, float64(p.Value)})
 	}
 	return out
 }
