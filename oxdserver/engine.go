@@ -143,6 +143,29 @@
 //   - Legacy and test-only commands (validate, id_token_status,
 //     access_token_status, get_authorization_code, authorization_code_flow,
 //     implicit_flow, license_status) answer unsupported_operation.
+//
+// # Telemetry
+//
+// With Config.TracerProvider and Config.MeterProvider (nil: the global
+// OpenTelemetry providers, no-ops until the application installs an SDK),
+// every command has a span, "oxd-server <command>" (kind server behind a
+// listener; oxd.command, oxd.listener, oxd.result), and every HTTP call to
+// the OP/AS a client span below it ("POST token", "GET jwks", …;
+// http.request.method, http.response.status_code or error.type,
+// server.address, server.port, oxd.op.endpoint). The caller's trace
+// context is read from the W3C traceparent and tracestate headers of the
+// HTTPS extension, and from the "traceparent" and "tracestate" keys inside
+// the params of a socket command (oxd-server 3.1.4 ignores unknown
+// parameter keys, while an unknown top-level key makes it close the
+// connection); malformed or oversized values are ignored and never logged.
+// Every call to the OP/AS carries a traceparent header. The metrics are
+// oxd.server.command.duration, oxd.server.op.request.duration,
+// oxd.server.jwks.refreshes, oxd.server.protection.checks,
+// oxd.server.sites and oxd.server.pending_states (stores implementing
+// StoreCounter) and oxd.server.connections (SocketServer). Every attribute
+// comes from a small fixed set ("unknown" for a command the engine does not
+// serve); none holds a parameter, token, secret, code, state, nonce, RPT,
+// client assertion or URL path or query.
 package oxdserver
 
 import (

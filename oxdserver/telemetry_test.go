@@ -355,14 +355,19 @@ func TestTraceContextMalformed(t *testing.T) {
 	sc := f.dialSocket(t)
 	valid := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	for name, extra := range map[string]map[string]any{
-		"garbage":          {"traceparent": "garbage"},
-		"number":           {"traceparent": 42},
-		"object":           {"traceparent": map[string]any{"a": 1}},
-		"oversized":        {"traceparent": valid + strings.Repeat("-ab", 3000)},
-		"zero ids":         {"traceparent": "00-00000000000000000000000000000000-0000000000000000-01"},
-		"upper case":       {"traceparent": strings.ToUpper(valid)},
-		"huge tracestate":  {"traceparent": valid, "tracestate": strings.Repeat("a=b,", 1000)},
-		"tracestate alone": {"tracestate": "a=b"},
+		"garbage":         {"traceparent": "garbage"},
+		"number":          {"traceparent": 42},
+		"object":          {"traceparent": map[string]any{"a": 1}},
+		"oversized":       {"traceparent": valid + strings.Repeat("-ab", 3000)},
+		"zero ids":        {"traceparent": "00-00000000000000000000000000000000-0000000000000000-01"},
+		"upper case":      {"traceparent": strings.ToUpper(valid)},
+		"huge tracestate": {"traceparent": valid, "tracestate": strings.Repeat("a=b,", 1000)},
+		// Well-formed but over the bounds: a future version's longer
+		// traceparent (accepted by the parser) and a tracestate of five
+		// 200-character members.
+		"long future version": {"traceparent": "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-" + strings.Repeat("a", 300)},
+		"long tracestate":     {"traceparent": valid, "tracestate": longTracestate()},
+		"tracestate alone":    {"tracestate": "a=b"},
 	} {
 		var out oxdclient.TokenResponse
 		oe := sc.do(t, oxdclient.CmdGetClientToken, oxdclient.GetClientTokenParams{OPHost: f.op.Issuer()}, extra, &out)
@@ -384,8 +389,8 @@ func TestTraceContextMalformed(t *testing.T) {
 			roots++
 		}
 	}
-	assert.Equal(t, 7, roots)
-	assert.Equal(t, 1, children)
+	assert.Equal(t, 8, roots)
+	assert.Equal(t, 2, children)
 	assert.NotContains(t, f.logs.String(), "0af7651916cd43dd8448eb211c80319c", "trace context is never logged")
 
 	// HTTPS: oversized header.
@@ -736,4 +741,68 @@ func TestTelemetryHoldsNoSecret(t *testing.T) {
 	require.NoError(t, err)
 	c.Add(ctx, 1, metric.WithAttributes(attribute.String("oxd.result", s.pat[:30])))
 	assert.ElementsMatch(t, []string{"id_token in spans", "state in logs", "protection_token in metrics"}, leaks(f.telemetryText(t), secrets))
+}
+
+// TestTraceHTTPSBehindTracingMiddleware: when a tracing middleware in front
+// of the HTTPS handler already started a span, the command span is its
+// child and the headers are not extracted a second time.
+func TestTraceHTTPSBehindTracingMiddleware(t *testing.T) {
+	f := newTelFixture(t)
+	var mw trace.SpanContext
+	h := oxdserver.NewHTTPSHandler(f.engine, oxdserver.HTTPSConfig{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, span := f.tp.Tracer("middleware").Start(r.Context(), "middleware")
+		mw = span.SpanContext()
+		h.ServeHTTP(w, r.WithContext(ctx))
+		span.End()
+	}))
+	defer srv.Close()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/get-client-token", strings.NewReader(`{"op_host":"`+f.op.Issuer()+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	cmds := childrenOf(f.spans.Ended(), mw)
+	require.Len(t, cmds, 1)
+	assert.Equal(t, "oxd-server get_client_token", cmds[0].Name())
+	assert.NotEqual(t, "0af7651916cd43dd8448eb211c80319c", cmds[0].SpanContext().TraceID().String())
+}
+
+// TestMetricsRefusalsAndFailedChecks: HTTPS requests refused before the
+// engine (no Authorization header, wrong content type) and failed
+// protection checks are counted with fixed results.
+func TestMetricsRefusalsAndFailedChecks(t *testing.T) {
+	f := newTelFixture(t)
+	s := f.login(t, nil)
+	for _, ct := range []string{"application/json", "text/plain"} {
+		req, err := http.NewRequest(http.MethodPost, f.httpsURL+"/get-user-info", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", ct)
+		if ct == "text/plain" {
+			req.Header.Set("Authorization", "Bearer "+s.pat)
+		}
+		res, err := f.https.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+	}
+	sc := f.dialSocket(t)
+	oe := sc.do(t, oxdclient.CmdGetAuthorizationURL, map[string]any{"oxd_id": s.setup.OxdID, "protection_access_token": "not-a-token-0123456789"}, nil, nil)
+	require.NotNil(t, oe)
+	m := metricsOf(t, f.reader)
+	cmd := m["oxd.server.command.duration"]
+	assert.Equal(t, uint64(1), histCount(cmd, map[string]string{"oxd.command": "get_user_info", "oxd.listener": "https", "oxd.result": "forbidden"}))
+	assert.Equal(t, uint64(1), histCount(cmd, map[string]string{"oxd.command": "get_user_info", "oxd.listener": "https", "oxd.result": "unsupported_media_type"}))
+	assert.Equal(t, uint64(1), histCount(cmd, map[string]string{"oxd.command": "get_authorization_url", "oxd.listener": "socket", "oxd.result": oe.Code}))
+	assert.Equal(t, int64(1), sumOf(m["oxd.server.protection.checks"], map[string]string{"oxd.result": oe.Code, "oxd.cache": "miss"}))
+}
+
+// longTracestate is a well-formed tracestate of 1,009 characters.
+func longTracestate() string {
+	m := make([]string, 5)
+	for i := range m {
+		m[i] = fmt.Sprintf("k%d=%s", i, strings.Repeat("v", 198))
+	}
+	return strings.Join(m, ",")
 }

@@ -570,3 +570,25 @@ func appScrape(t *testing.T) string {
 	_, text := get(t, srv.URL)
 	return text
 }
+
+// TestRunObservabilityFailures: a busy metrics address and an unsupported
+// trace exporter stop the start with a message (exit status 1), after
+// which nothing is left listening.
+func TestRunObservabilityFailures(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var out lockedBuffer
+	if code := run(context.Background(), []string{"-listen", "127.0.0.1:0", "-metrics-listen", busy.Addr().String()}, &out); code != 1 ||
+		!strings.Contains(out.String(), "metrics listener") {
+		t.Fatalf("busy metrics address: exit %d\n%s", code, out.String())
+	}
+	t.Setenv("OTEL_TRACES_EXPORTER", "zipkin")
+	out = lockedBuffer{}
+	if code := run(context.Background(), []string{"-listen", "127.0.0.1:0"}, &out); code != 1 ||
+		!strings.Contains(out.String(), "OTEL_TRACES_EXPORTER") {
+		t.Fatalf("zipkin: exit %d\n%s", code, out.String())
+	}
+}

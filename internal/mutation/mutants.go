@@ -230,4 +230,27 @@ var mutants = []mutant{
 		Replace:  "if !MUTANT && ($1 != $2 || $3.ClientID != $4) {",
 		Pkgs:     []string{"."}, Run: `Protect`,
 	},
+
+	// ---- oxdserver: telemetry ----
+	{
+		Name: "trace-parent-bound", Check: "caller's traceparent bounded (256 characters)",
+		Mutation: "a traceparent of any length is parsed",
+		Find:     `len\(v\) > maxTraceparent`,
+		Replace:  "!MUTANT && $0",
+		Pkgs:     []string{"."}, Run: `^TestTraceContextMalformed$`,
+	},
+	{
+		Name: "trace-state-bound", Check: "caller's tracestate bounded (512 characters)",
+		Mutation: "a tracestate of any length is kept",
+		Find:     `len\(v\) > maxTracestate`,
+		Replace:  "!MUTANT && $0",
+		Pkgs:     []string{"."}, Run: `^TestTraceContextMalformed$`,
+	},
+	{
+		Name: "metric-command-label", Check: "metric labels bounded: unknown command names collapse to \"unknown\"",
+		Mutation: "the raw command name becomes a label",
+		Find:     `func commandLabel\(name string\) string \{`,
+		Replace:  "$0\n\tif MUTANT {\n\t\treturn name\n\t}\n",
+		Pkgs:     []string{"."}, Run: `^TestMetricsCardinalityBounded$`,
+	},
 }
