@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -228,6 +230,22 @@ type Config struct {
 	// localhost. Never in production: the session cookie would travel in
 	// clear text.
 	InsecureCookies bool
+
+	// TracerProvider receives the middleware's spans: login start,
+	// callback, refresh, logout, back- and front-channel logout, and one
+	// span per UMA decision (see the package documentation, "Telemetry").
+	// Default nil: the global provider (otel.GetTracerProvider), which
+	// records nothing until the application installs one; while none is
+	// installed no span is started at all. Spans never carry a token, a
+	// code, a state, a nonce, an RPT, a user or a raw path.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider receives the middleware's metrics (logins, login
+	// failures by reason, refreshes, logouts, back-channel logouts, UMA
+	// decisions, grant-cache size). Default nil: the global provider
+	// (otel.GetMeterProvider), a no-op until the application installs
+	// one. Labels come from small fixed sets and route templates only.
+	MeterProvider metric.MeterProvider
 }
 
 // New returns the login middleware for the site cfg names, talking to oxd
@@ -277,7 +295,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	c := &core{
 		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
 		log: cfg.Logger, errh: cfg.ErrorHandler, apiFn: cfg.APIRequest,
-		cop: cop, callTimeout: cfg.CallTimeout,
+		cop: cop, callTimeout: cfg.CallTimeout, tel: newRPTelemetry(&cfg),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -309,5 +327,6 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		challenge: a.challenge, returnTo: a.returnTo,
 		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
 	})
+	c.tel.observeGrantCache(a.uma)
 	return a, nil
 }

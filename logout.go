@@ -45,7 +45,7 @@ import (
 //
 //	<form method="post" action="/logout"><button>Sign out</button></form>
 func (a *Auth) LogoutHandler() http.Handler {
-	return a.withSession(http.HandlerFunc(a.logout))
+	return a.tel.wrap(spanLogout, a.tel.logoutDone, a.withSession(http.HandlerFunc(a.logout)))
 }
 
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {

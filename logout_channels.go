@@ -43,7 +43,7 @@ import (
 //
 //	mux.Handle("POST /logout/backchannel", auth.BackChannelLogoutHandler())
 func (a *Auth) BackChannelLogoutHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.tel.wrap(spanBackChannel, a.tel.backChannelDone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.idx == nil {
 			logouttoken.BackChannelHandler(nil, nil, nil, a.log).ServeHTTP(w, r)
 			return
@@ -58,7 +58,7 @@ func (a *Auth) BackChannelLogoutHandler() http.Handler {
 			return
 		}
 		ch.back.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // FrontChannelLogoutHandler serves the front-channel logout URI (OpenID
@@ -73,7 +73,7 @@ func (a *Auth) BackChannelLogoutHandler() http.Handler {
 //
 //	mux.Handle("GET /logout/frontchannel", auth.FrontChannelLogoutHandler())
 func (a *Auth) FrontChannelLogoutHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.tel.wrap(spanFrontChannel, frontChannelDone, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.idx == nil {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Error(w, "Logout is not configured", http.StatusNotImplemented)
@@ -87,7 +87,7 @@ func (a *Auth) FrontChannelLogoutHandler() http.Handler {
 			return
 		}
 		ch.front.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // logoutChannels are the two logout handlers, built on first use from the

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TokenSource supplies protection access tokens. A source may also
@@ -123,7 +125,13 @@ func (p *protectionTokens) ProtectionToken(ctx context.Context) (Secret, error) 
 	if f == nil {
 		f = &tokenFlight{done: make(chan struct{})}
 		p.flight = f
-		go p.fetch(f)
+		// The fetch belongs to the trace of the command that needed it
+		// (only the span context is carried over, no value or deadline).
+		parent := context.Background()
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			parent = trace.ContextWithSpanContext(parent, sc)
+		}
+		go p.fetch(parent, f)
 	}
 	p.mu.Unlock()
 	select {
@@ -136,8 +144,8 @@ func (p *protectionTokens) ProtectionToken(ctx context.Context) (Secret, error) 
 
 // fetch runs detached from any one caller's context so that a caller that
 // gives up does not fail the others; it is bounded by its own timeout.
-func (p *protectionTokens) fetch(f *tokenFlight) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func (p *protectionTokens) fetch(parent context.Context, f *tokenFlight) {
+	ctx, cancel := context.WithTimeout(parent, 30*time.Second)
 	defer cancel()
 	r, err := p.c.GetClientToken(ctx, GetClientTokenParams{
 		ClientID:        p.creds.ClientID,

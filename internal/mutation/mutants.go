@@ -101,6 +101,23 @@ var mutants = []mutant{
 		Pkgs:     []string{"."}, Run: `Secret|Redact|Leak`,
 	},
 
+	// ---- telemetry: no secret in spans ----
+	{
+		Name: "telemetry-error-text", Check: "a failed command's span carries its bounded code, not the error text",
+		Mutation: "the span status carries the error message (it may quote an OP's answer)",
+		Find:     `span\.SetStatus\(codes\.Error, result\)`,
+		In:       `\bend\b`,
+		Replace:  "if MUTANT {\n\t\tspan.SetStatus(codes.Error, err.Error())\n\t} else {\n\t\t$0\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestCommandSpanAndLatency$`,
+	},
+	{
+		Name: "telemetry-uma-rpt", Check: "the UMA decision span holds no RPT",
+		Mutation: "the decision span is named after the request's RPT",
+		Find:     `ctx, sp := g\.tel\.startUMA\(ctx, method, template\)`,
+		Replace:  "$0\n\tif MUTANT && sp.s != nil && rpt != \"\" {\n\t\tsp.s.SetName(\"oxd.uma.decision \" + rpt)\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestTelemetrySecretsNeverExported$`,
+	},
+
 	// ---- oxdserver: id_token validation in the engine ----
 	{
 		Name: "nonce", Check: "engine: nonce equals the one issued for the state",
