@@ -51,7 +51,7 @@ const (
 // login is older than PendingLoginTTL, the login restarts for the same
 // return-to instead of failing.
 func (a *Auth) CallbackHandler() http.Handler {
-	return a.withSession(http.HandlerFunc(a.callback))
+	return a.tel.wrap(spanCallback, a.tel.callbackDone, a.withSession(http.HandlerFunc(a.callback)))
 }
 
 // redirectQuery does the checks shared by the redirects that come back

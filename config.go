@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -56,7 +58,9 @@ type Config struct {
 	// other shared scs store), [sessionindex.NewMemory] with one. Default
 	// nil: no index, the two handlers answer 501. When set, a login whose
 	// session cannot be recorded fails (500, [ErrSession]): a session the
-	// index does not know could not be logged out.
+	// index does not know could not be logged out. New then also wraps
+	// sessions.Store so that a request in flight during a logout cannot
+	// write an ended session back (see [SessionIndex.MarkEnded]).
 	SessionIndex SessionIndex
 
 	// LogoutAllSessions makes LogoutHandler end every session of the user
@@ -235,6 +239,22 @@ type Config struct {
 	// every Auth of the process (gob encodes a User without a context).
 	// Default false.
 	GobSessions bool
+
+	// TracerProvider receives the middleware's spans: login start,
+	// callback, refresh, logout, back- and front-channel logout, and one
+	// span per UMA decision (see the package documentation, "Telemetry").
+	// Default nil: the global provider (otel.GetTracerProvider), which
+	// records nothing until the application installs one; while none is
+	// installed no span is started at all. Spans never carry a token, a
+	// code, a state, a nonce, an RPT, a user or a raw path.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider receives the middleware's metrics (logins, login
+	// failures by reason, refreshes, logouts, back-channel logouts, UMA
+	// decisions, grant-cache size). Default nil: the global provider
+	// (otel.GetMeterProvider), a no-op until the application installs
+	// one. Labels come from small fixed sets and route templates only.
+	MeterProvider metric.MeterProvider
 }
 
 // New returns the login middleware for the site cfg names, talking to oxd
@@ -253,6 +273,12 @@ type Config struct {
 // session values still go through gob. It reads sessions written by
 // scs.GobCodec, so existing sessions stay valid. A codec the application
 // set itself is left alone.
+//
+// With cfg.SessionIndex, New also wraps sessions.Store (set the store
+// before calling New): after every write of a session the wrapper asks the
+// index whether the session was ended by a logout meanwhile, and deletes it
+// again if so, so that a request in flight during a logout cannot write
+// the session back (see [SessionIndex]). Reads are passed through.
 func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*Auth, error) {
 	if client == nil {
 		return nil, errors.New("oxd: New: nil oxdclient.Client")
@@ -277,7 +303,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	if err != nil {
 		return nil, err
 	}
-	pending, err := newPendingCodec(&cfg, oxdID, sessions.Store)
+	pending, err := newPendingCodec(&cfg, oxdID, unguarded(sessions.Store))
 	if err != nil {
 		return nil, err
 	}
@@ -286,13 +312,16 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 	c := &core{
 		client: client, oxdID: oxdID, sm: sessions, now: time.Now,
 		log: cfg.Logger, errh: cfg.ErrorHandler, apiFn: cfg.APIRequest,
-		cop: cop, callTimeout: cfg.CallTimeout,
+		cop: cop, callTimeout: cfg.CallTimeout, tel: newRPTelemetry(&cfg),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.apiFn == nil {
 		c.apiFn = IsAPIRequest
+	}
+	if cfg.SessionIndex != nil {
+		guardStore(sessions, cfg.SessionIndex, c.log)
 	}
 	a := &Auth{
 		core:       c,
@@ -315,6 +344,7 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		challenge: a.challenge, returnTo: a.returnTo,
 		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
 	})
+	c.tel.observeGrantCache(a.uma)
 	installSessionCodec(sessions, cfg.GobSessions)
 	return a, nil
 }

@@ -150,6 +150,37 @@
 // never inferred from the request. A logout POST must be same-origin
 // ([http.CrossOriginProtection]).
 //
+// # Telemetry
+//
+// The middleware, the oxd client and the engine emit OpenTelemetry spans
+// and metrics through [Config].TracerProvider and [Config].MeterProvider
+// (and the same fields of [oxdclient.Config] and oxdserver.Config). Nil
+// means the global providers: nothing is recorded until the application
+// installs one (otel.SetTracerProvider, otel.SetMeterProvider), and while
+// none is installed no span is started and no attribute is built, so the
+// request paths cost what they cost without telemetry.
+//
+// Spans (span names are fixed; oxd.result is "ok" or a bounded code, also
+// set as error.type with an error status): oxd.login.start,
+// oxd.callback (result "ok", "restarted" or the failure reason of
+// [Config].ErrorHandler's JSON, e.g. "state_mismatch"), oxd.refresh ("ok",
+// "kept_token", "refused" or a reason), oxd.logout ("ok", "local_only" or
+// a reason), oxd.backchannel_logout and oxd.frontchannel_logout ("ok",
+// "invalid", "not_configured", …), and oxd.uma.decision for every UMA
+// decision, cached grants included (oxd.result "allowed", "challenge",
+// "unreachable", "config_error", …; oxd.cache "hit" or "miss"; oxd.route,
+// the route template, never the path; http.request.method). Each oxd
+// command is a client span "oxd <command>" of package oxdclient, its
+// child.
+//
+// Metrics: oxd.login.started, oxd.login.completed, oxd.login.failures
+// (oxd.reason), oxd.refresh, oxd.logout and oxd.backchannel_logout
+// (oxd.result), oxd.uma.decisions (oxd.result, oxd.cache, oxd.route) and
+// the gauge oxd.uma.grant_cache.size; oxdclient adds the command latency,
+// the socket pool and its waits. No label holds a user, a path, a token
+// or any other secret; spans hold no token, code, state, nonce, RPT or
+// subject either.
+//
 // # Known limits
 //
 // Two logins started at the very same moment in two tabs of a browser that

@@ -124,6 +124,14 @@ func newFlowAppCfg(t *testing.T, transport string, store func(t *testing.T) scs.
 // setup client (the listener checks them).
 func socketClient(t *testing.T, srv *oxdtest.Server) *oxdclient.Client {
 	t.Helper()
+	creds := srv.Protection
+	return oxdclient.New(socketTransport(t, srv), oxdclient.Config{Protection: &creds})
+}
+
+// socketTransport serves the engine on a loopback socket listener and
+// returns a socket transport to it, both closed at the end of the test.
+func socketTransport(t *testing.T, srv *oxdtest.Server) *oxdclient.Socket {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +148,7 @@ func socketClient(t *testing.T, srv *oxdtest.Server) *oxdclient.Client {
 		_ = ss.Close()
 		<-done
 	})
-	creds := srv.Protection
-	return oxdclient.New(sock, oxdclient.Config{Protection: &creds})
+	return sock
 }
 
 // testPendingKey is the pending-login key every replica of a test shares.

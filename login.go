@@ -57,7 +57,8 @@ func (a *Auth) startLoginWith(w http.ResponseWriter, r *http.Request, returnTo s
 	if silent {
 		prompt = "none"
 	}
-	ctx, cancel := a.oxdCtx(r.Context())
+	sctx, sp := a.tel.start(r.Context(), spanLoginStart)
+	ctx, cancel := a.oxdCtx(sctx)
 	resp, err := a.client.GetAuthorizationURL(ctx, oxdclient.GetAuthorizationURLParams{
 		OxdID:            a.oxdID,
 		Scope:            a.cfg.Scopes,
@@ -68,12 +69,15 @@ func (a *Auth) startLoginWith(w http.ResponseWriter, r *http.Request, returnTo s
 	cancel()
 	if err != nil {
 		status, e := oxdFailure("login: get_authorization_url", err)
+		a.tel.loginStartDone(sctx, sp, e)
 		a.fail(w, r, status, e)
 		return
 	}
 	authURL, state, err := parseAuthorizationURL(resp.AuthorizationURL)
 	if err != nil {
-		a.fail(w, r, http.StatusBadGateway, fmt.Errorf("login: get_authorization_url: %w: %w", ErrCommand, err))
+		e := fmt.Errorf("login: get_authorization_url: %w: %w", ErrCommand, err)
+		a.tel.loginStartDone(sctx, sp, e)
+		a.fail(w, r, http.StatusBadGateway, e)
 		return
 	}
 	if len(rt) > maxPendingReturnTo {
@@ -84,6 +88,7 @@ func (a *Auth) startLoginWith(w http.ResponseWriter, r *http.Request, returnTo s
 	// The pending login goes into a cookie of its own, not the session:
 	// no server-side state for a browser that has not come back yet.
 	a.pending.put(w, r, pendingLogin{State: state, ReturnTo: rt, Created: a.now(), Restarts: restarts, Silent: silent}, a.now())
+	a.tel.loginStartDone(sctx, sp, nil)
 	a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: login started", slog.String("path", r.URL.Path))
 	setNoStore(w)
 	a.redirect(w, authURL)

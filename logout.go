@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -20,12 +21,16 @@ import (
 // The local session always ends: it is destroyed, and removed from
 // Config.SessionIndex. With Config.LogoutAllSessions every other session
 // of the user ends too, on every replica (a failure there is reported as
-// 500, [ErrSession], after the current session has ended).
+// 500, [ErrSession], after the current session has ended), and the tokens
+// those sessions hold are revoked as the current session's are (below).
 //
 // Token revocation: unless Config.SkipTokenRevocation, the session's
 // refresh token and then its access token are revoked at the OP (RFC 7009)
 // in the background, best effort, bounded by Config.CallTimeout; see
-// [Config.SkipTokenRevocation].
+// [Config.SkipTokenRevocation]. Sessions ended by the OP (back- and
+// front-channel logout) are not revoked here: the OP ended its session and
+// decides about its tokens (Back-Channel Logout §2.7 keeps offline_access
+// refresh tokens alive).
 //
 // Local-only logout: when the OP has no end_session_endpoint or oxd cannot
 // build the URL, the session still ends here, and Config.ErrorHandler
@@ -40,7 +45,7 @@ import (
 //
 //	<form method="post" action="/logout"><button>Sign out</button></form>
 func (a *Auth) LogoutHandler() http.Handler {
-	return a.withSession(http.HandlerFunc(a.logout))
+	return a.tel.wrap(spanLogout, a.tel.logoutDone, a.withSession(http.HandlerFunc(a.logout)))
 }
 
 func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +94,13 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	current := a.storeKey(a.sm.Token(ctx))
+	if a.idx != nil && u != nil && current != "" {
+		// Marked before it is deleted: a request of this session in
+		// flight cannot write it back (see SessionIndex.MarkEnded).
+		if err := a.idx.MarkEnded(ctx, current, time.Now().Add(a.sessionLifetime())); err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "oxd: logout: session index mark failed", slog.String("error", err.Error()))
+		}
+	}
 	if err := a.sm.Destroy(ctx); err != nil {
 		a.fail(w, r, http.StatusInternalServerError, fmt.Errorf("logout: %w: %w", ErrSession, err))
 		return

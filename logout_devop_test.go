@@ -33,9 +33,14 @@ type replicaSet struct {
 	auths  [2]*Auth
 	errs   atomic.Pointer[error]
 	client *http.Client // trusts the replicas' TLS
+
+	// holdLoaded and holdRelease, when set, make GET /private/hold
+	// signal that it has loaded the session, wait, then change the
+	// session (a request in flight during a logout).
+	holdLoaded, holdRelease chan struct{}
 }
 
-func newReplicaSet(t *testing.T, opCfg oxdtest.OPConfig, back, front bool, cfg func(*Config)) *replicaSet {
+func newReplicaSet(t *testing.T, opCfg oxdtest.OPConfig, back, front bool, cfg func(*Config), opts ...oxdtest.ServerOption) *replicaSet {
 	t.Helper()
 	rs := &replicaSet{t: t}
 	rd := redistest.Start(t)
@@ -63,10 +68,10 @@ func newReplicaSet(t *testing.T, opCfg oxdtest.OPConfig, back, front bool, cfg f
 	if front {
 		frontURI = a0 + "/logout/frontchannel"
 	}
-	rs.srv = oxdtest.NewServer(t,
+	rs.srv = oxdtest.NewServer(t, append([]oxdtest.ServerOption{
 		oxdtest.WithOPConfig(opCfg),
 		oxdtest.WithRedirectURIs(a0+"/callback", a0+"/logged-out", ""),
-		oxdtest.WithLogoutURIs(backURI, frontURI))
+		oxdtest.WithLogoutURIs(backURI, frontURI)}, opts...)...)
 	for i := range rs.apps {
 		sm := scs.New()
 		sm.Store = store
@@ -93,6 +98,12 @@ func newReplicaSet(t *testing.T, opCfg oxdtest.OPConfig, back, front bool, cfg f
 		mux.Handle("/private/", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, _ := UserFrom(r.Context())
 			fmt.Fprintf(w, "sub=%s|replica=%d", u.Subject, i)
+		})))
+		mux.Handle("/private/hold", a.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(rs.holdLoaded)
+			<-rs.holdRelease
+			sm.Put(r.Context(), "app.visits", 2)
+			io.WriteString(w, "held")
 		})))
 		mux.Handle("GET /callback", a.CallbackHandler())
 		mux.Handle("/logout", a.LogoutHandler())
@@ -176,6 +187,19 @@ func (rs *replicaSet) who(b *http.Client, i int) string {
 	}
 	s, _, _ := strings.Cut(strings.TrimPrefix(body, "sub="), "|")
 	return s
+}
+
+// waitAnonymous waits up to d until b is anonymous on both replicas, and
+// fails the test with why otherwise.
+func (rs *replicaSet) waitAnonymous(b *http.Client, d time.Duration, why string) {
+	rs.t.Helper()
+	deadline := time.Now().Add(d)
+	for rs.who(b, 0) != "" || rs.who(b, 1) != "" {
+		if time.Now().After(deadline) {
+			rs.t.Fatal(why)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // shareOPSession copies from's cookies at the OP into a new browser: a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,13 +31,25 @@ type revoker struct {
 	lastWarn atomic.Int64 // unix nanoseconds of the last WARN line
 }
 
+// tokenPair is the refresh and access token of one session.
+type tokenPair struct{ refresh, access oxdclient.Secret }
+
 // revokeTokens revokes refresh, then access (either may be empty) at the
 // OP through oxd's revoke_token, in a goroutine detached from the request
 // and bounded by Config.CallTimeout. It never blocks the caller. Tokens
 // never reach the log: only the oxd error code or the transport failure
 // does.
 func (a *Auth) revokeTokens(ctx context.Context, refresh, access oxdclient.Secret) {
-	if refresh == "" && access == "" {
+	a.revokeSessions(ctx, []tokenPair{{refresh, access}})
+}
+
+// revokeSessions revokes the tokens of several sessions (LogoutAllSessions)
+// one session after the other in one goroutine, which takes one of the
+// revokeMaxInFlight places; each session's revocations are bounded by
+// Config.CallTimeout. It never blocks the caller.
+func (a *Auth) revokeSessions(ctx context.Context, pairs []tokenPair) {
+	pairs = slices.DeleteFunc(pairs, func(p tokenPair) bool { return p.refresh == "" && p.access == "" })
+	if len(pairs) == 0 {
 		return
 	}
 	rv := &a.revoker
@@ -50,34 +63,46 @@ func (a *Auth) revokeTokens(ctx context.Context, refresh, access oxdclient.Secre
 	go func() {
 		defer rv.wg.Done()
 		defer rv.inFlight.Add(-1)
-		octx, cancel := context.WithTimeout(dctx, a.cfg.CallTimeout)
-		defer cancel()
-		for _, t := range []struct {
-			tok  oxdclient.Secret
-			hint string
-		}{{refresh, "refresh_token"}, {access, "access_token"}} {
-			if t.tok == "" {
-				continue
-			}
-			_, err := a.client.RevokeToken(octx, oxdclient.RevokeTokenParams{
-				OxdID: a.oxdID, Token: t.tok, TokenTypeHint: t.hint,
-			})
-			if err == nil {
-				a.log.LogAttrs(dctx, slog.LevelDebug, "oxd: logout: token revoked at the OP", slog.String("token_type", t.hint))
-				continue
-			}
-			if unsupportedRevocation(err) {
-				// The OP has no revocation_endpoint, or the oxd server
-				// does not know revoke_token: nothing to retry.
-				a.log.LogAttrs(dctx, slog.LevelDebug, "oxd: logout: token revocation not available", slog.String("error", err.Error()))
-				return
-			}
-			a.revokeFailed(dctx, t.hint, err)
-			if octx.Err() != nil {
+		for _, p := range pairs {
+			if !a.revokePair(dctx, p) {
 				return
 			}
 		}
 	}()
+}
+
+// revokePair revokes one session's refresh, then access token, within
+// Config.CallTimeout. It returns false when revocation is not available at
+// all (nothing more to try).
+func (a *Auth) revokePair(dctx context.Context, p tokenPair) bool {
+	octx, cancel := context.WithTimeout(dctx, a.cfg.CallTimeout)
+	defer cancel()
+	for _, t := range []struct {
+		tok  oxdclient.Secret
+		hint string
+	}{{p.refresh, "refresh_token"}, {p.access, "access_token"}} {
+		if t.tok == "" {
+			continue
+		}
+		_, err := a.client.RevokeToken(octx, oxdclient.RevokeTokenParams{
+			OxdID: a.oxdID, Token: t.tok, TokenTypeHint: t.hint,
+		})
+		if err == nil {
+			a.log.LogAttrs(dctx, slog.LevelDebug, "oxd: logout: token revoked at the OP", slog.String("token_type", t.hint))
+			continue
+		}
+		if unsupportedRevocation(err) {
+			// The OP has no revocation_endpoint, or the oxd server
+			// does not know revoke_token: nothing to retry.
+			a.log.LogAttrs(dctx, slog.LevelDebug, "oxd: logout: token revocation not available", slog.String("error", err.Error()))
+			return false
+		}
+		a.revokeFailed(dctx, t.hint, err)
+		if octx.Err() != nil {
+			return true
+		}
+	}
+	return true
 }
 
 // revokeFailed logs a failed revocation at WARN at most once per

@@ -3,6 +3,7 @@ package oxd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
+	"github.com/oxdgo/oxd/sessionindex"
 )
 
 // loginTokens signs alice in at the development OP and returns the
@@ -201,5 +203,71 @@ func TestLogoutRevocationWithoutEndpointAtDevOP(t *testing.T) {
 	}
 	if strings.Contains(logs, at) || strings.Contains(logs, rt) {
 		t.Fatal("a token reached the log")
+	}
+}
+
+// TestLogoutAllSessionsRevokesEveryTokenAtDevOP: with LogoutAllSessions
+// the user asked to end every session, so the tokens every one of them
+// holds in the session store are revoked at the OP too (two logins, two
+// grants: four revocations); with SkipTokenRevocation none is. No token
+// reaches the log.
+func TestLogoutAllSessionsRevokesEveryTokenAtDevOP(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skip=%v", skip), func(t *testing.T) {
+			fa := newFlowAppCfg(t, "inprocess", memStore, oxdtest.OPConfig{}, func(c *Config) {
+				c.SessionIndex = sessionindex.NewMemory(sessionindex.MemoryOptions{})
+				c.LogoutAllSessions = true
+				c.SkipTokenRevocation = skip
+			})
+			b1, at1, rt1 := loginTokens(t, fa)
+			b2, at2, rt2 := loginTokens(t, fa)
+			if rt1 == rt2 {
+				t.Fatal("two logins share a refresh token")
+			}
+			revocations := fa.srv.OP.Calls(oxdtest.EndpointRevocation)
+			logoutOK(t, fa, b1)
+			fa.auth.revoker.wg.Wait()
+			if r := fa.do(b2, "GET", "/private/x", nil); r.status != http.StatusSeeOther {
+				t.Fatalf("the other session survived LogoutAllSessions: %d", r.status)
+			}
+			n := fa.srv.OP.Calls(oxdtest.EndpointRevocation) - revocations
+			if want := map[bool]int{false: 4, true: 0}[skip]; n != want {
+				t.Fatalf("%d calls at the OP's revocation endpoint, want %d", n, want)
+			}
+			for i, p := range [][2]string{{at1, rt1}, {at2, rt2}} {
+				atActive, rtWorks := tokenStates(t, fa, p[0], p[1])
+				if !skip && (atActive || rtWorks) {
+					t.Fatalf("session %d: access token active=%v, refresh works=%v; want both revoked", i+1, atActive, rtWorks)
+				}
+				if skip && !atActive {
+					t.Fatalf("session %d: revoked although SkipTokenRevocation", i+1)
+				}
+			}
+			logs := fa.logs.String()
+			for _, tok := range []string{at1, rt1, at2, rt2} {
+				if strings.Contains(logs, tok) {
+					t.Fatal("a token reached the log")
+				}
+			}
+		})
+	}
+}
+
+// TestBackChannelLogoutDoesNotRevoke: a session ended by the OP's
+// back-channel logout is not revoked by the application (the OP ended its
+// session and decides about its tokens, Back-Channel Logout §2.7): no call
+// reaches the OP's revocation endpoint.
+func TestBackChannelLogoutDoesNotRevoke(t *testing.T) {
+	rs := newReplicaSet(t, oxdtest.OPConfig{}, true, false, nil)
+	alice := rs.browser()
+	rs.login(alice, 0, "alice", "alice-password")
+	before := rs.srv.OP.Calls(oxdtest.EndpointRevocation)
+	rs.opLogout(alice)
+	for i := range 2 {
+		rs.expect(alice, i, "")
+		rs.auths[i].revoker.wg.Wait()
+	}
+	if n := rs.srv.OP.Calls(oxdtest.EndpointRevocation) - before; n != 0 {
+		t.Fatalf("%d revocations after a back-channel logout, want 0", n)
 	}
 }

@@ -45,6 +45,7 @@ type core struct {
 	apiFn       func(*http.Request) bool
 	cop         *http.CrossOriginProtection // same-origin check of state-changing requests
 	callTimeout time.Duration
+	tel         *rpTelemetry // spans and metrics (telemetry.go)
 }
 
 // RequireLogin lets a request with a logged-in session through to next,
@@ -176,6 +177,7 @@ func (a *core) fail(w http.ResponseWriter, r *http.Request, status int, err erro
 	}
 	a.log.LogAttrs(r.Context(), level, "oxd: request failed",
 		slog.Int("status", status), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	noteFailure(r.Context(), err)
 	a.errh(w, r, status, err)
 }
 

@@ -102,8 +102,10 @@ const refreshPoll = 25 * time.Millisecond
 // One refresh per refresh token runs at a time: in this process (single
 // flight) and across replicas (Config.RefreshLock). A request that did not
 // refresh uses the tokens of the one that did.
-func (a *Auth) refreshUser(r *http.Request, u *User) (*User, int, error) {
-	ctx := r.Context()
+func (a *Auth) refreshUser(r *http.Request, u *User) (nu *User, status int, err error) {
+	ctx, sp := a.tel.start(r.Context(), spanRefresh)
+	failedAtOxd := false
+	defer func() { a.tel.refreshDone(ctx, sp, status, err, failedAtOxd) }()
 	key := sha256.Sum256([]byte(u.refreshToken))
 	res, ok := a.ref.lookup(key, a.now())
 	if !ok {
@@ -121,11 +123,12 @@ func (a *Auth) refreshUser(r *http.Request, u *User) (*User, int, error) {
 			return res, nil
 		})
 		if err != nil {
+			failedAtOxd = true
 			return a.refreshFailed(r, u, err)
 		}
 		res = v.(refreshResult)
 	}
-	nu := res.apply(u)
+	nu = res.apply(u)
 	a.sm.Put(ctx, sessionKeyUser, nu)
 	a.log.LogAttrs(ctx, slog.LevelDebug, "oxd: access token refreshed", slog.String("subject", u.Subject))
 	return nu, 0, nil

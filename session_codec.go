@@ -251,9 +251,9 @@ func flatClaims(p []byte) (oxdclient.Claims, bool) {
 			}
 			v, i = value(arrOpen, raw, arrClose), j
 		case c == '-' || (c >= '0' && c <= '9'):
-			j := i
-			for j < len(p) && strings.IndexByte("+-.eE0123456789", p[j]) >= 0 {
-				j++
+			j, ok := jsonNumberEnd(p, i)
+			if !ok {
+				return nil, false
 			}
 			v, i = value(arrOpenQ, p[i:j], arrCloseQ), j
 		case bytes.HasPrefix(p[i:], []byte("true")):
@@ -292,6 +292,48 @@ var (
 	arrOpen, arrClose   = []byte("["), []byte("]")
 	arrOpenQ, arrCloseQ = []byte(`["`), []byte(`"]`)
 )
+
+// jsonNumberEnd returns the index after the JSON number at p[i] (RFC 8259
+// §6: -? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?), and false when
+// there is none (a leading zero, a sign or exponent without digits…).
+func jsonNumberEnd(p []byte, i int) (int, bool) {
+	digits := func(i int) int {
+		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	if i < len(p) && p[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(p) && p[i] == '0':
+		i++
+	case i < len(p) && p[i] >= '1' && p[i] <= '9':
+		i = digits(i)
+	default:
+		return 0, false
+	}
+	if i < len(p) && p[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(p) && (p[i] == 'e' || p[i] == 'E') {
+		i++
+		if i < len(p) && (p[i] == '+' || p[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
 
 func skipSpace(p []byte, i int) int {
 	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {

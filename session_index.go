@@ -36,6 +36,9 @@ import (
 //     a session that is not in the index cannot be reached by a logout. The
 //     cap is therefore a limit on concurrent sessions per subject, and the
 //     guarantee "logout ends every session" holds at the cap too.
+//   - A replay mark lasts its ttl; an ended-session mark (MarkEnded) lasts
+//     until its until, and there is one per session ended, so the marks
+//     are bounded by the sessions ended within a session lifetime.
 type SessionIndex interface {
 	// Add records a signed-in session. Adding a store key that is already
 	// present replaces its entry. evicted are the store keys dropped to
@@ -62,6 +65,21 @@ type SessionIndex interface {
 	// one sees fresh == true while the mark lasts. An error means the mark
 	// is unknown, and the caller must refuse the token.
 	MarkJTI(ctx context.Context, issuer, jti string, ttl time.Duration) (fresh bool, err error)
+
+	// MarkEnded records that the session with store key storeKey has
+	// ended, until until (the latest time it could still have lived; a
+	// later mark of the same key may extend it, never shorten it). The
+	// middleware marks a session before it deletes it from the scs Store,
+	// so that a request that loaded the session earlier and commits it
+	// afterwards cannot bring it back (see Ended). An until not after now
+	// records nothing.
+	MarkEnded(ctx context.Context, storeKey string, until time.Time) error
+
+	// Ended reports whether storeKey was marked ended and the mark has
+	// not expired, as seen by every replica that shares the index. The
+	// middleware asks after every write of a session to the scs Store
+	// and deletes a session that was ended meanwhile.
+	Ended(ctx context.Context, storeKey string) (bool, error)
 }
 
 // The in-memory index implements SessionIndex.

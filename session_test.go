@@ -350,6 +350,11 @@ func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
 		"{\n \"iss\" : \"https://op\" ,\t\"aud\":\"c\"\r\n}", `{"a":"é ü 日本"}`, `{"a":"x\u2028y"}`,
 		`{"a":"\"q\""}`, `{"a":"x\/y"}`, `{"a":["x","y"]}`, `{"a":{"b":1}}`, `{"a":"x","a":"y"}`,
 		`{"a":"x"`, `{"a" "x"}`, `{"a":"x"} x`, `[1]`, `{"a":tru}`, `{"a":12x}`, `{"a":"x",}`, `{"a":"<&>"}`,
+		// Numbers: valid forms, and malformed ones the fast path must leave
+		// to the general path (which refuses them).
+		`{"a":0,"b":-0,"c":0.5,"d":1E+2,"e":-12e-3,"f":10}`,
+		`{"a":00}`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":1-2}`,
+		`{"a":+1}`, `{"a":1.2.3}`, `{"a":1ee2}`, `{"a":--1}`, `{"a":-01}`,
 	} {
 		fast, fok := flatClaims([]byte(p))
 		gen, gok := generalClaims([]byte(p))

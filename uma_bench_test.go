@@ -59,58 +59,18 @@ func BenchmarkUMAProtect(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	// A logged-in session in the store.
-	sctx, err := sm.Load(ctx, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sm.Put(sctx, sessionKeyUser, &User{Subject: "alice", Claims: oxdclient.Claims{}, AuthenticatedAt: time.Now(),
+	req, rpt := umaBenchRequest(b, srv, sm, a, &User{Subject: "alice", Claims: oxdclient.Claims{}, AuthenticatedAt: time.Now(),
 		accessToken: "access", idToken: "id"})
-	token, _, err := sm.Commit(sctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	// An RPT for the resource, its grant cached.
-	d := a.checkUMA(ctx, "GET", "/photos/{id}", "")
-	r, err := srv.Client.UMARPGetRPT(ctx, oxdclient.UMARPGetRPTParams{OxdID: srv.OxdID, Ticket: d.Ticket})
-	if err != nil {
-		b.Fatal(err)
-	}
-	req := httptest.NewRequest("GET", "/photos/1", nil)
-	req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
-	req.Header.Set("Authorization", "Bearer "+r.AccessToken.Reveal())
-
-	run := func(b *testing.B, h http.Handler) {
-		w := &umaBenchWriter{h: http.Header{}}
-		h.ServeHTTP(w, req)
-		if w.status != 0 && w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
-		b.ReportAllocs()
-		cpu0, cpuOK := processCPUTime()
-		b.ResetTimer()
-		for b.Loop() {
-			clear(w.h)
-			w.status = 0
-			h.ServeHTTP(w, req)
-		}
-		b.StopTimer()
-		if cpu1, ok := processCPUTime(); ok && cpuOK {
-			b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
-		}
-		if w.status != 0 && w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
-		}
-	}
+	run := func(b *testing.B, h http.Handler) { umaBenchRun(b, h, req) }
 	// Warm the grant cache (the RPT's expiry is read in the background).
 	withUMA.ServeHTTP(&umaBenchWriter{h: http.Header{}}, req)
 	g := a.uma
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if g.cache.len() == 1 && a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+		if g.cache.len() == 1 && a.checkUMA(ctx, "GET", "/photos/{id}", rpt).Cached {
 			break
 		}
 	}
-	if !a.checkUMA(ctx, "GET", "/photos/{id}", r.AccessToken).Cached {
+	if !a.checkUMA(ctx, "GET", "/photos/{id}", rpt).Cached {
 		b.Fatal("grant not cached")
 	}
 
@@ -121,25 +81,7 @@ func BenchmarkUMAProtect(b *testing.B) {
 	// reports the median time of each and the median of the per-pair
 	// differences: the P4 figure.
 	b.Run("Interleaved", func(b *testing.B) {
-		w := &umaBenchWriter{h: http.Header{}}
-		one := func(h http.Handler) time.Duration {
-			clear(w.h)
-			start := time.Now()
-			h.ServeHTTP(w, req)
-			return time.Since(start)
-		}
-		var dLogin, dUMA, dDiff []time.Duration
-		i := 0
-		for b.Loop() {
-			var l, u time.Duration
-			if i%2 == 0 {
-				l, u = one(loginOnly), one(withUMA)
-			} else {
-				u, l = one(withUMA), one(loginOnly)
-			}
-			dLogin, dUMA, dDiff = append(dLogin, l), append(dUMA, u), append(dDiff, u-l)
-			i++
-		}
+		dLogin, dUMA, dDiff := umaBenchInterleaved(b, req, loginOnly, withUMA)
 		b.ReportMetric(float64(umaMedian(dLogin)), "RequireLogin-median-ns")
 		b.ReportMetric(float64(umaMedian(dUMA)), "RequireLogin+UMAProtect-median-ns")
 		b.ReportMetric(float64(umaMedian(dUMA)-umaMedian(dLogin)), "extra-ns")
@@ -147,6 +89,82 @@ func BenchmarkUMAProtect(b *testing.B) {
 	})
 	b.Run("ServeMux", func(b *testing.B) { run(b, plain) })
 	b.Run("ServeMux+UMAProtect(cached_grant)", func(b *testing.B) { run(b, umaOnly) })
+}
+
+// umaBenchRequest stores a logged-in session of u and obtains an RPT for
+// GET /photos/{id} (registered with a); it returns a request carrying
+// both, and the RPT.
+func umaBenchRequest(b *testing.B, srv *oxdtest.Server, sm *scs.SessionManager, a *Auth, u *User) (*http.Request, oxdclient.Secret) {
+	ctx := context.Background()
+	sctx, err := sm.Load(ctx, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sm.Put(sctx, sessionKeyUser, u)
+	token, _, err := sm.Commit(sctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := a.checkUMA(ctx, "GET", "/photos/{id}", "")
+	r, err := srv.Client.UMARPGetRPT(ctx, oxdclient.UMARPGetRPTParams{OxdID: srv.OxdID, Ticket: d.Ticket})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("GET", "/photos/1", nil)
+	req.AddCookie(&http.Cookie{Name: sm.Cookie.Name, Value: token})
+	req.Header.Set("Authorization", "Bearer "+r.AccessToken.Reveal())
+	return req, r.AccessToken
+}
+
+// umaBenchRun serves req through h b.N times, reporting allocations and
+// the process CPU time per request (cpu-ns/op). A status other than 200
+// fails the benchmark.
+func umaBenchRun(b *testing.B, h http.Handler, req *http.Request) {
+	w := &umaBenchWriter{h: http.Header{}}
+	h.ServeHTTP(w, req)
+	if w.status != 0 && w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+	b.ReportAllocs()
+	cpu0, cpuOK := processCPUTime()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+	}
+	b.StopTimer()
+	if cpu1, ok := processCPUTime(); ok && cpuOK {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+	if w.status != 0 && w.status != http.StatusOK {
+		b.Fatalf("status %d", w.status)
+	}
+}
+
+// umaBenchInterleaved serves req through x and y alternately (ABBA
+// order), timing each request, so that both see the same load on a shared
+// machine. It returns the times of each and the per-pair differences y−x.
+func umaBenchInterleaved(b *testing.B, req *http.Request, x, y http.Handler) (dx, dy, diff []time.Duration) {
+	w := &umaBenchWriter{h: http.Header{}}
+	one := func(h http.Handler) time.Duration {
+		clear(w.h)
+		start := time.Now()
+		h.ServeHTTP(w, req)
+		return time.Since(start)
+	}
+	i := 0
+	for b.Loop() {
+		var tx, ty time.Duration
+		if i%2 == 0 {
+			tx, ty = one(x), one(y)
+		} else {
+			ty, tx = one(y), one(x)
+		}
+		dx, dy, diff = append(dx, tx), append(dy, ty), append(diff, ty-tx)
+		i++
+	}
+	return dx, dy, diff
 }
 
 func umaMedian(d []time.Duration) time.Duration {

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -167,7 +168,7 @@ func (a *Auth) UMAProtectWith(rule UMARule) func(http.Handler) http.Handler {
 func (g *umaGuard) protect(rule UMARule) func(http.Handler) http.Handler {
 	d := g.declare(rule)
 	return func(next http.Handler) http.Handler {
-		h := &umaHandler{g: g, d: d, next: next, cached: map[string]*UMADecision{}}
+		h := &umaHandler{g: g, d: d, next: next, cached: map[string]*UMADecision{}, hit: umaHitOptions(d.template)}
 		h.loaded = g.sm.LoadAndSave(http.HandlerFunc(h.serveLoaded))
 		for _, c := range d.conds {
 			for _, m := range append(slices.Clone(c.methods), http.MethodHead) {
@@ -189,12 +190,15 @@ type umaHandler struct {
 	// cached are the (read-only) decisions of a cached grant by method,
 	// shared by requests so that the hot path allocates no decision.
 	cached map[string]*UMADecision
+	// hit are the metric options of a cached grant (telemetry.go).
+	hit []metric.AddOption
 }
 
 // ServeHTTP checks the request against the declaration (see UMAProtect).
 func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g, d := h.g, h.d
 	if d.err != nil {
+		g.tel.umaConfigError(r.Context(), r.Method, d.template)
 		g.configError(w, r, &UMADecision{Template: d.template, Method: r.Method, Status: http.StatusInternalServerError,
 			Err: fmt.Errorf("%w: route %q: %w", ErrUMAConfig, d.template, d.err)})
 		return
@@ -206,6 +210,7 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !g.templateMatches(w, r, d.template) {
+		g.tel.umaConfigError(r.Context(), r.Method, d.template)
 		return
 	}
 	rpt, hasAuth := bearerRPT(r)
@@ -219,6 +224,7 @@ func (h *umaHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rpt != "" {
 		if dec := h.cached[r.Method]; dec != nil && g.cache.lookup(r.Context(), grantKey{rpt: hashRPT(rpt), method: r.Method, template: d.template}, g.now) {
+			g.tel.umaCachedGrant(r.Context(), h.hit, r.Method, d.template)
 			h.next.ServeHTTP(w, withDecision(r, dec))
 			return
 		}
@@ -284,7 +290,9 @@ func errString(err error) string {
 // decide checks rpt for method on template: the grant cache first, then
 // uma_rs_check_access (one call shared by concurrent requests with the
 // same RPT and resource).
-func (g *umaGuard) decide(ctx context.Context, method, template, rpt string) *UMADecision {
+func (g *umaGuard) decide(ctx context.Context, method, template, rpt string) (dec *UMADecision) {
+	ctx, sp := g.tel.startUMA(ctx, method, template)
+	defer func() { g.tel.umaDecided(ctx, sp, template, dec) }()
 	if rpt == "" {
 		return g.finish(ctx, method, template, g.checkAccess(ctx, method, template, ""))
 	}

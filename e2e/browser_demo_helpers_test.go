@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,9 +58,19 @@ var demoReadyLine = regexp.MustCompile(`^oxd for Go demo: open (https://127\.0\.
 // settings file and waits for its banner.
 func startDemo(t *testing.T, bin string, args ...string) *demoApp {
 	t.Helper()
+	return startDemoEnv(t, bin, nil, args...)
+}
+
+// startDemoEnv is startDemo with extra environment variables (KEY=value)
+// and, when args has no -addr, on a port the kernel picks.
+func startDemoEnv(t *testing.T, bin string, env []string, args ...string) *demoApp {
+	t.Helper()
 	settings := filepath.Join(t.TempDir(), "settings.json")
-	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-settings", settings}, args...)...)
-	cmd.Env = append(os.Environ(), "OXD_DEMO_VERBOSE=false")
+	if !slices.Contains(args, "-addr") {
+		args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	}
+	cmd := exec.Command(bin, append([]string{"-settings", settings}, args...)...)
+	cmd.Env = append(append(os.Environ(), "OXD_DEMO_VERBOSE=true"), env...) // debug logging, for the secrets audit
 	proc := harness.StartProcessGroup(t, "demo", cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -74,15 +85,23 @@ func startDemo(t *testing.T, bin string, args ...string) *demoApp {
 // protocol on a loopback port and returns its address.
 func startSocketOxd(t *testing.T) string {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = eng.Close() })
+	return serveSocket(t, eng)
+}
+
+// serveSocket serves eng behind the oxd-server socket protocol on a
+// loopback port until the test ends and returns its address.
+func serveSocket(t *testing.T, eng *oxdserver.Engine) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &oxdserver.SocketServer{Engine: eng}
+	srv := &oxdserver.SocketServer{Engine: eng, Logger: harness.DebugLogger(t, "oxd-socket")}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
@@ -90,7 +109,6 @@ func startSocketOxd(t *testing.T) string {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 		<-done
-		_ = eng.Close()
 	})
 	return ln.Addr().String()
 }

@@ -26,6 +26,9 @@ type opPages struct {
 	confirmLogout func(p *pageDriver)
 	// user and email are what the user-info page shows for the user.
 	user, name, email string
+	// oxd is what the settings page says of the oxd the demo uses ("" to
+	// leave it unchecked).
+	oxd string
 }
 
 // The demo as a person uses it, on the embedded default: the development
@@ -73,7 +76,15 @@ func TestDemoBrowserCertifiedOP(t *testing.T) {
 	bin := buildDemo(t)
 	demo := startDemo(t, bin, "-oxd", oxdAddr, "-op", op.Issuer())
 	ctx := demoBrowser(t)
-	walkDemo(t, &pageDriver{t: t, ctx: ctx}, demo, opPages{
+	pages := certifiedOPPages(op)
+	pages.oxd = "oxd-server socket"
+	walkDemo(t, &pageDriver{t: t, ctx: ctx}, demo, pages)
+}
+
+// certifiedOPPages drives the pages of the certified OP (oidc-provider and
+// its UMA layer) for the user alice.
+func certifiedOPPages(op *harness.OIDCProvider) opPages {
+	return opPages{
 		opName: "oidc-provider",
 		issuer: op.Issuer(),
 		signIn: func(p *pageDriver, user, password string) {
@@ -108,7 +119,7 @@ func TestDemoBrowserCertifiedOP(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`#logged-out`)))
 		},
 		user: "alice", name: "Alice Example", email: "alice@example.test",
-	})
+	}
 }
 
 // walkDemo: settings → register the client → sign in through the OP's
@@ -116,58 +127,8 @@ func TestDemoBrowserCertifiedOP(t *testing.T) {
 // (directly, after claims gathering, and in browser mode) and a denial →
 // sign out back to the demo → settings: update, then delete.
 func walkDemo(t *testing.T, p *pageDriver, demo *demoApp, op opPages) {
-	// The start page.
-	p.do("open the demo", chromedp.Navigate(demo.url+"/"), chromedp.WaitVisible(chromedp.CSS(`ol.steps`)))
-	p.expectText("main", "oxd for Go demo", "Settings", "to do")
-	p.expectText("header", "Not signed in")
-	p.screenshot("home")
-
-	// Settings: register the client (setup_client).
-	p.do("open the settings page",
-		chromedp.Click(chromedp.CSS(`nav a[href="/settings"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#register`)))
-	p.expectText("main", "Register the client", "Redirect URI", "Post-logout redirect URI", "Claims redirect URI")
-	for sel, want := range map[string]string{
-		"#authorization_redirect_uri": demo.url + "/callback",
-		"#post_logout_redirect_uri":   demo.url + "/logged-out",
-		"#op_host":                    op.issuer,
-	} {
-		if got := p.value(sel); want != "" && got != want {
-			t.Errorf("e2e: settings field %s is %q, want %q", sel, got, want)
-		}
-	}
-	if op.issuer != "" {
-		p.expectText("main", "oxd-server socket")
-	}
-	p.screenshot("settings")
-	p.do("register the client", chromedp.Click(chromedp.CSS(`#register`)), chromedp.WaitVisible(chromedp.CSS(`#oxd-id`)))
-	p.expectText("#notice", "The client is registered (setup_client)")
-	oxdID := p.text("#oxd-id")
-	settings := readDemoSettings(t, demo.settings)
-	if settings.Site == nil || settings.Site.OxdID != oxdID || settings.Site.ClientSecret == "" {
-		t.Fatalf("e2e: the settings file does not hold the registered oxd_id %q (or no secret)", oxdID)
-	}
-	p.expectNoText("body", settings.Site.ClientSecret)
-	p.screenshot("settings-registered")
-
-	// Sign in at the OP.
-	p.do("open the sign-in page",
-		chromedp.Click(chromedp.CSS(`nav a[href="/login"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#sign-in`)))
-	p.expectText("main", "Sign in with the OP")
-	p.screenshot("login")
-	p.do("go to the OP", chromedp.Click(chromedp.CSS(`#sign-in`)))
-	op.signIn(p, op.user, op.user+"-password")
-
-	// User info.
-	if loc := p.location(); loc != demo.url+"/userinfo" {
-		t.Errorf("e2e: after sign-in the browser is at %s", loc)
-	}
-	p.expectText("#claims", "email", op.email, "name", op.name)
-	p.expectText("#subject", op.user)
-	p.expectText("#id-token-claims", "iss", "aud")
-	p.expectText("header", "Signed in as", op.name)
-	p.screenshot("userinfo")
+	oxdID, settings := demoRegister(t, p, demo, op)
+	demoSignIn(t, p, demo, op)
 
 	// UMA: a scope the AS grants.
 	p.do("open the UMA page",
@@ -206,16 +167,7 @@ func walkDemo(t *testing.T, p *pageDriver, demo *demoApp, op opPages) {
 	p.expectText("main", "Access granted", "WWW-Authenticate: UMA realm=")
 	p.screenshot("uma-browser-granted")
 
-	// Sign out: back to the demo, signed out of it and of the OP.
-	p.do("sign out", chromedp.Click(chromedp.CSS(`#logout`)))
-	op.confirmLogout(p)
-	p.expectText("#logged-out", "You are signed out")
-	p.expectText("header", "Not signed in")
-	p.screenshot("logged-out")
-	p.do("open the user info again", chromedp.Navigate(demo.url+"/userinfo"), chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)))
-	if loc := p.location(); strings.HasPrefix(loc, demo.url) {
-		t.Errorf("e2e: after sign-out /userinfo stayed on the demo (%s)", loc)
-	}
+	demoSignOut(t, p, demo, op)
 
 	// Settings: update (update_site) and delete (remove_site).
 	p.do("open the settings page again",
@@ -239,6 +191,84 @@ func walkDemo(t *testing.T, p *pageDriver, demo *demoApp, op opPages) {
 	// Nothing secret went to the demo's output.
 	if out := demo.proc.Output(); settings.Site.ClientSecret != "" && strings.Contains(out, settings.Site.ClientSecret) {
 		t.Errorf("e2e: the demo's output contains the setup client's secret")
+	}
+}
+
+// demoRegister opens the demo, checks the settings page's defaults and
+// registers the client (setup_client); it returns the oxd_id and the
+// settings file.
+func demoRegister(t *testing.T, p *pageDriver, demo *demoApp, op opPages) (string, demoSettings) {
+	t.Helper()
+	// The start page.
+	p.do("open the demo", chromedp.Navigate(demo.url+"/"), chromedp.WaitVisible(chromedp.CSS(`ol.steps`)))
+	p.expectText("main", "oxd for Go demo", "Settings", "to do")
+	p.expectText("header", "Not signed in")
+	p.screenshot("home")
+
+	// Settings: register the client (setup_client).
+	p.do("open the settings page",
+		chromedp.Click(chromedp.CSS(`nav a[href="/settings"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#register`)))
+	p.expectText("main", "Register the client", "Redirect URI", "Post-logout redirect URI", "Claims redirect URI")
+	for sel, want := range map[string]string{
+		"#authorization_redirect_uri": demo.url + "/callback",
+		"#post_logout_redirect_uri":   demo.url + "/logged-out",
+		"#op_host":                    op.issuer,
+	} {
+		if got := p.value(sel); want != "" && got != want {
+			t.Errorf("e2e: settings field %s is %q, want %q", sel, got, want)
+		}
+	}
+	if op.oxd != "" {
+		p.expectText("main", op.oxd)
+	}
+	p.screenshot("settings")
+	p.do("register the client", chromedp.Click(chromedp.CSS(`#register`)), chromedp.WaitVisible(chromedp.CSS(`#oxd-id`)))
+	p.expectText("#notice", "The client is registered (setup_client)")
+	oxdID := p.text("#oxd-id")
+	settings := readDemoSettings(t, demo.settings)
+	if settings.Site == nil || settings.Site.OxdID != oxdID || settings.Site.ClientSecret == "" {
+		t.Fatalf("e2e: the settings file does not hold the registered oxd_id %q (or no secret)", oxdID)
+	}
+	p.expectNoText("body", settings.Site.ClientSecret)
+	p.screenshot("settings-registered")
+	return oxdID, settings
+}
+
+// demoSignIn signs in through the OP's pages and checks the user-info page.
+func demoSignIn(t *testing.T, p *pageDriver, demo *demoApp, op opPages) {
+	t.Helper()
+	p.do("open the sign-in page",
+		chromedp.Click(chromedp.CSS(`nav a[href="/login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#sign-in`)))
+	p.expectText("main", "Sign in with the OP")
+	p.screenshot("login")
+	p.do("go to the OP", chromedp.Click(chromedp.CSS(`#sign-in`)))
+	op.signIn(p, op.user, op.user+"-password")
+
+	// User info.
+	if loc := p.location(); loc != demo.url+"/userinfo" {
+		t.Errorf("e2e: after sign-in the browser is at %s", loc)
+	}
+	p.expectText("#claims", "email", op.email, "name", op.name)
+	p.expectText("#subject", op.user)
+	p.expectText("#id-token-claims", "iss", "aud")
+	p.expectText("header", "Signed in as", op.name)
+	p.screenshot("userinfo")
+}
+
+// demoSignOut signs out: back to the demo, signed out of it and of the OP
+// (the user-info page sends the browser to the OP's login page again).
+func demoSignOut(t *testing.T, p *pageDriver, demo *demoApp, op opPages) {
+	t.Helper()
+	p.do("sign out", chromedp.Click(chromedp.CSS(`#logout`)))
+	op.confirmLogout(p)
+	p.expectText("#logged-out", "You are signed out")
+	p.expectText("header", "Not signed in")
+	p.screenshot("logged-out")
+	p.do("open the user info again", chromedp.Navigate(demo.url+"/userinfo"), chromedp.WaitVisible(chromedp.CSS(`input[name="password"]`)))
+	if loc := p.location(); strings.HasPrefix(loc, demo.url) {
+		t.Errorf("e2e: after sign-out /userinfo stayed on the demo (%s)", loc)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/oxdtest"
 	"github.com/oxdgo/oxd/sessionindex"
 )
@@ -57,6 +58,7 @@ func TestFrontChannelLogoutBrowserDevOP(t *testing.T) {
 		OxdID:                 srv.OxdID,
 		PostLogoutRedirectURI: app.URL + "/logged-out",
 		SessionIndex:          sessionindex.NewMemory(sessionindex.MemoryOptions{}),
+		Logger:                harness.DebugLogger(t, "middleware"),
 	})
 	if err != nil {
 		t.Fatal(err)

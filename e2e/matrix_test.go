@@ -2,7 +2,7 @@ package e2e_test
 
 import (
 	"context"
-	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +17,10 @@ import (
 // per token endpoint authentication method at the certified OP's static
 // profile (no registration endpoint), each through login, code exchange,
 // userinfo, refresh, introspection, revocation and the logout URL, in
-// process (register_site) and over the socket listener with protection
-// (setup_client with the pre-registered client_secret_basic client as the
-// protection client).
+// process (register_site), over the socket listener and over the HTTPS
+// extension (TLS; revoke_token through /revoke-token), both with
+// protection (setup_client with the pre-registered client_secret_basic
+// client as the protection client).
 func TestCertifiedOPEngineMatrix(t *testing.T) {
 	op := harness.StartOIDCProvider(t, harness.WithStaticProfile())
 	setupClient := op.StaticClient(t, clientauth.MethodSecretBasic)
@@ -36,47 +37,59 @@ func TestCertifiedOPEngineMatrix(t *testing.T) {
 				loadKeys(t, ctx, eng, reg.OxdID, sc)
 				matrixFlow(t, ctx, op, c, reg.OxdID, sc)
 			})
-			t.Run("socket", func(t *testing.T) {
-				ctx := testCtx(t)
-				eng := matrixEngine(t)
-				if !eng.Protected() {
-					t.Fatal("the engine is not protected by default")
-				}
-				setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
-					SiteParams:    matrixSite(op, sc),
-					SetupClientID: setupClient.ID, SetupClientSecret: oxdclient.Secret(setupClient.Secret),
-					SetupClientTokenEndpointAuthMethod: string(clientauth.MethodSecretBasic),
+			// The listeners: setup_client in process, then every call
+			// through the listener with protection tokens.
+			for _, listener := range []string{"socket", "https-extension"} {
+				t.Run(listener, func(t *testing.T) {
+					ctx := testCtx(t)
+					eng := matrixEngine(t)
+					if !eng.Protected() {
+						t.Fatal("the engine is not protected by default")
+					}
+					setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
+						SiteParams:    matrixSite(op, sc),
+						SetupClientID: setupClient.ID, SetupClientSecret: oxdclient.Secret(setupClient.Secret),
+						SetupClientTokenEndpointAuthMethod: string(clientauth.MethodSecretBasic),
+					})
+					if err != nil {
+						t.Fatal(err)
+					}
+					loadKeys(t, ctx, eng, setup.OxdID, sc)
+					c := oxdclient.New(listenerTransport(t, eng, listener), oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{
+						ClientID: setupClient.ID, ClientSecret: oxdclient.Secret(setupClient.Secret), OPHost: op.Issuer(),
+						Scope: []string{"openid", "oxd", "uma_protection"},
+					}})
+					matrixFlow(t, ctx, op, c, setup.OxdID, sc)
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				loadKeys(t, ctx, eng, setup.OxdID, sc)
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				srv := &oxdserver.SocketServer{Engine: eng}
-				done := make(chan error, 1)
-				go func() { done <- srv.Serve(ln) }()
-				t.Cleanup(func() { _ = srv.Close(); <-done })
-				tr, err := oxdclient.NewSocket(ln.Addr().String(), oxdclient.SocketConfig{Timeout: 20 * time.Second})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = tr.Close() })
-				c := oxdclient.New(tr, oxdclient.Config{Protection: &oxdclient.ProtectionCredentials{
-					ClientID: setupClient.ID, ClientSecret: oxdclient.Secret(setupClient.Secret), OPHost: op.Issuer(),
-					Scope: []string{"openid", "oxd", "uma_protection"},
-				}})
-				matrixFlow(t, ctx, op, c, setup.OxdID, sc)
-			})
+			}
 		})
 	}
 }
 
+// listenerTransport serves eng on a loopback socket listener or an HTTPS
+// extension (TLS) and returns a transport to it.
+func listenerTransport(t *testing.T, eng *oxdserver.Engine, listener string) oxdclient.Transport {
+	t.Helper()
+	if listener == "https-extension" {
+		ext := httptest.NewTLSServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{Logger: harness.DebugLogger(t, "oxd-https")}))
+		t.Cleanup(ext.Close)
+		tr, err := oxdclient.NewHTTPS(ext.URL, oxdclient.HTTPSConfig{HTTPClient: ext.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	tr, err := oxdclient.NewSocket(serveSocket(t, eng), oxdclient.SocketConfig{Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
 func matrixEngine(t *testing.T) *oxdserver.Engine {
 	t.Helper()
-	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true})
+	eng, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func TestMiddlewareAgainstCertifiedOP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +69,7 @@ func TestMiddlewareAgainstCertifiedOP(t *testing.T) {
 		PostLogoutRedirectURI: app.URL + "/logged-out",
 		Scopes:                []string{"openid", "offline_access", "profile", "email"},
 		Prompt:                "consent", // oidc-provider issues refresh tokens for offline_access with consent
+		Logger:                harness.DebugLogger(t, "middleware"),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func TestOxdNodeInterop(t *testing.T) {
 	node := harness.NodePath(t)
 
 	op := oxdtest.NewTestOP(t, oxdtest.OPConfig{})
-	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+	engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestOxdNodeInterop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc := harness.StartProcessGroup(t, "oxd-node interop.js", cmd)
+	proc := harness.StartPeerProcessGroup(t, "oxd-node interop.js", cmd)
 	defer stdin.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

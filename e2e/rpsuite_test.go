@@ -105,7 +105,7 @@ func TestRPSuite(t *testing.T) {
 					start := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 					defer cancel()
-					engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true}) // the test OPs are plain http on loopback
+					engine, err := oxdserver.New(oxdserver.Config{InsecureAllowLoopbackHTTP: true, Logger: harness.DebugLogger(t, "oxd-engine")}) // the test OPs are plain http on loopback
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -120,7 +120,7 @@ func benchFrame(b *testing.B) []byte {
 	f := framePool.Get().(*frameBuf)
 	defer framePool.Put(f)
 	p := benchParams()
-	frame, err := encodeFrame(f, CmdGetAuthorizationURL, &p)
+	frame, err := encodeFrame(f, CmdGetAuthorizationURL, &p, traceContext{})
 	if err != nil {
 		b.Fatal(err)
 	}

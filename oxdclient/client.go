@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Transport carries one oxd command and its answer.
@@ -50,6 +53,19 @@ type Config struct {
 	// TokenSource overrides Protection with a custom source of protection
 	// access tokens.
 	TokenSource TokenSource
+
+	// TracerProvider receives one client span per command (see the
+	// package documentation, "Telemetry"). Default nil: the global
+	// provider (otel.GetTracerProvider), which records nothing until the
+	// application installs one; while none is installed no span is
+	// started at all. Spans never carry parameters, answers or secrets.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider receives the command latency histogram and, for a
+	// [Socket] transport, the pool metrics. Default nil: the global
+	// provider (otel.GetMeterProvider), a no-op until the application
+	// installs one.
+	MeterProvider metric.MeterProvider
 }
 
 // Client calls oxd commands over a [Transport]. It is safe for concurrent
@@ -59,6 +75,7 @@ type Client struct {
 	t      Transport
 	logger *slog.Logger
 	ts     atomic.Pointer[tokenSourceBox]
+	tel    *clientTelemetry
 }
 
 type tokenSourceBox struct {
@@ -70,7 +87,7 @@ type tokenSourceBox struct {
 
 // New returns a client that sends commands over t.
 func New(t Transport, cfg Config) *Client {
-	c := &Client{t: t, logger: cfg.Logger}
+	c := &Client{t: t, logger: cfg.Logger, tel: newClientTelemetry(t, cfg)}
 	switch {
 	case cfg.TokenSource != nil:
 		c.SetTokenSource(cfg.TokenSource)
@@ -129,8 +146,11 @@ func (c *Client) Close() error {
 // call runs one command: attaches a protection token when the params are
 // PAT-protected and carry none, retries once with a fresh token after a
 // blank/invalid/inactive protection-token error, and labels errors.
-func (c *Client) call(ctx context.Context, command string, params any, result any) error {
+func (c *Client) call(ctx context.Context, command string, params any, result any) (err error) {
 	start := time.Now()
+	ctx, span, st := c.tel.start(ctx, command)
+	retries := 0
+	defer func() { c.tel.end(ctx, span, st, command, start, retries, err) }()
 	var (
 		ts   TokenSource
 		prot *Protection
@@ -153,7 +173,7 @@ func (c *Client) call(ctx context.Context, command string, params any, result an
 		}
 		prot.ProtectionAccessToken = tok
 	}
-	err := c.t.Do(ctx, command, params, result)
+	err = c.t.Do(ctx, command, params, result)
 	if ts != nil && isRetryableTokenError(err) {
 		if inv, ok := ts.(interface{ Invalidate(Secret) }); ok {
 			inv.Invalidate(tok)
@@ -165,6 +185,7 @@ func (c *Client) call(ctx context.Context, command string, params any, result an
 					slog.String("command", command))
 			}
 			prot.ProtectionAccessToken = fresh
+			retries++
 			err = c.t.Do(ctx, command, params, result)
 		}
 	}
@@ -274,6 +295,16 @@ func (c *Client) IntrospectAccessToken(ctx context.Context, p IntrospectAccessTo
 // a command of oxd 3.1.4: other oxd servers answer it with an error.
 func (c *Client) RevokeToken(ctx context.Context, p RevokeTokenParams) (*RevokeTokenResponse, error) {
 	return do[RevokeTokenResponse](ctx, c, CmdRevokeToken, &p)
+}
+
+// GetClientJWKS returns the public JWKS of a private_key_jwt site's client:
+// register it at the OP as the client's jwks, or point the client's
+// jwks_uri at the unauthenticated route the HTTPS extension of this
+// module's server serves for it (oxdserver.ClientJWKSPathPrefix + oxd_id).
+// It is an extension of this server, not a command of oxd 3.1.4. A site
+// whose client does not use private_key_jwt gives an invalid_request.
+func (c *Client) GetClientJWKS(ctx context.Context, p GetClientJWKSParams) (*GetClientJWKSResponse, error) {
+	return do[GetClientJWKSResponse](ctx, c, CmdGetClientJWKS, &p)
 }
 
 // IntrospectRPT introspects an RPT at the UMA AS.

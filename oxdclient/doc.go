@@ -61,6 +61,35 @@
 // challenge and obtains an RPT, through oxd or directly at the
 // authorization server.
 //
+// # Telemetry
+//
+// With [Config].TracerProvider (or a global provider installed by the
+// application) every command is a client span "oxd <command>" with the
+// attributes oxd.command, oxd.transport ("socket", "https", "inprocess"
+// for the engine of package oxdserver, "custom"), oxd.result ("ok", the
+// oxd error code — "unknown_code" for a code this package does not
+// know — or "unavailable", "timeout", "protocol", "too_large", "closed",
+// "canceled"), oxd.retries, and oxd.pool.wait (seconds waited for a
+// socket connection); a failure sets error.type to the same code and an
+// error status, never the error's message. With [Config].MeterProvider
+// the client records oxd.client.command.duration (seconds, by oxd.command,
+// oxd.transport and oxd.result) and, for a [Socket] (instrumented once, by
+// the first Client created on it), oxd.client.pool.connections (state
+// in_use or idle) and oxd.client.pool.wait.duration. Nil providers mean
+// the global ones; while the application has installed none, nothing is
+// started or recorded.
+//
+// Trace context: when the context of a command carries a valid span, the
+// HTTPS transport sends the W3C traceparent and tracestate headers
+// (propagation.TraceContext, whatever the global propagator is), and the
+// socket transport puts "traceparent" (and "tracestate") as keys inside
+// the command's params object. oxd-server 3.1.4 ignores unknown params
+// keys (an unknown top-level key would make it fail and close the
+// connection), so this is safe with any 3.1.x server; the engine of
+// package oxdserver continues the trace from them. The keys are left out
+// when the frame would exceed 9999 units with them, and a tracestate over
+// 512 characters is never sent.
+//
 // # Secrets
 //
 // Credentials are [Secret] values: they print as "[REDACTED]" with any fmt

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // HTTPSConfig configures an [HTTPS] transport. The zero value gives the
@@ -176,6 +178,8 @@ func (h *HTTPS) Do(ctx context.Context, command string, params, result any) erro
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token.Reveal())
 	}
+	// W3C trace context of the caller's span (nothing without one).
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil || isTimeout(err) {

@@ -48,6 +48,14 @@ type Site struct {
 	ClientRegistrationClientURI   string `json:"client_registration_client_uri,omitempty"`
 	ClientIDIssuedAt              int64  `json:"client_id_issued_at,omitempty"`
 	ClientSecretExpiresAt         int64  `json:"client_secret_expires_at,omitempty"`
+	// ClientAuthenticationMethod is how the setup client authenticates at
+	// the OP for protection tokens (get_client_token's
+	// authentication_method): setup_client_token_endpoint_auth_method, or
+	// the site's client_token_endpoint_auth_method when one pre-registered
+	// client plays both roles; "" means client_secret_basic (also a setup
+	// client the server registered, and files written before the field
+	// existed).
+	ClientAuthenticationMethod string `json:"client_authentication_method,omitempty"`
 
 	// Command is the command that created the site: "setup_client" or
 	// "register_site".
@@ -56,16 +64,41 @@ type Site struct {
 
 // ProtectionCredentials returns the setup client's credentials for
 // [Client.SetProtection], or nil when the site has none (register_site).
+// A setup client without a secret (one pre-registered private_key_jwt or
+// public client playing both roles) has none either: such a site works
+// only with an oxd that does not enforce protection tokens.
 func (s *Site) ProtectionCredentials() *ProtectionCredentials {
 	if s == nil || s.ClientID == "" || s.ClientSecret.IsZero() || s.Command != CmdSetupClient {
 		return nil
 	}
 	return &ProtectionCredentials{
-		ClientID:        s.ClientID,
-		ClientSecret:    s.ClientSecret,
-		OPHost:          s.OPHost,
-		OPDiscoveryPath: s.OPDiscoveryPath,
+		ClientID:             s.ClientID,
+		ClientSecret:         s.ClientSecret,
+		OPHost:               s.OPHost,
+		OPDiscoveryPath:      s.OPDiscoveryPath,
+		AuthenticationMethod: s.ClientAuthenticationMethod,
 	}
+}
+
+// setupClientMethod is the authentication method of the setup client that
+// setup_client created for p, whose answer named setupClientID: the
+// setup_client_token_endpoint_auth_method, or the site's method when the
+// one pre-registered client plays both roles. It is "" for
+// client_secret_basic, get_client_token's default (sent as no
+// authentication_method, which every oxd understands), and for a setup
+// client the server registered.
+func setupClientMethod(p SetupClientParams, setupClientID string) string {
+	m := ""
+	switch {
+	case p.SetupClientID != "" && setupClientID == p.SetupClientID:
+		m = strings.TrimSpace(p.SetupClientTokenEndpointAuthMethod)
+	case p.ClientID != "" && setupClientID == p.ClientID:
+		m = strings.TrimSpace(p.ClientTokenEndpointAuthMethod)
+	}
+	if m == "client_secret_basic" {
+		return ""
+	}
+	return m
 }
 
 // ErrNoSite is returned (wrapped) by [LoadSite] when the file does not exist
@@ -175,9 +208,23 @@ func SaveSite(path string, s *Site) error {
 // Call it once at startup, before serving; it is not meant for concurrent
 // use on one path.
 func EnsureSite(ctx context.Context, c *Client, path string, p SetupClientParams, opts ...SiteOption) (*Site, error) {
+	if p.SetupClientID != "" && secretlessMethod(p.SetupClientTokenEndpointAuthMethod) {
+		return nil, fmt.Errorf("%w: setup_client_token_endpoint_auth_method %s (register the protection client at the OP with client_secret_basic, client_secret_post or client_secret_jwt and pass SetupClientSecret)",
+			ErrProtectionNeedsSecret, strings.TrimSpace(p.SetupClientTokenEndpointAuthMethod))
+	}
 	s, err := ensureExisting(ctx, c, path, p.SiteParams, opts)
 	if err != nil {
 		return nil, err
+	}
+	if s != nil && s.ClientAuthenticationMethod == "" && s.Command == CmdSetupClient {
+		// A file written before the method was recorded: take it from p
+		// when p names the same setup client.
+		if m := setupClientMethod(p, s.ClientID); m != "" {
+			s.ClientAuthenticationMethod = m
+			if err := SaveSite(path, s); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if s == nil {
 		r, err := c.SetupClient(ctx, p)
@@ -201,6 +248,7 @@ func EnsureSite(ctx context.Context, c *Client, path string, p SetupClientParams
 			ClientRegistrationClientURI:   r.ClientRegistrationClientURI,
 			ClientIDIssuedAt:              r.ClientIDIssuedAt,
 			ClientSecretExpiresAt:         r.ClientSecretExpiresAt,
+			ClientAuthenticationMethod:    setupClientMethod(p, r.ClientID),
 			Command:                       CmdSetupClient,
 		}
 		if err := SaveSite(path, s); err != nil {

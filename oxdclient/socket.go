@@ -96,6 +96,8 @@ type Socket struct {
 	slots chan struct{} // one token per connection a caller may hold
 	done  chan struct{} // closed by Close
 
+	tel socketTelemetry // set once by the first Client (telemetry.go)
+
 	mu          sync.Mutex
 	idle        []*sockConn            // LIFO: idle[len-1] is the most recently used
 	conns       map[*sockConn]struct{} // every open connection, idle or in use
@@ -159,6 +161,7 @@ func (s *Socket) Addr() string { return s.addr }
 type frameBuf struct {
 	buf bytes.Buffer
 	enc *json.Encoder
+	tmp []byte // addTraceContext's scratch
 }
 
 var framePool = sync.Pool{New: func() any {
@@ -169,8 +172,10 @@ var framePool = sync.Pool{New: func() any {
 }}
 
 // encodeFrame writes the framed request {"command":…,"params":…} into f and
-// returns the frame bytes (valid until f is reused).
-func encodeFrame(f *frameBuf, command string, params any) ([]byte, error) {
+// returns the frame bytes (valid until f is reused). A non-empty tc (the
+// caller's W3C trace context, see traceContextOf) is added as keys of the
+// params object when params is an object and the frame still fits.
+func encodeFrame(f *frameBuf, command string, params any, tc traceContext) ([]byte, error) {
 	f.buf.Reset()
 	f.buf.WriteString(`0000{"command":"`)
 	f.buf.WriteString(command) // validated: [A-Za-z0-9_]
@@ -188,6 +193,9 @@ func encodeFrame(f *frameBuf, command string, params any) ([]byte, error) {
 		f.buf.Truncate(wire.PrefixLen)
 		f.buf.Write(esc)
 		b = f.buf.Bytes()
+	}
+	if tc.parent != "" {
+		b = f.addTraceContext(b, len(`0000{"command":"`)+len(command)+len(`","params":`), tc)
 	}
 	n := len(b) - wire.PrefixLen // ASCII now: bytes = UTF-16 units
 	if n > wire.MaxUnits {
@@ -223,7 +231,7 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 			framePool.Put(f)
 		}
 	}()
-	frame, err := encodeFrame(f, command, params)
+	frame, err := encodeFrame(f, command, params, traceContextOf(ctx))
 	if err != nil {
 		if errors.Is(err, wire.ErrTooLarge) {
 			return transportErr(command, ErrTooLarge, err, false)
@@ -235,18 +243,27 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 		return transportErr(command, ErrTimeout, err, false)
 	}
 	// Take a slot: at most PoolSize commands in flight, one per connection.
+	st, waitHist := s.tel.forCall(ctx)
+	var waitStart time.Time
+	if st != nil || waitHist {
+		waitStart = time.Now()
+	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
 		select {
 		case s.slots <- struct{}{}:
 		case <-ctx.Done():
+			s.tel.waited(ctx, st, waitHist, waitStart)
 			return transportErr(command, ErrTimeout, fmt.Errorf("waiting for a free connection: %w", ctx.Err()), false)
 		case <-s.done:
 			return transportErr(command, ErrClosed, nil, false)
 		}
 	}
 	defer func() { <-s.slots }()
+	if st != nil || waitHist {
+		s.tel.waited(ctx, st, waitHist, waitStart)
+	}
 
 	fresh := false
 	for {
@@ -260,6 +277,9 @@ func (s *Socket) Do(ctx context.Context, command string, params, result any) err
 			if !sent && !fresh && ctx.Err() == nil && !s.isClosed() {
 				// Not a byte reached oxd: safe to retry once on a new connection.
 				fresh = true
+				if st != nil {
+					st.retries++
+				}
 				continue
 			}
 			return err
@@ -551,6 +571,7 @@ func (s *Socket) Close() error {
 		s.reaper.Stop()
 	}
 	s.mu.Unlock()
+	s.tel.close()
 	for _, c := range conns {
 		_ = c.nc.Close()
 	}

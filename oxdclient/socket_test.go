@@ -456,7 +456,7 @@ func TestSocketRequestTooLarge(t *testing.T) {
 	}
 	// Find the contact length that makes the frame exactly 9999.
 	f := framePool.Get().(*frameBuf)
-	b, _ := encodeFrame(f, CmdUpdateSite, &UpdateSiteParams{OxdID: "x", Contacts: []string{""}})
+	b, _ := encodeFrame(f, CmdUpdateSite, &UpdateSiteParams{OxdID: "x", Contacts: []string{""}}, traceContext{})
 	fill := strings.Repeat("é", (9999-(len(b)-4))/6) // 6 bytes escaped
 	fill += strings.Repeat("a", 9999-(len(b)-4)-6*len([]rune(fill)))
 	framePool.Put(f)

@@ -31,6 +31,10 @@ const (
 	// revocation at the OP's revocation_endpoint (HTTPS extension path
 	// /revoke-token).
 	CmdRevokeToken = "revoke_token"
+	// CmdGetClientJWKS is an extension, not in oxd 3.1.4: the public JWKS
+	// of a private_key_jwt site's client (HTTPS extension path
+	// /get-client-jwks).
+	CmdGetClientJWKS = "get_client_jwks"
 )
 
 // Protection carries the protection_access_token of a PAT-protected command.
@@ -300,6 +304,23 @@ type RevokeTokenParams struct {
 // revocation (RFC 7009 §2.2: also for a token that was already invalid).
 type RevokeTokenResponse struct {
 	OxdID string `json:"oxd_id"`
+}
+
+// GetClientJWKSParams are the parameters of get_client_jwks (an extension,
+// not in oxd 3.1.4).
+type GetClientJWKSParams struct {
+	OxdID string `json:"oxd_id"`
+	Protection
+}
+
+// GetClientJWKSResponse is the answer of get_client_jwks: the public JWKS
+// ({"keys":[…]}) the OP needs to verify the client assertions of a
+// private_key_jwt site, including a key published ahead of its use after
+// a rotation and superseded keys in their grace period. It never holds a
+// private key.
+type GetClientJWKSResponse struct {
+	OxdID string          `json:"oxd_id"`
+	JWKS  json.RawMessage `json:"jwks"`
 }
 
 // IntrospectRPTParams are the parameters of introspect_rpt.

@@ -31,35 +31,34 @@ const (
 	matrixPassword = "alice-password"
 )
 
-// jwksServer serves the public keys of one engine site (the OP fetches a
-// private_key_jwt client's keys from its jwks_uri at each authentication).
+// jwksServer is the jwks_uri of the OP's private_key_jwt client: the
+// HTTPS extension's unauthenticated route GET /client-jwks/<oxd_id> of
+// the engine that holds the site, for the site set last (the client is
+// registered at the OP before any oxd_id exists; pointing its jwks_uri at
+// one is the OP administrator's step after setup_client).
 type jwksServer struct {
 	mu    sync.Mutex
-	eng   *oxdserver.Engine
+	ext   http.Handler
 	oxdID string
 }
 
 func (j *jwksServer) set(eng *oxdserver.Engine, oxdID string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.eng, j.oxdID = eng, oxdID
+	j.ext, j.oxdID = oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{}), oxdID
 }
 
 func (j *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	j.mu.Lock()
-	eng, id := j.eng, j.oxdID
+	ext, id := j.ext, j.oxdID
 	j.mu.Unlock()
-	if eng == nil {
+	if ext == nil {
 		http.NotFound(w, r)
 		return
 	}
-	b, err := eng.ClientJWKS(r.Context(), id)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	r = r.Clone(r.Context())
+	r.URL.Path = oxdserver.ClientJWKSPathPrefix + id
+	ext.ServeHTTP(w, r)
 }
 
 func clientIDOf(m clientauth.Method) string {
@@ -195,9 +194,11 @@ func runMatrixFlow(t *testing.T, ctx context.Context, c *oxdclient.Client, issue
 
 // TestClientAuthMatrixDevOP: one pre-registered client per token endpoint
 // authentication method at an OP without dynamic registration, each
-// through a whole session, in process (register_site) and over the socket
-// listener with protection (setup_client with a pre-registered protection
-// client).
+// through a whole session, in process (register_site), over the socket
+// listener and over the HTTPS extension (TLS), both with protection
+// (setup_client with a pre-registered protection client). The OP fetches
+// the private_key_jwt site's keys from the HTTPS extension's
+// /client-jwks/<oxd_id>.
 func TestClientAuthMatrixDevOP(t *testing.T) {
 	jwks := &jwksServer{}
 	o := matrixOP(t, jwks)
@@ -225,6 +226,20 @@ func TestClientAuthMatrixDevOP(t *testing.T) {
 				assert.Equal(t, clientIDOf(m), setup.ClientIDOfOxdID)
 				jwks.set(eng, setup.OxdID)
 				runMatrixFlow(t, ctx, socketClient(t, eng, o), o.Issuer(), setup.OxdID, m)
+			})
+			t.Run("https-extension", func(t *testing.T) {
+				ctx := testCtx(t)
+				eng := matrixEngine(t)
+				setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
+					SiteParams:    siteParams(o, m),
+					SetupClientID: setupClientID, SetupClientSecret: setupSecret,
+				})
+				require.NoError(t, err)
+				jwks.set(eng, setup.OxdID)
+				c := clientOver(t, startListeners(t, eng, nil), true, &oxdclient.ProtectionCredentials{
+					ClientID: setupClientID, ClientSecret: setupSecret, OPHost: o.Issuer(), Scope: []string{"openid", "oxd", "uma_protection"},
+				})
+				runMatrixFlow(t, ctx, c, o.Issuer(), setup.OxdID, m)
 			})
 		})
 	}

@@ -37,8 +37,16 @@ type opRequest struct {
 
 // send performs the exchange. It returns the body of a 2xx answer; a
 // non-2xx answer is an *opStatusError, a transport failure an
-// *opCallError. Neither error quotes a secret.
-func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
+// *opCallError. Neither error quotes a secret. The exchange has its client
+// span and duration (endpoint kind, method, status), and the OP receives
+// its trace context (traceparent).
+func (e *Engine) send(ctx context.Context, r opRequest) (body []byte, status int, err error) {
+	ctx, oc := e.tel.startOPCall(ctx, r.endpoint, r.method, r.url)
+	defer func() { oc.end(ctx, status, err) }()
+	return e.sendHTTP(ctx, r, oc)
+}
+
+func (e *Engine) sendHTTP(ctx context.Context, r opRequest, oc *opCall) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.OPTimeout)
 	defer cancel()
 	var body io.Reader
@@ -86,6 +94,7 @@ func (e *Engine) send(ctx context.Context, r opRequest) ([]byte, int, error) {
 	if r.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+r.bearer)
 	}
+	oc.inject(ctx, req.Header)
 	resp, err := e.http.Do(req)
 	if err != nil {
 		what := whatUnreachable

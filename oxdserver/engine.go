@@ -90,8 +90,9 @@
 //     the UMA token endpoint, introspection, revocation):
 //     client_secret_basic, client_secret_post, client_secret_jwt,
 //     private_key_jwt (keys generated and held in the site, public JWKS
-//     from Engine.ClientJWKS or registered as jwks; update_site rotates
-//     them) and none (public client; PKCE S256 is always sent). Client
+//     from Engine.ClientJWKS, the get_client_jwks extension command, the
+//     HTTPS extension's unauthenticated GET ClientJWKSPathPrefix+oxd_id,
+//     or registered as jwks; update_site rotates them) and none (public client; PKCE S256 is always sent). Client
 //     assertions have a fresh jti, a 60 s exp and aud = the token endpoint,
 //     and follow the wall clock. get_client_token accepts
 //     authentication_method basic, client_secret_basic, client_secret_post
@@ -100,6 +101,12 @@
 //   - revoke_token (extension, not in 3.1.4; HTTPS path /revoke-token):
 //     RFC 7009 revocation of a token of the site's client, protected like
 //     the other site commands.
+//   - get_client_jwks (extension, not in 3.1.4; HTTPS path
+//     /get-client-jwks): the public JWKS of a private_key_jwt site,
+//     protected like the other site commands. update_site with only
+//     oxd_id rotates the keys of a pre-registered private_key_jwt site
+//     (published at once, signing after keyRotationLead); any other
+//     update of a pre-registered site is invalid_registration_client_url.
 //   - Tokens are never stored: get_rp shows null for id_token, access_token,
 //     pat and rpt fields. get_rp returns the stored client secret and
 //     registration access token only to the tenant's token holder when
@@ -143,6 +150,29 @@
 //   - Legacy and test-only commands (validate, id_token_status,
 //     access_token_status, get_authorization_code, authorization_code_flow,
 //     implicit_flow, license_status) answer unsupported_operation.
+//
+// # Telemetry
+//
+// With Config.TracerProvider and Config.MeterProvider (nil: the global
+// OpenTelemetry providers, no-ops until the application installs an SDK),
+// every command has a span, "oxd-server <command>" (kind server behind a
+// listener; oxd.command, oxd.listener, oxd.result), and every HTTP call to
+// the OP/AS a client span below it ("POST token", "GET jwks", …;
+// http.request.method, http.response.status_code or error.type,
+// server.address, server.port, oxd.op.endpoint). The caller's trace
+// context is read from the W3C traceparent and tracestate headers of the
+// HTTPS extension, and from the "traceparent" and "tracestate" keys inside
+// the params of a socket command (oxd-server 3.1.4 ignores unknown
+// parameter keys, while an unknown top-level key makes it close the
+// connection); malformed or oversized values are ignored and never logged.
+// Every call to the OP/AS carries a traceparent header. The metrics are
+// oxd.server.command.duration, oxd.server.op.request.duration,
+// oxd.server.jwks.refreshes, oxd.server.protection.checks,
+// oxd.server.sites and oxd.server.pending_states (stores implementing
+// StoreCounter) and oxd.server.connections (SocketServer). Every attribute
+// comes from a small fixed set ("unknown" for a command the engine does not
+// serve); none holds a parameter, token, secret, code, state, nonce, RPT,
+// client assertion or URL path or query.
 package oxdserver
 
 import (
@@ -159,6 +189,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/oxdclient"
@@ -257,6 +289,20 @@ type Config struct {
 	// InsecureAllowLoopbackHTTP). Client secrets and tokens then cross the
 	// network in clear text.
 	InsecureAllowHTTP bool
+	// TracerProvider receives the engine's spans: one per command (kind
+	// server behind a listener, a child of the caller's trace context when
+	// the request carries one) and one per HTTP call to the OP/AS, whose
+	// trace context is sent to the OP as a W3C traceparent header. Nil: the
+	// global provider (a no-op until the application installs one). Spans
+	// hold command names, endpoint kinds, status codes and oxd error codes,
+	// never a parameter, token, secret, code, state, nonce or URL query.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the engine's metrics (oxd.server.*: command
+	// and OP call latency, JWKS refreshes, protection checks, sites,
+	// pending states, open connections). Nil: the global provider (a no-op
+	// until the application installs one). Every label comes from a small
+	// fixed set.
+	MeterProvider metric.MeterProvider
 }
 
 // Request is one command for [Engine.Execute].
@@ -274,6 +320,9 @@ type Request struct {
 	// requireOperator: the listener requires the operator token for
 	// setup_client and register_site even when none is configured.
 	requireOperator bool
+	// listener is the oxd.listener of the command's telemetry: "socket",
+	// "https" or "inprocess" (also for callers of Execute).
+	listener string
 }
 
 // DefaultRegistrationsPerMinute is the default of
@@ -302,6 +351,8 @@ type Engine struct {
 	disc  map[string]*cached // discovery documents and JWKS by URL
 	pats  map[string]*patEntry
 	locks map[string]*siteLock
+
+	tel *engineTelemetry
 }
 
 type cached struct {
@@ -380,6 +431,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	e.tel = newEngineTelemetry(e)
 	return e, nil
 }
 
@@ -396,6 +448,7 @@ func (e *Engine) Close() error {
 	if e.ownTransport != nil {
 		e.ownTransport.CloseIdleConnections()
 	}
+	e.tel.close()
 	return e.store.Close()
 }
 
@@ -536,7 +589,8 @@ func init() {
 		oxdclient.CmdUMARSCheckAccess:             cmd(true, true, (*Engine).umaRSCheckAccess),
 		oxdclient.CmdUMARPGetRPT:                  cmd(true, true, (*Engine).umaRPGetRPT),
 		oxdclient.CmdUMARPGetClaimsGatheringURL:   cmd(true, true, (*Engine).umaClaimsGatheringURL),
-		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken), // extension
+		oxdclient.CmdRevokeToken:                  cmd(true, true, (*Engine).revokeToken),   // extension
+		oxdclient.CmdGetClientJWKS:                cmd(true, true, (*Engine).getClientJWKS), // extension
 	}
 }
 
@@ -557,9 +611,30 @@ func Commands() []string {
 // or otherwise malformed."; an unexpected failure → the generic
 // internal_error (see oxdclient.IsGenericInternalError). Execute never returns
 // another error type.
+//
+// Every command has a span (Config.TracerProvider) and its duration is
+// recorded (Config.MeterProvider) with the command name ("unknown" for a
+// name the engine does not serve), the listener and the result ("ok" or
+// the oxd error code).
 func (e *Engine) Execute(ctx context.Context, req Request) (any, error) {
-	start := e.now()
+	start := time.Now()
 	name := strings.ToLower(strings.TrimSpace(req.Command))
+	label := commandLabel(name)
+	listener := req.listener
+	if listener == "" {
+		listener = listenerInProcess
+	}
+	ctx, span := e.tel.startCommand(ctx, label, listener)
+	out, oe := e.execute(ctx, name, req)
+	e.tel.endCommand(ctx, span, label, listener, oe, start)
+	if oe != nil {
+		return nil, oe
+	}
+	return out, nil
+}
+
+func (e *Engine) execute(ctx context.Context, name string, req Request) (any, *oxdclient.Error) {
+	start := e.now()
 	h, ok := handlers[name]
 	if !ok {
 		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", truncate(name, 64)),

@@ -57,7 +57,7 @@ const (
 	descFailedRPT         = "Failed to get RPT."
 	descRemoveFailed      = "Failed to remove site."
 	descNotProtectedFmt   = "Resource is not protected with path: %s and httpMethod: %s. Please protect your resource first with uma_rs_protect command. Check details on https://gluu.org/docs/oxd"
-	descInvalidAlgorithm  = "Invalid algorithm provided. Valid algorithms are: [] (get_client_token has no private key for a client outside the engine's sites; use authentication_method client_secret_basic, client_secret_post or client_secret_jwt)."
+	descInvalidAlgorithm  = "Invalid algorithm provided. Valid algorithms are: [] (get_client_token does not sign private_key_jwt assertions: the engine signs only for its sites' clients, and a get_client_token caller proves nothing. Register the protection client at the OP with client_secret_basic, client_secret_post or client_secret_jwt and pass client_id, client_secret and that authentication_method)."
 )
 
 // oxdErr returns a fresh oxd error answer. A fresh value each time: callers

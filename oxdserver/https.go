@@ -55,7 +55,8 @@ var httpsRoutes = map[string]struct {
 	"/uma-rs-check-access":               {oxdclient.CmdUMARSCheckAccess, true},
 	"/uma-rp-get-rpt":                    {oxdclient.CmdUMARPGetRPT, true},
 	"/uma-rp-get-claims-gathering-url":   {oxdclient.CmdUMARPGetClaimsGatheringURL, true},
-	"/revoke-token":                      {oxdclient.CmdRevokeToken, true}, // extension (RFC 7009)
+	"/revoke-token":                      {oxdclient.CmdRevokeToken, true},   // extension (RFC 7009)
+	"/get-client-jwks":                   {oxdclient.CmdGetClientJWKS, true}, // extension
 }
 
 const fePathHealthCheck = "/health-check"
@@ -84,6 +85,9 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     "parameters are not specified" error envelope);
 //   - a Content-Type other than application/json: 415 (this also keeps
 //     browsers from posting cross-site forms to the unprotected paths);
+//   - GET ClientJWKSPathPrefix+<oxd_id> (an extension) serves the public
+//     JWKS of a private_key_jwt site without authentication: the
+//     jwks_uri an OP fetches;
 //   - unknown path: 404; wrong method: 405 with Allow; body over MaxBody:
 //     413. These use Dropwizard's {"code":N,"message":"…"} form.
 //
@@ -95,7 +99,11 @@ func NewHTTPSHandler(e *Engine, cfg HTTPSConfig) http.Handler {
 	if e != nil {
 		ex = e
 	}
-	return newHTTPSHandler(ex, cfg)
+	h := newHTTPSHandler(ex, cfg)
+	if e != nil {
+		h.tel = e.tel
+	}
+	return h
 }
 
 func newHTTPSHandler(ex feExecutor, cfg HTTPSConfig) *httpsHandler {
@@ -117,11 +125,23 @@ type httpsHandler struct {
 	cfg     HTTPSConfig
 	log     *slog.Logger
 	protect bool // the engine checks protection tokens
+	tel     *engineTelemetry
+}
+
+// feRefusals are the outcomes of requests the handler refuses before the
+// engine sees them; they are recorded as the command's result (the engine
+// records the others).
+var feRefusals = map[string]bool{
+	"method_not_allowed": true, "not_found": true, "no_engine": true, "forbidden": true,
+	"unsupported_media_type": true, "too_large": true, "bad_body": true, "invalid_parameters": true,
 }
 
 func (h *httpsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status, outcome, command := h.serve(w, r)
+	if h.tel != nil && feRefusals[outcome] {
+		h.tel.recordCommand(r.Context(), commandLabel(command), listenerHTTPS, outcome, time.Since(start))
+	}
 	h.log.Debug("oxd command", "transport", "https", "path", feLogName(r.URL.Path), "command", command,
 		"http_status", status, "outcome", outcome, "duration", time.Since(start))
 }
@@ -138,6 +158,10 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 			_, _ = io.WriteString(w, "running")
 		}
 		return http.StatusOK, "ok", ""
+	}
+	if strings.HasPrefix(r.URL.Path, ClientJWKSPathPrefix) {
+		status, outcome = h.serveClientJWKS(w, r)
+		return status, outcome, ""
 	}
 	route, ok := httpsRoutes[r.URL.Path]
 	if !ok {
@@ -171,7 +195,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	}
 
 	trimmed := bytes.TrimSpace(body)
-	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken}
+	req := Request{Command: command, requireOperator: h.cfg.RequireOperatorToken, listener: listenerHTTPS}
 	switch {
 	case feIsJSONNull(trimmed):
 		// No parameters: the engine answers "Command parameters are not
@@ -187,7 +211,8 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 	if hasToken {
 		req.ProtectionToken = token
 	}
-	data, oerr := feRunCommand(r.Context(), h.ex, req, h.log)
+	// The caller's trace context: W3C traceparent and tracestate headers.
+	data, oerr := feRunCommand(traceFromHeaders(r.Context(), r.Header), h.ex, req, h.log)
 
 	if oerr != nil {
 		if n := oerr.HTTPStatus(); n != 0 {

@@ -325,7 +325,7 @@ func TestHTTPSAllPaths(t *testing.T) {
 	paths := []string{"/setup-client", "/get-client-token", "/register-site", "/update-site", "/remove-site",
 		"/get-authorization-url", "/get-tokens-by-code", "/get-user-info", "/get-logout-uri",
 		"/get-access-token-by-refresh-token", "/introspect-access-token", "/introspect-rpt", "/uma-rs-protect",
-		"/uma-rs-check-access", "/uma-rp-get-rpt", "/uma-rp-get-claims-gathering-url", "/revoke-token"}
+		"/uma-rs-check-access", "/uma-rp-get-rpt", "/uma-rp-get-claims-gathering-url", "/revoke-token", "/get-client-jwks"}
 	if len(paths) != len(httpsRoutes) {
 		t.Fatalf("%d routes, want %d", len(httpsRoutes), len(paths))
 	}

@@ -35,7 +35,9 @@ func (e *Engine) jwks(ctx context.Context, uri string, force bool) ([]jose.JSONW
 		var doc struct {
 			Keys []json.RawMessage `json:"keys"`
 		}
-		if err := e.sendJSON(ctx, opRequest{endpoint: "jwks", method: http.MethodGet, url: uri}, &doc); err != nil {
+		err := e.sendJSON(ctx, opRequest{endpoint: "jwks", method: http.MethodGet, url: uri}, &doc)
+		e.tel.jwksRefreshed(ctx, err)
+		if err != nil {
 			return nil, err
 		}
 		keys := make([]jose.JSONWebKey, 0, len(doc.Keys))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
@@ -15,26 +16,15 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
-const (
-	keyState = "state:"
-	keyNonce = "nonce:"
-
-	stateKindLogin  = "login"
-	stateKindClaims = "claims"
-)
-
-// stateRecord is what the engine keeps under a state it issued.
-type stateRecord struct {
-	Kind     string `json:"kind"`
-	OxdID    string `json:"oxd_id"`
-	Nonce    string `json:"nonce,omitempty"`
-	Verifier string `json:"verifier,omitempty"` // PKCE code_verifier
-}
+// keyState is the kind of the engine's one-time values: a login or
+// claims-gathering state (see stateRecord).
+const keyState = "state:"
 
 var lowerBase32 = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
@@ -46,14 +36,14 @@ func randomToken() string {
 	return lowerBase32.EncodeToString(b[:])
 }
 
-// pkcePair returns a code_verifier (RFC 7636 §4.1, 43 chars) and its S256
-// challenge.
-func pkcePair() (verifier, challenge string) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	verifier = base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+// newLoginRecord returns a login's record with a fresh nonce (expiring at
+// nonceExp) and PKCE code_verifier, and the verifier's S256 challenge.
+func newLoginRecord(nonceExp time.Time) (rec stateRecord, challenge string) {
+	rec = stateRecord{kind: recLogin, nonceExp: nonceExp}
+	_, _ = rand.Read(rec.nonce[:]) // never fails (crypto/rand)
+	_, _ = rand.Read(rec.verifier[:])
+	sum := sha256.Sum256([]byte(rec.verifierString()))
+	return rec, base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // query builds a query string in the given order, every key and value
@@ -117,13 +107,12 @@ func (e *Engine) getAuthorizationURL(ctx context.Context, c *call, p *oxdclient.
 		responseTypes = []string{"code"}
 	}
 
-	state, nonce := randomToken(), randomToken()
-	verifier, challenge := pkcePair()
-	rec, _ := json.Marshal(stateRecord{Kind: stateKindLogin, OxdID: site.OxdID, Nonce: nonce, Verifier: verifier})
-	if err := e.store.PutValue(ctx, valueKey(keyNonce, site.OxdID, nonce), []byte(site.OxdID), e.cfg.NonceTTL); err != nil {
-		return nil, fmt.Errorf("store nonce: %w", err)
-	}
-	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec, e.cfg.StateTTL); err != nil {
+	// One value per pending login: the state's record holds the nonce
+	// and the PKCE verifier (staterecord.go).
+	state := randomToken()
+	rec, challenge := newLoginRecord(e.now().Add(e.cfg.NonceTTL))
+	nonce := rec.nonceString()
+	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec.encode(), e.cfg.StateTTL); err != nil {
 		return nil, fmt.Errorf("store state: %w", err)
 	}
 
@@ -236,8 +225,8 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	if err != nil {
 		return nil, fmt.Errorf("take state: %w", err)
 	}
-	var rec stateRecord
-	if json.Unmarshal(raw, &rec) != nil || rec.Kind != stateKindLogin || rec.OxdID != site.OxdID {
+	rec, ok := decodeStateRecord(raw)
+	if !ok || rec.kind != recLogin {
 		return nil, badRequest(oxdclient.DescStateNotRegistered)
 	}
 	disc, err := e.oidc(ctx, site.OPHost, site.OPDiscoveryPath)
@@ -252,9 +241,7 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 		"code":         {code},
 		"redirect_uri": {site.AuthorizationRedirectURI},
 	}
-	if rec.Verifier != "" {
-		form.Set("code_verifier", rec.Verifier)
-	}
+	form.Set("code_verifier", rec.verifierString())
 	tok, err := e.tokenRequest(ctx, disc.TokenEndpoint, e.creds(site, disc, disc.TokenEndpoint), form)
 	if err != nil {
 		var se *opStatusError
@@ -275,17 +262,11 @@ func (e *Engine) getTokensByCode(ctx context.Context, c *call, p *oxdclient.GetT
 	if err != nil {
 		return nil, err
 	}
-	// The nonce must be the one issued with this state, still registered
-	// for this site; it is consumed.
-	if idt.nonce == "" || idt.nonce != rec.Nonce {
+	// The nonce must be the one issued with this state (taken above, so
+	// used once), within its own lifetime.
+	if idt.nonce == "" || subtle.ConstantTimeCompare([]byte(idt.nonce), []byte(rec.nonceString())) != 1 ||
+		!e.now().Before(rec.nonceExp) {
 		return nil, oxdErr(oxdclient.CodeInvalidNonce, descInvalidNonce)
-	}
-	owner, err := e.store.TakeValue(ctx, valueKey(keyNonce, site.OxdID, idt.nonce))
-	if errors.Is(err, ErrNotFound) || (err == nil && string(owner) != site.OxdID) {
-		return nil, oxdErr(oxdclient.CodeInvalidNonce, descInvalidNonce)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("take nonce: %w", err)
 	}
 	exp, ok := tok.expiresIn()
 	if !ok {

@@ -1,9 +1,11 @@
 package oxdserver_test
 
 import (
-	"fmt"
+	"context"
 	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,24 +75,57 @@ func queryParam(t *testing.T, raw, name string) string {
 // TestPendingStatesFloodEvictsTheFloodersOwn: at the store's global bound
 // the memory and file stores evict from the largest group, so a tenant
 // that floods several of its own sites with pending logins cannot evict
-// another tenant's few pending logins (they were the oldest values of the
-// store, which an oldest-first eviction would drop first).
+// another tenant's few pending logins (the Redis store's test is in
+// redisstore).
 func TestPendingStatesFloodEvictsTheFloodersOwn(t *testing.T) {
-	ctx := t.Context()
 	m := oxdserver.NewMemoryStore()
 	m.MaxValues, m.MaxValuesPerGroup = 30, 10
-	for i := range 3 {
-		require.NoError(t, m.PutValue(ctx, fmt.Sprintf("state:victim/%d", i), []byte("v"), time.Minute))
+	storetest.FloodEvictsFloodersOwn(t, m)
+	f, err := oxdserver.NewFileStore(filepath.Join(t.TempDir(), "sites.json"))
+	require.NoError(t, err)
+	f.SetValueLimits(30, 10)
+	storetest.FloodEvictsFloodersOwn(t, f)
+}
+
+// recordingStore records the one-time values put into a store.
+type recordingStore struct {
+	oxdserver.Store
+	mu   sync.Mutex
+	puts map[string]int // key -> value length
+}
+
+func (r *recordingStore) PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	r.mu.Lock()
+	r.puts[key] = len(value)
+	r.mu.Unlock()
+	return r.Store.PutValue(ctx, key, value, ttl)
+}
+
+// TestOnePendingValuePerLogin (design P9): a started login leaves one
+// value in the engine's store, its state, of at most 64 bytes (the nonce
+// and the PKCE verifier in it, no value of the nonce's own), and the login
+// still completes with it.
+func TestOnePendingValuePerLogin(t *testing.T) {
+	rec := &recordingStore{Store: oxdserver.NewMemoryStore(), puts: map[string]int{}}
+	srv := oxdtest.NewServer(t, oxdtest.WithEngineConfig(oxdserver.Config{Store: rec}))
+	rec.mu.Lock()
+	clear(rec.puts) // values of the setup
+	rec.mu.Unlock()
+	const logins = 20
+	for range logins {
+		_, oe := exec(t, srv.Engine, "get_authorization_url", map[string]any{"oxd_id": srv.OxdID})
+		require.Nil(t, oe)
 	}
-	for site := range 6 { // the attacker's sites, 10 values each: 60 > 30
-		for i := range 10 {
-			require.NoError(t, m.PutValue(ctx, fmt.Sprintf("state:attacker%d/%d", site, i), []byte("v"), time.Minute))
-		}
+	rec.mu.Lock()
+	assert.Len(t, rec.puts, logins, "values per started login")
+	for k, n := range rec.puts {
+		assert.True(t, strings.HasPrefix(k, "state:"+srv.OxdID+"/"), k)
+		assert.LessOrEqual(t, n, 64, "stored bytes of a pending login")
 	}
-	for i := range 3 {
-		_, err := m.TakeValue(ctx, fmt.Sprintf("state:victim/%d", i))
-		assert.NoError(t, err, "the attacker's flood evicted the victim's pending login %d", i)
-	}
-	_, err := m.TakeValue(ctx, "state:attacker5/9")
-	assert.NoError(t, err, "the newest value was evicted")
+	rec.mu.Unlock()
+	code, state, err := srv.Login(t.Context(), "alice", "alice-password")
+	require.NoError(t, err)
+	m, oe := exec(t, srv.Engine, "get_tokens_by_code", map[string]any{"oxd_id": srv.OxdID, "code": code, "state": state})
+	require.Nil(t, oe, "%v", oe)
+	assert.NotEmpty(t, m["access_token"])
 }

@@ -224,10 +224,12 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 	ttl, size := e.protCacheLimits()
 	if ttl <= 0 || size <= 0 {
 		clientID, _, err := e.introspectProtectionToken(ctx, setup, token)
+		e.tel.protectionChecked(ctx, false, err)
 		return clientID, err
 	}
 	key := protKey(setup, token)
 	if clientID, ok := e.prot.get(key, e.now()); ok {
+		e.tel.protectionChecked(ctx, true, nil)
 		return clientID, nil
 	}
 	ch := e.flight.DoChan("prot "+hex.EncodeToString(key[:]), func() (any, error) {
@@ -253,8 +255,10 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 	})
 	select {
 	case <-ctx.Done():
+		e.tel.protectionChecked(ctx, false, ctx.Err())
 		return "", ctx.Err()
 	case res := <-ch:
+		e.tel.protectionChecked(ctx, false, res.Err)
 		if res.Err != nil {
 			return "", res.Err
 		}

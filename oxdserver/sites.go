@@ -602,6 +602,9 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 	if err != nil {
 		return nil, fmt.Errorf("load site: %w", err)
 	}
+	if rotatesPreregisteredKeys(s, p) {
+		return e.rotatePreregisteredKeys(ctx, s)
+	}
 	if s.Preregistered || !absURL(s.RegistrationClientURI) || s.RegistrationAccessToken == "" {
 		return nil, oxdErr(oxdclient.CodeInvalidRegistrationClientURL, descInvalidRegURL)
 	}

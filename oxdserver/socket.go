@@ -224,6 +224,14 @@ func (s *SocketServer) log() *slog.Logger {
 	return s.Logger
 }
 
+// connOpened adds n to the engine's count of open socket connections
+// (metric oxd.server.connections).
+func (s *SocketServer) connOpened(n int64) {
+	if s.Engine != nil && s.Engine.tel != nil {
+		s.Engine.tel.socketConns.Add(n)
+	}
+}
+
 func (s *SocketServer) executorOrEngine() feExecutor {
 	if s.exec != nil {
 		return s.exec
@@ -393,6 +401,7 @@ func (s *SocketServer) admit(c net.Conn) (cs *socketConn, ok bool) {
 	}
 	cs = &socketConn{c: c, source: source, counted: true, state: sockIdle, idleSince: time.Now()}
 	s.conns[cs] = struct{}{}
+	s.connOpened(1)
 	s.perSource[source]++
 	s.connWG.Add(1)
 	return cs, true
@@ -508,6 +517,7 @@ func (s *SocketServer) track(c net.Conn) (*socketConn, bool) {
 	}
 	cs := &socketConn{c: c, state: sockIdle}
 	s.conns[cs] = struct{}{}
+	s.connOpened(1)
 	s.connWG.Add(1)
 	return cs, true
 }
@@ -515,6 +525,7 @@ func (s *SocketServer) track(c net.Conn) (*socketConn, bool) {
 func (s *SocketServer) untrack(cs *socketConn) {
 	s.mu.Lock()
 	delete(s.conns, cs)
+	s.connOpened(-1)
 	if cs.counted {
 		if s.perSource[cs.source]--; s.perSource[cs.source] <= 0 {
 			delete(s.perSource, cs.source)
@@ -686,7 +697,10 @@ func (s *SocketServer) process(payload []byte, remote string) (resp []byte, clos
 	// The engine decides what is unknown (unsupported_operation) and what
 	// lacks parameters (nil Params), in the order of 3.1.4.
 	ctx, cancel := s.commandContext()
-	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, requireOperator: s.RequireOperatorToken}, lg)
+	// The caller's trace context travels inside params (see
+	// traceFromParams).
+	ctx = traceFromParams(ctx, cmd.Params)
+	data, oerr = feRunCommand(ctx, s.executorOrEngine(), Request{Command: cmd.Name, Params: cmd.Params, requireOperator: s.RequireOperatorToken, listener: listenerSocket}, lg)
 	cancel()
 	if oerr == nil {
 		resp, err = feEncodeOK(data)

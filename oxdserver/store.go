@@ -20,8 +20,8 @@ import (
 var ErrNotFound = errors.New("oxdserver: not found")
 
 // Store keeps the engine's state: sites (registered clients) and one-time
-// values with a time to live (authorization states with their nonce and
-// PKCE verifier, nonces, claims-gathering states).
+// values with a time to live (login states with their nonce and PKCE
+// verifier, claims-gathering states).
 //
 // Secrets are kept at rest in plain form: a site holds its client secret,
 // the private keys of a private_key_jwt client and its registration access
@@ -45,8 +45,8 @@ type Store interface {
 	// PutValue stores a one-time value under key for ttl. Stores bound the
 	// number of pending values (see DefaultMaxValues): when a bound is
 	// reached the oldest value of the group (the key up to its first '/':
-	// the engine's keys are "<kind>:<oxd_id>/<random>") or of the store
-	// is evicted first.
+	// the engine's keys are "<kind>:<oxd_id>/<random>"), or at the store's
+	// bound the oldest value of the largest group, is evicted first.
 	PutValue(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// TakeValue returns and deletes the value atomically: of several
 	// concurrent callers (in any process sharing the store) at most one
@@ -176,16 +176,21 @@ func (s *Site) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("oxd_id", s.OxdID), slog.String("op_host", s.OPHost))
 }
 
-// Bounds on pending one-time values (login states, nonces,
-// claims-gathering states) of every store: at most DefaultMaxValues in the
-// store and DefaultMaxValuesPerGroup per group (one kind of value of one
-// site). A login state takes about 500 bytes, so the defaults bound the
-// memory to about 50 MiB whatever callers do. When a group's bound is
-// reached its oldest value is evicted; when the store's bound is reached,
-// the memory and file stores evict the oldest value of the largest group,
-// so one tenant's flood evicts its own pending logins before another
-// tenant's (the Redis store evicts the oldest value of the store). An
-// evicted login fails with "state not registered" and starts again.
+// Bounds on pending one-time values (login and claims-gathering states)
+// of every store, the same in the memory, file and Redis stores: at most
+// DefaultMaxValues in the store and DefaultMaxValuesPerGroup per group (one
+// kind of value of one site). A pending login is one value, its state,
+// with the nonce and PKCE verifier in a 61-byte record; it holds about 270
+// bytes in the memory and file stores and about 450 bytes in Redis (key,
+// record, index entry; TestMemoryStorePendingLoginBytes,
+// TestRedisStorePendingLoginBytes), so one site's pending logins hold at
+// most about 2.7 MB in memory or 4.5 MB in Redis, and the store's at most
+// about 27 MB or 45 MB, whatever callers do. When a group's bound is reached its oldest
+// value is evicted; when the store's bound is reached, the oldest value of
+// the largest group, so one tenant's flood evicts its own pending logins
+// before another tenant's. An evicted login fails with "state not
+// registered" (the middleware starts it again); values are all pending
+// logins, never signed-in sessions, which the engine does not keep.
 const (
 	DefaultMaxValues         = 100_000
 	DefaultMaxValuesPerGroup = 10_000
@@ -398,3 +403,24 @@ func (m *MemoryStore) TakeValue(_ context.Context, key string) ([]byte, error) {
 
 // Close implements Store.
 func (m *MemoryStore) Close() error { return nil }
+
+// CountSites implements StoreCounter.
+func (m *MemoryStore) CountSites(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(len(m.sites)), nil
+}
+
+// CountValues implements StoreCounter: the pending values not yet expired.
+func (m *MemoryStore) CountValues(context.Context) (int64, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, v := range m.values {
+		if now.Before(v.exp) {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -20,7 +20,7 @@ import (
 // then renamed) with mode 0600 on every change.
 //
 // One-time values (login states with their nonce and PKCE verifier,
-// nonces, claims-gathering states) are kept in memory only: a restart in
+// claims-gathering states) are kept in memory only: a restart in
 // the middle of a login makes that user start the login again, which is
 // the safe outcome. Use redisstore.Store (package oxdserver/redisstore) when several processes must share
 // states.
@@ -220,3 +220,13 @@ func (f *FileStore) TakeValue(ctx context.Context, key string) ([]byte, error) {
 
 // Close implements Store.
 func (f *FileStore) Close() error { return nil }
+
+// CountSites implements StoreCounter.
+func (f *FileStore) CountSites(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.sites)), nil
+}
+
+// CountValues implements StoreCounter.
+func (f *FileStore) CountValues(ctx context.Context) (int64, error) { return f.mem.CountValues(ctx) }

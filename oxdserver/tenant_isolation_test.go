@@ -136,6 +136,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 			oxdclient.CmdUMARSCheckAccess:           {"oxd_id": oxdID, "rpt": "", "path": "/x", "http_method": "GET"},
 			oxdclient.CmdUMARPGetRPT:                {"oxd_id": oxdID, "ticket": "t"},
 			oxdclient.CmdRevokeToken:                {"oxd_id": oxdID, "token": "t"},
+			oxdclient.CmdGetClientJWKS:              {"oxd_id": oxdID},
 			oxdclient.CmdUMARPGetClaimsGatheringURL: {"oxd_id": oxdID, "ticket": "t", "claims_redirect_uri": srv.ClaimsRedirectURI},
 		}
 	}

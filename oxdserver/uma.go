@@ -451,8 +451,8 @@ func (e *Engine) umaClaimsGatheringURL(ctx context.Context, c *call, p *oxdclien
 		return nil, oxdErr(oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery+" (no claims_interaction_endpoint)")
 	}
 	state := randomToken()
-	rec, _ := json.Marshal(stateRecord{Kind: stateKindClaims, OxdID: site.OxdID})
-	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec, e.cfg.StateTTL); err != nil {
+	rec := stateRecord{kind: recClaims}
+	if err := e.store.PutValue(ctx, valueKey(keyState, site.OxdID, state), rec.encode(), e.cfg.StateTTL); err != nil {
 		return nil, fmt.Errorf("store state: %w", err)
 	}
 	var q query

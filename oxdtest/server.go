@@ -62,6 +62,7 @@ type serverOptions struct {
 	authMethod string
 	backURI    string
 	frontURI   string
+	opHost     func(issuer string) string
 }
 
 // ServerOption configures NewServer.
@@ -124,6 +125,13 @@ func WithLogoutURIs(backChannel, frontChannel string) ServerOption {
 	return func(o *serverOptions) { o.backURI, o.frontURI = backChannel, frontChannel }
 }
 
+// WithOPHost sets the site's op_host from the OP's issuer (default: the
+// issuer itself), for tests of an op_host written otherwise than the
+// issuer, e.g. with a trailing slash.
+func WithOPHost(fromIssuer func(issuer string) string) ServerOption {
+	return func(o *serverOptions) { o.opHost = fromIssuer }
+}
+
 // WithClientName sets the client_name of the site.
 func WithClientName(name string) ServerOption { return func(o *serverOptions) { o.clientName = name } }
 
@@ -144,6 +152,10 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 		opt(&o)
 	}
 	op := NewTestOP(t, o.op)
+	opHost := op.Issuer()
+	if o.opHost != nil {
+		opHost = o.opHost(opHost)
+	}
 	ecfg := o.engine
 	ecfg.InsecureAllowLoopbackHTTP = true
 	eng, err := oxdserver.New(ecfg)
@@ -156,7 +168,7 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 	defer cancel()
 	setup, err := oxdclient.New(eng, oxdclient.Config{}).SetupClient(ctx, oxdclient.SetupClientParams{
 		SiteParams: oxdclient.SiteParams{
-			OPHost:                   op.Issuer(),
+			OPHost:                   opHost,
 			AuthorizationRedirectURI: o.redirect,
 			PostLogoutRedirectURI:    o.postLogout,
 			ClaimsRedirectURI:        []string{o.claims},
@@ -176,7 +188,7 @@ func NewServer(t testing.TB, opts ...ServerOption) *Server {
 	creds := oxdclient.ProtectionCredentials{
 		ClientID:     setup.ClientID,
 		ClientSecret: setup.ClientSecret,
-		OPHost:       op.Issuer(),
+		OPHost:       opHost,
 		Scope:        []string{"openid", "oxd", "uma_protection"},
 	}
 	ccfg := oxdclient.Config{}

@@ -6,7 +6,10 @@
 #                                   d on a Redis Cluster, a b against the development
 #                                   OP, the secrets audit; ~1.5 min on 2 cores
 #   bash scripts/load.sh --long     long mode: 500 users, plus (c) one refresh across
-#                                   replicas and (g) 100,000 anonymous navigations
+#                                   replicas and (g) 100,000 anonymous navigations,
+#                                   then every fuzz target for a fixed budget
+#                                   (scripts/fuzz.sh; FUZZTIME, default 30s each)
+#   bash scripts/load.sh --fuzz     the fuzzing of the long mode alone
 #   bash scripts/load.sh --peer [flags]
 #                                   side by side with oauth2-proxy v7.15.6 (built with
 #                                   `go install` into a temporary GOBIN, never into the
@@ -57,6 +60,15 @@ case "${1:-}" in
 	set +e
 	(cd e2e && OXD_LOAD=long go test -count=1 -timeout 45m -v ./load/)
 	rc=$?
+	bash scripts/fuzz.sh
+	frc=$?
+	set -e
+	[[ $rc -ne 0 ]] || rc=$frc
+	;;
+--fuzz)
+	set +e
+	bash scripts/fuzz.sh
+	rc=$?
 	set -e
 	;;
 --peer)
@@ -81,7 +93,7 @@ case "${1:-}" in
 	;;
 esac
 echo "load.sh: finished in $(($(date +%s) - T0)) s (exit $rc)" >&2
-if [[ "${1:-}" != "--peer" ]]; then
+if [[ "${1:-}" != "--peer" && "${1:-}" != "--fuzz" ]]; then
 	echo "figures (e2e/artifacts/load-{main,devop,cluster,refresh,flood}.json):" >&2
 	{ cat e2e/artifacts/load-{main,devop,cluster,refresh,flood}.json 2>/dev/null || true; } >&2
 fi

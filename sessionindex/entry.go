@@ -16,7 +16,9 @@
 // store key, which the caller must end, so that no live session is
 // unreachable by logout. Fields are bounded ([MaxTokenLen], [MaxIssuerLen],
 // [MaxValueLen]). The memory index also bounds the replay cache
-// (MemoryOptions.MaxJTIs) and refuses marks beyond it (fail closed).
+// (MemoryOptions.MaxJTIs) and refuses marks beyond it (fail closed), and
+// the ended-session marks (MemoryOptions.MaxEnded; beyond it the mark that
+// expires first is dropped). Every mark expires on its own.
 //
 // [Memory] serves one process. Several replicas share the Redis index of
 // package sessionindex/redisindex.

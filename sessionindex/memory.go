@@ -12,6 +12,10 @@ import (
 // DefaultMaxJTIs is the default capacity of the memory replay cache.
 const DefaultMaxJTIs = 100_000
 
+// DefaultMaxEnded is the default number of ended-session marks the memory
+// index keeps.
+const DefaultMaxEnded = 100_000
+
 // MemoryOptions configures [NewMemory]. The zero value gives the defaults.
 type MemoryOptions struct {
 	// MaxPerSubject is the most live sessions one subject may have; adding
@@ -22,6 +26,9 @@ type MemoryOptions struct {
 	// with ErrReplayCacheFull (the token is refused rather than accepted
 	// without replay protection). Default DefaultMaxJTIs.
 	MaxJTIs int
+	// MaxEnded is the most live ended-session marks (MarkEnded); beyond
+	// it the mark that expires first is dropped. Default DefaultMaxEnded.
+	MaxEnded int
 }
 
 // Memory is a session index held in this process's memory. It suits a
@@ -31,10 +38,12 @@ type MemoryOptions struct {
 // the next call that touches the index.
 //
 // Memory bound: at most MaxPerSubject entries per subject, each with its
-// fields bounded (Entry.Validate), plus at most MaxJTIs replay marks.
+// fields bounded (Entry.Validate), plus at most MaxJTIs replay marks and
+// MaxEnded ended-session marks.
 type Memory struct {
 	maxPerSubject int
 	maxJTIs       int
+	maxEnded      int
 
 	mu        sync.Mutex
 	byToken   map[string]*memEntry
@@ -43,6 +52,8 @@ type Memory struct {
 	expiry    expHeap[*memEntry]
 	jtis      map[string]*jtiMark
 	jtiExpiry expHeap[*jtiMark]
+	ended     map[string]*jtiMark
+	endExpiry expHeap[*jtiMark]
 }
 
 type memEntry struct {
@@ -76,6 +87,15 @@ func (m *Memory) sizes() (entries, subjects, sids, jtis int) {
 	return len(m.byToken), len(m.bySubject), len(m.bySID), len(m.jtis)
 }
 
+// endedMarks drops what has expired and reports the number of
+// ended-session marks held.
+func (m *Memory) endedMarks() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prune(m.now())
+	return len(m.ended)
+}
+
 func positive(v, def int) int {
 	if v <= 0 {
 		return def
@@ -88,10 +108,12 @@ func NewMemory(opts MemoryOptions) *Memory {
 	return &Memory{
 		maxPerSubject: positive(opts.MaxPerSubject, DefaultMaxPerSubject),
 		maxJTIs:       positive(opts.MaxJTIs, DefaultMaxJTIs),
+		maxEnded:      positive(opts.MaxEnded, DefaultMaxEnded),
 		byToken:       make(map[string]*memEntry),
 		bySubject:     make(map[string]map[string]*memEntry),
 		bySID:         make(map[string]map[string]*memEntry),
 		jtis:          make(map[string]*jtiMark),
+		ended:         make(map[string]*jtiMark),
 	}
 }
 
@@ -103,6 +125,10 @@ func (m *Memory) prune(now time.Time) {
 	for len(m.jtiExpiry) > 0 && !m.jtiExpiry[0].expires.After(now) {
 		j := heap.Pop(&m.jtiExpiry).(*jtiMark)
 		delete(m.jtis, j.key)
+	}
+	for len(m.endExpiry) > 0 && !m.endExpiry[0].expires.After(now) {
+		j := heap.Pop(&m.endExpiry).(*jtiMark)
+		delete(m.ended, j.key)
 	}
 }
 
@@ -242,6 +268,51 @@ func (m *Memory) MarkJTI(ctx context.Context, issuer, jti string, ttl time.Durat
 	m.jtis[key] = j
 	heap.Push(&m.jtiExpiry, j)
 	return true, nil
+}
+
+// MarkEnded implements oxd.SessionIndex. At MaxEnded live marks the one
+// that expires first is dropped to make room.
+func (m *Memory) MarkEnded(ctx context.Context, storeKey string, until time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if storeKey == "" || len(storeKey) > MaxTokenLen {
+		return fmt.Errorf("%w: store key empty or longer than %d bytes", ErrInvalidEntry, MaxTokenLen)
+	}
+	now := m.now()
+	if !until.After(now) {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prune(now)
+	if j := m.ended[storeKey]; j != nil {
+		if until.After(j.expires) {
+			j.expires = until
+			heap.Fix(&m.endExpiry, j.idx)
+		}
+		return nil
+	}
+	for len(m.ended) >= m.maxEnded {
+		j := heap.Pop(&m.endExpiry).(*jtiMark)
+		delete(m.ended, j.key)
+	}
+	j := &jtiMark{key: storeKey, expires: until}
+	m.ended[storeKey] = j
+	heap.Push(&m.endExpiry, j)
+	return nil
+}
+
+// Ended implements oxd.SessionIndex.
+func (m *Memory) Ended(ctx context.Context, storeKey string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j := m.ended[storeKey]
+	return j != nil && j.expires.After(now), nil
 }
 
 // expHeap is a min-heap by expiry.

@@ -17,7 +17,7 @@ func TestMemoryContract(t *testing.T) {
 		m := sessionindex.NewMemory(sessionindex.MemoryOptions{MaxPerSubject: maxPerSubject})
 		return indextest.Subject{Index: m, Stored: func(*testing.T) int {
 			e, _, _, j := sessionindex.Sizes(m)
-			return e + j
+			return e + j + sessionindex.EndedMarks(m)
 		}}
 	})
 }
@@ -88,5 +88,26 @@ func TestMemoryCanceledContext(t *testing.T) {
 	}
 	if _, err := m.MarkJTI(ctx, "i", "j", time.Minute); !errors.Is(err, context.Canceled) {
 		t.Fatalf("MarkJTI = %v", err)
+	}
+}
+
+// TestMemoryEndedMarksBounded: at MaxEnded marks, a new mark drops the one
+// that expires first; the count never exceeds the cap.
+func TestMemoryEndedMarksBounded(t *testing.T) {
+	ctx := context.Background()
+	m := sessionindex.NewMemory(sessionindex.MemoryOptions{MaxEnded: 3})
+	now := time.Now()
+	for i, d := range []time.Duration{3, 1, 2, 4} {
+		if err := m.MarkEnded(ctx, fmt.Sprint("k", i), now.Add(d*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := sessionindex.EndedMarks(m); n > 3 {
+			t.Fatalf("%d marks held, over the cap 3", n)
+		}
+	}
+	for i, want := range []bool{true, false, true, true} {
+		if ok, err := m.Ended(ctx, fmt.Sprint("k", i)); err != nil || ok != want {
+			t.Fatalf("Ended(k%d) = %v, %v; want %v (the mark expiring first is dropped)", i, ok, err, want)
+		}
 	}
 }

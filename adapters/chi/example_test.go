@@ -39,3 +39,18 @@ func Example() {
 	}
 	log.Fatal(http.ListenAndServeTLS("127.0.0.1:8443", "cert.pem", "key.pem", r))
 }
+
+// Logout everywhere with chi: Mount puts the back- and front-channel
+// logout handlers at the paths of Routes (registered at the OP with the
+// site); the Auth needs oxd.Config.SessionIndex.
+func Example_logoutChannels() {
+	r := chi.NewRouter()
+	routes := oxdchi.DefaultRoutes
+	routes.BackChannelLogout = "/logout/backchannel"
+	routes.FrontChannelLogout = "/logout/frontchannel"
+	oxdchi.Mount(r, auth, routes)
+	// Or one by one:
+	r.Method(http.MethodPost, "/oidc/backchannel", auth.BackChannelLogoutHandler())
+	r.Method(http.MethodGet, "/oidc/frontchannel", auth.FrontChannelLogoutHandler())
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", r))
+}

@@ -36,7 +36,12 @@ import (
 //     oxd.Config.LogoutMethods allows it), oxd.Auth.LogoutHandler;
 //   - ClaimsCallback: the UMA claims redirect URI of browser RP mode
 //     (GET), oxd.Auth.ClaimsCallbackHandler; set it only when browser mode
-//     is used.
+//     is used;
+//   - BackChannelLogout: the registered back-channel logout URI (POST from
+//     the OP), oxd.Auth.BackChannelLogoutHandler, and FrontChannelLogout:
+//     the registered front-channel logout URI (GET in the OP's iframe),
+//     oxd.Auth.FrontChannelLogoutHandler; both need
+//     oxd.Config.SessionIndex, neither is in DefaultRoutes.
 //
 // The Routes of the chi, gin and echo adapters are one type.
 type Routes = glue.Routes

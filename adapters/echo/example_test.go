@@ -40,3 +40,18 @@ func Example() {
 	}
 	log.Fatal(http.ListenAndServeTLS("127.0.0.1:8443", "cert.pem", "key.pem", sessions.LoadAndSave(e)))
 }
+
+// Logout everywhere with echo: Mount puts the back- and front-channel
+// logout handlers at the paths of Routes (registered at the OP with the
+// site); the Auth needs oxd.Config.SessionIndex.
+func Example_logoutChannels() {
+	e := echo.New()
+	routes := oxdecho.DefaultRoutes
+	routes.BackChannelLogout = "/logout/backchannel"
+	routes.FrontChannelLogout = "/logout/frontchannel"
+	oxdecho.Mount(e, auth, routes)
+	// Or one by one:
+	e.POST("/oidc/backchannel", echo.WrapHandler(auth.BackChannelLogoutHandler()))
+	e.GET("/oidc/frontchannel", echo.WrapHandler(auth.FrontChannelLogoutHandler()))
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", sessions.LoadAndSave(e)))
+}

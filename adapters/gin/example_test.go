@@ -41,3 +41,18 @@ func Example() {
 	// One session load per request for the whole engine.
 	log.Fatal(http.ListenAndServeTLS("127.0.0.1:8443", "cert.pem", "key.pem", sessions.LoadAndSave(r)))
 }
+
+// Logout everywhere with gin: Mount puts the back- and front-channel
+// logout handlers at the paths of Routes (registered at the OP with the
+// site); the Auth needs oxd.Config.SessionIndex.
+func Example_logoutChannels() {
+	r := gin.New()
+	routes := oxdgin.DefaultRoutes
+	routes.BackChannelLogout = "/logout/backchannel"
+	routes.FrontChannelLogout = "/logout/frontchannel"
+	oxdgin.Mount(r, auth, routes)
+	// Or one by one:
+	r.POST("/oidc/backchannel", gin.WrapH(auth.BackChannelLogoutHandler()))
+	r.GET("/oidc/frontchannel", gin.WrapH(auth.FrontChannelLogoutHandler()))
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", sessions.LoadAndSave(r)))
+}

@@ -155,3 +155,10 @@ func (l *capListener) connState(c net.Conn, st http.ConnState) {
 		cc.idle = false
 	}
 }
+
+// open is the number of open connections.
+func (l *capListener) open() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}

@@ -22,9 +22,13 @@
 // previous run is stale, and oxdclient.EnsureSite says so, or registers
 // the site again with oxdclient.ReRegisterOnMismatch().
 //
-// Logs go to stderr (log/slog text). They never contain parameters, answers,
-// tokens or secrets. SIGTERM or SIGINT stops both listeners gracefully; the
-// exit status is then 0, or 1 when -shutdown-timeout cut commands short.
+// Logs go to stderr (log/slog text, or JSON with -log-format json). They
+// never contain parameters, answers, tokens or secrets. -metrics-listen
+// 127.0.0.1:PORT serves /metrics (Prometheus), /healthz and /readyz; spans
+// are exported over OTLP/HTTP when the standard OTEL_* environment asks for
+// it (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_EXPORTER=otlp). SIGTERM or
+// SIGINT stops both listeners gracefully (and flushes the spans); the exit
+// status is then 0, or 1 when -shutdown-timeout cut commands short.
 package main
 
 import (

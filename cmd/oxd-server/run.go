@@ -46,7 +46,11 @@ type options struct {
 	devOP           bool
 	devOPAddr       string
 	logLevel        string
+	logFormat       string
 	shutdownTimeout time.Duration
+
+	metricsListen       string
+	metricsAnyInterface bool
 
 	maxConns, maxConnsPerSource int
 	idleTimeout, readTimeout    time.Duration
@@ -79,6 +83,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.registrationsPerMinute, "registrations-per-minute", oxdserver.DefaultRegistrationsPerMinute, "most setup_client and register_site commands per minute (bursts of as many)")
 	fs.DurationVar(&o.protectionCacheTTL, "protection-cache-ttl", oxdserver.DefaultProtectionCacheTTL, "reuse a positive protection token check for that long (never past the token's exp); a token revoked at the OP keeps working that long; 0: introspect every command")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json (one JSON object a line)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", `serve /metrics (Prometheus), /healthz and /readyz on this loopback address, e.g. 127.0.0.1:9464 ("" disables it)`)
+	fs.BoolVar(&o.metricsAnyInterface, "insecure-metrics-any-interface", false, "allow -metrics-listen on an address that is not loopback: the endpoints have no authentication and tell anyone who reaches them the server's load, OP latency and error rates")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful stop waits for commands in flight")
 	fs.IntVar(&o.maxConns, "max-conns", oxdserver.DefaultMaxConns, "socket: most open connections; at the cap the longest idle one is closed")
 	fs.IntVar(&o.maxConnsPerSource, "max-conns-per-source", oxdserver.DefaultMaxConnsPerSource, "socket: most open connections from one IP address")
@@ -100,6 +107,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.tlsCertOut != "" && o.tlsCert != "" {
 		return nil, errors.New("-tls-cert-out only applies to a generated certificate")
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("-log-format %q: want text or json", o.logFormat)
+	}
+	if o.metricsListen != "" && !o.metricsAnyInterface && !onLoopback(o.metricsListen) {
+		return nil, fmt.Errorf("-metrics-listen %s is not a loopback address: scrape through a local agent, or add -insecure-metrics-any-interface (the endpoints have no authentication)", o.metricsListen)
 	}
 	if o.shutdownTimeout <= 0 {
 		return nil, errors.New("-shutdown-timeout must be positive")
@@ -217,7 +230,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "oxd-server:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hopts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if o.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, hopts)
+	}
+	log := slog.New(handler)
 	if err := serve(ctx, o, log); err != nil {
 		log.Error("oxd-server stopped", "err", err)
 		return 1
@@ -228,6 +246,34 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 // serve starts everything, waits for ctx or a failure, then stops.
 func serve(ctx context.Context, o *options, log *slog.Logger) error {
+	res := newResource()
+	tp, err := startTracing(ctx, res)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		log.Info("exporting traces over OTLP (OTEL_* environment)")
+		defer func() {
+			// Flush the spans of the last commands.
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if ferr := tp.Shutdown(fctx); ferr != nil {
+				log.Warn("flushing traces failed", "err", ferr.Error())
+			}
+		}()
+	}
+	var ms *metricsServer
+	if o.metricsListen != "" {
+		ms, err = newMetricsServer(o.metricsListen, res, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = ms.shutdown(sctx)
+		}()
+	}
 	store, storeDesc, err := openStore(ctx, o.store, o.redisPrefix)
 	if err != nil {
 		return err
@@ -259,11 +305,18 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	if protCacheTTL <= 0 {
 		protCacheTTL = -1 // off
 	}
-	engine, err := oxdserver.New(oxdserver.Config{
+	ecfg := oxdserver.Config{
 		OperatorToken: operatorToken, RegistrationsPerMinute: o.registrationsPerMinute, ProtectionCacheTTL: protCacheTTL,
 		Store: store, Logger: log, InsecureNoProtection: o.noProtection,
 		OPHosts: o.opHosts, InsecureAllowLoopbackHTTP: o.loopbackHTTP || o.devOP,
-	})
+	}
+	if tp != nil {
+		ecfg.TracerProvider = tp
+	}
+	if ms != nil {
+		ecfg.MeterProvider = ms.mp
+	}
+	engine, err := oxdserver.New(ecfg)
 	if err != nil {
 		_ = store.Close()
 		return fmt.Errorf("engine: %w", err)
@@ -290,8 +343,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	var (
 		sock    *oxdserver.SocketServer
 		httpSrv *http.Server
-		failed  = make(chan error, 2)
+		failed  = make(chan error, 3)
 		wg      sync.WaitGroup
+		probes  = []readinessProbe{storeProbe(store)}
 	)
 	if o.listen != "" {
 		ln, err := net.Listen("tcp", o.listen)
@@ -300,6 +354,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
 			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: !onLoopback(o.listen)}
+		probes = append(probes, socketProbe(ln.Addr()))
 		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
 		go func() {
@@ -321,6 +376,15 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
 		capped := newCapListener(ln, o.httpsMaxConns, log)
+		probes = append(probes, httpsProbe(ln.Addr(), cert))
+		if ms != nil {
+			reg, err := observeHTTPSConns(ms.mp, capped)
+			if err != nil {
+				log.Warn("the HTTPS connections metric is not available", "err", err.Error())
+			} else {
+				defer func() { _ = reg.Unregister() }()
+			}
+		}
 		httpSrv = &http.Server{
 			ConnState:         capped.connState,
 			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: !onLoopback(o.httpsListen)}),
@@ -343,6 +407,18 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}()
 	}
 
+	if ms != nil {
+		ms.probes.Store(&probes)
+		log.Info("metrics and health listening", "url", "http://"+ms.ln.Addr().String()+"/metrics")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ms.serve(); err != nil {
+				failed <- err
+			}
+		}()
+	}
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -350,6 +426,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	case runErr = <-failed:
 	}
 
+	if ms != nil {
+		ms.stopping.Store(true) // /readyz answers 503 from now on
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	var (
@@ -377,6 +456,9 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}()
 	}
 	swg.Wait()
+	if ms != nil {
+		_ = ms.srv.Shutdown(sctx)
+	}
 	wg.Wait()
 	if runErr == nil && cut.Load() {
 		return errCutShort

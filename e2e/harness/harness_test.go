@@ -1,18 +1,10 @@
 package harness
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
-
-	"github.com/oxdgo/oxd/internal/ciutil"
 )
 
 // recorder is a testing.TB that records Skipf and Fatalf instead of stopping.
@@ -103,77 +95,7 @@ func TestParsePageLoginConsentLogout(t *testing.T) {
 	}
 }
 
-func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
-
-// TestProcessGroupStopKillsTheWholeGroup starts a shell whose child ignores
-// SIGTERM and checks that Stop leaves neither of them behind.
-func TestProcessGroupStopKillsTheWholeGroup(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	ciutil.Need(t, "sh", err)
-	cmd := exec.Command(sh, "-c", `trap "" TERM; sleep 300 & echo "child $!"; wait`)
-	p, err := startProcessGroup("sh", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	m, err := p.WaitForLine(ctx, regexp.MustCompile(`^child (\d+)$`))
-	if err != nil {
-		p.Stop()
-		t.Fatal(err)
-	}
-	child, _ := strconv.Atoi(m[1])
-	if !pidAlive(child) || !p.Alive() {
-		t.Fatal("processes should be running")
-	}
-	start := time.Now()
-	if err := p.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if p.Alive() {
-		t.Fatal("shell still running after Stop")
-	}
-	// The child was reparented; give the kernel a moment to reap it.
-	deadline := time.Now().Add(5 * time.Second)
-	for pidAlive(child) && !isZombie(child) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if pidAlive(child) && !isZombie(child) {
-		t.Fatalf("child %d of the group survived Stop", child)
-	}
-	t.Logf("stopped in %v (SIGTERM ignored, so SIGKILL after %v)", time.Since(start).Round(time.Millisecond), StopTimeout)
-	if err := p.Stop(); err != nil { // idempotent
-		t.Fatal(err)
-	}
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // gone
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
-}
-
-func TestProcessGroupWaitForLineReportsEarlyExit(t *testing.T) {
-	cmd := exec.Command("sh", "-c", `echo starting; exit 3`)
-	p, err := startProcessGroup("sh", cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = p.WaitForLine(ctx, regexp.MustCompile(`^listening on`))
-	if err == nil || !strings.Contains(err.Error(), "exited") {
-		t.Fatalf("want an early-exit error, got %v", err)
-	}
-	if !strings.Contains(p.Output(), "starting") {
-		t.Fatalf("output not kept: %q", p.Output())
-	}
-}
+// The process-group tests are in internal/proctest, with the code.
 
 func TestFreePortIsBindable(t *testing.T) {
 	port := FreePort(t)

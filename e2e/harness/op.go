@@ -98,8 +98,10 @@ func StartOIDCProvider(t testing.TB, opts ...OPOption) *OIDCProvider {
 	}
 	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), cfg.env...)
-	proc := StartProcessGroup(t, "oidc-provider", cmd)
+	// The OP writes every secret it issues or receives to a ledger, for
+	// the secrets audit (AuditRun).
+	cmd.Env = append(append(os.Environ(), cfg.env...), "OP_SECRETS_FILE="+SecretsLedger(t))
+	proc := StartPeerProcessGroup(t, "oidc-provider", cmd)
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.startTimeout)
 	defer cancel()

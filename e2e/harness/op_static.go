@@ -54,6 +54,7 @@ func (c StaticClient) String() string { return "static client " + c.ID + " (" + 
 
 type staticProfile struct {
 	keyAlg                string
+	jwksURI               string
 	redirects, postLogout []string
 	clients               []StaticClient
 }
@@ -64,6 +65,14 @@ type StaticOption func(*staticProfile)
 // WithStaticKeyAlg sets the algorithm of the private_key_jwt client's key
 // (RS256, PS256 or ES256; default ES256).
 func WithStaticKeyAlg(alg string) StaticOption { return func(p *staticProfile) { p.keyAlg = alg } }
+
+// WithStaticJWKSURI registers the private_key_jwt client with jwks_uri uri
+// instead of a key the harness generates (its Keys are then nil): the way
+// an OP learns the public keys oxd generates and serves for a site. The
+// provider fetches uri when it verifies a client assertion (and again
+// when its copy is older than the answer's Cache-Control max-age, at
+// least 60 s).
+func WithStaticJWKSURI(uri string) StaticOption { return func(p *staticProfile) { p.jwksURI = uri } }
 
 // WithStaticURIs sets the redirect URIs and post-logout redirect URIs of
 // every static client (defaults DefaultStaticRedirectURI and
@@ -123,6 +132,9 @@ func (p *staticProfile) write(t testing.TB) string {
 		}
 		switch m {
 		case clientauth.MethodPrivateKeyJWT:
+			if p.jwksURI != "" {
+				break
+			}
 			ks, err := clientauth.GenerateKeySet(p.keyAlg, time.Now().Add(-time.Minute))
 			if err != nil {
 				t.Fatalf("e2e: static private_key_jwt client: %v", err)
@@ -152,6 +164,9 @@ func (p *staticProfile) write(t testing.TB) string {
 		}
 		if c.Secret != "" {
 			m["client_secret"] = c.Secret
+		}
+		if c.Method == clientauth.MethodPrivateKeyJWT && p.jwksURI != "" {
+			m["jwks_uri"] = p.jwksURI
 		}
 		if c.Keys != nil {
 			jwks, err := c.Keys.PublicJWKS(time.Now())

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/e2e/load"
 )
 
@@ -495,13 +496,20 @@ func scenarioRedisRestart(t *testing.T, s *stack, bs []*load.Browser) {
 }
 
 // secretsAudit stops the replicas and oxd-server (their logs complete)
-// and looks for every secret the OP issued or received in every line they
-// logged (debug level).
+// and looks for every secret the OP issued or received (seen on the wire
+// by its fault proxy and, for the certified OP, written to its ledger:
+// client secrets, codes, tokens, RPTs, client assertions) in every line
+// they logged (debug level).
 func secretsAudit(t *testing.T, s *stack) {
 	for _, a := range s.apps {
 		a.Proc.Stop()
 	}
 	s.oxd.Proc.Stop()
+	if s.op.Ledger != "" {
+		if err := s.op.Proxy.Secrets.AddLedger(s.op.Ledger); err != nil {
+			t.Fatal(err)
+		}
+	}
 	secrets := s.op.Proxy.Secrets.List()
 	files := s.env.OwnLogs("app-", "oxd-server")
 	if len(secrets) < 10 || len(files) < 3 {
@@ -512,10 +520,10 @@ func secretsAudit(t *testing.T, s *stack) {
 	if err := os.WriteFile(canary, []byte("level=DEBUG msg=x token="+secrets[0]+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if leaks, _, err := load.AuditLogs(secrets, []string{canary}); err != nil || len(leaks) != 1 {
+	if leaks, _, err := harness.AuditLogs(secrets, []string{canary}); err != nil || len(leaks) != 1 {
 		t.Fatalf("audit missed a planted secret: %v %v", leaks, err)
 	}
-	leaks, lines, err := load.AuditLogs(secrets, files)
+	leaks, lines, err := harness.AuditLogs(secrets, files)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,9 +9,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oxdgo/oxd/e2e/harness"
 )
 
 // FaultProxy stands in front of the OP: the OP's issuer is the proxy's URL,
@@ -33,7 +34,7 @@ type FaultProxy struct {
 	refresh  atomic.Int64
 	inFlight atomic.Int64
 
-	Secrets *Secrets
+	Secrets *harness.Secrets
 }
 
 // NewFaultProxy listens on a free 127.0.0.1 port; SetUpstream must be
@@ -43,7 +44,7 @@ func NewFaultProxy() (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{URL: "http://" + ln.Addr().String(), ln: ln, Secrets: NewSecrets()}
+	p := &FaultProxy{URL: "http://" + ln.Addr().String(), ln: ln, Secrets: harness.NewSecrets()}
 	// Node's HTTP server (the certified OP) closes an idle keep-alive
 	// connection after 5 s; a POST sent on one it is closing fails and is
 	// not retried. Dropping idle connections sooner keeps that race out of
@@ -184,49 +185,4 @@ func (p *FaultProxy) inspectResponse(resp *http.Response) error {
 		}
 	}
 	return nil
-}
-
-// Secrets is a set of secret strings seen during a run.
-type Secrets struct {
-	mu sync.Mutex
-	m  map[string]struct{}
-}
-
-// NewSecrets returns an empty set.
-func NewSecrets() *Secrets { return &Secrets{m: map[string]struct{}{}} }
-
-// minSecretLen: shorter strings are not secrets of ours (and would match by
-// chance).
-const minSecretLen = 12
-
-// Add records s (and, for a JWT, its signature part alone) when it is long
-// enough to be a secret.
-func (s *Secrets) Add(v string) {
-	if len(v) < minSecretLen {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[v] = struct{}{}
-	if parts := strings.Split(v, "."); len(parts) == 3 && len(parts[2]) >= minSecretLen {
-		s.m[parts[2]] = struct{}{}
-	}
-}
-
-// List returns the secrets.
-func (s *Secrets) List() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.m))
-	for k := range s.m {
-		out = append(out, k)
-	}
-	return out
-}
-
-// Len is the number of secrets.
-func (s *Secrets) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
 }

@@ -147,6 +147,9 @@ type OP struct {
 	Issuer string
 	Proxy  *FaultProxy
 	Proc   *Proc // nil for the development OP
+	// Ledger is the file where the certified OP writes every secret it
+	// issues or receives (OP_SECRETS_FILE), "" for the development OP.
+	Ledger string
 	// Login drives the OP's login pages (see Browser.Driver).
 	Login LoginDriver
 }
@@ -205,7 +208,8 @@ func (e *Env) StartOP(ctx context.Context, opEnv ...string) (*OP, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := e.Start("oidc-provider", dir, append([]string{"OP_STORE_SIZE=500000"}, opEnv...), node, "provider.mjs", "--port", strconv.Itoa(port), "--issuer", proxy.URL)
+		ledger := filepath.Join(e.Dir, "oidc-provider.secrets")
+		p, err := e.Start("oidc-provider", dir, append([]string{"OP_STORE_SIZE=500000", "OP_SECRETS_FILE=" + ledger}, opEnv...), node, "provider.mjs", "--port", strconv.Itoa(port), "--issuer", proxy.URL)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +218,7 @@ func (e *Env) StartOP(ctx context.Context, opEnv ...string) (*OP, error) {
 		cancel()
 		if lastErr == nil {
 			proxy.SetUpstream(&url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)})
-			return &OP{Issuer: proxy.URL, Proxy: proxy, Proc: p, Login: harness.DriverFor(proxy.URL).LoginHTTP}, nil
+			return &OP{Issuer: proxy.URL, Proxy: proxy, Proc: p, Ledger: ledger, Login: harness.DriverFor(proxy.URL).LoginHTTP}, nil
 		}
 		p.Stop()
 	}
@@ -351,6 +355,38 @@ func (a *App) Goroutines(ctx context.Context) (int, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// LiveHeap reads the replica's live heap after a collection that returns
+// freed memory to the OS (bytes).
+func (a *App) LiveHeap(ctx context.Context) (int64, error) {
+	b, err := a.debugGet(ctx, "/debug/liveheap")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// SaveHeapProfile writes the replica's heap profile (pprof format) to path.
+func (a *App) SaveHeapProfile(ctx context.Context, path string) error {
+	b, err := a.debugGet(ctx, "/debug/pprof/heap")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+func (a *App) debugGet(ctx context.Context, path string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.DebugURL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s%s: HTTP %d", a.Name, path, resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 }
 
 // PinHeader makes the round-robin proxy send a request to one backend (its

@@ -34,6 +34,12 @@
 //                            client secrets, which do not belong in the
 //                            environment); its clients come after those of OP_CLIENTS
 //   OP_PROFILE               same as --profile
+//   OP_SECRETS_FILE          unset     path of a ledger: every secret the OP issues
+//                            or receives (client secrets, codes, access, refresh
+//                            and ID tokens, RPTs, registration access tokens,
+//                            client assertions), one per line, appended; the
+//                            secrets audit of the e2e suite looks for them in
+//                            the logs of our processes
 //
 // Profiles:
 //   open (default)  open dynamic registration (RFC 7591/7592) plus any static
@@ -53,7 +59,7 @@
 // is the account id (the sub). alice, bob and carol have fixed claims (see
 // DEMO_USERS); any other login gets claims derived from it.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import Provider, { errors } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
@@ -282,6 +288,7 @@ async function main() {
   };
 
   const provider = new Provider(issuer, configuration);
+  if (process.env.OP_SECRETS_FILE) provider.use(secretsLedger(process.env.OP_SECRETS_FILE));
   addUMA(provider, issuer, registration ? {} : { registration: false, tokenEndpointAuthMethods: CLIENT_AUTH_METHODS });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   provider.on('backchannel.success', (ctx, client) => console.error(`backchannel.success: ${client.clientId}`));
@@ -307,6 +314,56 @@ async function main() {
 
   if (PROFILE !== 'open') console.error(`profile ${PROFILE}: ${clients.length} static clients, no registration endpoint`);
   console.log(`listening on ${issuer}`);
+}
+
+// secretsLedger is a middleware that appends every secret of a request and
+// of its answer to the file at path (see OP_SECRETS_FILE). It runs first, so
+// it sees every endpoint, UMA's included.
+function secretsLedger(path) {
+  const PARAMS = ['code', 'refresh_token', 'client_secret', 'client_assertion', 'token', 'rpt', 'claim_token',
+    'id_token_hint', 'code_verifier', 'pct'];
+  const ANSWER = ['access_token', 'refresh_token', 'id_token', 'client_secret', 'registration_access_token', 'pct',
+    'code'];
+  return async (ctx, next) => {
+    const found = [];
+    const add = (v) => { if (typeof v === 'string' && v.length > 0) found.push(v); };
+    try {
+      await next();
+    } finally {
+      const auth = ctx.get('authorization') || '';
+      if (/^basic /i.test(auth)) {
+        const dec = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+        const i = dec.indexOf(':');
+        if (i >= 0) {
+          add(dec.slice(i + 1));
+          try { add(decodeURIComponent(dec.slice(i + 1))); } catch { /* not URL-encoded */ }
+        }
+      } else if (/^(bearer|dpop) /i.test(auth)) {
+        add(auth.replace(/^\S+\s+/, ''));
+      }
+      const params = ctx.oidc?.params || {};
+      for (const k of PARAMS) add(params[k]);
+      let body = ctx.body;
+      if (typeof body === 'string' && body.startsWith('{')) {
+        try { body = JSON.parse(body); } catch { body = undefined; }
+      }
+      if (body && typeof body === 'object' && !Buffer.isBuffer(body) && typeof body.pipe !== 'function') {
+        for (const k of ANSWER) add(body[k]);
+      }
+      const loc = ctx.response.get('location');
+      if (loc) {
+        try {
+          const u = new URL(loc, 'http://x');
+          const frag = new URLSearchParams(u.hash.replace(/^#/, ''));
+          for (const k of ['code', 'access_token', 'id_token']) {
+            add(u.searchParams.get(k));
+            add(frag.get(k));
+          }
+        } catch { /* not a URL */ }
+      }
+      if (found.length > 0) appendFileSync(path, `${found.join('\n')}\n`, { mode: 0o600 });
+    }
+  };
 }
 
 main().catch((err) => {

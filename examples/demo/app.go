@@ -177,7 +177,7 @@ func (a *app) startupNote() string {
 
 // setupClient runs setup_client for s and returns the registered settings.
 func (a *app) setupClient(ctx context.Context, s *Settings) (*Settings, error) {
-	r, err := a.d.client.SetupClient(ctx, oxdclient.SetupClientParams{
+	p := oxdclient.SetupClientParams{
 		SiteParams: oxdclient.SiteParams{
 			OPHost:                   s.OPHost,
 			AuthorizationRedirectURI: s.AuthorizationRedirectURI,
@@ -195,7 +195,9 @@ func (a *app) setupClient(ctx context.Context, s *Settings) (*Settings, error) {
 			ClientBackchannelLogoutURI: originOf(s.AuthorizationRedirectURI) + "/logout/backchannel",
 		},
 		SetupClientName: s.ClientName + " (setup)",
-	})
+	}
+	a.d.opts.Clients.apply(&p)
+	r, err := a.d.client.SetupClient(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +218,7 @@ func (a *app) setupClient(ctx context.Context, s *Settings) (*Settings, error) {
 		ClientRegistrationClientURI:   r.ClientRegistrationClientURI,
 		ClientIDIssuedAt:              r.ClientIDIssuedAt,
 		ClientSecretExpiresAt:         r.ClientSecretExpiresAt,
+		ClientAuthenticationMethod:    a.d.opts.Clients.protectionMethod(r.ClientID),
 		Command:                       oxdclient.CmdSetupClient,
 	}
 	return out, nil

@@ -378,6 +378,45 @@ func TestParseOptions(t *testing.T) {
 	}
 }
 
+// TestParseClientOptions: the pre-registered client flags; secrets come
+// from the environment only, and every inconsistency is refused with a
+// message naming the flag or variable, never the secret.
+func TestParseClientOptions(t *testing.T) {
+	const secret = "demo-secret-0123456789abcdefghijklmnop"
+	for _, tc := range []struct {
+		args              []string
+		secret, setupSecr string
+		want              string // "" = accepted
+	}{
+		{[]string{"-client-id", "app"}, secret, "", ""},
+		{[]string{"-client-id", "app", "-client-auth-method", "private_key_jwt"}, "", "", ""},
+		{[]string{"-client-id", "app", "-client-auth-method", "none", "-setup-client-id", "p"}, "", secret, ""},
+		{[]string{"-client-auth-method", "private_key_jwt"}, "", "", ""},
+		{[]string{"-client-id", "app"}, "", "", "OXD_DEMO_CLIENT_SECRET"},
+		{[]string{"-client-id", "app", "-client-auth-method", "client_secret_jwt"}, "", "", "OXD_DEMO_CLIENT_SECRET"},
+		{[]string{"-client-id", "app", "-client-auth-method", "none"}, secret, "", "unset OXD_DEMO_CLIENT_SECRET"},
+		{[]string{"-client-id", "app", "-client-auth-method", "tls_client_auth"}, secret, "", "-client-auth-method"},
+		{nil, secret, "", "-client-id is not"},
+		{[]string{"-client-id", "app", "-setup-client-id", "p"}, secret, "", "OXD_DEMO_SETUP_CLIENT_SECRET"},
+		{[]string{"-setup-client-id", "p"}, "", secret, "needs -client-id"},
+		{[]string{"-client-id", "app", "-setup-client-auth-method", "client_secret_post"}, secret, "", "need -setup-client-id"},
+	} {
+		t.Setenv(envClientSecret, tc.secret)
+		t.Setenv(envSetupClientSecret, tc.setupSecr)
+		o, err := parseOptions(tc.args, io.Discard)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: %v, want an error naming %q", tc.args, err, tc.want)
+		case err != nil && strings.Contains(err.Error(), secret):
+			t.Errorf("%q: the error quotes the secret", tc.args)
+		case err == nil && o.Clients.ClientSecret.Reveal() != tc.secret:
+			t.Errorf("%q: the secret was not read from the environment", tc.args)
+		}
+	}
+}
+
 func TestParseUMAChallenge(t *testing.T) {
 	ticket, as, err := parseUMAChallenge(`UMA realm="oxd-demo", as_uri="http://127.0.0.1:1", ticket="t-1"`)
 	if err != nil || ticket != "t-1" || as != "http://127.0.0.1:1" {

@@ -22,6 +22,15 @@
 //	-settings file       the settings file [OXD_DEMO_SETTINGS]
 //	-tls-cert, -tls-key  serve with this certificate instead of a self-signed one [OXD_DEMO_TLS_CERT, OXD_DEMO_TLS_KEY]
 //	-dev-op-addr         where the development OP listens [OXD_DEMO_DEV_OP_ADDR] (127.0.0.1:0)
+//	-client-id id        a client pre-registered at the OP instead of a dynamic registration [OXD_DEMO_CLIENT_ID];
+//	                     its secret, if its method uses one, only from OXD_DEMO_CLIENT_SECRET
+//	-client-auth-method  its token_endpoint_auth_method: client_secret_basic (default), client_secret_post,
+//	                     client_secret_jwt, private_key_jwt or none [OXD_DEMO_CLIENT_AUTH_METHOD]
+//	-setup-client-id id  a pre-registered protection (setup) client [OXD_DEMO_SETUP_CLIENT_ID]; its secret
+//	                     only from OXD_DEMO_SETUP_CLIENT_SECRET; without it, -client-id plays both roles
+//	                     at an OP without a registration endpoint
+//	-setup-client-auth-method  the protection client's method (client_secret_basic by default)
+//	                     [OXD_DEMO_SETUP_CLIENT_AUTH_METHOD]
 //	-v                   log oxd commands and requests (never secrets) [OXD_DEMO_VERBOSE]
 package main
 
@@ -61,6 +70,7 @@ type options struct {
 	TLSKey       string
 	DevOPAddr    string
 	Verbose      bool
+	Clients      clientOptions
 }
 
 // parseOptions reads flags from args, with defaults from the environment.
@@ -85,6 +95,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.TLSKey, "tls-key", env("OXD_DEMO_TLS_KEY", ""), "PEM private key `file` for -tls-cert")
 	fs.StringVar(&o.DevOPAddr, "dev-op-addr", env("OXD_DEMO_DEV_OP_ADDR", "127.0.0.1:0"), "`host:port` of the development OP (plain HTTP; loopback only)")
 	fs.BoolVar(&o.Verbose, "v", verbose, "log oxd commands and requests (never secrets)")
+	fs.StringVar(&o.Clients.ClientID, "client-id", env("OXD_DEMO_CLIENT_ID", ""), "`id` of a client pre-registered at the OP (no dynamic registration); its secret only from "+envClientSecret)
+	fs.StringVar(&o.Clients.ClientAuthMethod, "client-auth-method", env("OXD_DEMO_CLIENT_AUTH_METHOD", ""), "token_endpoint_auth_`method` of the client: client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
+	fs.StringVar(&o.Clients.SetupClientID, "setup-client-id", env("OXD_DEMO_SETUP_CLIENT_ID", ""), "`id` of a pre-registered protection (setup) client; its secret only from "+envSetupClientSecret)
+	fs.StringVar(&o.Clients.SetupClientAuthMethod, "setup-client-auth-method", env("OXD_DEMO_SETUP_CLIENT_AUTH_METHOD", ""), "token_endpoint_auth_`method` of the protection client (client_secret_basic by default)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: demo [flags]\n\nThe oxd for Go demo application. With no flags it runs the development OP and the\noxd engine in process and serves https://127.0.0.1:5053.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -108,6 +122,10 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 		if err := checkURL(o.OP); err != nil {
 			return nil, fmt.Errorf("-op %w", err)
 		}
+	}
+	o.Clients.readSecrets()
+	if err := o.Clients.check(); err != nil {
+		return nil, err
 	}
 	if o.SettingsPath == "" {
 		o.SettingsPath = defaultSettingsPath()

@@ -132,11 +132,8 @@ func (k *keySet) jwksURI(ctx context.Context) (string, error) {
 	if u != "" {
 		return u, nil
 	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
-	if err := k.getJSON(ctx, strings.TrimSuffix(k.issuer, "/")+"/.well-known/openid-configuration", &doc); err != nil {
+	doc, err := fetchDiscovery(ctx, k.client, strings.TrimSuffix(k.issuer, "/"))
+	if err != nil {
 		return "", err
 	}
 	if doc.Issuer != k.issuer {
@@ -155,6 +152,70 @@ func (k *keySet) jwksURI(ctx context.Context) (string, error) {
 	k.jwksURL = doc.JWKSURI
 	k.mu.Unlock()
 	return doc.JWKSURI, nil
+}
+
+// discoveryDoc is the part of the OP's discovery document used here.
+type discoveryDoc struct {
+	Issuer  string `json:"issuer"`
+	JWKSURI string `json:"jwks_uri"`
+}
+
+// fetchDiscovery reads base + "/.well-known/openid-configuration".
+func fetchDiscovery(ctx context.Context, client *http.Client, base string) (discoveryDoc, error) {
+	var doc discoveryDoc
+	k := keySet{client: client}
+	err := k.getJSON(ctx, base+"/.well-known/openid-configuration", &doc)
+	return doc, err
+}
+
+// DiscoverIssuer returns the issuer identifier of a site's OP, exactly as
+// the OP's discovery document states it: the value an ID token's and a
+// logout token's iss must equal (OpenID Connect Core §3.1.3.7,
+// Back-Channel Logout §2.6). opHost and discoveryPath are the site's
+// op_host and op_discovery_path at oxd; the document is read from
+// op_host (https:// assumed without a scheme, trailing slashes dropped)
+// joined with op_discovery_path, + "/.well-known/openid-configuration",
+// the URL oxd reads it from. The document's issuer must name that URL up
+// to trailing slashes, the only difference oxd allows between op_host and
+// the issuer (any other, such as another case of the host, an explicit
+// default port or another path, is refused: the site could not sign in
+// either). client nil uses a client with a 10 s timeout. Plain http is
+// allowed only to a loopback host.
+func DiscoverIssuer(ctx context.Context, client *http.Client, opHost, discoveryPath string) (string, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	base := siteIssuerBase(opHost, discoveryPath)
+	if err := checkHTTPURL(base); err != nil {
+		return "", fmt.Errorf("%w: op_host: %w", ErrKeysUnavailable, err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	doc, err := fetchDiscovery(dctx, client, base)
+	if err != nil {
+		return "", err
+	}
+	if doc.Issuer == "" || strings.TrimRight(doc.Issuer, "/") != base {
+		return "", fmt.Errorf("%w: the discovery document at op_host names another issuer", ErrKeysUnavailable)
+	}
+	if err := checkHTTPURL(doc.Issuer); err != nil {
+		return "", fmt.Errorf("%w: discovery: issuer: %w", ErrKeysUnavailable, err)
+	}
+	return doc.Issuer, nil
+}
+
+// siteIssuerBase is the issuer URL oxd derives from op_host and
+// op_discovery_path, without trailing slash.
+func siteIssuerBase(opHost, discoveryPath string) string {
+	h := strings.TrimSpace(opHost)
+	if !strings.Contains(h, "://") {
+		h = "https://" + h
+	}
+	h = strings.TrimRight(h, "/")
+	if p := strings.Trim(strings.TrimSpace(discoveryPath), "/"); p != "" {
+		h += "/" + p
+	}
+	return h
 }
 
 func (k *keySet) getJSON(ctx context.Context, u string, v any) error {

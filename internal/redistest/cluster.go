@@ -69,13 +69,13 @@ func StartClusterWith(t testing.TB, o ClusterOptions) *Cluster {
 	if err != nil {
 		t.Fatalf("redistest: %v", err)
 	}
-	if !p.wait(StartTimeout) {
-		_ = p.stop(true)
-		t.Fatalf("redistest: redis-cli --cluster create did not finish in %v: %s", StartTimeout, lastLines(p.output(), 10))
+	if !p.Wait(StartTimeout) {
+		_ = p.Kill(stopTimeout)
+		t.Fatalf("redistest: redis-cli --cluster create did not finish in %v: %s", StartTimeout, lastLines(p.Output(), 10))
 	}
-	_ = p.stop(true) // reaps the output reader
-	if p.waitErr != nil {
-		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", p.waitErr, lastLines(p.output(), 10))
+	_ = p.Kill(stopTimeout) // reaps the output reader
+	if p.Err() != nil {
+		t.Fatalf("redistest: redis-cli --cluster create: %v: %s", p.Err(), lastLines(p.Output(), 10))
 	}
 	c.WaitOK(t)
 	return c

@@ -39,6 +39,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd/internal/ciutil"
+	"github.com/oxdgo/oxd/internal/proctest"
 )
 
 // StartTimeout bounds how long a redis-server may take to answer PING after
@@ -69,7 +70,7 @@ type Server struct {
 	dir     string
 
 	mu sync.Mutex
-	p  *proc
+	p  *proctest.Proc
 }
 
 // Start starts a redis-server with default Options (nothing persisted) and
@@ -151,8 +152,8 @@ func startServer(t testing.TB, bin string, persist bool, nodeTimeout time.Durati
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.p != nil && s.p.alive() {
-		return fmt.Errorf("redistest: %s is running (pid %d)", s.name, s.p.pid)
+	if s.p != nil && s.p.Alive() {
+		return fmt.Errorf("redistest: %s is running (pid %d)", s.name, s.p.PID())
 	}
 	p, err := startProc(s.name, s.bin, s.args)
 	if err != nil {
@@ -160,7 +161,7 @@ func (s *Server) start() error {
 	}
 	s.p = p
 	if err := waitPong(p, s.addr, StartTimeout); err != nil {
-		_ = p.stop(true)
+		_ = p.Kill(stopTimeout)
 		return err
 	}
 	return nil
@@ -168,7 +169,7 @@ func (s *Server) start() error {
 
 // waitPong waits until addr answers PING with PONG (not LOADING, not an
 // error) or the process exits.
-func waitPong(p *proc, addr string, timeout time.Duration) error {
+func waitPong(p *proctest.Proc, addr string, timeout time.Duration) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
 		ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 1, Protocol: 2})
 	defer c.Close()
@@ -180,8 +181,8 @@ func waitPong(p *proc, addr string, timeout time.Duration) error {
 		if err == nil {
 			return nil
 		}
-		if !p.alive() {
-			return fmt.Errorf("redistest: %s exited (%v): %s", p.name, p.waitErr, lastLines(p.output(), 5))
+		if !p.Alive() {
+			return fmt.Errorf("redistest: %s exited (%v): %s", p.Name(), p.Err(), lastLines(p.Output(), 5))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("redistest: no PONG from %s after %v: %w", addr, timeout, err)
@@ -204,21 +205,21 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.p.pid
+	return s.p.PID()
 }
 
 // Running reports whether the current redis-server process has not exited.
 func (s *Server) Running() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.p.alive()
+	return s.p.Alive()
 }
 
 // Output is the last lines the server printed (its log).
 func (s *Server) Output() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.p.output()
+	return s.p.Output()
 }
 
 // Stop shuts the server down gracefully (SIGTERM to its process group;
@@ -228,7 +229,7 @@ func (s *Server) Stop() error {
 	s.mu.Lock()
 	p := s.p
 	s.mu.Unlock()
-	return p.stop(false)
+	return p.Stop(stopTimeout)
 }
 
 // Kill kills the server at once (SIGKILL to its process group, as a crash or
@@ -238,7 +239,7 @@ func (s *Server) Kill() error {
 	s.mu.Lock()
 	p := s.p
 	s.mu.Unlock()
-	return p.stop(true)
+	return p.Kill(stopTimeout)
 }
 
 // Restart starts the server again on the same port, with the same data

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,19 +27,22 @@ import (
 //
 // The client is a go-redis UniversalClient: a single node, Sentinel or a
 // Cluster. Keys (all under the prefix): "site:<oxd_id>" (the site as
-// JSON), "sites" (a set of oxd_ids), "{v}v:<key>" (one-time values).
+// JSON), "sites" (a set of oxd_ids), "{v}v:<key>" (one-time values, with
+// Redis expiry), "{v}vidx:<group>" (a group's values by expiry),
+// "{v}vgroups" (the groups by size) and "{v}vtotal" (their total).
 // Sites hold client secrets and registration access tokens in plain form:
 // restrict access to the Redis database (ACLs, TLS, private network).
 //
 // Pending values are bounded as in every store
 // (oxdserver.DefaultMaxValues, oxdserver.DefaultMaxValuesPerGroup, or
-// MaxValues and MaxValuesPerGroup when set): each is indexed in sorted sets
-// by expiry ("{v}vidx" and "{v}vidx:<group>"), and the earliest to expire
-// (the oldest, for one kind of value) is evicted, by one script over the
-// value and both indexes. On a Cluster these keys share the hash tag
-// "{v}", so they live in one slot (one primary holds the pending values:
-// at most DefaultMaxValues of about 500 bytes, some 50 MB); the prefix
-// should contain no braces, which would change the tag.
+// MaxValues and MaxValuesPerGroup when set), with the same eviction: a
+// group's earliest-expiring value over its bound, the earliest of the
+// largest group over the store's, by one script over the value and the
+// indexes; TakeValue is one script too. On a Cluster these keys share the
+// hash tag "{v}", so they live in one slot (one primary holds the pending
+// values: about 450 bytes per pending login, at most some 45 MB at the
+// default bounds); the prefix should contain no braces, which would change
+// the tag.
 type Store struct {
 	// MaxValues and MaxValuesPerGroup bound the pending one-time values
 	// (see oxdserver.MemoryStore); set them before first use.
@@ -76,10 +80,11 @@ func (r *Store) indexKey() string         { return r.prefix + "sites" }
 
 // The keys of one-time values and their indexes share the hash tag {v}:
 // the eviction script touches all three (and evicted values) at once.
-func (r *Store) valueBase() string            { return r.prefix + "{v}v:" }
-func (r *Store) valueKey(k string) string     { return r.valueBase() + k }
-func (r *Store) valueIndex() string           { return r.prefix + "{v}vidx" }
-func (r *Store) groupIndex(key string) string { return r.prefix + "{v}vidx:" + valueGroup(key) }
+func (r *Store) valueBase() string        { return r.prefix + "{v}v:" }
+func (r *Store) valueKey(k string) string { return r.valueBase() + k }
+func (r *Store) groupIndexBase() string   { return r.prefix + "{v}vidx:" }
+func (r *Store) groupsKey() string        { return r.prefix + "{v}vgroups" }
+func (r *Store) totalKey() string         { return r.prefix + "{v}vtotal" }
 
 // GetSite implements oxdserver.Store.
 func (r *Store) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, error) {
@@ -201,66 +206,122 @@ func (r *Store) PutValue(ctx context.Context, key string, value []byte, ttl time
 		return errors.New("oxdserver: value without a time to live")
 	}
 	now := time.Now().UnixMilli()
-	exp := now + ttl.Milliseconds()
-	keys := []string{r.valueKey(key), r.valueIndex(), r.groupIndex(key)}
-	args := []any{value, ttl.Milliseconds(), exp, now, r.valueBase(),
-		limitOr(r.MaxValues, oxdserver.DefaultMaxValues), limitOr(r.MaxValuesPerGroup, oxdserver.DefaultMaxValuesPerGroup), key}
+	keys, args := r.scriptArgs(key)
+	keys = append(keys, r.prefix+"{v}vidx") // the index of all values of earlier versions, dropped
+	args = append(args, value, ttl.Milliseconds(), now+ttl.Milliseconds(), now,
+		limitOr(r.MaxValues, oxdserver.DefaultMaxValues), limitOr(r.MaxValuesPerGroup, oxdserver.DefaultMaxValuesPerGroup))
 	if err := redisPutValue.Run(ctx, r.c, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("oxdserver: redis put value: %w", err)
 	}
 	return nil
 }
 
-// redisPutValue stores the value, indexes it by expiry in the store's and
-// its group's sorted sets, drops expired index entries, and evicts the
-// earliest-expiring values over the bounds. KEYS: value key, store index,
-// group index. ARGV: value, ttl ms, expiry ms, now ms, value key prefix,
-// max values, max per group, member (the key without prefix).
-var redisPutValue = redis.NewScript(`
-local member = ARGV[8]
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])
-local function evict(idx, max)
-  while redis.call('ZCARD', idx) >= max do
-    local m = redis.call('ZPOPMIN', idx)
-    if #m == 0 then break end
-    redis.call('DEL', ARGV[5] .. m[1])
-    redis.call('ZREM', KEYS[2], m[1])
-  end
-end
-redis.call('ZREM', KEYS[2], member)
-redis.call('ZREM', KEYS[3], member)
-evict(KEYS[3], tonumber(ARGV[7]))
-evict(KEYS[2], tonumber(ARGV[6]))
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], member)
-redis.call('ZADD', KEYS[3], ARGV[3], member)
-redis.call('PEXPIRE', KEYS[3], ARGV[2])
-return 1
-`)
-
-// TakeValue implements oxdserver.Store with GETDEL.
+// TakeValue implements oxdserver.Store: the value is read, deleted and
+// unindexed by one script, atomic across replicas.
 func (r *Store) TakeValue(ctx context.Context, key string) ([]byte, error) {
-	// One round trip: the value and its two index entries share the hash
-	// tag {v}, so the pipeline goes to one node even on a Cluster.
-	// Unindexing is best effort (stale index entries are dropped when
-	// evicted or expired).
-	var get *redis.StringCmd
-	_, _ = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.GetDel(ctx, r.valueKey(key))
-		p.ZRem(ctx, r.valueIndex(), key)
-		p.ZRem(ctx, r.groupIndex(key), key)
-		return nil
-	})
-	b, err := get.Bytes()
+	keys, args := r.scriptArgs(key)
+	b, err := redisTakeValue.Run(ctx, r.c, keys, args...).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, oxdserver.ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oxdserver: redis take value: %w", err)
 	}
-	return b, nil
+	return []byte(b), nil
 }
+
+// scriptArgs are the keys and first arguments of both scripts for the
+// one-time value key: KEYS value key, groups, total, group index; ARGV
+// value key prefix, group index prefix, group, member. A key's group is
+// its part before the first '/' and its member in the group's index the
+// part after it; a key without '/' is a member of its own in the group
+// "/" (which no key before a '/' can be).
+func (r *Store) scriptArgs(key string) (keys []string, args []any) {
+	group, member := "/", key
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		group, member = key[:i], key[i+1:]
+	}
+	return []string{r.valueKey(key), r.groupsKey(), r.totalKey(), r.groupIndexBase() + group},
+		[]any{r.valueBase(), r.groupIndexBase(), group, member}
+}
+
+// luaIndex is the bookkeeping both scripts share. KEYS[2] holds the groups
+// (member: a group, score: how many entries its index holds), KEYS[3] the
+// total of those counts; a group's index is ARGV[2] .. group (member: the
+// key after the group's '/', score: expiry ms); a value's key is ARGV[1] ..
+// its key.
+const luaIndex = `
+local function keyOf(g, m) if g == '/' then return m end return g .. '/' .. m end
+local function count(g)
+  local n = redis.call('ZCARD', ARGV[2] .. g)
+  local old = tonumber(redis.call('ZSCORE', KEYS[2], g) or 0)
+  if n == 0 then redis.call('ZREM', KEYS[2], g) else redis.call('ZADD', KEYS[2], n, g) end
+  if n ~= old and redis.call('INCRBY', KEYS[3], n - old) <= 0 then redis.call('DEL', KEYS[3]) end
+end
+local function evictFirst(g)
+  local first = redis.call('ZPOPMIN', ARGV[2] .. g)
+  if #first == 0 then return false end
+  redis.call('DEL', ARGV[1] .. keyOf(g, first[1]))
+  return true
+end
+`
+
+// redisPutValue stores the value (with Redis expiry) and indexes it by
+// expiry in its group's sorted set, after dropping the group's expired
+// entries and evicting over the bounds: the group's earliest-expiring
+// values over its bound, then, over the store's bound, the
+// earliest-expiring value of the largest group (of equally large groups,
+// the one whose earliest value expires first), as the memory store does.
+// A group's expired entries are dropped when the group is written or
+// considered for eviction; until then they count towards the bounds, so
+// the bounds hold whatever the clock does. KEYS[5] is the index of all
+// values that earlier versions kept (without expiry), removed. ARGV after
+// scriptArgs': value, ttl ms, expiry ms, now ms, max values, max per group.
+var redisPutValue = redis.NewScript(luaIndex + `
+local g, m, now = ARGV[3], ARGV[4], ARGV[8]
+local maxAll, maxGroup = tonumber(ARGV[9]), tonumber(ARGV[10])
+redis.call('UNLINK', KEYS[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZREM', KEYS[4], m)
+while redis.call('ZCARD', KEYS[4]) >= maxGroup do
+  if not evictFirst(g) then break end
+end
+count(g)
+local guard = 0
+while tonumber(redis.call('GET', KEYS[3]) or 0) >= maxAll and guard < 1000 do
+  guard = guard + 1
+  local top = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if #top == 0 then
+    redis.call('DEL', KEYS[3])
+    break
+  end
+  local best, victim
+  for _, vg in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], top[2], top[2], 'LIMIT', 0, 256)) do
+    redis.call('ZREMRANGEBYSCORE', ARGV[2] .. vg, '-inf', now)
+    local first = redis.call('ZRANGE', ARGV[2] .. vg, 0, 0, 'WITHSCORES')
+    if #first > 0 and (best == nil or tonumber(first[2]) < best) then best, victim = tonumber(first[2]), vg end
+    count(vg)
+  end
+  if victim ~= nil then
+    evictFirst(victim)
+    count(victim)
+  end
+end
+redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[7], m)
+count(g)
+return 1
+`)
+
+// redisTakeValue returns and deletes the value (nil when missing or
+// expired) and unindexes it.
+var redisTakeValue = redis.NewScript(luaIndex + `
+local v = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[4], ARGV[4])
+count(ARGV[3])
+return v
+`)
 
 // Close implements oxdserver.Store. It does not close the Redis client.
 func (r *Store) Close() error {
@@ -268,15 +329,6 @@ func (r *Store) Close() error {
 	r.decoded = nil
 	r.mu.Unlock()
 	return nil
-}
-
-// valueGroup is the group of a one-time value's key: its kind and site,
-// the key up to its first '/' (as oxdserver groups them).
-func valueGroup(key string) string {
-	if i := strings.IndexByte(key, '/'); i >= 0 {
-		return key[:i]
-	}
-	return ""
 }
 
 func limitOr(n, def int) int {
@@ -287,3 +339,45 @@ func limitOr(n, def int) int {
 }
 
 var _ oxdserver.Store = (*Store)(nil)
+
+// CountSites implements oxdserver.StoreCounter (SCARD of the site index).
+func (r *Store) CountSites(ctx context.Context) (int64, error) {
+	n, err := r.c.SCard(ctx, r.indexKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count sites: %w", err)
+	}
+	return n, nil
+}
+
+// CountValues implements oxdserver.StoreCounter: the pending values not yet
+// expired, counted in each group's expiry index by one script. With more
+// than maxCountedGroups groups it answers the stored total instead, which
+// may include expired values until their group is next written.
+func (r *Store) CountValues(ctx context.Context) (int64, error) {
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	n, err := redisCountValues.Run(ctx, r.c, []string{r.groupsKey(), r.totalKey()},
+		r.groupIndexBase(), now, maxCountedGroups).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("oxdserver: redis count values: %w", err)
+	}
+	return n, nil
+}
+
+// maxCountedGroups bounds the groups CountValues counts one by one (a
+// group is one kind of value of one site).
+const maxCountedGroups = 1024
+
+// redisCountValues: KEYS groups, total; ARGV group index prefix, now ms,
+// most groups to count.
+var redisCountValues = redis.NewScript(`
+local max = tonumber(ARGV[3])
+local groups = redis.call('ZRANGE', KEYS[1], 0, max)
+if #groups > max then return tonumber(redis.call('GET', KEYS[2]) or 0) end
+local n = 0
+for _, g in ipairs(groups) do
+  n = n + redis.call('ZCOUNT', ARGV[1] .. g, '(' .. ARGV[2], '+inf')
+end
+return n
+`)
+
+var _ oxdserver.StoreCounter = (*Store)(nil)

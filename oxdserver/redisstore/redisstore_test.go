@@ -33,6 +33,18 @@ func TestRedisStorePendingBounds(t *testing.T) {
 	storetest.PendingBounds(t, r)
 }
 
+// TestRedisStoreFloodEvictsTheFloodersOwn: at the global bound the Redis
+// store, like the memory and file stores, evicts the oldest value of the
+// largest group, on a single node and on a Cluster.
+func TestRedisStoreFloodEvictsTheFloodersOwn(t *testing.T) {
+	r := redisstore.New(startRedis(t), fmt.Sprintf("flood%d:", time.Now().UnixNano()))
+	r.MaxValues, r.MaxValuesPerGroup = 30, 10
+	storetest.FloodEvictsFloodersOwn(t, r)
+	rc := redisstore.New(redistest.StartCluster(t).Client(t), fmt.Sprintf("flood%d:", time.Now().UnixNano()))
+	rc.MaxValues, rc.MaxValuesPerGroup = 30, 10
+	storetest.FloodEvictsFloodersOwn(t, rc)
+}
+
 // TestRedisStorePendingBoundsCluster: the bounding script uses several keys
 // at once; they share a hash tag, so it runs on a 3-primary Cluster.
 func TestRedisStorePendingBoundsCluster(t *testing.T) {

@@ -588,6 +588,35 @@ func TestRefreshTokenRotation(t *testing.T) {
 	assert.Nil(t, tok["refresh_token"])
 }
 
+// TestRefreshedIDTokenKeepsSID: the ID token of every refresh names the OP
+// session of the login (the sid the RP indexed its session by), with the
+// login's sub and auth_time, through rotation after rotation.
+func TestRefreshedIDTokenKeepsSID(t *testing.T) {
+	op := newTestOP(t, OPConfig{})
+	c := register(t, op, defaultMeta())
+	tok := codeFlow(t, op, c, "openid profile")
+	first, _ := verifyIDToken(t, op, tok["id_token"].(string))
+	sid, _ := first["sid"].(string)
+	require.NotEmpty(t, sid, "the login's ID token has a sid")
+	rt := tok["refresh_token"].(string)
+	for i := range 3 {
+		res, r := token(t, op, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+		require.Equal(t, http.StatusOK, res.StatusCode, r)
+		claims, _ := verifyIDToken(t, op, r["id_token"].(string))
+		assert.Equal(t, sid, claims["sid"], "refresh %d: sid", i+1)
+		assert.Equal(t, first["sub"], claims["sub"], "refresh %d: sub", i+1)
+		assert.Equal(t, first["auth_time"], claims["auth_time"], "refresh %d: auth_time", i+1)
+		rt = r["refresh_token"].(string)
+	}
+	// Another login (another OP session) has another sid, kept as well.
+	other := codeFlow(t, op, c, "openid")
+	oc, _ := verifyIDToken(t, op, other["id_token"].(string))
+	res, r := token(t, op, c, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {other["refresh_token"].(string)}})
+	require.Equal(t, http.StatusOK, res.StatusCode, r)
+	rc, _ := verifyIDToken(t, op, r["id_token"].(string))
+	assert.Equal(t, oc["sid"], rc["sid"])
+}
+
 func TestClientCredentialsScopes(t *testing.T) {
 	op := newTestOP(t, OPConfig{})
 	meta := defaultMeta()

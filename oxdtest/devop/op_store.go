@@ -68,6 +68,7 @@ type tokenRec struct {
 	issued   time.Time
 	expires  time.Time
 	grantID  string // tokens from one code share it (code replay, refresh reuse)
+	sid      string // refresh tokens: the OP session of the login, for the ID tokens of refreshes
 	used     bool   // refresh token already rotated
 	perms    []permission
 	claims   map[string]string // PCT: claims gathered for the client

@@ -67,6 +67,7 @@ func (op *OP) issueLocked(g tokenGrant, now time.Time) (access, refresh string) 
 		refresh = op.newTokenLocked(&tokenRec{
 			kind: kindRefresh, clientID: g.client.id, subject: g.subject, scopes: rts,
 			authTime: g.authTime, issued: now, expires: now.Add(op.cfg.RefreshTokenTTL), grantID: g.grantID,
+			sid: g.sid,
 		})
 	}
 	return access, refresh
@@ -221,6 +222,10 @@ func (op *OP) grantRefresh(w http.ResponseWriter, c *clientRec, form url.Values)
 	g := tokenGrant{
 		client: c, subject: rec.subject, scopes: scopes, rtScopes: rec.scopes,
 		authTime: rec.authTime, grantID: rec.grantID, refresh: true,
+		// The refreshed ID token names the OP session of the login (OIDC
+		// Core §12.2: same iss, sub, auth_time; Back-Channel Logout §2.1:
+		// the sid the RP indexed its session by).
+		sid: rec.sid,
 	}
 	access, refresh := op.issueLocked(g, now)
 	op.mu.Unlock()

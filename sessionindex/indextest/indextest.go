@@ -1,7 +1,7 @@
 // Package indextest is the contract every oxd.SessionIndex implementation
 // passes: lookups, replacement, removal, expiry, the per-subject cap with
-// eviction, the replay cache, and their behaviour under concurrency and
-// across instances that share one backend.
+// eviction, the replay cache, the ended-session marks, and their behaviour
+// under concurrency and across instances that share one backend.
 //
 // It imports testing and is meant for tests only:
 //
@@ -67,6 +67,8 @@ func Run(t *testing.T, f Factory) {
 	t.Run("JTISingleUse", func(t *testing.T) { testJTI(t, f(t, 8)) })
 	t.Run("JTIConcurrentExactlyOneFresh", func(t *testing.T) { testJTIConcurrent(t, f(t, 8)) })
 	t.Run("JTIExpires", func(t *testing.T) { testJTIExpiry(t, f(t, 8)) })
+	t.Run("EndedMarks", func(t *testing.T) { testEnded(t, f(t, 8)) })
+	t.Run("EndedMarksExpire", func(t *testing.T) { testEndedExpiry(t, f(t, 8)) })
 	if probe := f(t, 8); probe.Peer != nil {
 		t.Run("PeerSharesEntriesAndMarks", func(t *testing.T) { testPeer(t, probe) })
 	} else {
@@ -499,5 +501,84 @@ func testPeer(t *testing.T, s Subject) {
 	}
 	if ok, err := s.Peer.MarkJTI(ctx, iss, "jti-p", time.Minute); err != nil || ok {
 		t.Fatalf("peer MarkJTI of a replayed jti = %v, %v; want not fresh", ok, err)
+	}
+}
+
+func testEnded(t *testing.T, s Subject) {
+	ctx := context.Background()
+	idx := s.Index
+	ended := func(ix oxd.SessionIndex, key string) bool {
+		t.Helper()
+		ok, err := ix.Ended(ctx, key)
+		if err != nil {
+			t.Fatalf("Ended(%q): %v", key, err)
+		}
+		return ok
+	}
+	if ended(idx, "k1") {
+		t.Fatal("an unmarked key is ended")
+	}
+	if err := idx.MarkEnded(ctx, "k1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !ended(idx, "k1") || ended(idx, "k2") || ended(idx, "k1x") || ended(idx, "") {
+		t.Fatal("Ended does not report exactly the marked key")
+	}
+	if s.Peer != nil && !ended(s.Peer, "k1") {
+		t.Fatal("the peer does not see the mark")
+	}
+	// A mark until a time already past records nothing.
+	if err := idx.MarkEnded(ctx, "k-past", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if ended(idx, "k-past") {
+		t.Fatal("a mark until the past is reported")
+	}
+	// Invalid keys are refused.
+	for _, k := range []string{"", strings.Repeat("k", sessionindex.MaxTokenLen+1)} {
+		if err := idx.MarkEnded(ctx, k, time.Now().Add(time.Hour)); !errors.Is(err, sessionindex.ErrInvalidEntry) {
+			t.Fatalf("MarkEnded(%d bytes) = %v; want ErrInvalidEntry", len(k), err)
+		}
+	}
+	// Removing the session's entry does not remove its mark.
+	mustAdd(t, idx, entry("k3", "alice", "sid-3", time.Hour))
+	if err := idx.MarkEnded(ctx, "k3", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Remove(ctx, "k3"); err != nil {
+		t.Fatal(err)
+	}
+	if !ended(idx, "k3") {
+		t.Fatal("Remove dropped the ended mark")
+	}
+}
+
+func testEndedExpiry(t *testing.T, s Subject) {
+	ctx := context.Background()
+	idx := s.Index
+	if err := idx.MarkEnded(ctx, "e1", time.Now().Add(400*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	// A later mark extends; an earlier one does not shorten.
+	if err := idx.MarkEnded(ctx, "e2", time.Now().Add(400*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.MarkEnded(ctx, "e2", time.Now().Add(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.MarkEnded(ctx, "e2", time.Now().Add(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if ok, err := idx.Ended(ctx, "e1"); err != nil || ok {
+		t.Fatalf("Ended after the mark expired = %v, %v", ok, err)
+	}
+	if ok, err := idx.Ended(ctx, "e2"); err != nil || !ok {
+		t.Fatalf("Ended of the extended mark = %v, %v; want still ended", ok, err)
+	}
+	if s.Stored != nil {
+		if !eventually(3*time.Second, func() bool { return s.Stored(t) == 0 }) {
+			t.Fatalf("%d records still stored after every mark expired", s.Stored(t))
+		}
 	}
 }

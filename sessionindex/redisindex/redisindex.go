@@ -17,6 +17,7 @@
 //	{P}:s:<sha256(iss,sub)>  sorted set: the subject's store keys, scored by expiry (ms)
 //	{P}:d:<sha256(iss,sid)>  sorted set: the OP session's store keys, scored by expiry
 //	P j:<sha256(iss,jti)>    string: a logout token's jti, SET NX PX
+//	P x:<sha256(store key)>  string: an ended session (MarkEnded), SET PXAT
 //
 // # Bounds
 //
@@ -25,7 +26,8 @@
 // sessions: an Add beyond it evicts, in the same script, the subject's
 // session that expires first (never the one being added), with its keys, and
 // returns its store key for the caller to end. One subject therefore holds at
-// most 2×MaxPerSubject+1 keys whatever the number of logins.
+// most 2×MaxPerSubject+1 keys whatever the number of logins. An ended
+// session leaves one mark key until it would have expired (MarkEnded).
 //
 // Store keys (scs tokens, or their hashes with HashTokenInStore) are held as
 // they are in the session store; protect the index as the session store
@@ -108,6 +110,10 @@ func (x *Index) subjectKey(iss, sub string) string {
 }
 func (x *Index) sidKey(iss, sid string) string { return x.tag + ":d:" + digest(iss, sid) }
 func (x *Index) jtiKey(iss, jti string) string { return x.prefix + "j:" + digest(iss, jti) }
+func (x *Index) endedKey(storeKey string) string {
+	sum := sha256.Sum256([]byte(storeKey))
+	return x.prefix + "x:" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -239,4 +245,41 @@ func (x *Index) MarkJTI(ctx context.Context, issuer, jti string, ttl time.Durati
 		return false, fmt.Errorf("redisindex: mark jti: %w", err)
 	}
 	return fresh, nil
+}
+
+// MarkEnded implements oxd.SessionIndex: one key that expires at until
+// (a later mark of the same store key extends it, never shortens it).
+func (x *Index) MarkEnded(ctx context.Context, storeKey string, until time.Time) error {
+	if storeKey == "" || len(storeKey) > sessionindex.MaxTokenLen {
+		return fmt.Errorf("%w: store key empty or longer than %d bytes", sessionindex.ErrInvalidEntry, sessionindex.MaxTokenLen)
+	}
+	if !until.After(time.Now()) {
+		return nil
+	}
+	if err := markEndedScript.Run(ctx, x.c, []string{x.endedKey(storeKey)}, ms(until), ms(time.Now())).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisindex: mark ended: %w", err)
+	}
+	return nil
+}
+
+// markEndedScript: KEYS = ended key; ARGV = expiry ms, now ms. Sets the
+// key to expire at ARGV[1] unless it already expires later.
+var markEndedScript = redis.NewScript(`
+local at = tonumber(ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and tonumber(ARGV[2]) + ttl > at then return 0 end
+redis.call('SET', KEYS[1], '1', 'PXAT', at)
+return 1
+`)
+
+// Ended implements oxd.SessionIndex with one EXISTS.
+func (x *Index) Ended(ctx context.Context, storeKey string) (bool, error) {
+	if storeKey == "" || len(storeKey) > sessionindex.MaxTokenLen {
+		return false, nil // never marked
+	}
+	n, err := x.c.Exists(ctx, x.endedKey(storeKey)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisindex: ended: %w", err)
+	}
+	return n > 0, nil
 }

@@ -26,6 +26,14 @@ type Routes struct {
 	// (GET): oxd.Auth.ClaimsCallbackHandler. Mount it only when browser
 	// mode is used.
 	ClaimsCallback string
+	// BackChannelLogout is the site's registered back-channel logout URI
+	// (POST from the OP, server to server):
+	// oxd.Auth.BackChannelLogoutHandler. Needs oxd.Config.SessionIndex.
+	BackChannelLogout string
+	// FrontChannelLogout is the site's registered front-channel logout URI
+	// (GET in the OP's iframe): oxd.Auth.FrontChannelLogoutHandler. Needs
+	// oxd.Config.SessionIndex.
+	FrontChannelLogout string
 }
 
 // DefaultRoutes are the paths of the oxd-node demo: /login, /callback and
@@ -38,9 +46,9 @@ type Route struct {
 	Handler http.Handler
 }
 
-// Handlers returns auth's login, callback, logout and claims-callback
-// handlers at the paths of routes, in that order, without the ones whose
-// path is empty. The handlers check the method themselves (405 with
+// Handlers returns auth's login, callback, logout, claims-callback,
+// back-channel logout and front-channel logout handlers at the paths of
+// routes, in that order, without the ones whose path is empty. The handlers check the method themselves (405 with
 // Allow), so adapters mount them for every method.
 func Handlers(auth *oxd.Auth, routes Routes) []Route {
 	var out []Route
@@ -52,6 +60,8 @@ func Handlers(auth *oxd.Auth, routes Routes) []Route {
 		{routes.Callback, auth.CallbackHandler},
 		{routes.Logout, auth.LogoutHandler},
 		{routes.ClaimsCallback, auth.ClaimsCallbackHandler},
+		{routes.BackChannelLogout, auth.BackChannelLogoutHandler},
+		{routes.FrontChannelLogout, auth.FrontChannelLogoutHandler},
 	} {
 		if r.path != "" {
 			out = append(out, Route{Path: r.path, Handler: r.h()})

@@ -2,6 +2,7 @@ package glue_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -56,6 +57,9 @@ func TestHandlers(t *testing.T) {
 	if p := paths(glue.Handlers(auth, glue.Routes{Logout: "/bye"})); !slices.Equal(p, []string{"/bye"}) {
 		t.Errorf("logout only: %q", p)
 	}
+	if p := paths(glue.Handlers(auth, glue.Routes{BackChannelLogout: "/bc", FrontChannelLogout: "/fc", Logout: "/out"})); !slices.Equal(p, []string{"/out", "/bc", "/fc"}) {
+		t.Errorf("logout channels: %q", p)
+	}
 	if p := paths(glue.Handlers(auth, glue.Routes{})); len(p) != 0 {
 		t.Errorf("no paths: %q", p)
 	}
@@ -108,5 +112,29 @@ func TestWithTemplate(t *testing.T) {
 	}
 	if glue.NoRoute == "" || strings.Contains(glue.NoRoute, "/") {
 		t.Errorf("NoRoute %q could be a declared template", glue.NoRoute)
+	}
+}
+
+// TestLogoutChannelHandlers: the back- and front-channel paths get those
+// handlers (without a session index both answer 501, never a redirect to
+// the OP as the login handlers would).
+func TestLogoutChannelHandlers(t *testing.T) {
+	var auth *oxd.Auth
+	adaptertest.New(t, func(a *oxd.Auth) http.Handler { auth = a; return http.NewServeMux() })
+	mux := http.NewServeMux()
+	for _, r := range glue.Handlers(auth, glue.Routes{BackChannelLogout: "/bc", FrontChannelLogout: "/fc"}) {
+		mux.Handle(r.Path, r.Handler)
+	}
+	for _, c := range []struct{ method, path, ctype string }{
+		{http.MethodPost, "/bc", "application/json"},
+		{http.MethodGet, "/fc", "text/plain"},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader("logout_token=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		mux.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotImplemented || !strings.HasPrefix(rec.Header().Get("Content-Type"), c.ctype) || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: %d %q %q; want 501 %s, no-store", c.method, c.path, rec.Code, rec.Header().Get("Content-Type"), rec.Header().Get("Cache-Control"), c.ctype)
+		}
 	}
 }

@@ -11,7 +11,8 @@
 //	debug listening on http://127.0.0.1:PORT
 //
 // and stops on SIGTERM. The debug listener (loopback only) serves
-// /debug/goroutines (the goroutine count) and /debug/vars (expvar).
+// /debug/goroutines (the goroutine count), /debug/liveheap (the live heap
+// after a collection that returns freed memory to the OS, bytes) and /debug/pprof/heap (a heap profile).
 //
 // With -upstream it serves only the plain handler (no login), the upstream
 // that oauth2-proxy guards in the peer benchmark.
@@ -26,9 +27,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -161,6 +164,16 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("GET /debug/goroutines", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%d\n", runtime.NumGoroutine())
 	})
+	// The live heap after a collection, in bytes: what the process holds,
+	// as opposed to its RSS (which keeps freed pages for a while: the
+	// collection returns them to the OS first).
+	mux.HandleFunc("GET /debug/liveheap", func(w http.ResponseWriter, r *http.Request) {
+		debug.FreeOSMemory()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, "%d\n", m.HeapAlloc)
+	})
+	mux.Handle("GET /debug/pprof/heap", pprof.Handler("heap"))
 	return mux
 }
 

@@ -90,6 +90,40 @@ func Contract(t *testing.T, s oxdserver.Store) {
 	require.ErrorIs(t, err, oxdserver.ErrNotFound)
 	_, err = s.TakeValue(ctx, "long")
 	require.NoError(t, err)
+
+	counts(ctx, t, s)
+}
+
+// counts checks the StoreCounter of s, when it has one, on a store that
+// holds one site and no pending value.
+func counts(ctx context.Context, t *testing.T, s oxdserver.Store) {
+	t.Helper()
+	sc, ok := s.(oxdserver.StoreCounter)
+	if !ok {
+		return
+	}
+	n, err := sc.CountSites(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), n)
+	require.NoError(t, s.PutValue(ctx, "state:c/1", []byte("v"), time.Minute))
+	require.NoError(t, s.PutValue(ctx, "nonce:c/1", []byte("v"), time.Minute))
+	require.NoError(t, s.PutValue(ctx, "state:c/2", []byte("v"), 50*time.Millisecond))
+	time.Sleep(200 * time.Millisecond)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n, "expired values are not counted")
+	_, err = s.TakeValue(ctx, "state:c/1")
+	require.NoError(t, err)
+	n, err = sc.CountValues(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "a taken value is not counted")
+	require.NoError(t, s.PutSite(ctx, &oxdserver.Site{OxdID: "counted", OPHost: "https://op.example", ClientID: "cc"}))
+	n, err = sc.CountSites(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), n)
 }
 
 // PendingBounds checks that s bounds pending one-time values per group
@@ -122,4 +156,33 @@ func PendingBounds(t *testing.T, s oxdserver.Store) {
 	}
 	assert.False(t, has("nonce:G0/0"), "the oldest value overall was kept")
 	assert.True(t, has("nonce:G3/9"))
+}
+
+// FloodEvictsFloodersOwn checks that at the store's global bound the
+// oldest value of the largest group is evicted, not the oldest of the
+// store: a tenant that floods several of its own sites with pending
+// logins evicts its own, and another tenant's few older pending logins
+// survive. s must have been configured with at most 30 values in total
+// and 10 per group.
+func FloodEvictsFloodersOwn(t *testing.T, s oxdserver.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for i := range 3 {
+		require.NoError(t, s.PutValue(ctx, fmt.Sprintf("state:victim/%d", i), []byte("v"), time.Minute))
+		time.Sleep(time.Millisecond) // distinct expiry times (Redis orders by them)
+	}
+	for site := range 6 { // the attacker's sites, 10 values each: 60 > 30
+		for i := range 10 {
+			require.NoError(t, s.PutValue(ctx, fmt.Sprintf("state:attacker%d/%d", site, i), []byte("v"), time.Minute))
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := range 3 {
+		_, err := s.TakeValue(ctx, fmt.Sprintf("state:victim/%d", i))
+		assert.NoError(t, err, "the attacker's flood evicted the victim's pending login %d", i)
+	}
+	_, err := s.TakeValue(ctx, "state:attacker5/9")
+	assert.NoError(t, err, "the newest value was evicted")
+	_, err = s.TakeValue(ctx, "state:attacker0/0")
+	assert.ErrorIs(t, err, oxdserver.ErrNotFound, "the flooder's oldest value was kept")
 }
