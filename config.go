@@ -236,8 +236,9 @@ type Config struct {
 	// the User in its encoding version 2. Everything is read either way.
 	// Set it while replicas of the previous release still share the
 	// session store, and unset it once all run this one. It applies to
-	// every Auth of the process (gob encodes a User without a context).
-	// Default false.
+	// every Auth of the process (gob encodes a User without a context):
+	// once one New had it set, every User of the process is written in
+	// version 2 until the process restarts. Default false.
 	GobSessions bool
 
 	// TracerProvider receives the middleware's spans: login start,

@@ -44,7 +44,12 @@ var errSessionEncoding = errors.New("oxd: malformed session encoding")
 // codec of its own (scs's default GobCodec is replaced: the codec reads
 // what it wrote).
 func installSessionCodec(sm *scs.SessionManager, writeGob bool) {
-	previousUserEncoding.Store(writeGob)
+	// Sticky: once one Auth of the process asks for the previous
+	// encoding, a later New without it does not switch it off under the
+	// first (version 2 is read by every release).
+	if writeGob {
+		previousUserEncoding.Store(true)
+	}
 	switch sm.Codec.(type) {
 	case nil, scs.GobCodec, sessionCodec:
 		sm.Codec = sessionCodec{writeGob: writeGob}

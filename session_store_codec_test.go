@@ -194,6 +194,15 @@ func TestNewInstallsSessionCodec(t *testing.T) {
 	if _, _, err := (scs.GobCodec{}).Decode(g); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { previousUserEncoding.Store(false) })
+	// Sticky for the process: a later New without GobSessions does not
+	// switch the previous encoding off under the Auth that asked for it.
+	sm = scs.New()
+	newAuth(sm, Config{})
+	if ub, _ := benchSessionUser(time.Now()).GobEncode(); ub[0] != userEncodingV2 {
+		t.Fatalf("a later New without GobSessions: User version %d", ub[0])
+	}
+	previousUserEncoding.Store(false) // the process restarted
 	sm = scs.New()
 	newAuth(sm, Config{})
 	if ub, _ := benchSessionUser(time.Now()).GobEncode(); ub[0] != userEncodingVersion {
