@@ -189,7 +189,7 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("development OP: listen on %s: %w", d.opts.DevOPAddr, err)
 	}
-	opCfg := devop.OPConfig{Logger: d.log}
+	opCfg := devop.OPConfig{Logger: d.log, AccessTokenTTL: d.opts.DevOPAccessTokenTTL}
 	if d.cert != nil {
 		// The OP's back-channel logout requests reach the demo over TLS
 		// with its development certificate.
