@@ -159,20 +159,7 @@ type oxdServerProc struct {
 // plain-http loopback OPs allowed (the demo's development OP).
 func startOxdServerBinary(t *testing.T) *oxdServerProc {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		harness.Required(t, "the go command is not on PATH (needed to build oxd-server)")
-	}
-	dir := harness.Dir()
-	if dir == "" {
-		harness.Required(t, "the e2e directory was not found; set OXD_E2E_DIR")
-	}
-	bin := filepath.Join(t.TempDir(), "oxd-server")
-	build := exec.Command(goBin, "build", "-o", bin, "./cmd/oxd-server")
-	build.Dir = filepath.Dir(dir)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("e2e: go build ./cmd/oxd-server: %v\n%s", err, out)
-	}
+	bin := goBuild(t, ".", "./cmd/oxd-server", "oxd-server")
 	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0", "-insecure-loopback-http", "-log-level", "debug")
 	cmd.Env = os.Environ()
 	proc := harness.StartProcessGroup(t, "oxd-server", cmd)
