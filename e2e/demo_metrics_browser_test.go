@@ -99,7 +99,7 @@ func TestDemoMetricsDashboard(t *testing.T) {
 	if d := moved("oxd_login_completed_total"); d < 1 {
 		t.Errorf("e2e: oxd_login_completed_total moved by %v", d)
 	}
-	if d := moved("oxd_login_failures_total"); d < 1 {
+	if d := moved("oxd_login_failures_total", `oxd_reason="`); d < 1 {
 		t.Errorf("e2e: oxd_login_failures_total moved by %v\n%s", d, after.grep("oxd_login_"))
 	}
 	if d := moved("oxd_refresh_total", `oxd_result="ok"`); d < 1 {
