@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,22 +34,29 @@ type demoApp struct {
 // replaces otherwise).
 func buildDemo(t *testing.T) string {
 	t.Helper()
+	return goBuild(t, "examples", "./demo", "demo")
+}
+
+// goBuild builds the package pkg of the module in dir (relative to the
+// repository's root) into a temporary directory and returns the binary.
+func goBuild(t *testing.T, dir, pkg, name string) string {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		harness.Required(t, "the go command is not on PATH (needed to build the demo)")
+		harness.Required(t, "the go command is not on PATH (needed to build "+name+")")
 	}
-	dir := harness.Dir()
-	if dir == "" {
+	e2eDir := harness.Dir()
+	if e2eDir == "" {
 		harness.Required(t, "the e2e directory was not found; set OXD_E2E_DIR")
 	}
-	bin := filepath.Join(t.TempDir(), "demo")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./demo")
-	cmd.Dir = filepath.Join(filepath.Dir(dir), "examples")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goBin, "build", "-o", bin, pkg)
+	cmd.Dir = filepath.Join(filepath.Dir(e2eDir), dir)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("e2e: go build ./examples/demo: %v\n%s", err, out)
+		t.Fatalf("e2e: go build %s: %v\n%s", path.Join(dir, pkg), err, out)
 	}
-	t.Logf("e2e: built the demo in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("e2e: built %s in %v", name, time.Since(start).Round(time.Millisecond))
 	return bin
 }
 

@@ -37,7 +37,12 @@ func TestDemoBrowserEmbedded(t *testing.T) {
 	bin := buildDemo(t)
 	demo := startDemo(t, bin)
 	ctx := demoBrowser(t)
-	walkDemo(t, &pageDriver{t: t, ctx: ctx}, demo, opPages{
+	walkDemo(t, &pageDriver{t: t, ctx: ctx}, demo, devOPPages())
+}
+
+// devOPPages drives the development OP's pages (the demo's default OP).
+func devOPPages() opPages {
+	return opPages{
 		opName: "development OP",
 		signIn: func(p *pageDriver, user, password string) {
 			p.do("the development OP's login page",
@@ -64,7 +69,7 @@ func TestDemoBrowserEmbedded(t *testing.T) {
 				chromedp.WaitVisible(chromedp.CSS(`#logged-out`)))
 		},
 		user: "alice", name: "Alice Example", email: "alice@example.test",
-	})
+	}
 }
 
 // The same walk with the certified OP (oidc-provider with its UMA layer)

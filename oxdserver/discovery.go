@@ -43,7 +43,7 @@ type opRequest struct {
 func (e *Engine) send(ctx context.Context, r opRequest) (body []byte, status int, err error) {
 	ctx, oc := e.tel.startOPCall(ctx, r.endpoint, r.method, r.url)
 	defer func() { oc.end(ctx, status, err) }()
-	return e.sendHTTP(ctx, r, oc)
+	return e.sendHTTP(ctx, r, &oc)
 }
 
 func (e *Engine) sendHTTP(ctx context.Context, r opRequest, oc *opCall) ([]byte, int, error) {

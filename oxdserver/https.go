@@ -160,7 +160,7 @@ func (h *httpsHandler) serve(w http.ResponseWriter, r *http.Request) (status int
 		return http.StatusOK, "ok", ""
 	}
 	if strings.HasPrefix(r.URL.Path, ClientJWKSPathPrefix) {
-		status, outcome = h.serveClientJWKS(w, r)
+		status, outcome = h.observeClientJWKS(w, r)
 		return status, outcome, ""
 	}
 	route, ok := httpsRoutes[r.URL.Path]

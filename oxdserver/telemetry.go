@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/oxdgo/oxd/internal/telemetry"
 	"github.com/oxdgo/oxd/oxdclient"
@@ -73,7 +74,10 @@ var latencyBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 
 // engineTelemetry holds the engine's tracer and instruments.
 type engineTelemetry struct {
-	tracer        trace.Tracer
+	tracer trace.Tracer
+	// tp is the configured tracer provider (nil: the global one), read by
+	// telemetry.TracingOn before any span is started.
+	tp            trace.TracerProvider
 	cmdDur, opDur metric.Float64Histogram
 	jwks, prot    metric.Int64Counter
 	reg           metric.Registration
@@ -100,7 +104,7 @@ type StoreCounter interface {
 const storeCountTimeout = 2 * time.Second
 
 func newEngineTelemetry(e *Engine) *engineTelemetry {
-	t := &engineTelemetry{tracer: telemetry.Tracer(e.cfg.TracerProvider)}
+	t := &engineTelemetry{tracer: telemetry.Tracer(e.cfg.TracerProvider), tp: e.cfg.TracerProvider}
 	m := telemetry.Meter(e.cfg.MeterProvider)
 	var errs []error
 	keep := func(err error) {
@@ -240,10 +244,23 @@ func init() {
 	spanNames[labelUnknown] = "oxd-server " + labelUnknown
 }
 
+// offSpan is the span of every command and OP call while tracing is off:
+// nothing is started, so nothing is allocated, and the context keeps the
+// caller's trace context (which an OP call still propagates).
+var offSpan trace.Span = tracenoop.Span{}
+
+// tracing reports whether spans can be recorded (telemetry.TracingOn: a
+// provider is configured, or the application installed a global one).
+func (t *engineTelemetry) tracing() bool { return telemetry.TracingOn(t.tp) }
+
 // startCommand starts the span of one command (a server span behind a
 // listener: its parent is the caller's trace context when the request
-// carried one). Attributes are set only on a recording span.
+// carried one). Attributes are set only on a recording span; with tracing
+// off no span is started.
 func (t *engineTelemetry) startCommand(ctx context.Context, label, listener string) (context.Context, trace.Span) {
+	if !t.tracing() {
+		return ctx, offSpan
+	}
 	kind := serverKind
 	if listener == listenerInProcess {
 		kind = internalKind
@@ -279,6 +296,49 @@ func (t *engineTelemetry) recordCommand(ctx context.Context, label, listener, re
 		telemetry.KeyListener.String(listener), telemetry.KeyResult.String(result)))
 }
 
+// The client JWKS route (ClientJWKSPathPrefix) of the HTTPS extension: its
+// oxd.command label in oxd.server.command.duration, its span's name and
+// http.route. The oxd_id in the path is never a label or an attribute.
+const (
+	routeClientJWKS         = "client_jwks"
+	routeClientJWKSTemplate = ClientJWKSPathPrefix + "{oxd_id}"
+	spanClientJWKS          = "GET " + routeClientJWKSTemplate
+	keyHTTPRoute            = attribute.Key("http.route")
+)
+
+// observeClientJWKS serves the client JWKS route with a server span (the
+// caller's W3C trace context as parent) and records its duration like a
+// command: oxd.command "client_jwks", oxd.listener "https", oxd.result the
+// outcome (ok, not_found, method_not_allowed, internal_error).
+func (h *httpsHandler) observeClientJWKS(w http.ResponseWriter, r *http.Request) (int, string) {
+	t := h.tel
+	if t == nil {
+		return h.serveClientJWKS(w, r)
+	}
+	start := time.Now()
+	span := offSpan
+	if t.tracing() {
+		var ctx context.Context
+		ctx, span = t.tracer.Start(traceFromHeaders(r.Context(), r.Header), spanClientJWKS, serverKind)
+		if span.IsRecording() {
+			span.SetAttributes(keyHTTPMethod.String(httpMethodLabel(r.Method)), keyHTTPRoute.String(routeClientJWKSTemplate),
+				telemetry.KeyListener.String(listenerHTTPS))
+		}
+		r = r.WithContext(ctx)
+	}
+	status, outcome := h.serveClientJWKS(w, r)
+	if span.IsRecording() {
+		span.SetAttributes(keyHTTPStatus.Int(status), telemetry.KeyResult.String(outcome))
+		if status >= 500 {
+			span.SetAttributes(keyErrorType.String(outcome))
+			span.SetStatus(codes.Error, outcome)
+		}
+	}
+	span.End()
+	t.recordCommand(r.Context(), routeClientJWKS, listenerHTTPS, outcome, time.Since(start))
+	return status, outcome
+}
+
 // opEndpointKinds maps the engine's endpoint names to the values of
 // oxd.op.endpoint.
 var opEndpointKinds = map[string]string{
@@ -312,11 +372,16 @@ type opCall struct {
 
 // startOPCall starts the client span of an HTTP call to the OP/AS. Its
 // attributes are the method, the endpoint kind and the server's host and
-// port: never the URL's path or query, nor a header or body.
-func (t *engineTelemetry) startOPCall(ctx context.Context, endpoint, method, rawURL string) (context.Context, *opCall) {
+// port: never the URL's path or query, nor a header or body. With tracing
+// off no span is started (the duration is still recorded when metrics
+// are on).
+func (t *engineTelemetry) startOPCall(ctx context.Context, endpoint, method, rawURL string) (context.Context, opCall) {
 	kind := opEndpointKind(endpoint)
 	method = httpMethodLabel(method)
-	c := &opCall{t: t, kind: kind, method: method, start: time.Now()}
+	c := opCall{t: t, kind: kind, method: method, start: time.Now(), span: offSpan}
+	if !t.tracing() {
+		return ctx, c
+	}
 	ctx, c.span = t.tracer.Start(ctx, method+" "+kind, clientKind)
 	if c.span.IsRecording() {
 		attrs := []attribute.KeyValue{keyHTTPMethod.String(method), telemetry.KeyEndpoint.String(kind)}
@@ -349,13 +414,17 @@ func (c *opCall) end(ctx context.Context, status int, err error) {
 	case status != 0 && (status < 100 || status > 599):
 		status, errType = 0, "invalid_status"
 	case status >= 400:
-		errType = strconv.Itoa(status)
+		// error.type is the status, written only on a recording span (the
+		// metric carries the status itself).
 	case status == 0 && err != nil:
 		errType = opErrorType(err)
 	case err != nil:
 		errType = "invalid_response"
 	}
 	if c.span.IsRecording() {
+		if status >= 400 {
+			errType = strconv.Itoa(status)
+		}
 		if status != 0 {
 			c.span.SetAttributes(keyHTTPStatus.Int(status))
 		}

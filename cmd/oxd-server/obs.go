@@ -6,25 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/internal/telemetry"
 	"github.com/oxdgo/oxd/oxdserver"
 )
@@ -34,15 +26,7 @@ import (
 const serviceName = "oxd-server"
 
 // newResource describes the process for traces and metrics.
-func newResource() *resource.Resource {
-	base := resource.NewSchemaless(attribute.String("service.name", serviceName))
-	// The environment (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES) wins.
-	r, err := resource.Merge(base, resource.Environment())
-	if err != nil {
-		return base
-	}
-	return r
-}
+func newResource() *resource.Resource { return opsserver.NewResource(serviceName) }
 
 // getenv reads an environment variable (tests replace it).
 var getenv = os.Getenv
@@ -92,109 +76,13 @@ func startTracing(ctx context.Context, res *resource.Resource) (*sdktrace.Tracer
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 
-// metricsServer serves /metrics (Prometheus), /healthz and /readyz.
-type metricsServer struct {
-	mp       *sdkmetric.MeterProvider
-	reg      *prometheus.Registry
-	srv      *http.Server
-	ln       net.Listener
-	log      *slog.Logger
-	stopping atomic.Bool
-	// probes is set once the listeners are up; nil means not ready.
-	probes atomic.Pointer[[]readinessProbe]
-}
-
-type readinessProbe struct {
-	name  string
-	check func(ctx context.Context) error
-}
-
-// newMetricsServer listens on addr and prepares the meter provider whose
-// metrics /metrics exposes.
-func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger) (*metricsServer, error) {
-	reg := prometheus.NewRegistry()
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
-	if err != nil {
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
-	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics listener: %w", err)
-	}
-	m := &metricsServer{
-		mp:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res)),
-		reg: reg, ln: ln, log: log,
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn), Timeout: 10 * time.Second, MaxRequestsInFlight: 4,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", m.readyz)
-	m.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	return m, nil
-}
-
-func (m *metricsServer) serve() error {
-	if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	return nil
-}
-
-// readinessTimeout bounds the probes of one /readyz request.
-const readinessTimeout = 2 * time.Second
-
-// readyz answers 200 when the store answers and every listener accepts
-// and answers a connection; 503 with the failed checks' names otherwise
-// (also while starting and stopping).
-func (m *metricsServer) readyz(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	probes := m.probes.Load()
-	switch {
-	case m.stopping.Load():
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "stopping\n")
-		return
-	case probes == nil:
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "starting\n")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
-	defer cancel()
-	var failed []string
-	for _, p := range *probes {
-		if err := p.check(ctx); err != nil {
-			failed = append(failed, p.name)
-			m.log.Debug("readiness check failed", "check", p.name, "err", err)
-		}
-	}
-	if len(failed) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "not ready: "+strings.Join(failed, ", ")+"\n")
-		return
-	}
-	_, _ = io.WriteString(w, "ready\n")
-}
+// readinessProbe is one check of /readyz.
+type readinessProbe = opsserver.Probe
 
 // storeProbe reads a site id that does not exist: the store answers "not
 // found" when it is reachable.
 func storeProbe(store oxdserver.Store) readinessProbe {
-	return readinessProbe{name: "store", check: func(ctx context.Context) error {
+	return readinessProbe{Name: "store", Check: func(ctx context.Context) error {
 		_, err := store.GetSite(ctx, "oxd-server-readiness-probe")
 		if err == nil || errors.Is(err, oxdserver.ErrNotFound) {
 			return nil
@@ -225,7 +113,7 @@ func dialAddr(a net.Addr) string {
 // not serve the connection either) is not ready.
 func socketProbe(a net.Addr) readinessProbe {
 	addr := dialAddr(a)
-	return readinessProbe{name: "socket", check: func(ctx context.Context) error {
+	return readinessProbe{Name: "socket", Check: func(ctx context.Context) error {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return err
@@ -255,7 +143,7 @@ func httpsProbe(a net.Addr, cert tls.Certificate) readinessProbe {
 		DisableKeepAlives: true,
 	}
 	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return readinessProbe{name: "https", check: func(ctx context.Context) error {
+	return readinessProbe{Name: "https", Check: func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/health-check", nil)
 		if err != nil {
 			return err
@@ -287,14 +175,4 @@ func observeHTTPSConns(mp metric.MeterProvider, l *capListener) (metric.Registra
 		o.ObserveInt64(conns, int64(l.open()), attrs)
 		return nil
 	}, conns)
-}
-
-// shutdown stops serving (closing the listener also when serve never
-// ran) and shuts the meter provider down.
-func (m *metricsServer) shutdown(ctx context.Context) error {
-	err := m.srv.Shutdown(ctx)
-	if cerr := m.ln.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-		err = errors.Join(err, cerr)
-	}
-	return errors.Join(err, m.mp.Shutdown(ctx))
 }

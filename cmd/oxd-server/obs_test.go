@@ -296,11 +296,11 @@ func TestReadinessProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr()
-	if err := socketProbe(addr).check(ctx); err != nil {
+	if err := socketProbe(addr).Check(ctx); err != nil {
 		t.Fatalf("open listener: %v", err)
 	}
 	ln.Close()
-	if err := socketProbe(addr).check(ctx); err == nil {
+	if err := socketProbe(addr).Check(ctx); err == nil {
 		t.Fatal("a closed listener passed the socket probe")
 	}
 
@@ -313,13 +313,13 @@ func TestReadinessProbes(t *testing.T) {
 	}))
 	defer srv.Close()
 	own := srv.TLS.Certificates[0]
-	if err := httpsProbe(srv.Listener.Addr(), own).check(ctx); err != nil {
+	if err := httpsProbe(srv.Listener.Addr(), own).Check(ctx); err != nil {
 		t.Fatalf("own certificate: %v", err)
 	}
 	// Another certificate: the server's own with its last byte cut.
 	bad := own
 	bad.Certificate = [][]byte{append([]byte(nil), own.Certificate[0][:len(own.Certificate[0])-1]...)}
-	if err := httpsProbe(srv.Listener.Addr(), bad).check(ctx); err == nil {
+	if err := httpsProbe(srv.Listener.Addr(), bad).Check(ctx); err == nil {
 		t.Fatal("the HTTPS probe accepted a certificate that is not the server's")
 	}
 	if dialAddr(&net.TCPAddr{IP: net.IPv4zero, Port: 9}) != "127.0.0.1:9" || dialAddr(&net.TCPAddr{IP: net.IPv6unspecified, Port: 9}) != "[::1]:9" {

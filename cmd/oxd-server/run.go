@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
 )
@@ -161,10 +161,7 @@ func exposureWarnings(o *options, log *slog.Logger) {
 
 // onLoopback reports whether a listen address is on a loopback address
 // (127.0.0.0/8, ::1, localhost). An empty host (every interface) is not.
-func onLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	return err == nil && hostutil.PlainHTTPStaysLocal(host)
-}
+func onLoopback(addr string) bool { return opsserver.OnLoopback(addr) }
 
 // startDevOP starts the development OP on addr (a loopback host:port,
 // port 0 for any) over plain HTTP.
@@ -262,16 +259,16 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			}
 		}()
 	}
-	var ms *metricsServer
+	var ms *opsserver.Server
 	if o.metricsListen != "" {
-		ms, err = newMetricsServer(o.metricsListen, res, log)
+		ms, err = opsserver.New(o.metricsListen, res, log)
 		if err != nil {
 			return err
 		}
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_ = ms.shutdown(sctx)
+			_ = ms.Shutdown(sctx)
 		}()
 	}
 	store, storeDesc, err := openStore(ctx, o.store, o.redisPrefix)
@@ -314,7 +311,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		ecfg.TracerProvider = tp
 	}
 	if ms != nil {
-		ecfg.MeterProvider = ms.mp
+		ecfg.MeterProvider = ms.MeterProvider
 	}
 	engine, err := oxdserver.New(ecfg)
 	if err != nil {
@@ -378,7 +375,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		capped := newCapListener(ln, o.httpsMaxConns, log)
 		probes = append(probes, httpsProbe(ln.Addr(), cert))
 		if ms != nil {
-			reg, err := observeHTTPSConns(ms.mp, capped)
+			reg, err := observeHTTPSConns(ms.MeterProvider, capped)
 			if err != nil {
 				log.Warn("the HTTPS connections metric is not available", "err", err.Error())
 			} else {
@@ -408,12 +405,12 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 
 	if ms != nil {
-		ms.probes.Store(&probes)
-		log.Info("metrics and health listening", "url", "http://"+ms.ln.Addr().String()+"/metrics")
+		ms.Ready(probes)
+		log.Info("metrics and health listening", "url", "http://"+ms.Addr().String()+"/metrics")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := ms.serve(); err != nil {
+			if err := ms.Serve(); err != nil {
 				failed <- err
 			}
 		}()
@@ -427,7 +424,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 
 	if ms != nil {
-		ms.stopping.Store(true) // /readyz answers 503 from now on
+		ms.Stopping() // /readyz answers 503 from now on
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
@@ -457,7 +454,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	swg.Wait()
 	if ms != nil {
-		_ = ms.srv.Shutdown(sctx)
+		_ = ms.StopServing(sctx)
 	}
 	wg.Wait()
 	if runErr == nil && cut.Load() {

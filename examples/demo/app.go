@@ -304,6 +304,8 @@ func (a *app) build(s *Settings, keep *site, problem string) (*site, error) {
 			// The demo's session store lives in this process: one random
 			// key per process. Replicas sharing a store share a key.
 			PendingLoginKey: a.pendingKey,
+			// The metrics /metrics exposes (-metrics-listen).
+			MeterProvider: a.d.meterProvider(),
 		}
 		auth, err := oxd.New(a.d.client, st.sessions, cfg)
 		browser := err == nil

@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/oxdgo/oxd/examples/internal/devenv"
 	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
@@ -43,7 +46,24 @@ type demo struct {
 	opHost  string // the OP new registrations use by default
 
 	app *app
+
+	// ops serves /metrics, /healthz and /readyz (-metrics-listen); nil
+	// without it.
+	ops *opsserver.Server
 }
+
+// meterProvider is the provider of every layer's metrics: the one /metrics
+// exposes, or nil (the global provider, a no-op) without -metrics-listen.
+func (d *demo) meterProvider() metric.MeterProvider {
+	if d.ops == nil {
+		return nil
+	}
+	return d.ops.MeterProvider
+}
+
+// serviceName is the demo's OpenTelemetry service.name (OTEL_SERVICE_NAME
+// replaces it).
+const serviceName = "oxd-demo"
 
 // start builds everything and listens, but does not serve yet.
 func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err error) {
@@ -90,6 +110,13 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		d.cert = c.Leaf
 	}
 
+	if o.MetricsListen != "" {
+		d.ops, err = opsserver.New(o.MetricsListen, opsserver.NewResource(serviceName), d.log)
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	// The OP.
 	if o.OP != "" {
 		d.opHost = strings.TrimRight(o.OP, "/")
@@ -107,7 +134,7 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		if err != nil {
 			return nil, fmt.Errorf("-oxd: %w", err)
 		}
-		d.client = oxdclient.New(t, oxdclient.Config{Logger: d.log})
+		d.client = oxdclient.New(t, oxdclient.Config{Logger: d.log, MeterProvider: d.meterProvider()})
 		d.oxdDesc = "oxd-server socket " + o.Oxd
 	case o.OxdHTTPS != "":
 		hc, err := httpsClient(o.OxdHTTPSCA)
@@ -118,16 +145,16 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 		if err != nil {
 			return nil, fmt.Errorf("-oxd-https: %w", err)
 		}
-		d.client = oxdclient.New(t, oxdclient.Config{Logger: d.log})
+		d.client = oxdclient.New(t, oxdclient.Config{Logger: d.log, MeterProvider: d.meterProvider()})
 		d.oxdDesc = "oxd-https-extension " + t.BaseURL()
 	default:
 		// The development OP speaks plain http on loopback; a real OP
 		// (-op) must use https.
-		d.engine, err = oxdserver.New(oxdserver.Config{Logger: d.log, InsecureAllowLoopbackHTTP: o.OP == ""})
+		d.engine, err = oxdserver.New(oxdserver.Config{Logger: d.log, InsecureAllowLoopbackHTTP: o.OP == "", MeterProvider: d.meterProvider()})
 		if err != nil {
 			return nil, fmt.Errorf("starting the oxd engine: %w", err)
 		}
-		d.client = oxdclient.New(d.engine, oxdclient.Config{Logger: d.log})
+		d.client = oxdclient.New(d.engine, oxdclient.Config{Logger: d.log, MeterProvider: d.meterProvider()})
 		d.oxdDesc = "in-process engine"
 	}
 
@@ -162,7 +189,7 @@ func (d *demo) startDevOP() error {
 	if err != nil {
 		return fmt.Errorf("development OP: listen on %s: %w", d.opts.DevOPAddr, err)
 	}
-	opCfg := devop.OPConfig{Logger: d.log}
+	opCfg := devop.OPConfig{Logger: d.log, AccessTokenTTL: d.opts.DevOPAccessTokenTTL}
 	if d.cert != nil {
 		// The OP's back-channel logout requests reach the demo over TLS
 		// with its development certificate.
@@ -229,6 +256,9 @@ func (d *demo) printBanner(w io.Writer) {
 		fmt.Fprintf(w, "  OP:       %s\n", d.opHost)
 	}
 	fmt.Fprintf(w, "  settings: %s\n", d.opts.SettingsPath)
+	if d.ops != nil {
+		fmt.Fprintf(w, "  metrics:  http://%s/metrics (also /healthz, /readyz)\n", d.ops.Addr())
+	}
 	if host, _, err := net.SplitHostPort(d.ln.Addr().String()); err == nil {
 		if !hostutil.PlainHTTPStaysLocal(host) {
 			fmt.Fprintf(w, "  warning:  listening on %s: anyone who reaches it can change the settings; keep the demo on a loopback address\n", host)
@@ -242,8 +272,16 @@ func (d *demo) printBanner(w io.Writer) {
 
 // Serve serves HTTPS until ctx ends, then shuts down gracefully.
 func (d *demo) Serve(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- d.srv.ServeTLS(d.ln, "", "") }()
+	if d.ops != nil {
+		d.ops.Ready(nil) // ready once the application serves
+		go func() {
+			if err := d.ops.Serve(); err != nil {
+				errc <- err
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -251,6 +289,9 @@ func (d *demo) Serve(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if d.ops != nil {
+		d.ops.Stopping()
+	}
 	err := d.srv.Shutdown(sctx)
 	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
@@ -273,6 +314,11 @@ func (d *demo) Close() {
 	}
 	if d.devOPSrv != nil {
 		_ = d.devOPSrv.Close()
+	}
+	if d.ops != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = d.ops.Shutdown(ctx)
+		cancel()
 	}
 	if d.devOP != nil {
 		d.devOP.Close()

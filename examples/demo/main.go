@@ -22,6 +22,8 @@
 //	-settings file       the settings file [OXD_DEMO_SETTINGS]
 //	-tls-cert, -tls-key  serve with this certificate instead of a self-signed one [OXD_DEMO_TLS_CERT, OXD_DEMO_TLS_KEY]
 //	-dev-op-addr         where the development OP listens [OXD_DEMO_DEV_OP_ADDR] (127.0.0.1:0)
+//	-dev-op-access-token-ttl  lifetime of the development OP's access tokens [OXD_DEMO_DEV_OP_ACCESS_TOKEN_TTL]
+//	                     (10m); a few seconds makes the middleware refresh them while the demo is used
 //	-client-id id        a client pre-registered at the OP instead of a dynamic registration [OXD_DEMO_CLIENT_ID];
 //	                     its secret, if its method uses one, only from OXD_DEMO_CLIENT_SECRET
 //	-client-auth-method  its token_endpoint_auth_method: client_secret_basic (default), client_secret_post,
@@ -31,6 +33,12 @@
 //	                     at an OP without a registration endpoint
 //	-setup-client-auth-method  the protection client's method (client_secret_basic by default)
 //	                     [OXD_DEMO_SETUP_CLIENT_AUTH_METHOD]
+//	-metrics-listen host:port  serve /metrics (Prometheus), /healthz and /readyz on this loopback
+//	                     address, e.g. 127.0.0.1:9465 [OXD_DEMO_METRICS_LISTEN]: the middleware's logins,
+//	                     failures, refreshes, logouts and UMA decisions, the oxd client's latency and,
+//	                     with the in-process engine, the engine's metrics
+//	-insecure-metrics-any-interface  allow -metrics-listen on an address that is not loopback
+//	                     (the endpoints have no authentication)
 //	-v                   log oxd commands and requests (never secrets) [OXD_DEMO_VERBOSE]
 package main
 
@@ -44,6 +52,9 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
+
+	"github.com/oxdgo/oxd/internal/opsserver"
 )
 
 func main() {
@@ -69,8 +80,16 @@ type options struct {
 	TLSCert      string
 	TLSKey       string
 	DevOPAddr    string
-	Verbose      bool
-	Clients      clientOptions
+	// DevOPAccessTokenTTL is the development OP's access-token lifetime
+	// (0: its default).
+	DevOPAccessTokenTTL time.Duration
+	Verbose             bool
+	Clients             clientOptions
+	// MetricsListen is where /metrics, /healthz and /readyz are served
+	// ("" for nowhere); a loopback address unless
+	// InsecureMetricsAnyInterface.
+	MetricsListen               string
+	InsecureMetricsAnyInterface bool
 }
 
 // parseOptions reads flags from args, with defaults from the environment.
@@ -94,6 +113,13 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.TLSCert, "tls-cert", env("OXD_DEMO_TLS_CERT", ""), "PEM certificate `file` to serve instead of a generated self-signed one")
 	fs.StringVar(&o.TLSKey, "tls-key", env("OXD_DEMO_TLS_KEY", ""), "PEM private key `file` for -tls-cert")
 	fs.StringVar(&o.DevOPAddr, "dev-op-addr", env("OXD_DEMO_DEV_OP_ADDR", "127.0.0.1:0"), "`host:port` of the development OP (plain HTTP; loopback only)")
+	fs.StringVar(&o.MetricsListen, "metrics-listen", env("OXD_DEMO_METRICS_LISTEN", ""), "loopback `host:port` serving /metrics (Prometheus), /healthz and /readyz, e.g. 127.0.0.1:9465 (\"\" disables it)")
+	fs.BoolVar(&o.InsecureMetricsAnyInterface, "insecure-metrics-any-interface", false, "allow -metrics-listen on an address that is not loopback: the endpoints have no authentication and tell anyone who reaches them the demo's logins, failures and latencies")
+	ttl, err := time.ParseDuration(env("OXD_DEMO_DEV_OP_ACCESS_TOKEN_TTL", "0s"))
+	if err != nil {
+		return nil, fmt.Errorf("OXD_DEMO_DEV_OP_ACCESS_TOKEN_TTL: %w", err)
+	}
+	fs.DurationVar(&o.DevOPAccessTokenTTL, "dev-op-access-token-ttl", ttl, "lifetime of the development OP's access tokens (0: 10m); a few seconds makes the middleware refresh them")
 	fs.BoolVar(&o.Verbose, "v", verbose, "log oxd commands and requests (never secrets)")
 	fs.StringVar(&o.Clients.ClientID, "client-id", env("OXD_DEMO_CLIENT_ID", ""), "`id` of a client pre-registered at the OP (no dynamic registration); its secret only from "+envClientSecret)
 	fs.StringVar(&o.Clients.ClientAuthMethod, "client-auth-method", env("OXD_DEMO_CLIENT_AUTH_METHOD", ""), "token_endpoint_auth_`method` of the client: client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none")
@@ -117,6 +143,15 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	if o.MetricsListen != "" && !o.InsecureMetricsAnyInterface && !opsserver.OnLoopback(o.MetricsListen) {
+		return nil, fmt.Errorf("-metrics-listen %s is not a loopback address: scrape through a local agent, or add -insecure-metrics-any-interface (the endpoints have no authentication)", o.MetricsListen)
+	}
+	if o.DevOPAccessTokenTTL != 0 && (o.OP != "" || o.DevOPAccessTokenTTL < 2*time.Second) {
+		return nil, errors.New("-dev-op-access-token-ttl needs the development OP (no -op) and at least 2s")
+	}
+	if o.InsecureMetricsAnyInterface && o.MetricsListen == "" {
+		return nil, errors.New("-insecure-metrics-any-interface needs -metrics-listen")
 	}
 	if o.OP != "" {
 		if err := checkURL(o.OP); err != nil {

@@ -436,4 +436,18 @@ var mutants = []mutant{
 		Replace:  "$0\n\tif MUTANT {\n\t\treturn name\n\t}\n",
 		Pkgs:     []string{"."}, Run: `^TestMetricsCardinalityBounded$`,
 	},
+	{
+		Name: "metric-client-jwks-label", Check: "the client JWKS route's metric label is the route, never the oxd_id",
+		Mutation: "the oxd_id of the path becomes the command label",
+		Find:     `t\.recordCommand\(r\.Context\(\), routeClientJWKS, listenerHTTPS, outcome, time\.Since\(start\)\)`,
+		Replace:  "if MUTANT {\n\t\tt.recordCommand(r.Context(), r.URL.Path[len(ClientJWKSPathPrefix):], listenerHTTPS, outcome, time.Since(start))\n\t} else {\n\t\t$0\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteObserved$`,
+	},
+	{
+		Name: "telemetry-off-gate", Check: "with tracing off a command starts no span (no allocation)",
+		Mutation: "every command starts a span through the no-op provider",
+		Find:     `if !t\.tracing\(\) \{\n\t\treturn ctx, offSpan\n\t\}`,
+		Replace:  "if !MUTANT && !t.tracing() {\n\t\treturn ctx, offSpan\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestTelemetryOffAllocatesNothing$`,
+	},
 }
