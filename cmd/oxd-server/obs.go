@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/internal/telemetry"
 	"github.com/oxdgo/oxd/oxdserver"
 )
@@ -110,15 +111,21 @@ type readinessProbe struct {
 }
 
 // newMetricsServer listens on addr and prepares the meter provider whose
-// metrics /metrics exposes.
-func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger) (*metricsServer, error) {
+// metrics /metrics exposes. Unless anyInterface, the address bound must be
+// a loopback address (checked at the bind, after name resolution: a host
+// name resolving elsewhere is refused).
+func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger, anyInterface bool) (*metricsServer, error) {
 	reg := prometheus.NewRegistry()
 	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if !anyInterface {
+		lc.Control = hostutil.LoopbackOnly
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}

@@ -264,7 +264,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	var ms *metricsServer
 	if o.metricsListen != "" {
-		ms, err = newMetricsServer(o.metricsListen, res, log)
+		ms, err = newMetricsServer(o.metricsListen, res, log, o.metricsAnyInterface)
 		if err != nil {
 			return err
 		}
