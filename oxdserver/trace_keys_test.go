@@ -111,3 +111,28 @@ func TestTraceContextOnlyExactKeys(t *testing.T) {
 	require.True(t, p.IsValid())
 	assert.Equal(t, "a=1,b=2", p.TraceState().String(), "tracestate headers are combined")
 }
+
+// TestUnsampledCallerStillCounted: a caller whose traceparent asks for no
+// sampling (flags 00) may, through the sampler's parent-based decision,
+// keep its commands' spans from being recorded (W3C lets a receiver follow
+// the flag; the SDK's default sampler does), but never out of the metrics
+// or the logs: every command is counted and logged whatever the caller's
+// flags.
+func TestUnsampledCallerStillCounted(t *testing.T) {
+	f := newTelFixture(t)
+	sc := f.dialSocket(t)
+	const n = 5
+	for i := 0; i < n; i++ {
+		oe := sc.do(t, "get_client_token", map[string]any{"op_host": f.op.Issuer()},
+			map[string]any{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}, nil)
+		require.NotNil(t, oe)
+	}
+	for _, s := range f.spans.Ended() {
+		assert.NotEqual(t, "0af7651916cd43dd8448eb211c80319c", s.SpanContext().TraceID().String(),
+			"the default sampler recorded a span the caller asked not to sample")
+	}
+	m := metricsOf(t, f.reader)
+	assert.Equal(t, uint64(n), histCount(m["oxd.server.command.duration"], map[string]string{"oxd.command": "get_client_token", "oxd.listener": "socket"}),
+		"every command is counted")
+	assert.GreaterOrEqual(t, strings.Count(f.logs.String(), `"command":"get_client_token"`), n, "every command is logged")
+}
