@@ -24,6 +24,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/oxdgo/oxd/internal/hostutil"
 	"github.com/oxdgo/oxd/internal/telemetry"
@@ -103,6 +104,8 @@ type metricsServer struct {
 	stopping atomic.Bool
 	// probes is set once the listeners are up; nil means not ready.
 	probes atomic.Pointer[[]readinessProbe]
+	// ready makes concurrent /readyz requests share one probe run.
+	ready singleflight.Group
 }
 
 type readinessProbe struct {
@@ -181,21 +184,32 @@ func (m *metricsServer) readyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "starting\n")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
-	defer cancel()
-	var failed []string
-	for _, p := range *probes {
-		if err := p.check(ctx); err != nil {
-			failed = append(failed, p.name)
-			m.log.Debug("readiness check failed", "check", p.name, "err", err)
-		}
-	}
+	// One probe run at a time, shared by the requests that arrive during
+	// it: each run opens connections to the listeners from loopback, and
+	// the endpoint has no authentication. The run is detached from the
+	// first request (bounded by readinessTimeout).
+	v, _, _ := m.ready.Do("readyz", func() (any, error) { return m.runProbes(*probes), nil })
+	failed, _ := v.([]string)
 	if len(failed) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "not ready: "+strings.Join(failed, ", ")+"\n")
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
+}
+
+// runProbes runs every probe and returns the names of those that failed.
+func (m *metricsServer) runProbes(probes []readinessProbe) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), readinessTimeout)
+	defer cancel()
+	var failed []string
+	for _, p := range probes {
+		if err := p.check(ctx); err != nil {
+			failed = append(failed, p.name)
+			m.log.Debug("readiness check failed", "check", p.name, "err", err)
+		}
+	}
+	return failed
 }
 
 // storeProbe reads a site id that does not exist: the store answers "not

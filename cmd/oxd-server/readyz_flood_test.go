@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/resource"
+)
+
+// TestReadyzFloodRunsOneProbeAtATime: /readyz answers without
+// authentication and each probe run opens connections to the server's own
+// listeners (from loopback, where they count against the per-source
+// limits every local application shares). Concurrent /readyz requests
+// share one probe run: a flood of them never has more than one run in
+// flight, and every request gets its answer.
+func TestReadyzFloodRunsOneProbeAtATime(t *testing.T) {
+	m, err := newMetricsServer("127.0.0.1:0", resource.Empty(), slog.New(slog.NewTextHandler(io.Discard, nil)), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = m.serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = m.shutdown(ctx)
+	})
+	var inFlight, most, runs atomic.Int64
+	probes := []readinessProbe{{name: "slow", check: func(context.Context) error {
+		runs.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			old := most.Load()
+			if n <= old || most.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		return nil
+	}}}
+	m.probes.Store(&probes)
+	url := "http://" + m.ln.Addr().String() + "/readyz"
+	const clients = 40
+	var wg sync.WaitGroup
+	codes := make(chan int, clients)
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := http.Get(url)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+			codes <- res.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("a /readyz request answered %d", c)
+		}
+	}
+	if most.Load() != 1 {
+		t.Errorf("%d probe runs in flight at once, want 1", most.Load())
+	}
+	if runs.Load() >= clients {
+		t.Errorf("%d probe runs for %d concurrent requests", runs.Load(), clients)
+	}
+}
