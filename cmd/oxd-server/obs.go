@@ -94,6 +94,10 @@ func startTracing(ctx context.Context, res *resource.Resource) (*sdktrace.Tracer
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
 }
 
+// metricsMaxConns bounds the metrics listener's connections (scrapers
+// and probes need a few).
+const metricsMaxConns = 32
+
 // metricsServer serves /metrics (Prometheus), /healthz and /readyz.
 type metricsServer struct {
 	mp       *sdkmetric.MeterProvider
@@ -132,9 +136,13 @@ func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger, any
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
+	// Bounded like the HTTPS listener (slow-loris): the process's file
+	// descriptors also serve the oxd listeners.
+	capped := newCapListener(ln, metricsMaxConns, log)
+	capped.what = "metrics listener"
 	m := &metricsServer{
 		mp:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res)),
-		reg: reg, ln: ln, log: log,
+		reg: reg, ln: capped, log: log,
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
@@ -153,6 +161,7 @@ func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger, any
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         capped.connState,
 	}
 	return m, nil
 }

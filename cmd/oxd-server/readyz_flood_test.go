@@ -46,7 +46,7 @@ func TestReadyzFloodRunsOneProbeAtATime(t *testing.T) {
 	}}}
 	m.probes.Store(&probes)
 	url := "http://" + m.ln.Addr().String() + "/readyz"
-	const clients = 40
+	const clients = metricsMaxConns - 4 // within the connection cap
 	var wg sync.WaitGroup
 	codes := make(chan int, clients)
 	for i := 0; i < clients; i++ {
