@@ -16,12 +16,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 )
 
-// TestMetricsListenerSlowLoris: connections to the metrics listener that
-// send nothing cannot pile up (each holds a file descriptor of the process
-// that serves the oxd listeners too): beyond metricsMaxConns they are
-// closed, and a scrape still gets through once the stalled ones are older
-// than the grace.
-func TestMetricsListenerSlowLoris(t *testing.T) {
+// startMetricsServer serves a metrics server on a loopback port until
+// the test ends.
+func startMetricsServer(t *testing.T) *metricsServer {
+	t.Helper()
 	m, err := newMetricsServer("127.0.0.1:0", resource.Empty(), slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +30,16 @@ func TestMetricsListenerSlowLoris(t *testing.T) {
 		defer cancel()
 		_ = m.shutdown(ctx)
 	})
+	return m
+}
+
+// TestMetricsListenerSlowLoris: connections to the metrics listener that
+// send nothing cannot pile up (each holds a file descriptor of the process
+// that serves the oxd listeners too): beyond metricsMaxConns they are
+// closed, and a scrape still gets through once the stalled ones are older
+// than the grace.
+func TestMetricsListenerSlowLoris(t *testing.T) {
+	m := startMetricsServer(t)
 	addr := m.ln.Addr().String()
 	const n = 4 * metricsMaxConns
 	conns := make([]net.Conn, 0, n)

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.opentelemetry.io/otel/sdk/resource"
 )
 
 // TestReadyzFloodRunsOneProbeAtATime: /readyz answers without
@@ -20,16 +17,7 @@ import (
 // share one probe run: a flood of them never has more than one run in
 // flight, and every request gets its answer.
 func TestReadyzFloodRunsOneProbeAtATime(t *testing.T) {
-	m, err := newMetricsServer("127.0.0.1:0", resource.Empty(), slog.New(slog.NewTextHandler(io.Discard, nil)), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = m.serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = m.shutdown(ctx)
-	})
+	m := startMetricsServer(t)
 	var inFlight, most, runs atomic.Int64
 	probes := []readinessProbe{{name: "slow", check: func(context.Context) error {
 		runs.Add(1)

@@ -8,11 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
-
-	"github.com/oxdgo/oxd/sessionindex"
 )
 
 // TestNoRedirectDowngradeToPlainHTTP: an https OP whose discovery document
@@ -46,13 +43,7 @@ func TestNoRedirectDowngradeToPlainHTTP(t *testing.T) {
 	}))
 	defer op.Close()
 
-	v, err := New(Config{Issuer: op.URL, ClientID: clientID, Replay: sessionindex.NewMemory(sessionindex.MemoryOptions{}), HTTPClient: op.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := map[string]any{"iss": op.URL, "aud": clientID, "iat": time.Now().Unix(), "jti": randomID(), "sid": "s",
-		"events": map[string]any{EventBackChannelLogout: map[string]any{}}}
-	if _, err := v.Validate(bg, sign(t, k, "JWT", cl)); !errors.Is(err, ErrKeysUnavailable) || plainHits.Load() != 0 {
+	if err := validateAt(t, op, k); !errors.Is(err, ErrKeysUnavailable) || plainHits.Load() != 0 {
 		t.Fatalf("JWKS redirect: err %v, %d requests in clear", err, plainHits.Load())
 	}
 
