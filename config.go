@@ -231,6 +231,16 @@ type Config struct {
 	// clear text.
 	InsecureCookies bool
 
+	// GobSessions writes sessions as the previous release did: scs's gob
+	// encoding instead of the compact one New installs (see New), with
+	// the User in its encoding version 2. Everything is read either way.
+	// Set it while replicas of the previous release still share the
+	// session store, and unset it once all run this one. It applies to
+	// every Auth of the process (gob encodes a User without a context):
+	// once one New had it set, every User of the process is written in
+	// version 2 until the process restarts. Default false.
+	GobSessions bool
+
 	// TracerProvider receives the middleware's spans: login start,
 	// callback, refresh, logout, back- and front-channel logout, and one
 	// span per UMA decision (see the package documentation, "Telemetry").
@@ -256,6 +266,14 @@ type Config struct {
 // refuses SameSite=Strict (the cookie would not come back on the OP's
 // redirect to the callback) and SameSite=None without Secure. Call New
 // before the session manager serves requests.
+//
+// New also replaces scs's default codec (sessions.Codec unset or
+// scs.GobCodec) with a compact one: a logged-in session is written as the
+// [User]'s own binary encoding instead of a gob stream, which is smaller
+// in the store and several times cheaper to load on every request; other
+// session values still go through gob. It reads sessions written by
+// scs.GobCodec, so existing sessions stay valid. A codec the application
+// set itself is left alone.
 //
 // With cfg.SessionIndex, New also wraps sessions.Store (set the store
 // before calling New): after every write of a session the wrapper asks the
@@ -328,5 +346,6 @@ func New(client *oxdclient.Client, sessions *scs.SessionManager, cfg Config) (*A
 		pendingTTL: cfg.PendingLoginTTL, pendingLimit: cfg.PendingLoginLimit,
 	})
 	c.tel.observeGrantCache(a.uma)
+	installSessionCodec(sessions, cfg.GobSessions)
 	return a, nil
 }

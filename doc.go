@@ -68,9 +68,13 @@
 // [Config.PendingLoginKey] (required with any store other than scs's
 // in-memory one; give every replica the same key), so a browser that has
 // not come back from the OP holds nothing on the server and anonymous
-// traffic cannot fill the session store. The package registers its types
-// with encoding/gob, and [User] encodes itself, so scs's default codec and
-// every store work. Tokens stay on the server: the browser only carries
+// traffic cannot fill the session store. [New] replaces scs's default
+// gob codec with a compact one (a signed-in session is the [User]'s own
+// binary encoding; other values still go through gob), which reads
+// sessions gob wrote; [Config.GobSessions] keeps writing gob during a
+// rolling upgrade. The package registers its types with encoding/gob, and
+// [User] encodes itself, so a codec of the application's and every store
+// work. Tokens stay on the server: the browser only carries
 // scs's session cookie. The session's lifetime is scs's (Lifetime,
 // IdleTimeout), but it ends earlier when the access token has expired and
 // cannot be refreshed ([Config.InsecureKeepSessionPastTokenExpiry]); a

@@ -82,7 +82,8 @@ func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Ha
 		a.challenge(w, r, ErrLoginRequired)
 		return
 	}
-	if now := a.now(); !u.refreshDue(now) && u.expired(now) && !a.cfg.InsecureKeepSessionPastTokenExpiry {
+	now := a.now()
+	if !u.refreshDue(now) && u.expired(now) && !a.cfg.InsecureKeepSessionPastTokenExpiry {
 		// Expired and nothing to refresh it with: the session ends; the
 		// browser re-authenticates, an API request gets 401.
 		a.log.LogAttrs(r.Context(), slog.LevelDebug, "oxd: access token expired without a refresh token; ending the session",
@@ -94,7 +95,7 @@ func (a *Auth) requireLogin(w http.ResponseWriter, r *http.Request, next http.Ha
 		a.reauthenticate(w, r, fmt.Errorf("%w: the access token expired and there is no refresh token", ErrLoginRequired))
 		return
 	}
-	if u.refreshDue(a.now()) {
+	if u.refreshDue(now) {
 		nu, status, err := a.refreshUser(r, u)
 		switch {
 		case err == nil:

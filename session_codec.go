@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -25,18 +26,35 @@ import (
 // from the stored ID token: when IDTokenClaims are exactly (key for key,
 // byte for byte) what idTokenClaims derives from the ID token's payload,
 // a mode byte says so and the claims are re-derived on decoding, which
-// saves a few hundred bytes of Redis per session. Version 1 (claims always
-// stored) is still read.
+// saves a few hundred bytes of Redis per session.
+//
+// Version 3 also stores a JWS compact ID token (header.payload.signature)
+// as its three segments base64url-decoded (a form byte says so), a quarter
+// smaller, when encoding them again gives back the very same token; any
+// other ID token is stored as it is. Versions 1 (claims always stored) and
+// 2 are still read.
 const (
 	userEncodingV1      = 1
-	userEncodingVersion = 2
+	userEncodingV2      = 2
+	userEncodingVersion = 3
 )
 
-// Modes of the ID token claims in encoding version 2.
+// Modes of the ID token claims (encoding version 2 and later).
 const (
 	idClaimsStored  = 0 // the claims follow
 	idClaimsDerived = 1 // the claims are idTokenClaims(idToken)
 )
+
+// Forms of the ID token (encoding version 3).
+const (
+	idTokenAsIs = 0 // the token follows as a string
+	idTokenJWS  = 1 // header, payload and signature follow, base64url-decoded
+)
+
+// previousUserEncoding makes GobEncode write version 2, which the previous
+// release reads (Config.GobSessions; process-wide, as gob calls GobEncode
+// without a context).
+var previousUserEncoding atomic.Bool
 
 // maxUserEncoding bounds what GobDecode accepts.
 const maxUserEncoding = 1 << 20
@@ -44,7 +62,7 @@ const maxUserEncoding = 1 << 20
 // GobEncode implements gob.GobEncoder so that scs can store a User (with
 // its tokens) although the tokens are unexported.
 func (u *User) GobEncode() ([]byte, error) {
-	b := make([]byte, 0, 256)
+	b := make([]byte, 0, 256+len(u.idToken))
 	b = append(b, userEncodingVersion)
 	b = appendString(b, u.Subject)
 	b = appendTime(b, u.AccessTokenExpiry)
@@ -52,9 +70,15 @@ func (u *User) GobEncode() ([]byte, error) {
 	b = appendTime(b, u.refreshAt)
 	b = appendString(b, string(u.accessToken))
 	b = appendString(b, string(u.refreshToken))
-	b = appendString(b, string(u.idToken))
+	var payload []byte
+	if previousUserEncoding.Load() {
+		b[0] = userEncodingV2
+		b = appendString(b, string(u.idToken))
+	} else {
+		b, payload = appendIDToken(b, string(u.idToken))
+	}
 	b = appendClaims(b, u.Claims)
-	if derived, ok := idTokenClaims(string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
+	if derived, ok := derivedIDClaims(payload, string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
 		return append(b, idClaimsDerived), nil
 	}
 	b = append(b, idClaimsStored)
@@ -64,10 +88,17 @@ func (u *User) GobEncode() ([]byte, error) {
 
 // GobDecode implements gob.GobDecoder.
 func (u *User) GobDecode(b []byte) error {
-	if len(b) == 0 || len(b) > maxUserEncoding || (b[0] != userEncodingVersion && b[0] != userEncodingV1) {
+	if len(b) == 0 || len(b) > maxUserEncoding {
 		return errUserEncoding
 	}
-	d := decoder{b: b[1:]}
+	ver := b[0]
+	if ver != userEncodingV1 && ver != userEncodingV2 && ver != userEncodingVersion {
+		return errUserEncoding
+	}
+	// One copy of the input (gob reuses its buffer) as bytes and one as a
+	// string: every field and claim is a slice of them, not a copy each.
+	own := bytes.Clone(b[1:])
+	d := decoder{b: own, str: string(own)}
 	var v User
 	v.Subject = d.string()
 	v.AccessTokenExpiry = d.time()
@@ -75,17 +106,31 @@ func (u *User) GobDecode(b []byte) error {
 	v.refreshAt = d.time()
 	v.accessToken = oxdclient.Secret(d.string())
 	v.refreshToken = oxdclient.Secret(d.string())
-	v.idToken = oxdclient.Secret(d.string())
+	var payload []byte // the ID token's, when stored decoded
+	form := byte(idTokenAsIs)
+	if ver >= userEncodingVersion {
+		form = d.byte()
+	}
+	switch form {
+	case idTokenAsIs:
+		v.idToken = oxdclient.Secret(d.string())
+	case idTokenJWS:
+		h, p, sig := d.bytes(), d.bytes(), d.bytes()
+		v.idToken = oxdclient.Secret(joinJWS(h, p, sig))
+		payload = p
+	default:
+		return errUserEncoding
+	}
 	v.Claims = d.claims()
 	mode := byte(idClaimsStored)
-	if b[0] == userEncodingVersion {
+	if ver >= userEncodingV2 {
 		mode = d.byte()
 	}
 	switch mode {
 	case idClaimsStored:
 		v.IDTokenClaims = d.claims()
 	case idClaimsDerived:
-		c, ok := idTokenClaims(string(v.idToken))
+		c, ok := derivedIDClaims(payload, string(v.idToken))
 		if !ok {
 			return errUserEncoding
 		}
@@ -98,6 +143,15 @@ func (u *User) GobDecode(b []byte) error {
 	}
 	*u = v
 	return nil
+}
+
+// derivedIDClaims is idTokenClaims(tok), from the token's payload when it
+// is already decoded (not nil).
+func derivedIDClaims(payload []byte, tok string) (oxdclient.Claims, bool) {
+	if payload != nil {
+		return payloadClaims(payload)
+	}
+	return idTokenClaims(tok)
 }
 
 // idTokenClaims derives the claims of a JWT's payload in the shape oxd
@@ -118,14 +172,19 @@ func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
 	if err != nil {
 		return nil, false
 	}
-	if c, ok := flatClaims(payload); ok {
-		return c, true
-	}
 	return payloadClaims(payload)
 }
 
-// payloadClaims is the general path of idTokenClaims.
+// payloadClaims is idTokenClaims for the decoded payload.
 func payloadClaims(payload []byte) (oxdclient.Claims, bool) {
+	if c, ok := flatClaims(payload); ok {
+		return c, true
+	}
+	return generalClaims(payload)
+}
+
+// generalClaims is the general path of payloadClaims.
+func generalClaims(payload []byte) (oxdclient.Claims, bool) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &m); err != nil || m == nil {
 		return nil, false
@@ -157,7 +216,20 @@ func flatClaims(p []byte) (oxdclient.Claims, bool) {
 	if i < len(p) && p[i] == '}' {
 		return out, skipSpace(p, i+1) == len(p)
 	}
+	// The keys are slices of one string of p, the values of one buffer
+	// sized for the longest rewriting (4 bytes more per value, and there
+	// are fewer values than colons): two allocations, not two per claim.
+	ps := string(p)
+	buf := make([]byte, 0, len(p)+4*bytes.Count(p, []byte(":")))
+	value := func(parts ...[]byte) json.RawMessage {
+		start := len(buf)
+		for _, x := range parts {
+			buf = append(buf, x...)
+		}
+		return buf[start:len(buf):len(buf)]
+	}
 	for {
+		keyAt := i
 		key, j, ok := plainStringAt(p, i)
 		if !ok {
 			return nil, false
@@ -177,23 +249,23 @@ func flatClaims(p []byte) (oxdclient.Claims, bool) {
 			if !ok {
 				return nil, false
 			}
-			v, i = slices.Concat([]byte("["), raw, []byte("]")), j
+			v, i = value(arrOpen, raw, arrClose), j
 		case c == '-' || (c >= '0' && c <= '9'):
 			j, ok := jsonNumberEnd(p, i)
 			if !ok {
 				return nil, false
 			}
-			v, i = slices.Concat([]byte(`["`), p[i:j], []byte(`"]`)), j
+			v, i = value(arrOpenQ, p[i:j], arrCloseQ), j
 		case bytes.HasPrefix(p[i:], []byte("true")):
-			v, i = json.RawMessage(`["true"]`), i+4
+			v, i = value(arrOpenQ, p[i:i+4], arrCloseQ), i+4
 		case bytes.HasPrefix(p[i:], []byte("false")):
-			v, i = json.RawMessage(`["false"]`), i+5
+			v, i = value(arrOpenQ, p[i:i+5], arrCloseQ), i+5
 		case bytes.HasPrefix(p[i:], []byte("null")):
 			i += 4
 		default:
 			return nil, false
 		}
-		k := string(key[1 : len(key)-1])
+		k := ps[keyAt+1 : keyAt+len(key)-1]
 		if _, dup := out[k]; dup {
 			return nil, false
 		}
@@ -214,6 +286,12 @@ func flatClaims(p []byte) (oxdclient.Claims, bool) {
 		}
 	}
 }
+
+// Brackets of the rewritten claim values.
+var (
+	arrOpen, arrClose   = []byte("["), []byte("]")
+	arrOpenQ, arrCloseQ = []byte(`["`), []byte(`"]`)
+)
 
 // jsonNumberEnd returns the index after the JSON number at p[i] (RFC 8259
 // §6: -? (0 | [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?), and false when
@@ -401,8 +479,12 @@ func appendClaims(b []byte, c oxdclient.Claims) []byte {
 	return b
 }
 
+// decoder reads the fields of an encoding. With str set (str holds the
+// same bytes as b when the decoder starts, and b is owned by the decoder),
+// strings are slices of str and byte slices of b: no copy per field.
 type decoder struct {
 	b   []byte
+	str string
 	err bool
 }
 
@@ -440,7 +522,14 @@ func (d *decoder) byte() byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.bytes()) }
+func (d *decoder) string() string {
+	v := d.bytes()
+	if d.str == "" || d.err {
+		return string(v)
+	}
+	end := len(d.str) - len(d.b) // v ends where the rest begins
+	return d.str[end-len(v) : end]
+}
 
 func (d *decoder) time() time.Time {
 	if d.err {
@@ -479,7 +568,10 @@ func (d *decoder) claims() oxdclient.Claims {
 		if d.err {
 			return nil
 		}
-		c[k] = json.RawMessage(append([]byte(nil), v...))
+		if d.str == "" {
+			v = bytes.Clone(v) // the input is not the decoder's
+		}
+		c[k] = json.RawMessage(v)
 	}
 	return c
 }

@@ -171,7 +171,13 @@ func TestUserFromOutsideRequireLogin(t *testing.T) {
 // legacyEncodeV1 is the version 1 encoding (the ID token's claims always
 // stored), as sessions written before version 2 hold it.
 func legacyEncodeV1(u *User) []byte {
-	b := []byte{userEncodingV1}
+	return appendClaims(legacyFields(userEncodingV1, u), u.IDTokenClaims)
+}
+
+// legacyFields is what encodings 1 and 2 share: the version, the fields,
+// the ID token as a string and the userinfo claims.
+func legacyFields(version byte, u *User) []byte {
+	b := []byte{version}
 	b = appendString(b, u.Subject)
 	b = appendTime(b, u.AccessTokenExpiry)
 	b = appendTime(b, u.AuthenticatedAt)
@@ -179,8 +185,7 @@ func legacyEncodeV1(u *User) []byte {
 	b = appendString(b, string(u.accessToken))
 	b = appendString(b, string(u.refreshToken))
 	b = appendString(b, string(u.idToken))
-	b = appendClaims(b, u.Claims)
-	return appendClaims(b, u.IDTokenClaims)
+	return appendClaims(b, u.Claims)
 }
 
 func requireSameUser(t *testing.T, want, got *User) {
@@ -202,11 +207,10 @@ func requireSameUser(t *testing.T, want, got *User) {
 	}
 }
 
-// TestUserEncodingDerivesIDTokenClaims: with the claims the engine answers
-// for a real ID token of the development OP, the session keeps the ID token
-// only and re-derives exactly the same claims; claims that differ in any
-// byte from the token's are stored; version 1 sessions are still read.
-func TestUserEncodingDerivesIDTokenClaims(t *testing.T) {
+// devOPUser logs alice in at a development OP through the engine and
+// returns the user a callback would store, with the engine's answer.
+func devOPUser(t *testing.T) (*oxdtest.Server, *oxdclient.GetTokensByCodeResponse, *User) {
+	t.Helper()
 	srv := oxdtest.NewServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -218,6 +222,15 @@ func TestUserEncodingDerivesIDTokenClaims(t *testing.T) {
 	u := &User{Subject: "alice", Claims: oxdclient.Claims{"email": json.RawMessage(`["alice@example.test"]`)},
 		IDTokenClaims: tok.IDTokenClaims, AuthenticatedAt: now, accessToken: tok.AccessToken, refreshToken: tok.RefreshToken, idToken: tok.IDToken}
 	u.setExpiry(now, 600, time.Minute)
+	return srv, tok, u
+}
+
+// TestUserEncodingDerivesIDTokenClaims: with the claims the engine answers
+// for a real ID token of the development OP, the session keeps the ID token
+// only and re-derives exactly the same claims; claims that differ in any
+// byte from the token's are stored; version 1 sessions are still read.
+func TestUserEncodingDerivesIDTokenClaims(t *testing.T) {
+	srv, tok, u := devOPUser(t)
 	if len(u.IDTokenClaims) < 5 {
 		t.Fatalf("too few claims to be a real ID token: %v", u.IDTokenClaims)
 	}
@@ -283,7 +296,7 @@ func TestUserEncodingDerivesIDTokenClaims(t *testing.T) {
 	bad := *u
 	bad.idToken = "not-a-jwt"
 	enc := legacyEncodeV1(&bad)
-	enc[0] = userEncodingVersion
+	enc[0] = userEncodingV2
 	enc = appendClaims(enc[:len(enc)-len(appendClaims(nil, bad.IDTokenClaims))], nil)
 	enc[len(enc)-1] = idClaimsDerived
 	var got User
@@ -306,7 +319,7 @@ func BenchmarkUserGobDecode(b *testing.B) {
 		claims[k] = json.RawMessage(`["` + strconv.FormatInt(v, 10) + `"]`)
 	}
 	p, _ := json.Marshal(payload)
-	idt := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(p) + "." + strings.Repeat("s", 342)
+	idt := "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(p) + "." + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0xA5}, 256))
 	for _, mode := range []string{"derived", "stored"} {
 		u := &User{Subject: "alice", IDTokenClaims: claims, idToken: oxdclient.Secret(idt), accessToken: "at", refreshToken: "rt"}
 		enc, _ := u.GobEncode()
@@ -344,7 +357,7 @@ func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
 		`{"a":+1}`, `{"a":1.2.3}`, `{"a":1ee2}`, `{"a":--1}`, `{"a":-01}`,
 	} {
 		fast, fok := flatClaims([]byte(p))
-		gen, gok := payloadClaims([]byte(p))
+		gen, gok := generalClaims([]byte(p))
 		if !fok {
 			continue
 		}
@@ -370,7 +383,7 @@ func FuzzFlatClaims(f *testing.F) {
 		if !ok {
 			return
 		}
-		gen, gok := payloadClaims(p)
+		gen, gok := generalClaims(p)
 		if !gok || len(fast) != len(gen) {
 			t.Fatalf("%q: fast %v, general %v", p, fast, gen)
 		}

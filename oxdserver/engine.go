@@ -431,6 +431,11 @@ func New(cfg Config) (*Engine, error) {
 		// is not replayable). Dropping idle connections sooner avoids
 		// that race at the cost of an occasional new handshake.
 		e.ownTransport.IdleConnTimeout = 4 * time.Second
+		// Keep as many idle connections to an OP as logins in flight
+		// use (the default of 2 closed most of them after each token
+		// or userinfo request under concurrent logins, and the next
+		// request dialled again).
+		e.ownTransport.MaxIdleConnsPerHost = opIdleConnsPerHost
 		e.http = &http.Client{Timeout: cfg.OPTimeout, Transport: e.ownTransport, CheckRedirect: noRedirects}
 	}
 	if e.log == nil {
@@ -439,6 +444,10 @@ func New(cfg Config) (*Engine, error) {
 	e.tel = newEngineTelemetry(e)
 	return e, nil
 }
+
+// opIdleConnsPerHost is how many idle connections the engine's own
+// transport keeps to one OP host.
+const opIdleConnsPerHost = 64
 
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }

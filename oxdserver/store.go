@@ -118,6 +118,12 @@ type UMAResource struct {
 	TicketScopes     []string          `json:"ticketScopes"`
 }
 
+// Clone returns a deep copy of s: no slice, nested resource, key set or
+// raw JSON value is shared with s. A Store that keeps decoded sites (as
+// redisstore does to save decoding an unchanged site) hands out clones, so
+// that a caller changing its copy changes nothing else.
+func (s *Site) Clone() *Site { return s.clone() }
+
 // clone returns a deep copy of s: no slice, nested resource or raw JSON
 // value is shared with s. Keep it in step with the fields of Site and
 // UMAResource (TestSiteCloneCoversEveryField fails when a field is missed).

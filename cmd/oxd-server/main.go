@@ -36,6 +36,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	_ "github.com/oxdgo/oxd/internal/pprofhook" // profiles for the benchmarks, with -tags oxdprofile only
 )
 
 func main() {

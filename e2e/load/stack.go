@@ -116,7 +116,13 @@ func (e *Env) Build(ctx context.Context) error {
 		{"app", "./load/app"},
 		{"oxd-server", "github.com/oxdgo/oxd/cmd/oxd-server"},
 	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(e.Bin, b.out), b.pkg)
+		args := []string{"build"}
+		// OXD_LOAD_TAGS=oxdprofile builds binaries that serve pprof
+		// (internal/pprofhook) for profiling a run.
+		if tags := os.Getenv("OXD_LOAD_TAGS"); tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, "-o", filepath.Join(e.Bin, b.out), b.pkg)...)
 		cmd.Dir = E2EDir()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build %s: %v: %s", b.pkg, err, out)
@@ -283,15 +289,16 @@ func (o *Oxd) Restart(ctx context.Context) error {
 }
 
 // EnsureSite registers the application's site (setup_client) through oxd and
-// writes the site file at path.
-func EnsureSite(ctx context.Context, oxdAddr, path, issuer, publicURL string) (*oxdclient.Site, error) {
+// writes the site file at path. opts change the setup_client parameters
+// (the peer benchmark sets the client authentication method).
+func EnsureSite(ctx context.Context, oxdAddr, path, issuer, publicURL string, opts ...func(*oxdclient.SetupClientParams)) (*oxdclient.Site, error) {
 	sock, err := oxdclient.NewSocket(oxdAddr, oxdclient.SocketConfig{Timeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	defer sock.Close()
 	c := oxdclient.New(sock, oxdclient.Config{})
-	return oxdclient.EnsureSite(ctx, c, path, oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
+	p := oxdclient.SetupClientParams{SiteParams: oxdclient.SiteParams{
 		OPHost:                   issuer,
 		AuthorizationRedirectURI: publicURL + "/callback",
 		PostLogoutRedirectURI:    publicURL + "/logged-out",
@@ -299,7 +306,11 @@ func EnsureSite(ctx context.Context, oxdAddr, path, issuer, publicURL string) (*
 		GrantTypes:               []string{"authorization_code", "refresh_token", "client_credentials"},
 		ResponseTypes:            []string{"code"},
 		ClientName:               "load suite",
-	}})
+	}}
+	for _, o := range opts {
+		o(&p)
+	}
+	return oxdclient.EnsureSite(ctx, c, path, p)
 }
 
 // App is one replica of the sample application.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,7 +50,23 @@ type Store struct {
 
 	c      redis.UniversalClient
 	prefix string
+
+	// decoded keeps the last decoded form of each site with the exact
+	// bytes it was decoded from: GetSite still reads Redis every time
+	// (another engine may have changed the site) and skips only the JSON
+	// decoding when the bytes are the same. At most maxDecodedSites.
+	mu      sync.Mutex
+	decoded map[string]decodedSite
 }
+
+// decodedSite is a site as stored (raw) and decoded.
+type decodedSite struct {
+	raw  string
+	site *oxdserver.Site
+}
+
+// maxDecodedSites bounds Store.decoded; past it the map starts over.
+const maxDecodedSites = 1024
 
 // New returns a store using client (a *redis.Client, a
 // *redis.ClusterClient, a failover client…), with every key under prefix
@@ -78,9 +95,23 @@ func (r *Store) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, err
 	if err != nil {
 		return nil, fmt.Errorf("oxdserver: redis get site: %w", err)
 	}
+	r.mu.Lock()
+	d, ok := r.decoded[oxdID]
+	r.mu.Unlock()
+	if ok && d.raw == string(b) {
+		return d.site.Clone(), nil
+	}
 	var s oxdserver.Site
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("oxdserver: stored site is corrupt: %w", err)
+	}
+	if s.OxdID == oxdID {
+		r.mu.Lock()
+		if r.decoded == nil || len(r.decoded) >= maxDecodedSites {
+			r.decoded = make(map[string]decodedSite)
+		}
+		r.decoded[oxdID] = decodedSite{raw: string(b), site: s.Clone()}
+		r.mu.Unlock()
 	}
 	return &s, nil
 }
@@ -110,6 +141,9 @@ func (r *Store) PutSite(ctx context.Context, site *oxdserver.Site) error {
 
 // DeleteSite implements oxdserver.Store.
 func (r *Store) DeleteSite(ctx context.Context, oxdID string) error {
+	r.mu.Lock()
+	delete(r.decoded, oxdID) // its secrets leave memory with it
+	r.mu.Unlock()
 	var del *redis.IntCmd
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		del = p.Del(ctx, r.siteKey(oxdID))
@@ -290,7 +324,12 @@ return v
 `)
 
 // Close implements oxdserver.Store. It does not close the Redis client.
-func (r *Store) Close() error { return nil }
+func (r *Store) Close() error {
+	r.mu.Lock()
+	r.decoded = nil
+	r.mu.Unlock()
+	return nil
+}
 
 func limitOr(n, def int) int {
 	if n <= 0 {

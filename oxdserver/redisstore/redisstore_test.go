@@ -122,3 +122,56 @@ func TestTwoEnginesShareRedis(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, sites, 2)
 }
+
+// TestRedisStoreSiteDecodeCache: GetSite reuses the decoded form of a
+// site only while Redis holds the very bytes it was decoded from. A
+// change made through another store (another replica), or written to
+// Redis directly, is seen on the next read; a caller changing the site it
+// got changes nothing else; a deleted site is gone.
+func TestRedisStoreSiteDecodeCache(t *testing.T) {
+	rc := startRedis(t)
+	ctx := testCtx(t)
+	a, b := redisstore.New(rc, "cache:"), redisstore.New(rc, "cache:")
+	site := &oxdserver.Site{OxdID: "s1", OPHost: "https://op.example", ClientID: "c1", ClientSecret: "secret-1",
+		RedirectURIs: []string{"https://rp.example/cb"}, Scope: []string{"openid"}}
+	require.NoError(t, a.PutSite(ctx, site))
+
+	for range 2 { // decoded, then from the decoded copy
+		got, err := a.GetSite(ctx, "s1")
+		require.NoError(t, err)
+		assert.Equal(t, site, got)
+		got.ClientSecret = "changed by the caller"
+		got.RedirectURIs[0] = "https://evil.example/cb"
+		got.Scope = append(got.Scope, "admin")
+	}
+
+	// Another replica changes the site.
+	changed := site.Clone()
+	changed.ClientSecret = "secret-2"
+	changed.RedirectURIs = []string{"https://rp.example/cb2"}
+	require.NoError(t, b.PutSite(ctx, changed))
+	got, err := a.GetSite(ctx, "s1")
+	require.NoError(t, err)
+	assert.Equal(t, changed, got)
+
+	// Written to Redis by something else entirely (same JSON form).
+	raw, err := rc.Get(ctx, "cache:site:s1").Bytes()
+	require.NoError(t, err)
+	require.NoError(t, rc.Set(ctx, "cache:site:s1", strings.Replace(string(raw), "secret-2", "secret-3", 1), 0).Err())
+	got, err = a.GetSite(ctx, "s1")
+	require.NoError(t, err)
+	assert.Equal(t, "secret-3", got.ClientSecret)
+
+	// Corrupt bytes are an error, not the previous decoded site.
+	require.NoError(t, rc.Set(ctx, "cache:site:s1", "{not json", 0).Err())
+	_, err = a.GetSite(ctx, "s1")
+	require.Error(t, err)
+
+	// Deleted through the other store: not found here either.
+	require.NoError(t, b.PutSite(ctx, site))
+	_, err = a.GetSite(ctx, "s1")
+	require.NoError(t, err)
+	require.NoError(t, b.DeleteSite(ctx, "s1"))
+	_, err = a.GetSite(ctx, "s1")
+	require.ErrorIs(t, err, oxdserver.ErrNotFound)
+}

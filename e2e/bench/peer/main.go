@@ -1,16 +1,22 @@
 // Command peer runs the peer benchmark of the design (§5, P6–P8): our login
 // middleware (two replicas of e2e/load/app behind a round-robin proxy, oxd
-// over the socket to cmd/oxd-server) side by side with oauth2-proxy
-// (Redis session store) in front of the same upstream handler, against the
-// same OP (oidc-provider) and the same Redis, in one run on loopback.
+// over the socket to cmd/oxd-server; with -in-process, which is the
+// default, also two more replicas with the oxd engine in process and its
+// store in the same Redis) side by side with oauth2-proxy (Redis session
+// store) in front of the same upstream handler, against the same OP
+// (oidc-provider) and the same Redis, in one run on loopback. Our site's
+// client authenticates at the token endpoint with -client-auth
+// (client_secret_basic by default, as oauth2-proxy does).
 //
-// Figures, per round (rounds interleave the two sides, ABBA):
+// Figures, per round (each round starts with another side, every other
+// round in reverse order):
 //
 //   - complete logins/s: HTTP clients drive the OP's login form
 //     (-logins per side, -login-concurrency at once);
 //   - RP-side CPU seconds per 1,000 logins: utime+stime (/proc/<pid>/stat)
-//     of our processes (both replicas and oxd-server; the replicas alone are
-//     reported too) vs the oauth2-proxy process; the OP is excluded;
+//     of our processes (both replicas and oxd-server, if any; the replicas
+//     alone are reported too) vs the oauth2-proxy process; the OP is
+//     excluded;
 //   - Redis bytes per signed-in session: MEMORY USAGE of the keys the
 //     logins added, per login, and the INFO used_memory delta per login;
 //   - authenticated requests/s and p50/p99 latency with -clients concurrent
@@ -51,6 +57,7 @@ import (
 
 	"github.com/oxdgo/oxd/e2e/harness"
 	"github.com/oxdgo/oxd/e2e/load"
+	"github.com/oxdgo/oxd/oxdclient"
 )
 
 type options struct {
@@ -59,7 +66,15 @@ type options struct {
 	logins, loginsC  int
 	clients          int
 	duration, warmup time.Duration
+	clientAuth       string
+	inProcess        bool
 }
+
+// Names of our sides.
+const (
+	sideOxdServer = "oxd (2 replicas, oxd-server)"
+	sideEngine    = "oxd (2 replicas, engine in process)"
+)
 
 func main() {
 	var o options
@@ -70,6 +85,9 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 64, "concurrent signed-in clients of the throughput measurement")
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "throughput measurement time per side per round")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "uncounted warm-up before each throughput measurement")
+	flag.StringVar(&o.clientAuth, "client-auth", "client_secret_basic",
+		"token endpoint authentication of our site's client; oauth2-proxy's is client_secret_basic; \"\" lets the engine pick the strongest the OP lists (private_key_jwt, ES256)")
+	flag.BoolVar(&o.inProcess, "in-process", true, "also measure two replicas with the oxd engine in process (no oxd-server)")
 	flag.Parse()
 	if o.o2p == "" || o.rounds < 1 || o.logins < o.clients || o.clients < 1 || o.duration <= 0 || o.duration > time.Minute {
 		fmt.Fprintln(os.Stderr, "peer: -oauth2-proxy is required; -logins ≥ -clients ≥ 1; 0 < -duration ≤ 1m")
@@ -138,34 +156,52 @@ func run(o options) (err error) {
 	}
 	progress("OP at %s, Redis at %s", op.Issuer, rdbAddr)
 
-	// Ours: oxd-server, two replicas, the round-robin proxy.
+	// Ours: oxd-server, two replicas, the round-robin proxy; and, with
+	// -in-process, two more replicas with the engine in process (no
+	// oxd-server hop), behind their own round-robin proxy.
 	oxd, err := env.StartOxd(ctx, rdbAddr, "info")
 	if err != nil {
 		return err
 	}
-	rr, err := load.NewRoundRobin()
+	startOurs := func(name string, names []string, args ...string) (*side, error) {
+		rr, err := load.NewRoundRobin()
+		if err != nil {
+			return nil, err
+		}
+		env.Defer(rr.Close)
+		siteFile := filepath.Join(tmp, "site-"+names[0]+".json")
+		if _, err := load.EnsureSite(ctx, oxd.Addr, siteFile, op.Issuer, rr.URL, func(p *oxdclient.SetupClientParams) {
+			p.ClientTokenEndpointAuthMethod = o.clientAuth
+		}); err != nil {
+			return nil, err
+		}
+		s := &side{name: name, base: rr.URL, key: "scs:session:*"}
+		var urls []string
+		for _, n := range names {
+			a, err := env.StartApp(ctx, n, append([]string{"-site-file", siteFile, "-redis", rdbAddr,
+				"-public-url", rr.URL, "-log-level", "warn", "-call-timeout", "10s"}, args...)...)
+			if err != nil {
+				return nil, err
+			}
+			urls = append(urls, a.URL)
+			s.appProcs = append(s.appProcs, a.Proc)
+		}
+		s.rpProcs = s.appProcs
+		return s, rr.SetBackends(urls...)
+	}
+	ours, err := startOurs(sideOxdServer, []string{"A", "B"}, "-oxd", oxd.Addr)
 	if err != nil {
 		return err
 	}
-	env.Defer(rr.Close)
-	siteFile := filepath.Join(tmp, "site.json")
-	if _, err := load.EnsureSite(ctx, oxd.Addr, siteFile, op.Issuer, rr.URL); err != nil {
-		return err
-	}
-	var apps []*load.App
-	for _, n := range []string{"A", "B"} {
-		a, err := env.StartApp(ctx, n, "-oxd", oxd.Addr, "-site-file", siteFile, "-redis", rdbAddr,
-			"-public-url", rr.URL, "-log-level", "warn", "-call-timeout", "10s")
+	ours.rpProcs = append(slices.Clone(ours.appProcs), oxd.Proc)
+	sides := []*side{ours}
+	if o.inProcess {
+		eng, err := startOurs(sideEngine, []string{"C", "D"}, "-engine", "redis")
 		if err != nil {
 			return err
 		}
-		apps = append(apps, a)
+		sides = append(sides, eng)
 	}
-	if err := rr.SetBackends(apps[0].URL, apps[1].URL); err != nil {
-		return err
-	}
-	ours := &side{name: "oxd (2 replicas)", base: rr.URL, key: "scs:session:*",
-		rpProcs: []*load.Proc{apps[0].Proc, apps[1].Proc, oxd.Proc}, appProcs: []*load.Proc{apps[0].Proc, apps[1].Proc}}
 
 	// Theirs: the same handler as upstream, oauth2-proxy in front.
 	up, err := env.StartApp(ctx, "upstream", "-upstream", "-log-level", "warn")
@@ -179,13 +215,15 @@ func run(o options) (err error) {
 	theirs := &side{name: "oauth2-proxy", base: o2pURL, key: "_oauth2_proxy*", rpProcs: []*load.Proc{o2pProc}}
 
 	progress("uptime: %s", uptime())
-	sides := []*side{ours, theirs}
+	sides = append(sides, theirs)
 	var results []roundResult
 	user := 0
 	for r := 1; r <= o.rounds; r++ {
-		order := sides
+		// Each round starts with another side, every other round in
+		// reverse: each side meets each position as often.
+		order := append(slices.Clone(sides[(r-1)%len(sides):]), sides[:(r-1)%len(sides)]...)
 		if r%2 == 0 {
-			order = []*side{theirs, ours}
+			slices.Reverse(order)
 		}
 		for _, s := range order {
 			res, err := measure(ctx, o, op, rdb, s, r, &user)
@@ -376,6 +414,7 @@ func measure(ctx context.Context, o options, op *load.OP, rdb *redis.Client, s *
 	}
 
 	// Logins.
+	progress("round %d %s: logins", round, s.name)
 	cpu0, app0 := cpu(s.rpProcs), cpu(s.appProcs)
 	t0 := time.Now()
 	browsers := make([]*http.Client, o.logins)
@@ -442,6 +481,7 @@ func measure(ctx context.Context, o options, op *load.OP, rdb *redis.Client, s *
 
 	// Authenticated throughput with o.clients signed-in clients.
 	clients := browsers[:o.clients]
+	progress("round %d %s: authenticated requests", round, s.name)
 	lat, n, terrs := drive(ctx, s, clients, o.warmup, o.duration)
 	res.RequestsPerS = float64(n) / o.duration.Seconds()
 	res.P50 = load.Ms(quantile(lat, 0.5))
@@ -529,7 +569,7 @@ func report(o options, rs []roundResult) {
 	for _, r := range rs {
 		by[r.Side] = append(by[r.Side], r)
 	}
-	ours, theirs := by["oxd (2 replicas)"], by["oauth2-proxy"]
+	theirs := by["oauth2-proxy"]
 	col := func(rs []roundResult, f func(roundResult) float64) []float64 {
 		var v []float64
 		for _, r := range rs {
@@ -538,7 +578,7 @@ func report(o options, rs []roundResult) {
 		return v
 	}
 	// ratios within each round
-	rat := func(f func(roundResult) float64) []float64 {
+	rat := func(ours []roundResult, f func(roundResult) float64) []float64 {
 		var v []float64
 		for i := range min(len(ours), len(theirs)) {
 			if f(theirs[i]) != 0 {
@@ -558,7 +598,7 @@ func report(o options, rs []roundResult) {
 		{"P6", "p50 latency, 64 clients", "—", func(r roundResult) float64 { return r.P50 }, "ms", nil},
 		{"P6", "p99 latency, 64 clients", "≤ 0.5×", func(r roundResult) float64 { return r.P99 }, "ms", func(x float64) bool { return x <= 0.5 }},
 		{"—", "complete logins/s", "—", func(r roundResult) float64 { return r.LoginsPerS }, "logins/s", nil},
-		{"P7", "RP CPU s per 1,000 logins (ours: replicas + oxd-server)", "≤ 0.5×", func(r roundResult) float64 { return r.CPUPer1000 }, "CPU s", func(x float64) bool { return x <= 0.5 }},
+		{"P7", "RP CPU s per 1,000 logins (ours: replicas + oxd-server if any)", "≤ 0.5×", func(r roundResult) float64 { return r.CPUPer1000 }, "CPU s", func(x float64) bool { return x <= 0.5 }},
 		{"P7", "RP CPU s per 1,000 logins (ours: replicas alone)", "—", func(r roundResult) float64 {
 			if r.AppCPUPer1000 == 0 {
 				return r.CPUPer1000
@@ -569,21 +609,34 @@ func report(o options, rs []roundResult) {
 		{"P8", "Redis used_memory delta per login", "—", func(r roundResult) float64 { return r.UsedMemPerLogin }, "bytes", nil},
 		{"P8", "Redis keys per signed-in session", "—", func(r roundResult) float64 { return r.KeysPerSession }, "keys", nil},
 	}
-	fmt.Printf("Peer benchmark, %d rounds (ABBA), %d logins per side per round (%d at once), %d clients × %v per side per round; %s\n\n",
-		len(ours), o.logins, o.loginsC, o.clients, o.duration, time.Now().UTC().Format("2006-01-02"))
-	fmt.Println("| id | figure | target (ours/theirs) | oxd, median | oauth2-proxy, median | ratio, median of rounds (min–max) | met |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, r := range rows {
-		rv := rat(r.f)
-		met := "—"
-		if r.ok != nil && len(rv) > 0 {
-			met = "no"
-			if r.ok(median(rv)) {
-				met = "yes"
-			}
+	fmt.Printf("Peer benchmark, %d rounds (order rotated and reversed), %d logins per side per round (%d at once), %d clients × %v per side per round; %s\n\n",
+		len(theirs), o.logins, o.loginsC, o.clients, o.duration, time.Now().UTC().Format("2006-01-02"))
+	auth := o.clientAuth
+	if auth == "" {
+		auth = "the engine's choice (private_key_jwt, ES256)"
+	}
+	fmt.Printf("Client authentication at the token endpoint: ours %s, oauth2-proxy client_secret_basic.\n\n", auth)
+	for _, name := range []string{sideOxdServer, sideEngine} {
+		ours := by[name]
+		if len(ours) == 0 {
+			continue
 		}
-		fmt.Printf("| %s | %s | %s | %.4g %s | %.4g %s | %.3g (%.3g–%.3g) | %s |\n", r.id, r.what, r.target,
-			median(col(ours, r.f)), r.unit, median(col(theirs, r.f)), r.unit, median(rv), minf(rv), maxf(rv), met)
+		fmt.Printf("%s vs oauth2-proxy:\n\n", name)
+		fmt.Println("| id | figure | target (ours/theirs) | oxd, median | oauth2-proxy, median | ratio, median of rounds (min–max) | met |")
+		fmt.Println("|---|---|---|---|---|---|---|")
+		for _, r := range rows {
+			rv := rat(ours, r.f)
+			met := "—"
+			if r.ok != nil && len(rv) > 0 {
+				met = "no"
+				if r.ok(median(rv)) {
+					met = "yes"
+				}
+			}
+			fmt.Printf("| %s | %s | %s | %.4g %s | %.4g %s | %.3g (%.3g–%.3g) | %s |\n", r.id, r.what, r.target,
+				median(col(ours, r.f)), r.unit, median(col(theirs, r.f)), r.unit, median(rv), minf(rv), maxf(rv), met)
+		}
+		fmt.Println()
 	}
 	fmt.Println()
 	fmt.Println("Raw rounds:")

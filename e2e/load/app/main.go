@@ -1,7 +1,8 @@
 // Command app is the sample application of the load and fault suite
 // (e2e/load): the oxd login middleware in front of a small handler, one
 // RequireLogin area and one UMA-protected route, sessions in a shared Redis,
-// oxd reached over the socket protocol. Two of these run side by side as
+// oxd reached over the socket protocol (or, with -engine redis, the oxd
+// engine in process with its store in the same Redis). Two of these run side by side as
 // replicas behind the suite's round-robin proxy.
 //
 // It prints two ready lines,
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,7 +40,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oxdgo/oxd"
+	_ "github.com/oxdgo/oxd/internal/pprofhook" // profiles for the benchmarks, with -tags oxdprofile only
 	"github.com/oxdgo/oxd/oxdclient"
+	"github.com/oxdgo/oxd/oxdserver"
+	"github.com/oxdgo/oxd/oxdserver/redisstore"
 )
 
 type options struct {
@@ -51,6 +56,7 @@ type options struct {
 	logLevel          string
 	callTimeout       time.Duration
 	upstream          bool
+	engine            string
 }
 
 func main() {
@@ -66,6 +72,7 @@ func main() {
 	flag.StringVar(&o.logLevel, "log-level", "debug", "debug, info, warn or error")
 	flag.DurationVar(&o.callTimeout, "call-timeout", 3*time.Second, "bound of every oxd call")
 	flag.BoolVar(&o.upstream, "upstream", false, "serve only the plain handler (no login)")
+	flag.StringVar(&o.engine, "engine", "", `"redis": run the oxd engine in process (instead of -oxd), its sites, states and nonces in the sessions' Redis under cmd/oxd-server's default prefix "oxd:"`)
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "app:", err)
@@ -172,21 +179,12 @@ func debugMux() *http.ServeMux {
 
 // buildApp wires the middleware: oxd over the socket, sessions in Redis.
 func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler, func(), error) {
-	if o.oxdAddr == "" || o.siteFile == "" || (o.redisAddr == "") == (o.redisCluster == "") || o.publicURL == "" {
-		return nil, nil, errors.New("-oxd, -site-file, -public-url and one of -redis and -redis-cluster are required")
+	if (o.oxdAddr == "") == (o.engine == "") || o.siteFile == "" || (o.redisAddr == "") == (o.redisCluster == "") || o.publicURL == "" {
+		return nil, nil, errors.New("-site-file, -public-url, one of -oxd and -engine, and one of -redis and -redis-cluster are required")
 	}
-	sock, err := oxdclient.NewSocket(o.oxdAddr, oxdclient.SocketConfig{PoolSize: 64, DialTimeout: time.Second, Timeout: o.callTimeout})
-	if err != nil {
-		return nil, nil, err
+	if o.engine != "" && o.engine != "redis" {
+		return nil, nil, fmt.Errorf("-engine %q: only redis", o.engine)
 	}
-	client := oxdclient.New(sock, oxdclient.Config{Logger: logger})
-	site, err := oxdclient.LoadSite(o.siteFile)
-	if err != nil {
-		sock.Close()
-		return nil, nil, err
-	}
-	client.SetProtection(site.ProtectionCredentials())
-
 	var rdb redis.UniversalClient
 	if o.redisCluster != "" {
 		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ","), PoolSize: 64,
@@ -195,6 +193,41 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 		rdb = redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64, DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, MaxRetries: 1})
 	}
+	site, err := oxdclient.LoadSite(o.siteFile)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	var sock io.Closer
+	var client *oxdclient.Client
+	if o.engine != "" {
+		// The engine in process: no oxd-server, no socket hop; the
+		// in-process transport is trusted (no protection token). Its
+		// Redis client has go-redis's defaults, as cmd/oxd-server's
+		// (the sessions' client fails fast, for 503s during outages).
+		var erdb redis.UniversalClient
+		if o.redisCluster != "" {
+			erdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(o.redisCluster, ",")})
+		} else {
+			erdb = redis.NewClient(&redis.Options{Addr: o.redisAddr})
+		}
+		eng, err := oxdserver.New(oxdserver.Config{Store: redisstore.New(erdb, "oxd:"), InsecureAllowLoopbackHTTP: true, Logger: logger})
+		if err != nil {
+			_ = rdb.Close()
+			_ = erdb.Close()
+			return nil, nil, err
+		}
+		sock, client = closers{eng, erdb}, oxdclient.New(eng, oxdclient.Config{Logger: logger})
+	} else {
+		s, err := oxdclient.NewSocket(o.oxdAddr, oxdclient.SocketConfig{PoolSize: 64, DialTimeout: time.Second, Timeout: o.callTimeout})
+		if err != nil {
+			_ = rdb.Close()
+			return nil, nil, err
+		}
+		sock, client = s, oxdclient.New(s, oxdclient.Config{Logger: logger})
+		client.SetProtection(site.ProtectionCredentials())
+	}
+
 	sm := scs.New()
 	sm.Lifetime = time.Hour
 	store, err := sessionStore(rdb)
@@ -231,4 +264,15 @@ func buildApp(ctx context.Context, o options, logger *slog.Logger) (http.Handler
 		return nil, nil, fmt.Errorf("RegisterUMA: %w", err)
 	}
 	return sm.LoadAndSave(mux), func() { _ = sock.Close(); _ = rdb.Close() }, nil
+}
+
+// closers closes each of its elements.
+type closers []io.Closer
+
+func (c closers) Close() error {
+	var errs []error
+	for _, x := range c {
+		errs = append(errs, x.Close())
+	}
+	return errors.Join(errs...)
 }
