@@ -115,6 +115,10 @@ func (c *logoutChannels) get(ctx context.Context, a *Auth) (*logoutChannels, err
 		return nil, c.lastErr
 	}
 	c.lastTry = now
+	// Detached from the request: a caller who goes away must not leave a
+	// failure cached for the OP's requests that follow (get_rp is bounded
+	// by CallTimeout, the discovery by its own timeout).
+	ctx = context.WithoutCancel(ctx)
 	site, err := a.siteIdentity(ctx)
 	if err == nil {
 		cfg := logouttoken.Config{ClientID: site.clientID, Replay: a.idx}

@@ -164,7 +164,17 @@
 // HTTPS extension, and from the "traceparent" and "tracestate" keys inside
 // the params of a socket command (oxd-server 3.1.4 ignores unknown
 // parameter keys, while an unknown top-level key makes it close the
-// connection); malformed or oversized values are ignored and never logged.
+// connection); malformed or oversized values, params keys in another case
+// or repeated, and more than one traceparent header are ignored and never
+// logged. The caller chooses the trace ID and the sampled flag, as W3C
+// Trace Context allows: the TracerProvider's sampler decides whether to
+// follow the flag (the SDK's default, ParentBased(AlwaysSample), does, so
+// a caller can have its commands' spans recorded or not, and its
+// tracestate is passed on to the OP). Callers of a listener are not
+// authenticated when the span starts; an operator who does not want them
+// to steer sampling configures the sampler's remote-parent options
+// (sdktrace.WithRemoteParentSampled, WithRemoteParentNotSampled). Metrics
+// and logs count every command whatever the caller's flags.
 // Every call to the OP/AS carries a traceparent header. The metrics are
 // oxd.server.command.duration, oxd.server.op.request.duration,
 // oxd.server.jwks.refreshes, oxd.server.protection.checks,

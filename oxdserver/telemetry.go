@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -548,29 +549,76 @@ func withRemoteTrace(ctx context.Context, tp, ts string) context.Context {
 // traceFromParams reads the trace context a socket client sends inside the
 // params object ("traceparent" and "tracestate" keys, which oxd-server
 // 3.1.4 and this engine ignore as unknown parameters; the envelope admits
-// no other top-level key).
+// no other top-level key). Only those exact top-level keys count, each
+// present once with a string value: a key in another case (which
+// encoding/json would match), a key of a nested object or a repeated key
+// (which parsers resolve differently) leaves ctx without the caller's
+// trace, as a malformed value does.
 func traceFromParams(ctx context.Context, params json.RawMessage) context.Context {
 	if len(params) == 0 || !bytes.Contains(params, []byte(`"traceparent"`)) {
 		return ctx
 	}
-	var p struct {
-		Traceparent string `json:"traceparent"`
-		Tracestate  string `json:"tracestate"`
-	}
-	if json.Unmarshal(params, &p) != nil {
+	tp, ts, ok := traceKeys(params)
+	if !ok {
 		return ctx
 	}
-	return withRemoteTrace(ctx, p.Traceparent, p.Tracestate)
+	return withRemoteTrace(ctx, tp, ts)
+}
+
+// traceKeys returns the string values of the top-level keys "traceparent"
+// and "tracestate" of the JSON object params; ok is false when params is
+// not an object, either key is repeated or not a string, or traceparent
+// is missing.
+func traceKeys(params json.RawMessage) (tp, ts string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(params))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", false
+	}
+	var seenTP, seenTS bool
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return "", "", false
+		}
+		key, _ := t.(string)
+		var dst *string
+		switch key {
+		case "traceparent":
+			if seenTP {
+				return "", "", false
+			}
+			seenTP, dst = true, &tp
+		case "tracestate":
+			if seenTS {
+				return "", "", false
+			}
+			seenTS, dst = true, &ts
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return "", "", false
+		}
+		if dst != nil && (len(v) == 0 || v[0] != '"' || json.Unmarshal(v, dst) != nil) {
+			return "", "", false
+		}
+	}
+	return tp, ts, seenTP
 }
 
 // traceFromHeaders reads the W3C trace context headers of an HTTPS
 // extension request, unless ctx already has a span (a tracing middleware
-// in front of the handler extracted it).
+// in front of the handler extracted it). More than one traceparent header
+// leaves ctx without the caller's trace; tracestate headers are combined
+// (W3C Trace Context, "tracestate" header: multiple fields are allowed).
 func traceFromHeaders(ctx context.Context, h http.Header) context.Context {
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
-	return withRemoteTrace(ctx, h.Get("traceparent"), h.Get("tracestate"))
+	tps := h.Values("traceparent")
+	if len(tps) != 1 {
+		return ctx
+	}
+	return withRemoteTrace(ctx, tps[0], strings.Join(h.Values("tracestate"), ","))
 }
 
 var (

@@ -21,8 +21,9 @@ import (
 // (rate-limited) and retried with a back-off instead of spinning.
 type capListener struct {
 	net.Listener
-	max int
-	log *slog.Logger
+	max  int
+	log  *slog.Logger
+	what string // the listener in warnings ("HTTPS extension" when empty)
 
 	mu    sync.Mutex
 	conns map[*capConn]struct{}
@@ -67,6 +68,11 @@ func newCapListener(ln net.Listener, max int, log *slog.Logger) *capListener {
 const capWarnEvery = 10 * time.Second
 
 func (l *capListener) warn(msg string, args ...any) {
+	what := l.what
+	if what == "" {
+		what = "HTTPS extension"
+	}
+	msg = what + msg
 	now := time.Now().UnixNano()
 	last := l.lastWarn.Load()
 	if now-last < int64(capWarnEvery) || !l.lastWarn.CompareAndSwap(last, now) {
@@ -82,7 +88,7 @@ func (l *capListener) Accept() (net.Conn, error) {
 		if err != nil {
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				l.warn("HTTPS extension: out of file descriptors or memory on accept; backing off (raise the descriptor limit or lower -https-max-conns / -max-conns)",
+				l.warn(": out of file descriptors or memory on accept; backing off (raise the descriptor limit or lower -https-max-conns / -max-conns)",
 					"err", err.Error(), "retry_in", backoff)
 				l.sleep(backoff)
 				continue
@@ -118,7 +124,7 @@ func (l *capListener) admit(c net.Conn) *capConn {
 		}
 		if oldest == nil {
 			l.rejected.Add(1)
-			l.warn("HTTPS extension connection cap reached and no connection idle; refusing new connections", "max_conns", l.max)
+			l.warn(" connection cap reached and no connection idle; refusing new connections", "max_conns", l.max)
 			_ = c.Close()
 			return nil
 		}
@@ -126,7 +132,7 @@ func (l *capListener) admit(c net.Conn) *capConn {
 		oldest.idle, oldest.fresh = false, false
 		_ = oldest.Conn.Close()
 		l.evicted.Add(1)
-		l.warn("HTTPS extension connection cap reached; closing the longest idle connections", "max_conns", l.max)
+		l.warn(" connection cap reached; closing the longest idle connections", "max_conns", l.max)
 	}
 	cc := &capConn{Conn: c, l: l, fresh: true, admitted: time.Now()}
 	l.conns[cc] = struct{}{}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -78,6 +79,26 @@ func startTracing(ctx context.Context, res *resource.Resource) (*sdktrace.Tracer
 
 // readinessProbe is one check of /readyz.
 type readinessProbe = opsserver.Probe
+
+// metricsMaxConns bounds the metrics listener's connections (scrapers
+// and probes need a few).
+const metricsMaxConns = 32
+
+// newMetricsServer listens on addr for /metrics, /healthz and /readyz.
+// Unless anyInterface, the address bound must be a loopback address
+// (checked at the bind, after name resolution). Its connections are
+// bounded like the HTTPS listener's (slow-loris): the process's file
+// descriptors also serve the oxd listeners.
+func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger, anyInterface bool) (*opsserver.Server, error) {
+	return opsserver.New(addr, res, log, opsserver.Options{
+		InsecureAnyInterface: anyInterface,
+		Limit: func(ln net.Listener) (net.Listener, func(net.Conn, http.ConnState)) {
+			capped := newCapListener(ln, metricsMaxConns, log)
+			capped.what = "metrics listener"
+			return capped, capped.connState
+		},
+	})
+}
 
 // storeProbe reads a site id that does not exist: the store answers "not
 // found" when it is reachable.

@@ -245,6 +245,12 @@ func TestMetricsEndpoint(t *testing.T) {
 			}
 		}
 	}
+	// Nor an identifier of a site, client or user in the scrape.
+	for name, v := range map[string]string{"oxd_id": oxdID, "client_id": creds.ClientID, "user": "alice", "issuer": issuer} {
+		if strings.Contains(text, v) {
+			t.Errorf("the scrape names the %s %q", name, v)
+		}
+	}
 
 	// Stopping: /readyz goes 503 before the listeners close, then the
 	// metrics listener closes too.

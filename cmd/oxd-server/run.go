@@ -163,6 +163,15 @@ func exposureWarnings(o *options, log *slog.Logger) {
 // (127.0.0.0/8, ::1, localhost). An empty host (every interface) is not.
 func onLoopback(addr string) bool { return opsserver.OnLoopback(addr) }
 
+// requireOperator reports whether a listener needs the operator token for
+// setup_client and register_site: unless both the flag's address and the
+// address bound are loopback (a host name such as localhost may resolve
+// elsewhere).
+func requireOperator(flag string, bound net.Addr) bool {
+	a, ok := bound.(*net.TCPAddr)
+	return !onLoopback(flag) || !ok || !a.IP.IsLoopback()
+}
+
 // startDevOP starts the development OP on addr (a loopback host:port,
 // port 0 for any) over plain HTTP.
 func startDevOP(addr string, log *slog.Logger) (*devop.OP, func(), error) {
@@ -261,7 +270,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 	}
 	var ms *opsserver.Server
 	if o.metricsListen != "" {
-		ms, err = opsserver.New(o.metricsListen, res, log)
+		ms, err = newMetricsServer(o.metricsListen, res, log, o.metricsAnyInterface)
 		if err != nil {
 			return err
 		}
@@ -350,7 +359,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			return fmt.Errorf("socket listener: %w", err)
 		}
 		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
-			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: !onLoopback(o.listen)}
+			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: requireOperator(o.listen, ln.Addr())}
 		probes = append(probes, socketProbe(ln.Addr()))
 		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
 		wg.Add(1)
@@ -384,7 +393,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		}
 		httpSrv = &http.Server{
 			ConnState:         capped.connState,
-			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: !onLoopback(o.httpsListen)}),
+			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: requireOperator(o.httpsListen, ln.Addr())}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,

@@ -111,7 +111,8 @@ func start(ctx context.Context, o *options, logOut io.Writer) (_ *demo, err erro
 	}
 
 	if o.MetricsListen != "" {
-		d.ops, err = opsserver.New(o.MetricsListen, opsserver.NewResource(serviceName), d.log)
+		d.ops, err = opsserver.New(o.MetricsListen, opsserver.NewResource(serviceName), d.log,
+			opsserver.Options{InsecureAnyInterface: o.InsecureMetricsAnyInterface})
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package logouttoken
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -224,7 +225,7 @@ func (k *keySet) getJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := k.client.Do(req)
+	resp, err := noDowngrade(k.client).Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 	}
@@ -243,6 +244,31 @@ func (k *keySet) getJSON(ctx context.Context, u string, v any) error {
 		return fmt.Errorf("%w: GET %s: %w", ErrKeysUnavailable, u, err)
 	}
 	return nil
+}
+
+// noDowngrade returns a copy of c that refuses a redirect to a URL
+// checkHTTPURL refuses, and a redirect from https to another scheme (the
+// document or the keys would then cross the network, or a local port, in
+// clear); c's own redirect policy applies after that.
+func noDowngrade(c *http.Client) *http.Client {
+	cc := *c
+	next := c.CheckRedirect
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkHTTPURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirect: %w", err)
+		}
+		if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return errors.New("redirect from https to plain http refused")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 func checkHTTPURL(s string) error {

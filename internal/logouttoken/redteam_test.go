@@ -294,13 +294,21 @@ func TestJWKSNoDowngradeToPlainHTTP(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": op.URL, "jwks_uri": plain.URL + "/jwks"})
 	}))
 	defer op.Close()
+	if err := validateAt(t, op, k); !errors.Is(err, ErrKeysUnavailable) || plainHits.Load() != 0 {
+		t.Fatalf("err %v, %d JWKS requests in clear", err, plainHits.Load())
+	}
+}
+
+// validateAt validates, with a new Validator for the TLS OP op (keys from
+// its discovery), a logout token signed with k, and returns the error.
+func validateAt(t *testing.T, op *httptest.Server, k signingKey) error {
+	t.Helper()
 	v, err := New(Config{Issuer: op.URL, ClientID: clientID, Replay: sessionindex.NewMemory(sessionindex.MemoryOptions{}), HTTPClient: op.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := map[string]any{"iss": op.URL, "aud": clientID, "iat": time.Now().Unix(), "jti": randomID(), "sid": "s",
 		"events": map[string]any{EventBackChannelLogout: map[string]any{}}}
-	if _, err := v.Validate(bg, sign(t, k, "JWT", cl)); !errors.Is(err, ErrKeysUnavailable) || plainHits.Load() != 0 {
-		t.Fatalf("err %v, %d JWKS requests in clear", err, plainHits.Load())
-	}
+	_, err = v.Validate(bg, sign(t, k, "JWT", cl))
+	return err
 }

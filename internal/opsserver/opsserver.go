@@ -20,6 +20,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,12 +73,27 @@ type Server struct {
 	stopping atomic.Bool
 	// probes is set once the program is up; nil means not ready.
 	probes atomic.Pointer[[]Probe]
+	// ready makes concurrent /readyz requests share one probe run.
+	ready singleflight.Group
+}
+
+// Options of [New]. The zero value is the secure default.
+type Options struct {
+	// InsecureAnyInterface lets the listener bind an address off loopback.
+	// By default the address bound, after name resolution, must be a
+	// loopback address (a host name resolving elsewhere is refused with
+	// hostutil.ErrNotLoopback): the endpoints have no authentication.
+	InsecureAnyInterface bool
+	// Limit, when set, wraps the listener (e.g. to bound its connections)
+	// and returns the http.Server ConnState hook that goes with it (may be
+	// nil).
+	Limit func(net.Listener) (net.Listener, func(net.Conn, http.ConnState))
 }
 
 // New listens on addr and prepares the meter provider whose metrics
-// /metrics exposes (with the Go runtime and process collectors). It
-// does not check that addr is loopback: the program's flags do.
-func New(addr string, res *resource.Resource, log *slog.Logger) (*Server, error) {
+// /metrics exposes (with the Go runtime and process collectors). Unless
+// opt.InsecureAnyInterface, the address bound must be a loopback address.
+func New(addr string, res *resource.Resource, log *slog.Logger, opt Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -86,9 +103,17 @@ func New(addr string, res *resource.Resource, log *slog.Logger) (*Server, error)
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if !opt.InsecureAnyInterface {
+		lc.Control = hostutil.LoopbackOnly
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	var connState func(net.Conn, http.ConnState)
+	if opt.Limit != nil {
+		ln, connState = opt.Limit(ln)
 	}
 	s := &Server{
 		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res)),
@@ -111,6 +136,7 @@ func New(addr string, res *resource.Resource, log *slog.Logger) (*Server, error)
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         connState,
 	}
 	return s, nil
 }
@@ -141,7 +167,7 @@ func (s *Server) StopServing(ctx context.Context) error { return s.srv.Shutdown(
 
 // readyz answers 200 when every probe passes; 503 with the failed probes'
 // names otherwise (also while starting and stopping).
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	probes := s.probes.Load()
@@ -155,21 +181,33 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "starting\n")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), ReadinessTimeout)
-	defer cancel()
-	var failed []string
-	for _, p := range *probes {
-		if err := p.Check(ctx); err != nil {
-			failed = append(failed, p.Name)
-			s.log.Debug("readiness check failed", "check", p.Name, "err", err)
-		}
-	}
+	// One probe run at a time, shared by the requests that arrive during
+	// it: a run may open connections to the program's own listeners (from
+	// loopback, where they count against limits every local application
+	// shares), and the endpoint has no authentication. The run is detached
+	// from the first request and bounded by ReadinessTimeout.
+	v, _, _ := s.ready.Do("readyz", func() (any, error) { return s.runProbes(*probes), nil })
+	failed, _ := v.([]string)
 	if len(failed) > 0 {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, "not ready: "+strings.Join(failed, ", ")+"\n")
 		return
 	}
 	_, _ = io.WriteString(w, "ready\n")
+}
+
+// runProbes runs every probe and returns the names of those that failed.
+func (s *Server) runProbes(probes []Probe) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), ReadinessTimeout)
+	defer cancel()
+	var failed []string
+	for _, p := range probes {
+		if err := p.Check(ctx); err != nil {
+			failed = append(failed, p.Name)
+			s.log.Debug("readiness check failed", "check", p.Name, "err", err)
+		}
+	}
+	return failed
 }
 
 // Shutdown stops serving (closing the listener also when Serve never

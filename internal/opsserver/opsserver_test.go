@@ -27,7 +27,7 @@ func get(t *testing.T, url string) (int, string) {
 // the failed probes (never their error), 503 once stopping; /metrics
 // exposes what the meter provider records, with the resource.
 func TestServer(t *testing.T) {
-	s, err := New("127.0.0.1:0", NewResource("oxd-test"), nil)
+	s, err := New("127.0.0.1:0", NewResource("oxd-test"), nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
