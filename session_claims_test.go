@@ -1,0 +1,59 @@
+package oxd
+
+import (
+	"bytes"
+	"testing"
+)
+
+// TestFlatClaimsAgreesWithGeneralPath: the fast path of the ID token claims
+// gives exactly what the general path gives, or leaves the payload to it.
+func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
+	for _, p := range []string{
+		`{}`, ` { } `, `{"a":"x"}`, `{"a":"x","b":12,"c":-1.5e3,"d":true,"e":false,"f":null}`,
+		"{\n \"iss\" : \"https://op\" ,\t\"aud\":\"c\"\r\n}", `{"a":"é ü 日本"}`, `{"a":"x\u2028y"}`,
+		`{"a":"\"q\""}`, `{"a":"x\/y"}`, `{"a":["x","y"]}`, `{"a":{"b":1}}`, `{"a":"x","a":"y"}`,
+		`{"a":"x"`, `{"a" "x"}`, `{"a":"x"} x`, `[1]`, `{"a":tru}`, `{"a":12x}`, `{"a":"x",}`, `{"a":"<&>"}`,
+		// Numbers: valid forms, and malformed ones the fast path must leave
+		// to the general path (which refuses them).
+		`{"a":0,"b":-0,"c":0.5,"d":1E+2,"e":-12e-3,"f":10}`,
+		`{"a":00}`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":1-2}`,
+		`{"a":+1}`, `{"a":1.2.3}`, `{"a":1ee2}`, `{"a":--1}`, `{"a":-01}`,
+	} {
+		fast, fok := flatClaims([]byte(p))
+		gen, gok := generalClaims([]byte(p))
+		if !fok {
+			continue
+		}
+		if !gok || len(fast) != len(gen) {
+			t.Errorf("%q: fast %v, general %v (%v)", p, fast, gen, gok)
+			continue
+		}
+		for k, v := range gen {
+			if !bytes.Equal(fast[k], v) {
+				t.Errorf("%q: %s: fast %s, general %s", p, k, fast[k], v)
+			}
+		}
+	}
+	if _, ok := flatClaims([]byte(`{"a":"x\"y"}`)); ok {
+		t.Error("escapes must go to the general path")
+	}
+}
+
+func FuzzFlatClaims(f *testing.F) {
+	f.Add([]byte(`{"iss":"https://op","exp":1700000000,"aud":"c","x":null,"b":true}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		fast, ok := flatClaims(p)
+		if !ok {
+			return
+		}
+		gen, gok := generalClaims(p)
+		if !gok || len(fast) != len(gen) {
+			t.Fatalf("%q: fast %v, general %v", p, fast, gen)
+		}
+		for k, v := range gen {
+			if !bytes.Equal(fast[k], v) {
+				t.Fatalf("%q: %s: fast %s, general %s", p, k, fast[k], v)
+			}
+		}
+	})
+}
