@@ -512,13 +512,4 @@ func (e *Engine) withPAT(ctx context.Context, site *Site, fn func(pat string) er
 
 // quoteMethods renders an OP's method list for an error (bounded: the list
 // is the OP's input).
-func quoteMethods(l []string) string {
-	if len(l) > 8 {
-		l = l[:8]
-	}
-	out := make([]string, len(l))
-	for i, m := range l {
-		out[i] = truncate(m, 32)
-	}
-	return "[" + strings.Join(out, " ") + "]"
-}
+func quoteMethods(l []string) string { return clientauth.QuoteList(l, 8, 32) }

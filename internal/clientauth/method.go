@@ -261,16 +261,18 @@ func joinMethods(ms []Method) string {
 }
 
 // quoteList renders a list the OP sent (bounded: it is untrusted input).
-func quoteList(l []string) string {
-	if len(l) == 0 {
-		return "[]"
-	}
-	if len(l) > 16 {
-		l = l[:16]
+func quoteList(l []string) string { return QuoteList(l, 16, 64) }
+
+// QuoteList renders a list of strings an OP sent for an error message,
+// bounded because it is untrusted input: at most most entries, each cut to
+// width bytes on a character boundary (the cut marked with "…").
+func QuoteList(l []string, most, width int) string {
+	if len(l) > most {
+		l = l[:most]
 	}
 	q := make([]string, len(l))
 	for i, s := range l {
-		q[i] = truncate(s, 64)
+		q[i] = truncate(s, width)
 	}
 	return "[" + strings.Join(q, " ") + "]"
 }
