@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -72,25 +71,7 @@ func TestRedisClusterPrimaryKilled(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	bg.mark.Store(true)
-	time.Sleep(2 * time.Second)
-	bg.end(t, "signed-in traffic while a Cluster primary was down")
-	if bg.counts[http.StatusServiceUnavailable] == 0 {
-		t.Errorf("no 503 seen while a primary was down: the outage was not exercised (%v)", bg.counts)
-	}
-	if n := len(bg.after) - bg.after[http.StatusOK]; bg.after[http.StatusOK] == 0 || n > 0 {
-		t.Errorf("after recovery: %v, want only 200", bg.after)
-	}
-	lost := 0
-	for _, b := range bs {
-		r, err := b.Get(ctx, "/private/"+b.User+"/after-cluster", -1)
-		if err != nil || r.Status != http.StatusOK || !strings.Contains(r.Body, "sub="+b.User+" ") {
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d of %d sessions lost across the primary's restart", lost, len(bs))
-	}
+	lost := afterOutage(t, ctx, bg, bs, "signed-in traffic while a Cluster primary was down", "a Cluster primary was down", "the primary's restart", "after-cluster")
 	s.rec(t, "d_cluster_primary_killed", map[string]any{
 		"primaries": len(s.cluster.Nodes()), "outage_ms": up.Sub(down).Milliseconds(), "recovered_after_ms": recovered.Milliseconds(),
 		"answers": bg.counts, "sessions_before": len(bs), "sessions_lost": lost, "anonymous_during": anon,

@@ -429,6 +429,35 @@ func scenarioSlowloris(t *testing.T, s *stack, bs []*load.Browser) {
 
 // scenarioRedisRestart: Redis killed mid-run and started again (its
 // append-only file kept): clean 503s meanwhile, every session back after.
+// afterOutage ends the background traffic of an outage scenario (what
+// names it) and checks it: 503s were seen while outage, only 200s after
+// recovery, and every session of bs from before the outage is still signed
+// in (asked at /private/<user>/<path>); it returns how many were lost
+// across restart.
+func afterOutage(t *testing.T, ctx context.Context, bg *traffic, bs []*load.Browser, what, outage, restart, path string) int {
+	t.Helper()
+	bg.mark.Store(true)
+	time.Sleep(2 * time.Second)
+	bg.end(t, what)
+	if bg.counts[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no 503 seen while %s: the outage was not exercised (%v)", outage, bg.counts)
+	}
+	if n := len(bg.after) - bg.after[http.StatusOK]; bg.after[http.StatusOK] == 0 || n > 0 {
+		t.Errorf("after recovery: %v, want only 200", bg.after)
+	}
+	lost := 0
+	for _, b := range bs {
+		r, err := b.Get(ctx, "/private/"+b.User+"/"+path, -1)
+		if err != nil || r.Status != http.StatusOK || !strings.Contains(r.Body, "sub="+b.User+" ") {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d sessions lost across %s", lost, len(bs), restart)
+	}
+	return lost
+}
+
 func scenarioRedisRestart(t *testing.T, s *stack, bs []*load.Browser) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -469,26 +498,7 @@ func scenarioRedisRestart(t *testing.T, s *stack, bs []*load.Browser) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	bg.mark.Store(true)
-	time.Sleep(2 * time.Second)
-	bg.end(t, "signed-in traffic across the Redis restart")
-	if bg.counts[http.StatusServiceUnavailable] == 0 {
-		t.Errorf("no 503 seen while Redis was down: the outage was not exercised (%v)", bg.counts)
-	}
-	if n := len(bg.after) - bg.after[http.StatusOK]; bg.after[http.StatusOK] == 0 || n > 0 {
-		t.Errorf("after recovery: %v, want only 200", bg.after)
-	}
-	// Every session from before the outage is still there.
-	lost := 0
-	for _, b := range bs {
-		r, err := b.Get(ctx, "/private/"+b.User+"/after-redis", -1)
-		if err != nil || r.Status != http.StatusOK || !strings.Contains(r.Body, "sub="+b.User+" ") {
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d of %d sessions lost across the Redis restart", lost, len(bs))
-	}
+	lost := afterOutage(t, ctx, bg, bs, "signed-in traffic across the Redis restart", "Redis was down", "the Redis restart", "after-redis")
 	s.rec(t, "d_redis_restarted", map[string]any{
 		"outage_ms": up.Sub(down).Milliseconds(), "recovered_after_ms": recovered.Milliseconds(),
 		"answers": bg.counts, "sessions_before": len(bs), "sessions_lost": lost, "anonymous_during": anon,
