@@ -18,6 +18,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/oxdgo/oxd/internal/syncbuf"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -242,22 +243,7 @@ func (f *fakeOxd) Do(ctx context.Context, cmd string, params, result any) error 
 }
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // rig is an application over TLS (default Secure cookies) using the fake
 // oxd: /private/ requires login, /callback, /login, /logout are mounted,

@@ -2,13 +2,14 @@ package oxdserver
 
 import (
 	"bufio"
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/syncbuf"
 )
 
 // dialFrom connects to addr from the loopback address src (127.0.0.0/8
@@ -25,22 +26,7 @@ func dialFrom(t *testing.T, src, addr string) *testConn {
 }
 
 // lockedLog is a concurrency-safe log sink.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedLog = syncbuf.Buffer
 
 // TestSocketIdleConnectionsCannotLockOut (server hardening, defect 3):
 // connections that sent a command and stay idle fill MaxConns; new clients

@@ -24,27 +24,13 @@ import (
 	"github.com/oxdgo/oxd/internal/ciutil"
 	"github.com/oxdgo/oxd/internal/devcert"
 	"github.com/oxdgo/oxd/internal/redistest"
+	"github.com/oxdgo/oxd/internal/syncbuf"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdtest"
 )
 
 // lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer struct{ syncbuf.Buffer }
 
 // waitFor polls the log until re matches, and returns the submatches.
 func (l *lockedBuffer) waitFor(t *testing.T, re *regexp.Regexp, exited <-chan struct{}) []string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,11 +11,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/syncbuf"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdclient/umaclient"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -302,23 +301,12 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// serverRun is a started oxd-server; its output goes to the embedded
+// buffer.
 type serverRun struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	mu     sync.Mutex
-	logs   bytes.Buffer
-}
-
-func (s *serverRun) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.Write(p)
-}
-
-func (s *serverRun) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
+	syncbuf.Buffer
 }
 
 // startOxdServer starts the development oxd of the README:
