@@ -25,6 +25,34 @@ func dialFrom(t *testing.T, src, addr string) *testConn {
 	return &testConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// awaitIdle waits until want tracked connections of srv wait idle for
+// their next frame. The server marks a connection idle just after writing
+// the answer its client has read, so the client's view alone does not say
+// in which order connections became idle.
+func awaitIdle(t *testing.T, srv *SocketServer, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := 0
+		srv.mu.Lock()
+		for cs := range srv.conns {
+			cs.mu.Lock()
+			if cs.counted && !cs.evicting && cs.state == sockIdle {
+				n++
+			}
+			cs.mu.Unlock()
+		}
+		srv.mu.Unlock()
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d idle connections after 10s, want %d", n, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // lockedLog is a concurrency-safe log sink.
 type lockedLog = syncbuf.Buffer
 
@@ -44,10 +72,8 @@ func TestSocketIdleConnectionsCannotLockOut(t *testing.T) {
 			t.Fatal(st)
 		}
 		idle = append(idle, c)
+		awaitIdle(t, srv, len(idle)) // idle in the order they were answered
 	}
-	// The server marks a connection idle just after writing the answer the
-	// client has read: let the eight settle into their idle state.
-	time.Sleep(100 * time.Millisecond)
 	for i := range 8 {
 		c := dial(t, addr)
 		c.send(`{"command":"echo","params":{}}`)
@@ -94,14 +120,18 @@ func TestSocketPerSourceLimit(t *testing.T) {
 	other := dial(t, addr) // from 127.0.0.1
 	other.send(`{"command":"echo","params":{}}`)
 	other.read()
+	awaitIdle(t, srv, 1)
 	var mine []*testConn
-	for range 3 {
+	for i := range 3 {
 		c := dialFrom(t, "127.0.0.2", addr)
 		c.send(`{"command":"echo","params":{}}`)
 		if st, _ := c.read(); st != "ok" {
 			t.Fatal(st)
 		}
 		mine = append(mine, c)
+		if i < 2 {
+			awaitIdle(t, srv, 2+i) // idle in the order they were answered
+		}
 	}
 	mine[0].expectClosed(10 * time.Second)
 	other.send(`{"command":"echo","params":{}}`)
