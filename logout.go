@@ -73,7 +73,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 		octx, cancel := a.oxdCtx(ctx)
 		resp, err := a.client.GetLogoutURI(octx, oxdclient.GetLogoutURIParams{
 			OxdID:                 a.oxdID,
-			IDTokenHint:           u.idToken,
+			IDTokenHint:           u.idTokenText(),
 			PostLogoutRedirectURI: a.cfg.PostLogoutRedirectURI,
 		})
 		cancel()

@@ -61,7 +61,12 @@ type User struct {
 
 	accessToken  oxdclient.Secret
 	refreshToken oxdclient.Secret
-	idToken      oxdclient.Secret
+	// The ID token: idToken as text, or, for a user loaded from a session
+	// (encoding version 3), idTokenJWS, its decoded segments, joined back
+	// into the text only when the token is used (idTokenText): most
+	// requests never use it. At most one of the two is set.
+	idToken    oxdclient.Secret
+	idTokenJWS *jwsParts
 }
 
 // AccessToken returns the OP's access token, for calling APIs on the

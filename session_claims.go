@@ -21,7 +21,7 @@ import (
 // is already decoded (not nil).
 func derivedIDClaims(payload []byte, tok string) (oxdclient.Claims, bool) {
 	if payload != nil {
-		return payloadClaims(payload)
+		return payloadClaims(payload, "")
 	}
 	return idTokenClaims(tok)
 }
@@ -44,12 +44,13 @@ func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return payloadClaims(payload)
+	return payloadClaims(payload, "")
 }
 
-// payloadClaims is idTokenClaims for the decoded payload.
-func payloadClaims(payload []byte) (oxdclient.Claims, bool) {
-	if c, ok := flatClaims(payload); ok {
+// payloadClaims is idTokenClaims for the decoded payload; ps is the
+// payload as a string, or "" (then it is made when needed).
+func payloadClaims(payload []byte, ps string) (oxdclient.Claims, bool) {
+	if c, ok := flatClaimsIn(payload, ps); ok {
 		return c, true
 	}
 	return generalClaims(payload)
@@ -78,12 +79,18 @@ func generalClaims(payload []byte) (oxdclient.Claims, bool) {
 // JSON object whose keys and values are strings without escapes, numbers,
 // booleans or null. It gives the same claims as the general path, and ok
 // false for anything else (the general path then decides).
-func flatClaims(p []byte) (oxdclient.Claims, bool) {
+func flatClaims(p []byte) (oxdclient.Claims, bool) { return flatClaimsIn(p, "") }
+
+// flatClaimsIn is flatClaims with ps, the payload p as a string (its
+// keys are slices of it), or "" to make it.
+func flatClaimsIn(p []byte, ps string) (oxdclient.Claims, bool) {
 	i := skipSpace(p, 0)
 	if i >= len(p) || p[i] != '{' {
 		return nil, false
 	}
-	out := make(oxdclient.Claims, 16)
+	// Every claim has a colon: the map is made for all of them at once.
+	colons := bytes.Count(p, []byte(":"))
+	out := make(oxdclient.Claims, colons)
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
 		return out, skipSpace(p, i+1) == len(p)
@@ -91,8 +98,10 @@ func flatClaims(p []byte) (oxdclient.Claims, bool) {
 	// The keys are slices of one string of p, the values of one buffer
 	// sized for the longest rewriting (4 bytes more per value, and there
 	// are fewer values than colons): two allocations, not two per claim.
-	ps := string(p)
-	buf := make([]byte, 0, len(p)+4*bytes.Count(p, []byte(":")))
+	if len(ps) != len(p) {
+		ps = string(p)
+	}
+	buf := make([]byte, 0, len(p)+4*colons)
 	value := func(parts ...[]byte) json.RawMessage {
 		start := len(buf)
 		for _, x := range parts {
@@ -215,26 +224,44 @@ func skipSpace(p []byte, i int) int {
 }
 
 // plainStringAt returns the JSON string literal at p[i] (quotes included)
-// and the index after it, when it is a plainJSONString without control
-// characters.
+// and the index after it, when it is a plainJSONString (which also rules
+// out control characters): one pass over the literal.
 func plainStringAt(p []byte, i int) ([]byte, int, bool) {
 	if i >= len(p) || p[i] != '"' {
 		return nil, 0, false
 	}
-	end := bytes.IndexByte(p[i+1:], '"')
-	if end < 0 {
+	n, ok := plainStringBody(p[i+1:])
+	if !ok {
 		return nil, 0, false
 	}
-	raw := p[i : i+end+2]
-	for _, c := range raw {
-		if c < 0x20 {
-			return nil, 0, false
+	end := i + 1 + n + 1
+	return p[i:end], end, true
+}
+
+// plainStringBody returns the length of s up to its first '"' when every
+// byte before it can stand in a JSON string as it is and encoding/json
+// writes it back the same (without HTML escaping): no backslash, no
+// control character, valid UTF-8, no U+2028 or U+2029. ok is false
+// otherwise, and when there is no '"'.
+func plainStringBody(s []byte) (int, bool) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			return i, true
+		case c == '\\' || c < 0x20:
+			return 0, false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+				return 0, false
+			}
+			i += size
 		}
 	}
-	if !plainJSONString(raw) {
-		return nil, 0, false
-	}
-	return raw, i + end + 2, true
+	return 0, false
 }
 
 // claimAsStrings is one claim's JSON value as a JSON array of strings (nil
@@ -290,14 +317,11 @@ func claimAsStrings(raw json.RawMessage) (json.RawMessage, bool) {
 // escapes and only characters encoding/json writes as they are (without
 // HTML escaping), so that it is its own re-encoding.
 func plainJSONString(raw []byte) bool {
-	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+	if len(raw) < 2 || raw[0] != '"' {
 		return false
 	}
-	inner := raw[1 : len(raw)-1]
-	if bytes.ContainsAny(inner, "\\\"") || !utf8.Valid(inner) {
-		return false
-	}
-	return !bytes.Contains(inner, []byte("\u2028")) && !bytes.Contains(inner, []byte("\u2029"))
+	n, ok := plainStringBody(raw[1:])
+	return ok && n == len(raw)-2
 }
 
 func scalarClaim(v any) (string, bool) {

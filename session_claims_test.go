@@ -2,6 +2,7 @@ package oxd
 
 import (
 	"bytes"
+	"encoding/json"
 	"testing"
 )
 
@@ -54,6 +55,47 @@ func FuzzFlatClaims(f *testing.F) {
 			if !bytes.Equal(fast[k], v) {
 				t.Fatalf("%q: %s: fast %s, general %s", p, k, fast[k], v)
 			}
+		}
+	})
+}
+
+// plainJSONStringReference is what plainJSONString decides, by way of
+// encoding/json: raw is valid JSON, a string without escapes, and
+// encoding/json (without HTML escaping) writes its value back the same.
+func plainJSONStringReference(raw []byte) bool {
+	var s string
+	if bytes.IndexByte(raw, '\\') >= 0 || json.Unmarshal(raw, &s) != nil || len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) != nil {
+		return false
+	}
+	return bytes.Equal(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), raw)
+}
+
+// TestPlainJSONString: the one-pass check of a plain JSON string agrees
+// with encoding/json on escapes, control characters, invalid UTF-8,
+// U+2028 and U+2029, and literals cut short.
+func TestPlainJSONString(t *testing.T) {
+	for _, raw := range []string{
+		`""`, `"x"`, `"é ü 日本"`, `"<&>"`, "\"a\u2028b\"", "\"a\u2029b\"", "\"\u2027\u202a\"", `"a\"b"`, `"a\\b"`,
+		`"a\/b"`, "\"a\tb\"", "\"a\x7fb\"", "\"\xff\"", "\"\xed\xa0\x80\"", "\"\xe2\x80\"", `"a"b"`, `"a`, `"`, `a"`, `x`, ``,
+	} {
+		if got, want := plainJSONString([]byte(raw)), plainJSONStringReference([]byte(raw)); got != want {
+			t.Errorf("%q: plainJSONString %v, encoding/json %v", raw, got, want)
+		}
+	}
+}
+
+func FuzzPlainJSONString(f *testing.F) {
+	f.Add([]byte(`"alice@example.test"`))
+	f.Add([]byte("\"a\u2028\""))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if got, want := plainJSONString(raw), plainJSONStringReference(raw); got != want {
+			t.Fatalf("%q: plainJSONString %v, encoding/json %v", raw, got, want)
 		}
 	})
 }

@@ -57,7 +57,16 @@ const maxUserEncoding = 1 << 20
 // GobEncode implements gob.GobEncoder so that scs can store a User (with
 // its tokens) although the tokens are unexported.
 func (u *User) GobEncode() ([]byte, error) {
-	b := make([]byte, 0, 256+len(u.idToken))
+	idToken := u.idToken
+	j := u.idTokenJWS
+	if j != nil && previousUserEncoding.Load() {
+		idToken, j = u.idTokenText(), nil
+	}
+	size := 256 + len(idToken)
+	if j != nil {
+		size += len(j.header) + len(j.payload) + len(j.signature)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, userEncodingVersion)
 	b = appendString(b, u.Subject)
 	b = appendTime(b, u.AccessTokenExpiry)
@@ -66,14 +75,22 @@ func (u *User) GobEncode() ([]byte, error) {
 	b = appendString(b, string(u.accessToken))
 	b = appendString(b, string(u.refreshToken))
 	var payload []byte
-	if previousUserEncoding.Load() {
+	switch {
+	case previousUserEncoding.Load():
 		b[0] = userEncodingV2
-		b = appendString(b, string(u.idToken))
-	} else {
-		b, payload = appendIDToken(b, string(u.idToken))
+		b = appendString(b, string(idToken))
+	case j != nil:
+		// Decoded from a session: the segments are written as they are.
+		b = append(b, idTokenJWS)
+		b = appendString(b, string(j.header))
+		b = appendString(b, string(j.payload))
+		b = appendString(b, string(j.signature))
+		payload = j.payload
+	default:
+		b, payload = appendIDToken(b, string(idToken))
 	}
 	b = appendClaims(b, u.Claims)
-	if derived, ok := derivedIDClaims(payload, string(u.idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
+	if derived, ok := derivedIDClaims(payload, string(idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
 		return append(b, idClaimsDerived), nil
 	}
 	b = append(b, idClaimsStored)
@@ -102,6 +119,7 @@ func (u *User) GobDecode(b []byte) error {
 	v.accessToken = oxdclient.Secret(d.string())
 	v.refreshToken = oxdclient.Secret(d.string())
 	var payload []byte // the ID token's, when stored decoded
+	var payloadStr string
 	form := byte(idTokenAsIs)
 	if ver >= userEncodingVersion {
 		form = d.byte()
@@ -110,9 +128,14 @@ func (u *User) GobDecode(b []byte) error {
 	case idTokenAsIs:
 		v.idToken = oxdclient.Secret(d.string())
 	case idTokenJWS:
-		h, p, sig := d.bytes(), d.bytes(), d.bytes()
-		v.idToken = oxdclient.Secret(joinJWS(h, p, sig))
-		payload = p
+		h := d.bytes()
+		p, ps := d.bytesAndString()
+		sig := d.bytes()
+		if d.err || len(h) == 0 || len(p) == 0 {
+			return errUserEncoding
+		}
+		v.idTokenJWS = &jwsParts{header: h, payload: p, signature: sig}
+		payload, payloadStr = p, ps
 	default:
 		return errUserEncoding
 	}
@@ -125,7 +148,13 @@ func (u *User) GobDecode(b []byte) error {
 	case idClaimsStored:
 		v.IDTokenClaims = d.claims()
 	case idClaimsDerived:
-		c, ok := derivedIDClaims(payload, string(v.idToken))
+		var c oxdclient.Claims
+		var ok bool
+		if payload != nil {
+			c, ok = payloadClaims(payload, payloadStr)
+		} else {
+			c, ok = idTokenClaims(string(v.idToken))
+		}
 		if !ok {
 			return errUserEncoding
 		}
@@ -208,12 +237,19 @@ func (d *decoder) byte() byte {
 }
 
 func (d *decoder) string() string {
+	_, s := d.bytesAndString()
+	return s
+}
+
+// bytesAndString reads a field as bytes and as a string holding the same
+// bytes (a slice of str when set, else a copy).
+func (d *decoder) bytesAndString() ([]byte, string) {
 	v := d.bytes()
 	if d.str == "" || d.err {
-		return string(v)
+		return v, string(v)
 	}
 	end := len(d.str) - len(d.b) // v ends where the rest begins
-	return d.str[end-len(v) : end]
+	return v, d.str[end-len(v) : end]
 }
 
 func (d *decoder) time() time.Time {

@@ -3,6 +3,8 @@ package oxd
 import (
 	"encoding/base64"
 	"strings"
+
+	"github.com/oxdgo/oxd/oxdclient"
 )
 
 // The ID token in the session encoding (version 3): a JWS in compact form
@@ -47,6 +49,19 @@ func jwsSegments(tok string) ([3][]byte, bool) {
 		out[i] = d
 	}
 	return out, true
+}
+
+// jwsParts are the decoded segments of a JWS compact serialization that
+// joinJWS turns back into exactly the text they were decoded from. They
+// are not modified after decoding.
+type jwsParts struct{ header, payload, signature []byte }
+
+// idTokenText returns the user's ID token ("" when there is none).
+func (u *User) idTokenText() oxdclient.Secret {
+	if j := u.idTokenJWS; j != nil {
+		return oxdclient.Secret(joinJWS(j.header, j.payload, j.signature))
+	}
+	return u.idToken
 }
 
 // joinJWS is the compact serialization of the decoded segments.

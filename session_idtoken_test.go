@@ -77,8 +77,8 @@ func TestUserEncodingIDTokenForms(t *testing.T) {
 		if err := got.GobDecode(b); err != nil {
 			t.Fatalf("%q: %v", tok, err)
 		}
-		if string(got.idToken) != tok {
-			t.Errorf("ID token %q came back as %q", tok, got.idToken)
+		if string(got.idTokenText()) != tok {
+			t.Errorf("ID token %q came back as %q", tok, got.idTokenText())
 		}
 	}
 }
@@ -98,8 +98,49 @@ func FuzzIDTokenForm(f *testing.F) {
 		if err := got.GobDecode(b); err != nil {
 			t.Fatalf("%q: %v", tok, err)
 		}
-		if string(got.idToken) != tok {
-			t.Fatalf("%q came back as %q", tok, got.idToken)
+		if string(got.idTokenText()) != tok {
+			t.Fatalf("%q came back as %q", tok, got.idTokenText())
+		}
+		// A user loaded from a session (the token kept as segments when
+		// it is a JWS) is written again, as after a refresh: the same
+		// bytes, and the same token once more.
+		again, err := got.GobEncode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again) != string(b) {
+			t.Fatalf("%q: written again as %x, first %x", tok, again, b)
+		}
+		var got2 User
+		if err := got2.GobDecode(again); err != nil || string(got2.idTokenText()) != tok {
+			t.Fatalf("%q: the second load gave %q (%v)", tok, got2.idTokenText(), err)
 		}
 	})
+}
+
+// TestDecodedIDTokenPreviousEncoding: with the previous release's encoding
+// (Config.GobSessions), a user loaded from a version 3 session is written
+// with its ID token as text (version 2), which the previous release reads.
+func TestDecodedIDTokenPreviousEncoding(t *testing.T) {
+	_, _, u := devOPUser(t)
+	b, err := u.GobEncode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got User
+	if err := got.GobDecode(b); err != nil {
+		t.Fatal(err)
+	}
+	if got.idTokenJWS == nil || got.idToken != "" {
+		t.Fatal("the loaded user does not keep the ID token as segments")
+	}
+	previousUserEncoding.Store(true)
+	defer previousUserEncoding.Store(false)
+	v2, err := got.GobEncode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2[0] != userEncodingV2 || string(v2) != string(legacyEncodeV2(u)) {
+		t.Fatalf("version %d, want the version 2 encoding of the user", v2[0])
+	}
 }

@@ -52,7 +52,7 @@ func TestUserStoredThroughScsCodec(t *testing.T) {
 	if !ok {
 		t.Fatalf("user decoded as %T", vals[sessionKeyUser])
 	}
-	if got.Subject != u.Subject || got.accessToken != u.accessToken || got.refreshToken != u.refreshToken || got.idToken != u.idToken ||
+	if got.Subject != u.Subject || got.accessToken != u.accessToken || got.refreshToken != u.refreshToken || got.idTokenText() != u.idTokenText() ||
 		!got.AccessTokenExpiry.Equal(u.AccessTokenExpiry) || !got.refreshAt.Equal(u.refreshAt) || !got.AuthenticatedAt.Equal(u.AuthenticatedAt) ||
 		got.Claim("email") != "alice@example.test" || got.Claim("name") != "Alice" || got.Claim("acr") != "otp" || len(got.Claims) != 3 {
 		t.Fatalf("round trip: %#v", got)
@@ -190,7 +190,7 @@ func legacyFields(version byte, u *User) []byte {
 
 func requireSameUser(t *testing.T, want, got *User) {
 	t.Helper()
-	if got.Subject != want.Subject || got.accessToken != want.accessToken || got.refreshToken != want.refreshToken || got.idToken != want.idToken ||
+	if got.Subject != want.Subject || got.accessToken != want.accessToken || got.refreshToken != want.refreshToken || got.idTokenText() != want.idToken ||
 		!got.AccessTokenExpiry.Equal(want.AccessTokenExpiry) || !got.refreshAt.Equal(want.refreshAt) || !got.AuthenticatedAt.Equal(want.AuthenticatedAt) {
 		t.Fatalf("round trip: %#v", got)
 	}
