@@ -739,7 +739,7 @@ func (e *Engine) do(ctx context.Context, command string, params, result any, inP
 	if err != nil {
 		return err
 	}
-	if result == nil {
+	if result == nil || answerInto(data, result) {
 		return nil
 	}
 	b, err := json.Marshal(data)
