@@ -172,6 +172,32 @@ func BenchmarkHotPathRequest(b *testing.B) {
 	})
 }
 
+// BenchmarkHotPathDecode is the session decoding alone, of the session a
+// real login left (the part of BenchmarkHotPathRequest that is this
+// package's code, without the store and HTTP serving).
+func BenchmarkHotPathDecode(b *testing.B) {
+	rig := newHotPathRig(b, "memory")
+	target, cookies := rig.startLogin(b)
+	sess := rig.finishLogin(b, target, cookies)
+	enc, found, err := rig.sm.Store.Find(sess.Value)
+	if err != nil || !found {
+		b.Fatalf("the session is not in the store (%v)", err)
+	}
+	b.ReportAllocs()
+	start := processCPU()
+	for b.Loop() {
+		_, values, err := rig.sm.Codec.Decode(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u, _ := values[sessionKeyUser].(*User); u == nil || u.Subject != "alice" {
+			b.Fatal("no user in the session")
+		}
+	}
+	b.ReportMetric(float64((processCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(len(enc)), "bytes")
+}
+
 // BenchmarkHotPathCallback is the login callback alone (the first visit
 // and the OP's login form are outside the timer): the pending-login
 // cookie, get_tokens_by_code through the engine (state and nonce taken
