@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ type hotPathRig struct {
 	sm   *scs.SessionManager
 	h    http.Handler
 	rdb  *redis.Client // nil with sessions in memory
+	cmds redisCommands // the commands sent on rdb
 	ok   atomic.Int64  // answers of the protected handler with a user
 	auth *Auth
 }
@@ -50,6 +52,7 @@ func newHotPathRig(b *testing.B, store string) *hotPathRig {
 	var ecfg oxdserver.Config
 	if store == "redis" {
 		rig.rdb = redistest.Start(b).Client(b)
+		rig.rdb.AddHook(&rig.cmds)
 		ecfg.Store = redisstore.New(rig.rdb, "oxd:")
 	}
 	rig.srv = oxdtest.NewServer(b, oxdtest.WithEngineConfig(ecfg),
@@ -132,6 +135,48 @@ func (rig *hotPathRig) finishLogin(tb testing.TB, target string, cookies []*http
 	return nil
 }
 
+// redisCommands is a go-redis hook that counts commands by name.
+type redisCommands struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *redisCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *redisCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *redisCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.add(cmd)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (c *redisCommands) add(cmd redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[cmd.Name()]++
+}
+
+// take returns the counts so far and starts again from zero.
+func (c *redisCommands) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = nil
+	return n
+}
+
 func hotPathStores(b *testing.B, f func(b *testing.B, rig *hotPathRig)) {
 	for _, store := range []string{"memory", "redis"} {
 		b.Run(store, func(b *testing.B) { f(b, newHotPathRig(b, store)) })
@@ -150,6 +195,7 @@ func BenchmarkHotPathRequest(b *testing.B) {
 		req.AddCookie(sess[0])
 		w := &benchWriter{h: http.Header{}}
 		rig.ok.Store(0)
+		rig.cmds.take()
 		n := 0
 		b.ReportAllocs()
 		start := processCPU()
@@ -168,6 +214,10 @@ func BenchmarkHotPathRequest(b *testing.B) {
 		}
 		if len(w.h.Values("Set-Cookie")) != 0 {
 			b.Fatal("an unchanged session was written back")
+		}
+		// One round trip per request: the session's GET, no write.
+		if got := rig.cmds.take(); rig.rdb != nil && (len(got) != 1 || got["get"] != n) {
+			b.Fatalf("Redis commands of %d requests: %v, want %d GETs and nothing else", n, got, n)
 		}
 	})
 }
@@ -208,15 +258,28 @@ func BenchmarkHotPathCallback(b *testing.B) {
 	hotPathStores(b, func(b *testing.B, rig *hotPathRig) {
 		b.ReportAllocs()
 		var cpu time.Duration
+		cmds := map[string]int{}
 		for b.Loop() {
 			b.StopTimer()
 			target, cookies := rig.startLogin(b)
+			rig.cmds.take()
 			b.StartTimer()
 			start := processCPU()
 			rig.finishLogin(b, target, cookies)
 			cpu += processCPU() - start
+			for k, v := range rig.cmds.take() {
+				cmds[k] += v
+			}
 		}
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		if rig.rdb != nil {
+			total := 0
+			for _, v := range cmds {
+				total += v
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "redis-cmds/op")
+			b.Logf("Redis commands of %d callbacks: %v", b.N, cmds)
+		}
 	})
 }
 
