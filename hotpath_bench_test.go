@@ -9,6 +9,11 @@ package oxd
 // redisstore) or the sessions in memory.
 //
 //	go test -run '^$' -bench 'BenchmarkHotPath' -benchmem -count 6 .
+//
+// The figure to compare on a shared machine is cpu-ns/op: the CPU time of
+// the process (the application, the engine, the development OP; not
+// redis-server) per operation, which other processes' load does not
+// inflate as much as the wall time. BENCHMARKS.md has the figures.
 
 import (
 	"context"
@@ -282,11 +287,6 @@ func BenchmarkHotPathCallback(b *testing.B) {
 		}
 	})
 }
-
-// The figure to compare on a shared machine is cpu-ns/op: the CPU time of
-// the process (the application, the engine, the development OP; not
-// redis-server) per operation, which other processes' load does not
-// inflate as much as the wall time.
 
 // BenchmarkHotPathLogin is a whole login (first visit, the OP's login
 // form, the callback): what one login costs the process, OP included.
