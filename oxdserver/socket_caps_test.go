@@ -31,6 +31,7 @@ func dialFrom(t *testing.T, src, addr string) *testConn {
 // connection's lock); what names the condition in the failure.
 func awaitConns(t *testing.T, srv *SocketServer, want int, what string, ok func(cs *socketConn) bool) {
 	t.Helper()
+	srv.init() // Serve may not have started yet
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n := 0

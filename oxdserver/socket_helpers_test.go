@@ -267,6 +267,7 @@ func (tc *testConn) expectSilence(d time.Duration) {
 // waitConns waits until the server tracks n connections.
 func waitConns(t *testing.T, s *SocketServer, n int) {
 	t.Helper()
+	s.init() // Serve may not have started yet
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()
