@@ -17,10 +17,12 @@ import (
 	"unicode/utf16"
 
 	"go.uber.org/goleak"
+
+	"github.com/oxdgo/oxd/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 const testOxdID = "bcad760f-91ba-46e1-a020-05e4281d91b6"
@@ -660,7 +662,7 @@ func TestSocketWaitForConnectionHonoursContext(t *testing.T) {
 // a caller waiting for a connection with ErrClosed; later calls fail with
 // ErrClosed; no goroutine survives.
 func TestSocketCloseInterruptsAndLeaksNothing(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := newFakeServer(t, func(f fakeFrame) fakeReply { return fakeReply{Silent: true} })
 	s, err := NewSocket(srv.Addr(), SocketConfig{PoolSize: 1})
 	if err != nil {
@@ -736,7 +738,7 @@ func TestSocketMaxAge(t *testing.T) {
 // pooled client; every caller gets its own answer; after Close no goroutine
 // of the client remains (run with -race).
 func TestSocketConcurrentCallersNoLeak(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := newFakeServer(t, okOxdID)
 	s, err := NewSocket(srv.Addr(), SocketConfig{PoolSize: 4})
 	if err != nil {

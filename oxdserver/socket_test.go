@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/oxdgo/oxd/internal/leakcheck"
 	"github.com/oxdgo/oxd/internal/wire"
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -370,7 +371,7 @@ func TestSocketOversized(t *testing.T) {
 }
 
 func TestSocketTruncatedAndSlowFrames(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	t.Run("truncated", func(t *testing.T) {
 		ex := newFakeExec()
 		srv := &SocketServer{}
@@ -517,7 +518,7 @@ func TestSocketProtectFlagAndParams(t *testing.T) {
 }
 
 func TestSocketGracefulShutdown(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	ex := newFakeExec()
 	srv := &SocketServer{exec: ex}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
