@@ -500,9 +500,9 @@ func TestSocketSilentServer(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(newTestSocket(t, srv.Addr(), tc.cfg), Config{})
+			start := time.Now() // before the context's 300ms start
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			start := time.Now()
 			_, err := c.GetAuthorizationURL(ctx, GetAuthorizationURLParams{OxdID: "x"})
 			elapsed := time.Since(start)
 			te := asTransportError(t, err)
