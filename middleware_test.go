@@ -16,6 +16,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"go.uber.org/goleak"
 
+	"github.com/oxdgo/oxd/internal/leakcheck"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -184,7 +185,7 @@ func TestOxdFailures(t *testing.T) {
 // TestNoGoroutineLeakWhenOxdHangs: requests and refreshes against an oxd
 // that never answers all end at the timeout and leave no goroutine behind.
 func TestNoGoroutineLeakWhenOxdHangs(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent(),
 		goleak.IgnoreTopFunction("github.com/alexedwards/scs/v2/memstore.(*MemStore).startCleanup")) // scs.New's store
 	fake := newFakeOxd()
 	hang := func(ctx context.Context) error {

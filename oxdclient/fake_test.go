@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -570,4 +571,57 @@ func envelopeTransport(answer func(command string, params []byte) string) Transp
 		}
 		return DecodeEnvelope(command, []byte(answer(command, b)), result)
 	})
+}
+
+// awaitWaitingForConn waits until a goroutine is blocked in Socket.Do
+// waiting for a free connection (in its select on the pool's slots): a
+// started goroutine alone may not have got there yet.
+func awaitWaitingForConn(t testing.TB) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.Stack(buf, true)
+		for n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			n = runtime.Stack(buf, true)
+		}
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			// "goroutine N [select]:" (or "[select, 2 minutes]:"), then the
+			// innermost frame outside the runtime.
+			head, rest, _ := strings.Cut(g, "\n")
+			if strings.Contains(head, " [select") && strings.HasPrefix(rest, "github.com/oxdgo/oxd/oxdclient.(*Socket).Do(") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no caller waiting for a free connection after 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// awaitPeerClosedIdle waits until the client's socket has received the
+// close of the server's end of its one idle pooled connection (loopback
+// delivers the FIN on its own schedule), and until that connection has been
+// idle long enough to be probed before reuse (aliveCheckIdle).
+func awaitPeerClosedIdle(t testing.TB, s *Socket) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		if len(s.idle) != 1 {
+			s.mu.Unlock()
+			t.Fatalf("%d idle connections, want 1", len(s.idle))
+		}
+		c := s.idle[0]
+		s.mu.Unlock()
+		if !c.alive() && time.Since(c.lastUsed) > aliveCheckIdle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server's close did not reach the client's socket in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -343,14 +343,22 @@ func TestHTTPSErrorStatuses(t *testing.T) {
 	}
 }
 
+// TestHTTPSTimeoutAndCancel: the configured timeout and the caller's
+// cancellation end a command the extension does not answer.
 func TestHTTPSTimeoutAndCancel(t *testing.T) {
-	fake := newFakeHTTPS(t, func(_ string, _ json.RawMessage, _ string, r *http.Request) (int, string) {
+	// The extension answers only when the test ends (or after 30s, for a
+	// client that would not give up): an answer sent as soon as the client
+	// gives up could still reach it (the client's close of the connection
+	// races with the answer) and be taken as the result.
+	silent := make(chan struct{})
+	fake := newFakeHTTPS(t, func(_ string, _ json.RawMessage, _ string, _ *http.Request) (int, string) {
 		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-silent:
+		case <-time.After(30 * time.Second):
 		}
 		return 200, `{"status":"ok","data":null}`
 	})
+	t.Cleanup(func() { close(silent) }) // before the server's Close, which waits for its handlers
 	h := fake.transport(t, HTTPSConfig{Timeout: 200 * time.Millisecond})
 	start := time.Now()
 	err := h.Do(context.Background(), CmdGetClientToken, nil, nil)

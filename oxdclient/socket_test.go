@@ -17,10 +17,12 @@ import (
 	"unicode/utf16"
 
 	"go.uber.org/goleak"
+
+	"github.com/oxdgo/oxd/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 const testOxdID = "bcad760f-91ba-46e1-a020-05e4281d91b6"
@@ -225,13 +227,14 @@ func TestSocketStalePooledConnectionDetected(t *testing.T) {
 		r.Close = f.Conn == 1 // answer, then close connection 1
 		return r
 	})
-	c := New(newTestSocket(t, srv.Addr(), SocketConfig{PoolSize: 1}), Config{})
+	sock := newTestSocket(t, srv.Addr(), SocketConfig{PoolSize: 1})
+	c := New(sock, Config{})
 	ctx := context.Background()
 	if _, err := removeSite(ctx, c, "a"); err != nil {
 		t.Fatal(err)
 	}
-	srv.waitClosed(t, 1, 5*time.Second)
-	time.Sleep(20 * time.Millisecond) // let the FIN reach the client's socket
+	srv.waitClosed(t, 1, 10*time.Second)
+	awaitPeerClosedIdle(t, sock)
 	if id, err := removeSite(ctx, c, "b"); err != nil || id != "b" {
 		t.Fatalf("%q %v", id, err)
 	}
@@ -497,9 +500,9 @@ func TestSocketSilentServer(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := New(newTestSocket(t, srv.Addr(), tc.cfg), Config{})
+			start := time.Now() // before the context's 300ms start
 			ctx, cancel := tc.ctx()
 			defer cancel()
-			start := time.Now()
 			_, err := c.GetAuthorizationURL(ctx, GetAuthorizationURLParams{OxdID: "x"})
 			elapsed := time.Since(start)
 			te := asTransportError(t, err)
@@ -509,7 +512,7 @@ func TestSocketSilentServer(t *testing.T) {
 			if elapsed < 250*time.Millisecond || elapsed > 5*time.Second {
 				t.Fatalf("returned after %v", elapsed)
 			}
-			srv.waitClosed(t, i+1, 5*time.Second) // connection dropped
+			srv.waitClosed(t, i+1, 10*time.Second) // connection dropped
 		})
 	}
 }
@@ -659,7 +662,7 @@ func TestSocketWaitForConnectionHonoursContext(t *testing.T) {
 // a caller waiting for a connection with ErrClosed; later calls fail with
 // ErrClosed; no goroutine survives.
 func TestSocketCloseInterruptsAndLeaksNothing(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := newFakeServer(t, func(f fakeFrame) fakeReply { return fakeReply{Silent: true} })
 	s, err := NewSocket(srv.Addr(), SocketConfig{PoolSize: 1})
 	if err != nil {
@@ -671,7 +674,7 @@ func TestSocketCloseInterruptsAndLeaksNothing(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	go func() { errs <- s.Do(context.Background(), CmdGetRP, nil, nil) }()
-	time.Sleep(20 * time.Millisecond)
+	awaitWaitingForConn(t)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -700,7 +703,7 @@ func TestSocketIdleTimeout(t *testing.T) {
 	if _, err := removeSite(context.Background(), c, "a"); err != nil {
 		t.Fatal(err)
 	}
-	srv.waitClosed(t, 1, 5*time.Second)
+	srv.waitClosed(t, 1, 10*time.Second)
 	if _, err := removeSite(context.Background(), c, "b"); err != nil {
 		t.Fatal(err)
 	}
@@ -709,16 +712,20 @@ func TestSocketIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestSocketMaxAge: a connection younger than MaxAge is reused, an older
+// one is retired and the next call dials again.
 func TestSocketMaxAge(t *testing.T) {
+	const maxAge = 500 * time.Millisecond
 	srv := newFakeServer(t, okOxdID)
-	c := New(newTestSocket(t, srv.Addr(), SocketConfig{MaxAge: 50 * time.Millisecond}), Config{})
+	c := New(newTestSocket(t, srv.Addr(), SocketConfig{MaxAge: maxAge}), Config{})
 	if _, err := removeSite(context.Background(), c, "a"); err != nil {
 		t.Fatal(err)
 	}
+	dialedBy := time.Now() // the connection was made before this
 	if _, err := removeSite(context.Background(), c, "b"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(80 * time.Millisecond)
+	time.Sleep(time.Until(dialedBy.Add(maxAge))) // until the connection is maxAge old
 	if _, err := removeSite(context.Background(), c, "c"); err != nil {
 		t.Fatal(err)
 	}
@@ -731,7 +738,7 @@ func TestSocketMaxAge(t *testing.T) {
 // pooled client; every caller gets its own answer; after Close no goroutine
 // of the client remains (run with -race).
 func TestSocketConcurrentCallersNoLeak(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := newFakeServer(t, okOxdID)
 	s, err := NewSocket(srv.Addr(), SocketConfig{PoolSize: 4})
 	if err != nil {

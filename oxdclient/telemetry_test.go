@@ -317,7 +317,9 @@ func TestSocketPoolMetrics(t *testing.T) {
 	if m := collect(); m[metricPoolConnections+" in_use"] != 1 || m[metricPoolConnections+" idle"] != 0 {
 		t.Fatalf("while a command runs: %v", m)
 	}
-	time.Sleep(20 * time.Millisecond) // the second command waits for the connection
+	// The second command waits for the connection, long enough to be seen.
+	awaitWaitingForConn(t)
+	time.Sleep(20 * time.Millisecond)
 	close(release)
 	for range 2 {
 		if err := <-done; err != nil {

@@ -152,6 +152,10 @@ func TestProtectionTokenPastItsExp(t *testing.T) {
 		ClientID: srv.Setup.ClientID, ClientSecret: srv.Setup.ClientSecret, Scope: []string{"openid", "oxd"}})
 	require.NoError(t, err)
 	require.Positive(t, tok.ExpiresIn)
+	// The OP dates exp from its own (real) clock when it issues the token:
+	// start the engine's clock there, however long the setup took on a
+	// loaded machine (else exp may still be ahead after the advance below).
+	clk.Advance(time.Since(clk.Now()))
 	params := map[string]any{"oxd_id": srv.OxdID}
 	_, oe := execProtected(t, srv.Engine, "get_authorization_url", tok.AccessToken.Reveal(), params)
 	require.Nil(t, oe, "%v", oe)

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/oxdgo/oxd/internal/leakcheck"
 	"github.com/oxdgo/oxd/internal/syncbuf"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
@@ -457,7 +458,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		_, oe := checkAccess(t, srv, "", "/photos", "GET")
 		requireCode(t, oe, oxdclient.CodeInternalError)
 	})
-	goleak.VerifyNone(t, opt)
+	leakcheck.VerifyNone(t, opt)
 }
 
 // TestTLSVerifiedByDefault: an OP with a certificate the system does not

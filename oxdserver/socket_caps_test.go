@@ -2,6 +2,7 @@ package oxdserver
 
 import (
 	"bufio"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -16,7 +17,7 @@ import (
 // gives distinct source addresses on one host).
 func dialFrom(t *testing.T, src, addr string) *testConn {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -25,19 +26,19 @@ func dialFrom(t *testing.T, src, addr string) *testConn {
 	return &testConn{t: t, c: c, br: bufio.NewReader(c)}
 }
 
-// awaitIdle waits until want tracked connections of srv wait idle for
-// their next frame. The server marks a connection idle just after writing
-// the answer its client has read, so the client's view alone does not say
-// in which order connections became idle.
-func awaitIdle(t *testing.T, srv *SocketServer, want int) {
+// awaitConns waits until want tracked connections of srv that count
+// towards the caps and are not being evicted satisfy ok (called under the
+// connection's lock); what names the condition in the failure.
+func awaitConns(t *testing.T, srv *SocketServer, want int, what string, ok func(cs *socketConn) bool) {
 	t.Helper()
+	srv.init() // Serve may not have started yet
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n := 0
 		srv.mu.Lock()
 		for cs := range srv.conns {
 			cs.mu.Lock()
-			if cs.counted && !cs.evicting && cs.state == sockIdle {
+			if cs.counted && !cs.evicting && ok(cs) {
 				n++
 			}
 			cs.mu.Unlock()
@@ -47,10 +48,30 @@ func awaitIdle(t *testing.T, srv *SocketServer, want int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d idle connections after 10s, want %d", n, want)
+			t.Fatalf("%d connections %s after 10s, want %d", n, what, want)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// awaitIdle waits until want tracked connections of srv wait idle for
+// their next frame. The server marks a connection idle just after writing
+// the answer its client has read, so the client's view alone does not say
+// in which order connections became idle.
+func awaitIdle(t *testing.T, srv *SocketServer, want int) {
+	t.Helper()
+	awaitConns(t, srv, want, "idle", func(cs *socketConn) bool { return cs.state == sockIdle })
+}
+
+// awaitReading waits until want tracked connections of srv are inside a
+// frame, for longer than least when least is not zero. A client's write alone does not say when
+// the server has seen the frame's first byte, which starts the frame's
+// time.
+func awaitReading(t *testing.T, srv *SocketServer, want int, least time.Duration) {
+	t.Helper()
+	awaitConns(t, srv, want, fmt.Sprintf("inside a frame for over %v", least), func(cs *socketConn) bool {
+		return cs.state == sockReading && (least == 0 || time.Since(cs.readingSince) > least)
+	})
 }
 
 // lockedLog is a concurrency-safe log sink.
@@ -83,7 +104,7 @@ func TestSocketIdleConnectionsCannotLockOut(t *testing.T) {
 	}
 	// The oldest idle connections were closed, first in first out.
 	for _, c := range idle {
-		c.expectClosed(2 * time.Second)
+		c.expectClosed(10 * time.Second)
 	}
 	st := srv.Stats()
 	if st.EvictedIdle != 8 || st.Rejected != 0 || st.Open > 8 {
@@ -104,7 +125,7 @@ func TestSocketIdleConnectionsCannotLockOut(t *testing.T) {
 		<-ex.started
 	}
 	c := dial(t, baddr)
-	c.expectClosed(2 * time.Second)
+	c.expectClosed(10 * time.Second)
 	if st := busy.Stats(); st.Rejected != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -168,7 +189,7 @@ func TestSocketConnectionCapLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 			if err != nil {
 				return
 			}
@@ -215,18 +236,19 @@ func TestSocketSlowFrameConnectionsCannotLockOut(t *testing.T) {
 		c.write("0") // first digit of a length prefix, then nothing
 		slow = append(slow, c)
 	}
-	waitConns(t, srv, 4)
-	time.Sleep(slowFrameGrace + 200*time.Millisecond)
+	// Stuck for longer than the grace, counted from when the server saw
+	// each frame's first byte.
+	awaitReading(t, srv, 4, slowFrameGrace)
 	for i := range 4 {
 		c := dial(t, addr)
-		_ = c.c.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = c.c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.send(`{"command":"echo","params":{}}`)
 		if st, _ := c.read(); st != "ok" {
 			t.Fatalf("new client %d: %q", i, st)
 		}
 	}
 	for _, c := range slow {
-		c.expectClosed(2 * time.Second)
+		c.expectClosed(10 * time.Second)
 	}
 	if st := srv.Stats(); st.EvictedIdle != 4 || st.Rejected != 0 {
 		t.Fatalf("stats %+v", st)
@@ -238,9 +260,9 @@ func TestSocketSlowFrameConnectionsCannotLockOut(t *testing.T) {
 	oaddr := startSocket(t, one, newFakeExec())
 	fresh := dial(t, oaddr)
 	fresh.write("00")
-	time.Sleep(100 * time.Millisecond)
+	awaitReading(t, one, 1, 0) // inside its frame, not idle
 	extra := dial(t, oaddr)
-	extra.expectClosed(2 * time.Second)
+	extra.expectClosed(10 * time.Second)
 	fresh.write(`30{"command":"echo","params":{}}`)
 	if st, _ := fresh.read(); st != "ok" {
 		t.Fatalf("a frame inside the grace was cut: %q", st)

@@ -23,7 +23,7 @@ func TestSocketWithPooledClient(t *testing.T) {
 			ex := newFakeExec()
 			srv := &SocketServer{Quirks314: quirks}
 			addr := startSocket(t, srv, ex)
-			tr, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{PoolSize: 4, Timeout: 5 * time.Second})
+			tr, err := oxdclient.NewSocket(addr, oxdclient.SocketConfig{PoolSize: 4, Timeout: 10 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

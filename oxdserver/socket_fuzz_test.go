@@ -64,14 +64,14 @@ func FuzzSocketServer(f *testing.F) {
 			b, _ := io.ReadAll(cli)
 			answers <- b
 		}()
-		_ = cli.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = cli.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		_, _ = cli.Write(input)
 		// Give the server a moment to answer what it has, then hang up.
 		time.Sleep(time.Millisecond)
 		_ = cli.Close()
 		select {
 		case <-served:
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Fatalf("connection handler did not return for input %q", input)
 		}
 		out := <-answers

@@ -142,7 +142,7 @@ func startSocket(t *testing.T, srv *SocketServer, f feExecutor) string {
 			if !errors.Is(err, ErrServerClosed) {
 				t.Errorf("Serve returned %v, want ErrServerClosed", err)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
 			t.Error("Serve did not return after Close")
 		}
 	})
@@ -158,7 +158,7 @@ type testConn struct {
 
 func dial(t *testing.T, addr string) *testConn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func dial(t *testing.T, addr string) *testConn {
 
 func (tc *testConn) write(s string) {
 	tc.t.Helper()
-	_ = tc.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = tc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(tc.c, s); err != nil {
 		tc.t.Fatalf("write: %v", err)
 	}
@@ -187,7 +187,7 @@ func (tc *testConn) send(payload string) {
 // readRaw reads one frame and returns prefix+payload as received.
 func (tc *testConn) readRaw() (prefix string, payload []byte) {
 	tc.t.Helper()
-	_ = tc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = tc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var p [4]byte
 	if _, err := io.ReadFull(tc.br, p[:]); err != nil {
 		tc.t.Fatalf("read prefix: %v", err)
@@ -267,7 +267,8 @@ func (tc *testConn) expectSilence(d time.Duration) {
 // waitConns waits until the server tracks n connections.
 func waitConns(t *testing.T, s *SocketServer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	s.init() // Serve may not have started yet
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.mu.Lock()
 		got := len(s.conns)
@@ -276,7 +277,7 @@ func waitConns(t *testing.T, s *SocketServer, n int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server has %d connections, want %d", got, n)
+			t.Fatalf("server has %d connections after 10s, want %d", got, n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -197,35 +197,44 @@ func TestSessionManager(t *testing.T) {
 				}
 			})
 			t.Run("Lifetime", func(t *testing.T) {
+				// The reads within the lifetime have a second on a loaded
+				// machine; the wait for its end counts from the put.
+				const lifetime = time.Second
 				sm, st := newManager(be.newClient(t), uniquePrefix())
-				sm.Lifetime = 700 * time.Millisecond
+				sm.Lifetime = lifetime
 				app := newApp(t, sm, "a")
 				b := newBrowser(t)
 				b.get(app.URL, "/put?v=short")
+				createdBy := time.Now() // the session was made before this
 				tok := b.token(app.URL)
 				if v := b.value(app.URL); v != "short" {
 					t.Fatalf("get = %q", v)
 				}
-				time.Sleep(900 * time.Millisecond)
+				time.Sleep(time.Until(createdBy.Add(lifetime + 50*time.Millisecond)))
 				if v := b.value(app.URL); v != "" {
 					t.Fatalf("get after the lifetime = %q", v)
 				}
 				mustFound(t, st, tok, false) // Redis expired the key itself
 			})
 			t.Run("IdleTimeout", func(t *testing.T) {
+				// Each visit comes a third of the idle timeout after the
+				// previous one (two thirds of it left for the requests on a
+				// loaded machine), 1.6 s in all: longer than the timeout.
+				const idle = 1200 * time.Millisecond
 				sm, st := newManager(be.newClient(t), uniquePrefix())
-				sm.IdleTimeout = 600 * time.Millisecond
+				sm.IdleTimeout = idle
 				app := newApp(t, sm, "a")
 				b := newBrowser(t)
 				b.get(app.URL, "/put?v=idle")
 				tok := b.token(app.URL)
-				for range 4 { // 1.2 s in all, each visit within the idle timeout
-					time.Sleep(300 * time.Millisecond)
+				for range 4 {
+					time.Sleep(idle / 3)
 					if v := b.value(app.URL); v != "idle" {
 						t.Fatalf("get while active = %q", v)
 					}
 				}
-				time.Sleep(800 * time.Millisecond)
+				lastBy := time.Now() // the last visit renewed the session before this
+				time.Sleep(time.Until(lastBy.Add(idle + 50*time.Millisecond)))
 				mustFound(t, st, tok, false)
 				if v := b.value(app.URL); v != "" {
 					t.Fatalf("get after the idle timeout = %q", v)

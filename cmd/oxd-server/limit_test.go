@@ -39,7 +39,7 @@ func TestHTTPSIdleConnectionsCannotExhaust(t *testing.T) {
 	}()
 	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
 	get := func(tr *http.Transport) error {
-		c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		resp, err := c.Get(httpsURL + "/health-check")
 		if err != nil {
 			return err
@@ -130,7 +130,12 @@ func TestHTTPSAcceptEMFILEBacksOff(t *testing.T) {
 // before the commands in flight, the process exits 1, not 0.
 func TestShutdownTimeoutCutShortExitsNonZero(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	slowOP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -157,7 +162,12 @@ func TestShutdownTimeoutCutShortExitsNonZero(t *testing.T) {
 	if _, err := c.Write([]byte(fmt.Sprintf("%04d%s", len(cmd), cmd))); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the command waits for the OP
+	// The command waits for the OP when the shutdown begins.
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the command did not reach the OP:\n%s", logs.String())
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -210,14 +220,16 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 	done := make(chan int, 1)
 	exited := make(chan struct{})
 	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-https-max-conns", "4"}, &logs)
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-https-listen", "127.0.0.1:0", "-https-max-conns", "4",
+			"-metrics-listen", "127.0.0.1:0"}, &logs)
 		close(exited)
 	}()
 	httpsURL := logs.waitFor(t, regexp.MustCompile(`msg="oxd HTTPS extension listening" url=(\S+)`), exited)[1]
+	metricsURL := logs.waitFor(t, regexp.MustCompile(`msg="metrics and health listening" url=(\S+)`), exited)[1]
 	host := strings.TrimPrefix(httpsURL, "https://")
 	var stalled []net.Conn
 	for i := range 4 {
-		c, err := net.DialTimeout("tcp", host, 3*time.Second)
+		c, err := net.DialTimeout("tcp", host, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,10 +239,22 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 		}
 		stalled = append(stalled, c)
 	}
-	time.Sleep(stalledGrace + 300*time.Millisecond)
+	// The grace counts from when the listener admitted each connection:
+	// wait until it holds all four, then until the grace has passed.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, scrape := get(t, metricsURL)
+		n := promValue(scrape, "oxd_server_connections", `oxd_listener="https"`)
+		if n == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the HTTPS listener holds %v connections after 10s, want 4", n)
+		}
+	}
+	time.Sleep(stalledGrace + 10*time.Millisecond)
 	for i := range 4 {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec
-		c := &http.Client{Transport: tr, Timeout: 3 * time.Second}
+		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		resp, err := c.Get(httpsURL + "/health-check")
 		if err != nil {
 			t.Fatalf("new client %d with stalled connections at the cap: %v", i, err)
@@ -240,7 +264,7 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 		defer tr.CloseIdleConnections() // stays open and idle meanwhile
 	}
 	for i, c := range stalled {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		if _, err := io.Copy(io.Discard, c); err != nil {
 			t.Fatalf("stalled connection %d still open: %v", i, err)
 		}
