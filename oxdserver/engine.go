@@ -356,6 +356,8 @@ type Engine struct {
 	regLast   time.Time
 
 	prot protCache // positive protection token checks
+	// clientKeys caches the answers of the public client JWKS route.
+	clientKeys *clientJWKSCache
 
 	mu    sync.Mutex
 	disc  map[string]*cached // discovery documents and JWKS by URL
@@ -403,15 +405,16 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	e := &Engine{
-		cfg:     cfg,
-		store:   cfg.Store,
-		http:    cfg.HTTPClient,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		allowed: allowed,
-		disc:    map[string]*cached{},
-		pats:    map[string]*patEntry{},
-		locks:   map[string]*siteLock{},
+		cfg:        cfg,
+		store:      cfg.Store,
+		http:       cfg.HTTPClient,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		allowed:    allowed,
+		disc:       map[string]*cached{},
+		pats:       map[string]*patEntry{},
+		locks:      map[string]*siteLock{},
+		clientKeys: newClientJWKSCache(),
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -1,7 +1,6 @@
 package oxdserver
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
@@ -249,7 +247,7 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 			until = end
 		}
 		if until.After(now) {
-			e.prot.put(key, &protEntry{oxdID: setup.OxdID, clientID: clientID, until: until}, size)
+			e.prot.put(key, protEntry{oxdID: setup.OxdID, clientID: clientID}, until, size)
 		}
 		return clientID, nil
 	})
@@ -338,79 +336,35 @@ func protKey(setup *Site, token string) [sha256.Size]byte {
 
 // protEntry is a positive protection token check: the token is active, has
 // the oxd scope and belongs to clientID, as introspected with the
-// credentials of the setup site oxdID; valid before until.
+// credentials of the setup site oxdID.
 type protEntry struct {
-	key      [sha256.Size]byte
 	oxdID    string
 	clientID string
-	until    time.Time
-	elem     *list.Element
 }
 
 // protCache holds positive protection token checks, least recently used
-// evicted first. The zero value is ready for use.
+// evicted first, by protKey.
 type protCache struct {
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]*protEntry
-	lru list.List // of *protEntry, most recently used at the front
+	c ttlCache[[sha256.Size]byte, protEntry]
 }
 
 func (c *protCache) get(key [sha256.Size]byte, now time.Time) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.m[key]
-	if p == nil {
-		return "", false
-	}
-	if !now.Before(p.until) {
-		c.remove(p)
-		return "", false
-	}
-	c.lru.MoveToFront(p.elem)
-	return p.clientID, true
+	p, ok := c.c.get(key, now)
+	return p.clientID, ok
 }
 
-func (c *protCache) put(key [sha256.Size]byte, p *protEntry, size int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[[sha256.Size]byte]*protEntry{}
-	}
-	if old := c.m[key]; old != nil {
-		c.remove(old)
-	}
-	p.key = key
-	p.elem = c.lru.PushFront(p)
-	c.m[key] = p
-	for len(c.m) > size {
-		c.remove(c.lru.Back().Value.(*protEntry))
-	}
-}
-
-// remove drops p; c.mu is held.
-func (c *protCache) remove(p *protEntry) {
-	c.lru.Remove(p.elem)
-	delete(c.m, p.key)
+func (c *protCache) put(key [sha256.Size]byte, p protEntry, until time.Time, size int) {
+	c.c.put(key, p, until, size)
 }
 
 // forget drops the entries checked with the credentials of the setup site
 // oxdID.
 func (c *protCache) forget(oxdID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, p := range c.m {
-		if p.oxdID == oxdID {
-			c.remove(p)
-		}
-	}
+	c.c.deleteFunc(func(_ [sha256.Size]byte, p protEntry) bool { return p.oxdID == oxdID })
 }
 
 // len is the number of cached entries.
-func (c *protCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *protCache) len() int { return c.c.len() }
 
 // patEntry is a cached protection API token (UMA PAT) of one site. PATs
 // are kept in memory only.

@@ -221,8 +221,8 @@ var mutants = []mutant{
 	{
 		Name: "client-jwks-route-id", Check: "the public JWKS route accepts only an oxd_id segment",
 		Mutation: "any path after /client-jwks/ reaches the store",
-		Find:     `!ok \|\| !validOxdIDSegment\(id\)`,
-		Replace:  "!ok || (!MUTANT && !validOxdIDSegment(id))",
+		Find:     `!ok \|\| !isOxdID\(id\)`,
+		Replace:  "!ok || (!MUTANT && !isOxdID(id))",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteOnlyLooksUpOxdIDs$`,
 	},
 
