@@ -225,6 +225,20 @@ var mutants = []mutant{
 		Replace:  "!ok || (!MUTANT && !isOxdID(id))",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteOnlyLooksUpOxdIDs$`,
 	},
+	{
+		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
+		Mutation: "every request to the public JWKS route reads the store",
+		Find:     `if b, ok := c\.hits\.get\(oxdID, now\); ok \{`,
+		Replace:  "if MUTANT {\n\t\treturn e.ClientJWKS(ctx, oxdID)\n\t}\n\t$0",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
+	},
+	{
+		Name: "client-jwks-route-invalidate", Check: "a site written by the engine is served at once by the public JWKS route",
+		Mutation: "the route's cache is not dropped on a site write",
+		Find:     `e\.clientKeys\.invalidate\(s\.OxdID\)`,
+		Replace:  "if !MUTANT {\n\t\t$0\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteReflectsChanges$`,
+	},
 
 	// ---- oxdserver: protection_access_token ----
 	{
