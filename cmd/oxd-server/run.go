@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/connlimit"
 	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
@@ -381,7 +382,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			stopSocket(sock, o.shutdownTimeout, log)
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
-		capped := newCapListener(ln, o.httpsMaxConns, log)
+		capped := connlimit.New(ln, o.httpsMaxConns, "HTTPS extension", log)
 		probes = append(probes, httpsProbe(ln.Addr(), cert))
 		if ms != nil {
 			reg, err := observeHTTPSConns(ms.MeterProvider, capped)
@@ -392,7 +393,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			}
 		}
 		httpSrv = &http.Server{
-			ConnState:         capped.connState,
+			ConnState:         capped.ConnState,
 			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: requireOperator(o.httpsListen, ln.Addr())}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
