@@ -650,7 +650,7 @@ func (e *Engine) execute(ctx context.Context, name string, req Request) (any, *o
 	start := e.now()
 	h, ok := handlers[name]
 	if !ok {
-		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", truncate(name, 64)),
+		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", feLogName(name)),
 			slog.String("status", "error"), slog.String("code", oxdclient.CodeUnsupportedOperation))
 		return nil, oxdErr(oxdclient.CodeUnsupportedOperation, descUnsupported)
 	}
@@ -775,13 +775,6 @@ func (e *Engine) lockSite(oxdID string) func() {
 		}
 		e.mu.Unlock()
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // noRedirects makes the engine's own HTTP client return a redirect as the
