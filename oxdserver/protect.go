@@ -160,14 +160,11 @@ func (e *Engine) checkProtection(ctx context.Context, c *call) error {
 // (issuer, from op_host and op_discovery_path), introspected with the
 // first setup site of that OP: trying every OP that has setup sites would
 // hand the token to OPs that other tenants run. Without an issuer the
-// server's only OP is used; with several, the caller must name one.
-func (e *Engine) tenantOf(ctx context.Context, token, issuer string) (*Site, error) {
+// server's only OP is used; with several, the caller must name one. sites
+// are the store's sites.
+func (e *Engine) tenantOf(ctx context.Context, sites []*Site, token, issuer string) (*Site, error) {
 	if token == "" {
 		return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
-	}
-	sites, err := e.store.ListSites(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list sites: %w", err)
 	}
 	byOP := map[string][]*Site{}
 	var order []string

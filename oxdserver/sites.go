@@ -788,6 +788,10 @@ func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSit
 // tenants, which would receive it.
 func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error) {
 	if p.List {
+		if c.protect && c.token == "" {
+			// Refused before the store is read: listing reads every site.
+			return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
+		}
 		sites, err := e.store.ListSites(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list sites: %w", err)
@@ -797,7 +801,7 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 			if strings.TrimSpace(p.OPHost) != "" {
 				issuer = discoveryIssuer(p.OPHost, p.OPDiscoveryPath)
 			}
-			tenant, err := e.tenantOf(ctx, c.token, issuer)
+			tenant, err := e.tenantOf(ctx, sites, c.token, issuer)
 			if err != nil {
 				return nil, err
 			}
@@ -825,6 +829,9 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 	id := strings.TrimSpace(p.OxdID)
 	if id == "" {
 		return nil, badRequest(descNoOxdID)
+	}
+	if !isOxdID(id) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
 	}
 	s, err := e.store.GetSite(ctx, id)
 	if errors.Is(err, ErrNotFound) {
