@@ -77,6 +77,18 @@ func (c *clientJWKSCache) invalidate(oxdID string) {
 	c.flight.Forget(oxdID)
 }
 
+// cached returns the cached answer for oxdID, if any: the key set, or
+// the error of a 404.
+func (c *clientJWKSCache) cached(oxdID string, now time.Time) ([]byte, error, bool) {
+	if b, ok := c.hits.get(oxdID, now); ok {
+		return b, nil, true
+	}
+	if err, ok := c.misses.get(oxdID, now); ok {
+		return nil, err, true
+	}
+	return nil, nil, false
+}
+
 // generation returns the count of invalidations so far.
 func (c *clientJWKSCache) generation() uint64 {
 	c.mu.Lock()
@@ -106,14 +118,15 @@ func (c *clientJWKSCache) fill(oxdID string, gen uint64, b []byte, err error, no
 // errClientJWKSBusy, or the store's.
 func (e *Engine) publicClientJWKS(ctx context.Context, oxdID string) ([]byte, error) {
 	c := e.clientKeys
-	now := e.now()
-	if b, ok := c.hits.get(oxdID, now); ok {
-		return b, nil
-	}
-	if err, ok := c.misses.get(oxdID, now); ok {
-		return nil, err
+	if b, err, ok := c.cached(oxdID, e.now()); ok {
+		return b, err
 	}
 	ch := c.flight.DoChan(oxdID, func() (any, error) {
+		// A read that ended between the check above and this flight
+		// has filled the cache.
+		if b, err, ok := c.cached(oxdID, e.now()); ok {
+			return b, err
+		}
 		return e.readClientJWKS(ctx, oxdID)
 	})
 	select {
