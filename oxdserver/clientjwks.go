@@ -97,7 +97,7 @@ func (h *httpsHandler) serveClientJWKS(w http.ResponseWriter, r *http.Request) (
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoClientKeys):
 		return feWriteDropwizardError(w, http.StatusNotFound, "HTTP 404 Not Found"), "not_found"
-	case errors.Is(err, errClientJWKSBusy):
+	case errors.Is(err, errBusy):
 		hd.Set("Retry-After", "1")
 		return feWriteDropwizardError(w, http.StatusServiceUnavailable, "HTTP 503 Service Unavailable"), "busy"
 	case err != nil:

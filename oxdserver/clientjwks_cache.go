@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -44,18 +43,13 @@ const (
 	clientJWKSReadTimeout = 10 * time.Second
 )
 
-// errClientJWKSBusy: the route's store reads are all taken and too many
-// requests wait for one.
-var errClientJWKSBusy = errors.New("oxdserver: client JWKS lookups are saturated")
-
 // clientJWKSCache is the engine's cache of the public client JWKS route.
 type clientJWKSCache struct {
 	hits   ttlCache[string, []byte]
 	misses ttlCache[string, error] // ErrNotFound or ErrNoClientKeys
 	flight singleflight.Group
-	// slots holds one token per store read in flight.
-	slots   chan struct{}
-	waiting atomic.Int32
+	// reads bounds the store reads in flight and the requests waiting.
+	reads *gate
 	// mu orders fills after invalidations: gen counts invalidations, and
 	// a read that began before one does not fill the cache.
 	mu  sync.Mutex
@@ -63,7 +57,7 @@ type clientJWKSCache struct {
 }
 
 func newClientJWKSCache() *clientJWKSCache {
-	return &clientJWKSCache{slots: make(chan struct{}, clientJWKSMaxReads)}
+	return &clientJWKSCache{reads: newGate(clientJWKSMaxReads, clientJWKSMaxWaiting)}
 }
 
 // invalidate drops what the cache holds for oxdID; later requests read
@@ -115,7 +109,7 @@ func (c *clientJWKSCache) fill(oxdID string, gen uint64, b []byte, err error, no
 // publicClientJWKS is ClientJWKS for the public route: cached, with
 // concurrent requests for one oxd_id sharing one store read, and at most
 // clientJWKSMaxReads reads in flight. Errors: ErrNotFound, ErrNoClientKeys,
-// errClientJWKSBusy, or the store's.
+// errBusy, or the store's.
 func (e *Engine) publicClientJWKS(ctx context.Context, oxdID string) ([]byte, error) {
 	c := e.clientKeys
 	if b, err, ok := c.cached(oxdID, e.now()); ok {
@@ -149,22 +143,11 @@ func (e *Engine) readClientJWKS(ctx context.Context, oxdID string) ([]byte, erro
 	c := e.clientKeys
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), clientJWKSReadTimeout)
 	defer cancel()
-	select {
-	case c.slots <- struct{}{}:
-	default:
-		if c.waiting.Add(1) > clientJWKSMaxWaiting {
-			c.waiting.Add(-1)
-			return nil, errClientJWKSBusy
-		}
-		select {
-		case c.slots <- struct{}{}:
-			c.waiting.Add(-1)
-		case <-ctx.Done():
-			c.waiting.Add(-1)
-			return nil, ctx.Err()
-		}
+	leave, err := c.reads.enter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-c.slots }()
+	defer leave()
 	gen := c.generation()
 	b, err := e.ClientJWKS(ctx, oxdID)
 	c.fill(oxdID, gen, b, err, e.now())

@@ -184,7 +184,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 		}
 	}
 	awaitCond(t, "the reads fill their slots and the rest wait", func() bool {
-		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.waiting.Load() == int32(len(ids)-clientJWKSMaxReads)
+		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == int32(len(ids)-clientJWKSMaxReads)
 	})
 	release()
 	wg.Wait()
@@ -208,7 +208,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 		wg.Go(func() { busy <- f.get(newOxdID()).Code })
 	}
 	awaitCond(t, "the route is saturated", func() bool {
-		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.waiting.Load() == clientJWKSMaxWaiting
+		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == clientJWKSMaxWaiting
 	})
 	for range 10 {
 		w := f.get(newOxdID())
