@@ -356,6 +356,8 @@ type Engine struct {
 	regLast   time.Time
 
 	prot protCache // positive protection token checks
+	// protChecks bounds the protection token checks at the OP.
+	protChecks *gate
 	// clientKeys caches the answers of the public client JWKS route.
 	clientKeys *clientJWKSCache
 
@@ -415,6 +417,7 @@ func New(cfg Config) (*Engine, error) {
 		pats:       map[string]*patEntry{},
 		locks:      map[string]*siteLock{},
 		clientKeys: newClientJWKSCache(),
+		protChecks: newGate(protectionChecksInFlight, protectionChecksWaiting),
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -218,7 +218,7 @@ func (e *Engine) tenantOf(ctx context.Context, sites []*Site, token, issuer stri
 func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token string) (string, error) {
 	ttl, size := e.protCacheLimits()
 	if ttl <= 0 || size <= 0 {
-		clientID, _, err := e.introspectProtectionToken(ctx, setup, token)
+		clientID, _, err := e.checkAtOP(ctx, setup, token)
 		e.tel.protectionChecked(ctx, false, err)
 		return clientID, err
 	}
@@ -235,7 +235,7 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*e.cfg.OPTimeout)
 		defer cancel()
 		now := e.now()
-		clientID, exp, err := e.introspectProtectionToken(ctx, setup, token)
+		clientID, exp, err := e.checkAtOP(ctx, setup, token)
 		if err != nil {
 			return nil, err
 		}
@@ -259,6 +259,20 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 		}
 		return res.Val.(string), nil
 	}
+}
+
+// checkAtOP is introspectProtectionToken within the bounds of
+// e.protChecks.
+func (e *Engine) checkAtOP(ctx context.Context, setup *Site, token string) (string, time.Time, error) {
+	leave, err := e.protChecks.enter(ctx)
+	if errors.Is(err, errBusy) {
+		return "", time.Time{}, oxdErr(oxdclient.CodeInternalError, descProtectionChecksBusy)
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer leave()
+	return e.introspectProtectionToken(ctx, setup, token)
 }
 
 // introspectProtectionToken introspects token with the credentials of setup
@@ -299,6 +313,16 @@ const (
 	DefaultProtectionCacheTTL  = time.Minute
 	DefaultProtectionCacheSize = 10000
 )
+
+// Bounds of the protection token checks not answered from the cache: each
+// costs requests to the OP (introspection, maybe discovery and a PAT), and
+// any caller who knows an oxd_id can send made-up tokens.
+const (
+	protectionChecksInFlight = 8
+	protectionChecksWaiting  = 256
+)
+
+const descProtectionChecksBusy = "Too many protection access token checks are in progress: try again later."
 
 // protCacheMargin: a cached protection token answer ends this long before
 // the token's exp.

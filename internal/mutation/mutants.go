@@ -242,6 +242,27 @@ var mutants = []mutant{
 
 	// ---- oxdserver: protection_access_token ----
 	{
+		Name: "oxd-id-shape", Check: "a command's oxd_id reaches the store only in the form of an oxd_id",
+		Mutation: "any oxd_id is looked up before the caller is authenticated",
+		Find:     `if !isOxdID\(cp\.OxdID\) \{`,
+		Replace:  "if !MUTANT && !isOxdID(cp.OxdID) {",
+		Pkgs:     []string{"."}, Run: `^TestForeignOxdIDsReadNoSite$`,
+	},
+	{
+		Name: "get-rp-list-blank", Check: "get_rp with list refuses a blank protection token before listing the sites",
+		Mutation: "the sites are listed for a caller without a token",
+		Find:     `if c\.protect && c\.token == "" \{`,
+		Replace:  "if !MUTANT && c.protect && c.token == \"\" {",
+		Pkgs:     []string{"."}, Run: `^TestGetRPListWithoutTokenListsNothing$`,
+	},
+	{
+		Name: "protection-checks-gate", Check: "protection token checks at the OP are bounded in flight and waiting",
+		Mutation: "every made-up token is checked at the OP at once",
+		Find:     `leave, err := e\.protChecks\.enter\(ctx\)`,
+		Replace:  "leave, err := func() {}, error(nil)\n\tif !MUTANT {\n\t\tleave, err = e.protChecks.enter(ctx)\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestMadeUpProtectionTokensBoundedAtOP$`,
+	},
+	{
 		Name: "pat-blank", Check: "protection token: required",
 		Mutation: "a command without protection token is not refused as blank",
 		Find:     `if (\w+)\.token == "" \{\s*return oxdErr\(oxdclient\.CodeBlankProtectionAccessToken`,
