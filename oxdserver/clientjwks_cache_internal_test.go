@@ -20,16 +20,25 @@ import (
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
-// readCountingStore counts the site reads of the engine and how many are
-// in flight; while gated, reads wait until released.
-type readCountingStore struct {
+// CountingStore counts the site reads and listings of the engine and how
+// many reads are in flight; while gated, reads wait until released.
+type CountingStore struct {
 	Store
-	reads, inflight, maxInflight atomic.Int64
-	mu                           sync.Mutex
-	gate                         chan struct{}
+	reads, lists, inflight, maxInflight atomic.Int64
+	mu                                  sync.Mutex
+	gate                                chan struct{}
 }
 
-func (s *readCountingStore) GetSite(ctx context.Context, oxdID string) (*Site, error) {
+// SiteReads and Listings are the GetSite and ListSites calls so far.
+func (s *CountingStore) SiteReads() int64 { return s.reads.Load() }
+func (s *CountingStore) Listings() int64  { return s.lists.Load() }
+
+func (s *CountingStore) ListSites(ctx context.Context) ([]*Site, error) {
+	s.lists.Add(1)
+	return s.Store.ListSites(ctx)
+}
+
+func (s *CountingStore) GetSite(ctx context.Context, oxdID string) (*Site, error) {
 	s.reads.Add(1)
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
@@ -49,7 +58,7 @@ func (s *readCountingStore) GetSite(ctx context.Context, oxdID string) (*Site, e
 }
 
 // hold makes reads wait; the function returned releases them.
-func (s *readCountingStore) hold() (release func()) {
+func (s *CountingStore) hold() (release func()) {
 	gate := make(chan struct{})
 	s.mu.Lock()
 	s.gate = gate
@@ -66,7 +75,7 @@ func (s *readCountingStore) hold() (release func()) {
 // test moves, its HTTPS-extension handler, and one private_key_jwt site
 // written to the store (as another engine sharing it would).
 type jwksFixture struct {
-	store *readCountingStore
+	store *CountingStore
 	eng   *Engine
 	h     http.Handler
 	clock atomic.Pointer[time.Time]
@@ -75,7 +84,7 @@ type jwksFixture struct {
 
 func newJWKSFixture(t *testing.T) *jwksFixture {
 	t.Helper()
-	f := &jwksFixture{store: &readCountingStore{Store: NewMemoryStore()}}
+	f := &jwksFixture{store: &CountingStore{Store: NewMemoryStore()}}
 	start := time.Now()
 	f.clock.Store(&start)
 	eng, err := New(Config{Store: f.store, Now: func() time.Time { return *f.clock.Load() }, InsecureAllowLoopbackHTTP: true})
@@ -124,8 +133,8 @@ func (f *jwksFixture) kids(t *testing.T) []string {
 	return kids
 }
 
-// awaitCond waits until cond holds (failing after 10 s).
-func awaitCond(t *testing.T, what string, cond func() bool) {
+// AwaitCond waits until cond holds (failing after 10 s).
+func AwaitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -183,7 +192,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 			wg.Go(func() { codes <- f.get(id).Code })
 		}
 	}
-	awaitCond(t, "the reads fill their slots and the rest wait", func() bool {
+	AwaitCond(t, "the reads fill their slots and the rest wait", func() bool {
 		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == int32(len(ids)-clientJWKSMaxReads)
 	})
 	release()
@@ -207,7 +216,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 	for range clientJWKSMaxReads + clientJWKSMaxWaiting {
 		wg.Go(func() { busy <- f.get(newOxdID()).Code })
 	}
-	awaitCond(t, "the route is saturated", func() bool {
+	AwaitCond(t, "the route is saturated", func() bool {
 		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == clientJWKSMaxWaiting
 	})
 	for range 10 {

@@ -58,11 +58,9 @@ func TestMadeUpProtectionTokensBoundedAtOP(t *testing.T) {
 			}
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for held.inflight.Load() < inFlight || oxdserver.ProtectionChecksWaitingNow(srv.Engine) < waiting {
-		require.True(t, time.Now().Before(deadline), "the checks did not fill their bounds")
-		time.Sleep(time.Millisecond)
-	}
+	oxdserver.AwaitCond(t, "the checks fill their bounds", func() bool {
+		return held.inflight.Load() == inFlight && oxdserver.ProtectionChecksWaitingNow(srv.Engine) == waiting
+	})
 	_, oe := execProtected(t, srv.Engine, "get_authorization_url", rand.Text(), map[string]any{"oxd_id": srv.OxdID})
 	require.NotNil(t, oe)
 	require.Equal(t, oxdclient.CodeInternalError, oe.Code)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,25 +15,9 @@ import (
 	"github.com/oxdgo/oxd/oxdserver"
 )
 
-// readCounter counts the site reads and listings of the engine.
-type readCounter struct {
-	*oxdserver.MemoryStore
-	gets, lists atomic.Int64
-}
-
-func (s *readCounter) GetSite(ctx context.Context, oxdID string) (*oxdserver.Site, error) {
-	s.gets.Add(1)
-	return s.MemoryStore.GetSite(ctx, oxdID)
-}
-
-func (s *readCounter) ListSites(ctx context.Context) ([]*oxdserver.Site, error) {
-	s.lists.Add(1)
-	return s.MemoryStore.ListSites(ctx)
-}
-
-func countingEngine(t *testing.T) (*oxdserver.Engine, *readCounter) {
+func countingEngine(t *testing.T) (*oxdserver.Engine, *oxdserver.CountingStore) {
 	t.Helper()
-	st := &readCounter{MemoryStore: oxdserver.NewMemoryStore()}
+	st := &oxdserver.CountingStore{Store: oxdserver.NewMemoryStore()}
 	eng, err := oxdserver.New(oxdserver.Config{Store: st, InsecureAllowLoopbackHTTP: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = eng.Close() })
@@ -68,11 +51,11 @@ func TestForeignOxdIDsReadNoSite(t *testing.T) {
 			require.Equal(t, oxdclient.CodeInvalidOxdID, execCode(t, eng, cmd, map[string]any{"oxd_id": id}), "%s %.20q", cmd, id)
 		}
 	}
-	assert.Zero(t, st.gets.Load(), "a foreign oxd_id reached the store")
+	assert.Zero(t, st.SiteReads(), "a foreign oxd_id reached the store")
 	for _, cmd := range commands {
 		require.Equal(t, oxdclient.CodeInvalidOxdID, execCode(t, eng, cmd, map[string]any{"oxd_id": "2b1c6bc0-6d0e-4b6a-8a55-1f0f3c2b9a10"}), cmd)
 	}
-	assert.Equal(t, int64(len(commands)), st.gets.Load(), "one read per UUID-shaped oxd_id")
+	assert.Equal(t, int64(len(commands)), st.SiteReads(), "one read per UUID-shaped oxd_id")
 }
 
 // TestGetRPListWithoutTokenListsNothing: get_rp {"list":true} reads every
@@ -86,7 +69,7 @@ func TestGetRPListWithoutTokenListsNothing(t *testing.T) {
 		require.ErrorAs(t, err, &oe)
 		require.Equal(t, oxdclient.CodeBlankProtectionAccessToken, oe.Code)
 	}
-	assert.Zero(t, st.lists.Load(), "sites listed for a caller without a token")
+	assert.Zero(t, st.Listings(), "sites listed for a caller without a token")
 	execCode(t, eng, oxdclient.CmdGetRP, map[string]any{"list": true})
-	assert.Equal(t, int64(1), st.lists.Load(), "sites listed more than once for one request")
+	assert.Equal(t, int64(1), st.Listings(), "sites listed more than once for one request")
 }
