@@ -356,13 +356,16 @@ type Engine struct {
 	regLast   time.Time
 
 	prot protCache // positive protection token checks
+	// disc holds discovery documents and JWKS by URL, at most
+	// discCacheSize: a caller without credentials chooses op_host
+	// (get_client_token, setup_client).
+	disc ttlCache[string, *cached]
 	// protChecks bounds the protection token checks at the OP.
 	protChecks *gate
 	// clientKeys caches the answers of the public client JWKS route.
 	clientKeys *clientJWKSCache
 
 	mu    sync.Mutex
-	disc  map[string]*cached // discovery documents and JWKS by URL
 	pats  map[string]*patEntry
 	locks map[string]*siteLock
 
@@ -413,7 +416,6 @@ func New(cfg Config) (*Engine, error) {
 		log:        cfg.Logger,
 		now:        cfg.Now,
 		allowed:    allowed,
-		disc:       map[string]*cached{},
 		pats:       map[string]*patEntry{},
 		locks:      map[string]*siteLock{},
 		clientKeys: newClientJWKSCache(),

@@ -8,7 +8,8 @@ import (
 
 // ttlCache is a bounded map whose entries expire: when a put finds it
 // full, the least recently used entries are evicted; an expired entry is
-// dropped when met. Safe for concurrent use; the zero value is empty.
+// dropped when met (an entry put with a zero until never expires). Safe
+// for concurrent use; the zero value is empty.
 type ttlCache[K comparable, V any] struct {
 	mu  sync.Mutex
 	m   map[K]*list.Element
@@ -31,7 +32,7 @@ func (c *ttlCache[K, V]) get(key K, now time.Time) (V, bool) {
 		return zero, false
 	}
 	e := el.Value.(*ttlEntry[K, V])
-	if !now.Before(e.until) {
+	if !e.until.IsZero() && !now.Before(e.until) {
 		c.removeLocked(el)
 		var zero V
 		return zero, false
