@@ -6,7 +6,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/oxdgo/oxd/internal/truncate"
 )
 
 // Error codes sent by oxd-server 3.1.4 in the "error" field of a
@@ -108,24 +109,12 @@ func (e *Error) Error() string {
 		b.WriteString(e.Command)
 	}
 	b.WriteString(": ")
-	b.WriteString(truncate(e.Code, 100))
+	b.WriteString(truncate.String(e.Code, 100))
 	if e.Description != "" {
 		b.WriteString(": ")
-		b.WriteString(truncate(e.Description, 300))
+		b.WriteString(truncate.String(e.Description, 300))
 	}
 	return b.String()
-}
-
-// truncate cuts s to at most n bytes on a character boundary, marking the
-// cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // LogValue implements slog.LogValuer.

@@ -25,8 +25,9 @@ import (
 const ClientJWKSPathPrefix = "/client-jwks/"
 
 // clientJWKSMaxAge is the Cache-Control max-age of the public JWKS route:
-// shorter than keyRotationLead, so an OP that honours it fetches a
-// rotated key before the key signs.
+// with the engine's own cache (clientJWKSHitTTL) shorter than
+// keyRotationLead, so an OP that honours it fetches a rotated key before
+// the key signs.
 const clientJWKSMaxAge = 300
 
 // getClientJWKS answers get_client_jwks, an extension (not in oxd 3.1.4):
@@ -50,44 +51,59 @@ type clientJWKSAnswer struct {
 
 // clientJWKSSource is what the public JWKS route needs of the executor.
 type clientJWKSSource interface {
-	ClientJWKS(ctx context.Context, oxdID string) ([]byte, error)
+	publicClientJWKS(ctx context.Context, oxdID string) ([]byte, error)
 }
 
-// validOxdIDSegment accepts the characters of the engine's oxd_ids (and of
-// Gluu's): letters, digits, '-', '_' and '.', at most 128 of them.
-func validOxdIDSegment(s string) bool {
-	if s == "" || len(s) > 128 || s == "." || s == ".." {
+// isOxdID reports whether s has the form of an oxd_id: a UUID in its
+// canonical text form, lower-case hex digits in groups of 8-4-4-4-12, as
+// the engine (newOxdID) and Gluu's oxd make them. The public JWKS route
+// reads the store for nothing else.
+func isOxdID(s string) bool {
+	if len(s) != 36 {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+				return false
+			}
 		}
 	}
 	return true
 }
 
-// serveClientJWKS answers GET/HEAD ClientJWKSPathPrefix+oxd_id.
+// serveClientJWKS answers GET/HEAD ClientJWKSPathPrefix+oxd_id. Only a 200
+// is cacheable (clientJWKSMaxAge); the other answers are no-store, so that
+// a site registered after a 404 is fetched at once.
 func (h *httpsHandler) serveClientJWKS(w http.ResponseWriter, r *http.Request) (int, string) {
+	hd := w.Header()
+	hd.Set("Cache-Control", "no-store")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+		hd.Set("Allow", "GET, HEAD")
 		return feWriteDropwizardError(w, http.StatusMethodNotAllowed, "HTTP 405 Method Not Allowed"), "method_not_allowed"
 	}
 	id := strings.TrimPrefix(r.URL.Path, ClientJWKSPathPrefix)
 	src, ok := h.ex.(clientJWKSSource)
-	if !ok || !validOxdIDSegment(id) {
+	if !ok || !isOxdID(id) {
 		return feWriteDropwizardError(w, http.StatusNotFound, "HTTP 404 Not Found"), "not_found"
 	}
-	b, err := src.ClientJWKS(r.Context(), id)
+	b, err := src.publicClientJWKS(r.Context(), id)
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoClientKeys):
 		return feWriteDropwizardError(w, http.StatusNotFound, "HTTP 404 Not Found"), "not_found"
+	case errors.Is(err, errBusy):
+		hd.Set("Retry-After", "1")
+		return feWriteDropwizardError(w, http.StatusServiceUnavailable, "HTTP 503 Service Unavailable"), "busy"
 	case err != nil:
 		h.log.Error("oxd client JWKS cannot be served", "err", err.Error())
 		return feWriteDropwizardError(w, http.StatusInternalServerError, "HTTP 500 Internal Server Error"), "internal_error"
 	}
-	hd := w.Header()
 	hd.Set("Content-Type", "application/jwk-set+json")
 	hd.Set("Content-Length", strconv.Itoa(len(b)))
 	hd.Set("Cache-Control", "public, max-age="+strconv.Itoa(clientJWKSMaxAge))
@@ -128,7 +144,7 @@ func (e *Engine) rotatePreregisteredKeys(ctx context.Context, s *Site) (any, err
 	if _, err := s.ClientKeys.Rotate("", now, keyRotationLead); err != nil {
 		return nil, oxdErr(oxdclient.CodeInvalidRequest, "The client's keys cannot be rotated now: "+err.Error())
 	}
-	if err := e.store.PutSite(ctx, s); err != nil {
+	if err := e.putSite(ctx, s); err != nil {
 		return nil, fmt.Errorf("store site: %w", err)
 	}
 	return oxdIDAnswer{OxdID: nstr(s.OxdID)}, nil

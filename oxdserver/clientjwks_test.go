@@ -242,8 +242,8 @@ func (s *lookupStore) GetSite(ctx context.Context, oxdID string) (*oxdserver.Sit
 }
 
 // TestClientJWKSRouteOnlyLooksUpOxdIDs: the unauthenticated route hands
-// the store nothing but an oxd_id-shaped segment (letters, digits, '-',
-// '_', '.', at most 128): other paths are answered 404 without a lookup.
+// the store nothing but an oxd_id-shaped segment (a UUID in canonical
+// form): other paths are answered 404 without a lookup.
 func TestClientJWKSRouteOnlyLooksUpOxdIDs(t *testing.T) {
 	store := &lookupStore{MemoryStore: oxdserver.NewMemoryStore()}
 	eng, err := oxdserver.New(oxdserver.Config{Store: store, InsecureAllowLoopbackHTTP: true})
@@ -251,7 +251,8 @@ func TestClientJWKSRouteOnlyLooksUpOxdIDs(t *testing.T) {
 	t.Cleanup(func() { _ = eng.Close() })
 	ext := httptest.NewServer(oxdserver.NewHTTPSHandler(eng, oxdserver.HTTPSConfig{}))
 	t.Cleanup(ext.Close)
-	for _, p := range []string{"a/b", "..", ".", "%2e%2e%2fsites", "a%00b", "a%20b", "a:b", strings.Repeat("a", 129), "", "a%2Fb"} {
+	for _, p := range []string{"a/b", "..", ".", "%2e%2e%2fsites", "a%00b", "a%20b", "a:b", strings.Repeat("a", 129), "", "a%2Fb",
+		"1736.179E", "a_b.c", "2B1C6BC0-6D0E-4B6A-8A55-1F0F3C2B9A10", "2b1c6bc0-6d0e-4b6a-8a55-1f0f3c2b9a10x"} {
 		status, _, _ := getJWKS(t, ext.URL+oxdserver.ClientJWKSPathPrefix+p)
 		assert.Equal(t, http.StatusNotFound, status, "path %q", p)
 	}

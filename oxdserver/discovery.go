@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
 	"github.com/oxdgo/oxd/internal/hostutil"
@@ -309,13 +310,15 @@ func absURL(s string) bool {
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
+// discCacheSize bounds the discovery documents and JWKS the engine keeps
+// (the least recently used are dropped first): a few per OP it serves.
+const discCacheSize = 1024
+
 // cachedFetch returns the cached value under key when fresh, else fetches
 // it (one fetch per key at a time). A failed fetch keeps serving a stale
 // value when there is one. force skips the freshness check.
 func (e *Engine) cachedFetch(ctx context.Context, key string, ttl interface{ fresh(c *cached) bool }, force bool, fetch func(context.Context) (any, error)) (any, error) {
-	e.mu.Lock()
-	c := e.disc[key]
-	e.mu.Unlock()
+	c, _ := e.disc.get(key, e.now())
 	if c != nil && !force && ttl.fresh(c) {
 		return c.v, nil
 	}
@@ -325,9 +328,8 @@ func (e *Engine) cachedFetch(ctx context.Context, key string, ttl interface{ fre
 		if err != nil {
 			return nil, err
 		}
-		e.mu.Lock()
-		e.disc[key] = &cached{v: v, fetched: e.now()}
-		e.mu.Unlock()
+		// Kept until evicted: a stale document serves when a refetch fails.
+		e.disc.put(key, &cached{v: v, fetched: e.now()}, time.Time{}, discCacheSize)
 		return v, nil
 	})
 	select {

@@ -356,9 +356,16 @@ type Engine struct {
 	regLast   time.Time
 
 	prot protCache // positive protection token checks
+	// disc holds discovery documents and JWKS by URL, at most
+	// discCacheSize: a caller without credentials chooses op_host
+	// (get_client_token, setup_client).
+	disc ttlCache[string, *cached]
+	// protChecks bounds the protection token checks at the OP.
+	protChecks *gate
+	// clientKeys caches the answers of the public client JWKS route.
+	clientKeys *clientJWKSCache
 
 	mu    sync.Mutex
-	disc  map[string]*cached // discovery documents and JWKS by URL
 	pats  map[string]*patEntry
 	locks map[string]*siteLock
 
@@ -403,15 +410,16 @@ func New(cfg Config) (*Engine, error) {
 		cfg.ClockSkew = DefaultClockSkew
 	}
 	e := &Engine{
-		cfg:     cfg,
-		store:   cfg.Store,
-		http:    cfg.HTTPClient,
-		log:     cfg.Logger,
-		now:     cfg.Now,
-		allowed: allowed,
-		disc:    map[string]*cached{},
-		pats:    map[string]*patEntry{},
-		locks:   map[string]*siteLock{},
+		cfg:        cfg,
+		store:      cfg.Store,
+		http:       cfg.HTTPClient,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		allowed:    allowed,
+		pats:       map[string]*patEntry{},
+		locks:      map[string]*siteLock{},
+		clientKeys: newClientJWKSCache(),
+		protChecks: newGate(protectionChecksInFlight, protectionChecksWaiting),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -506,6 +514,11 @@ func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, 
 		if site {
 			if strings.TrimSpace(cp.OxdID) == "" {
 				return nil, badRequest(descNoOxdID)
+			}
+			if !isOxdID(cp.OxdID) {
+				// Not an id the engine makes: unknown, without a store
+				// read (the caller is not authenticated yet).
+				return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
 			}
 			s, err := e.store.GetSite(ctx, cp.OxdID)
 			if errors.Is(err, ErrNotFound) {
@@ -647,7 +660,7 @@ func (e *Engine) execute(ctx context.Context, name string, req Request) (any, *o
 	start := e.now()
 	h, ok := handlers[name]
 	if !ok {
-		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", truncate(name, 64)),
+		e.log.LogAttrs(ctx, slog.LevelDebug, "oxd command", slog.String("command", feLogName(name)),
 			slog.String("status", "error"), slog.String("code", oxdclient.CodeUnsupportedOperation))
 		return nil, oxdErr(oxdclient.CodeUnsupportedOperation, descUnsupported)
 	}
@@ -772,13 +785,6 @@ func (e *Engine) lockSite(oxdID string) func() {
 		}
 		e.mu.Unlock()
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // noRedirects makes the engine's own HTTP client return a redirect as the

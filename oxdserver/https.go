@@ -87,7 +87,10 @@ const feForbiddenBody = `{"code":403,"message":"{\"status\":\"error\",\"data\":{
 //     browsers from posting cross-site forms to the unprotected paths);
 //   - GET ClientJWKSPathPrefix+<oxd_id> (an extension) serves the public
 //     JWKS of a private_key_jwt site without authentication: the
-//     jwks_uri an OP fetches;
+//     jwks_uri an OP fetches. Only a UUID-shaped oxd_id reaches the store;
+//     answers are cached and store reads limited (see clientJWKSHitTTL:
+//     a change by this engine is served at once, a replica's within 30 s),
+//     503 with Retry-After when saturated;
 //   - unknown path: 404; wrong method: 405 with Allow; body over MaxBody:
 //     413. These use Dropwizard's {"code":N,"message":"…"} form.
 //

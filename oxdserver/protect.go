@@ -1,7 +1,6 @@
 package oxdserver
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
@@ -162,14 +160,11 @@ func (e *Engine) checkProtection(ctx context.Context, c *call) error {
 // (issuer, from op_host and op_discovery_path), introspected with the
 // first setup site of that OP: trying every OP that has setup sites would
 // hand the token to OPs that other tenants run. Without an issuer the
-// server's only OP is used; with several, the caller must name one.
-func (e *Engine) tenantOf(ctx context.Context, token, issuer string) (*Site, error) {
+// server's only OP is used; with several, the caller must name one. sites
+// are the store's sites.
+func (e *Engine) tenantOf(ctx context.Context, sites []*Site, token, issuer string) (*Site, error) {
 	if token == "" {
 		return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
-	}
-	sites, err := e.store.ListSites(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list sites: %w", err)
 	}
 	byOP := map[string][]*Site{}
 	var order []string
@@ -223,7 +218,7 @@ func (e *Engine) tenantOf(ctx context.Context, token, issuer string) (*Site, err
 func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token string) (string, error) {
 	ttl, size := e.protCacheLimits()
 	if ttl <= 0 || size <= 0 {
-		clientID, _, err := e.introspectProtectionToken(ctx, setup, token)
+		clientID, _, err := e.checkAtOP(ctx, setup, token)
 		e.tel.protectionChecked(ctx, false, err)
 		return clientID, err
 	}
@@ -240,7 +235,7 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*e.cfg.OPTimeout)
 		defer cancel()
 		now := e.now()
-		clientID, exp, err := e.introspectProtectionToken(ctx, setup, token)
+		clientID, exp, err := e.checkAtOP(ctx, setup, token)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +244,7 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 			until = end
 		}
 		if until.After(now) {
-			e.prot.put(key, &protEntry{oxdID: setup.OxdID, clientID: clientID, until: until}, size)
+			e.prot.put(key, protEntry{oxdID: setup.OxdID, clientID: clientID}, until, size)
 		}
 		return clientID, nil
 	})
@@ -264,6 +259,20 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 		}
 		return res.Val.(string), nil
 	}
+}
+
+// checkAtOP is introspectProtectionToken within the bounds of
+// e.protChecks.
+func (e *Engine) checkAtOP(ctx context.Context, setup *Site, token string) (string, time.Time, error) {
+	leave, err := e.protChecks.enter(ctx)
+	if errors.Is(err, errBusy) {
+		return "", time.Time{}, oxdErr(oxdclient.CodeInternalError, descProtectionChecksBusy)
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	defer leave()
+	return e.introspectProtectionToken(ctx, setup, token)
 }
 
 // introspectProtectionToken introspects token with the credentials of setup
@@ -305,6 +314,16 @@ const (
 	DefaultProtectionCacheSize = 10000
 )
 
+// Bounds of the protection token checks not answered from the cache: each
+// costs requests to the OP (introspection, maybe discovery and a PAT), and
+// any caller who knows an oxd_id can send made-up tokens.
+const (
+	protectionChecksInFlight = 8
+	protectionChecksWaiting  = 256
+)
+
+const descProtectionChecksBusy = "Too many protection access token checks are in progress: try again later."
+
 // protCacheMargin: a cached protection token answer ends this long before
 // the token's exp.
 const protCacheMargin = 5 * time.Second
@@ -338,79 +357,35 @@ func protKey(setup *Site, token string) [sha256.Size]byte {
 
 // protEntry is a positive protection token check: the token is active, has
 // the oxd scope and belongs to clientID, as introspected with the
-// credentials of the setup site oxdID; valid before until.
+// credentials of the setup site oxdID.
 type protEntry struct {
-	key      [sha256.Size]byte
 	oxdID    string
 	clientID string
-	until    time.Time
-	elem     *list.Element
 }
 
 // protCache holds positive protection token checks, least recently used
-// evicted first. The zero value is ready for use.
+// evicted first, by protKey.
 type protCache struct {
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]*protEntry
-	lru list.List // of *protEntry, most recently used at the front
+	c ttlCache[[sha256.Size]byte, protEntry]
 }
 
 func (c *protCache) get(key [sha256.Size]byte, now time.Time) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.m[key]
-	if p == nil {
-		return "", false
-	}
-	if !now.Before(p.until) {
-		c.remove(p)
-		return "", false
-	}
-	c.lru.MoveToFront(p.elem)
-	return p.clientID, true
+	p, ok := c.c.get(key, now)
+	return p.clientID, ok
 }
 
-func (c *protCache) put(key [sha256.Size]byte, p *protEntry, size int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[[sha256.Size]byte]*protEntry{}
-	}
-	if old := c.m[key]; old != nil {
-		c.remove(old)
-	}
-	p.key = key
-	p.elem = c.lru.PushFront(p)
-	c.m[key] = p
-	for len(c.m) > size {
-		c.remove(c.lru.Back().Value.(*protEntry))
-	}
-}
-
-// remove drops p; c.mu is held.
-func (c *protCache) remove(p *protEntry) {
-	c.lru.Remove(p.elem)
-	delete(c.m, p.key)
+func (c *protCache) put(key [sha256.Size]byte, p protEntry, until time.Time, size int) {
+	c.c.put(key, p, until, size)
 }
 
 // forget drops the entries checked with the credentials of the setup site
 // oxdID.
 func (c *protCache) forget(oxdID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, p := range c.m {
-		if p.oxdID == oxdID {
-			c.remove(p)
-		}
-	}
+	c.c.deleteFunc(func(_ [sha256.Size]byte, p protEntry) bool { return p.oxdID == oxdID })
 }
 
 // len is the number of cached entries.
-func (c *protCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *protCache) len() int { return c.c.len() }
 
 // patEntry is a cached protection API token (UMA PAT) of one site. PATs
 // are kept in memory only.

@@ -18,7 +18,7 @@ func TestProtCacheCapAndKeys(t *testing.T) {
 	now := time.Now()
 	for i := range 1000 {
 		k := sha256.Sum256([]byte(fmt.Sprint(i)))
-		c.put(k, &protEntry{oxdID: fmt.Sprint("setup", i%2), clientID: "c", until: now.Add(time.Minute)}, 100)
+		c.put(k, protEntry{oxdID: fmt.Sprint("setup", i%2), clientID: "c"}, now.Add(time.Minute), 100)
 		require.LessOrEqual(t, c.len(), 100)
 	}
 	assert.Equal(t, 100, c.len())

@@ -480,7 +480,7 @@ func (e *Engine) registerSite(ctx context.Context, c *call, p *oxdclient.Registe
 	if setup != nil {
 		s.SetupOxdID, s.SetupClientID = setup.OxdID, setup.ClientID
 	}
-	if err := e.store.PutSite(ctx, s); err != nil {
+	if err := e.putSite(ctx, s); err != nil {
 		e.unregister(ctx, s)
 		return nil, fmt.Errorf("store site: %w", err)
 	}
@@ -563,13 +563,13 @@ func (e *Engine) setupClient(ctx context.Context, c *call, p *oxdclient.SetupCli
 		regular.ClientKeys = setup.ClientKeys.Clone()
 	}
 	regular.SetupOxdID, regular.SetupClientID = setup.OxdID, setup.ClientID
-	if err := e.store.PutSite(ctx, setup); err != nil {
+	if err := e.putSite(ctx, setup); err != nil {
 		e.unregister(ctx, setup)
 		e.unregister(ctx, regular)
 		return nil, fmt.Errorf("store setup site: %w", err)
 	}
-	if err := e.store.PutSite(ctx, regular); err != nil {
-		_ = e.store.DeleteSite(ctx, setup.OxdID)
+	if err := e.putSite(ctx, regular); err != nil {
+		_ = e.deleteSite(ctx, setup.OxdID)
 		e.unregister(ctx, setup)
 		e.unregister(ctx, regular)
 		return nil, fmt.Errorf("store site: %w", err)
@@ -715,7 +715,7 @@ func (e *Engine) updateSite(ctx context.Context, c *call, p *oxdclient.UpdateSit
 		s.ClientSecret = r.ClientSecret
 	}
 	s.ClientKeys.Prune(time.Now())
-	if err := e.store.PutSite(ctx, s); err != nil {
+	if err := e.putSite(ctx, s); err != nil {
 		return nil, fmt.Errorf("store site: %w", err)
 	}
 	return oxdIDAnswer{OxdID: nstr(s.OxdID)}, nil
@@ -769,7 +769,7 @@ func (e *Engine) updateAuth(ctx context.Context, s *Site, p *oxdclient.UpdateSit
 func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSiteParams) (any, error) {
 	unlock := e.lockSite(c.site.OxdID)
 	defer unlock()
-	if err := e.store.DeleteSite(ctx, c.site.OxdID); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := e.deleteSite(ctx, c.site.OxdID); err != nil && !errors.Is(err, ErrNotFound) {
 		e.log.Warn("oxdserver: remove_site failed", "oxd_id", c.site.OxdID, "error", err.Error())
 		return nil, oxdErr(oxdclient.CodeRemoveSiteFailed, descRemoveFailed)
 	}
@@ -788,6 +788,10 @@ func (e *Engine) removeSite(ctx context.Context, c *call, _ *oxdclient.RemoveSit
 // tenants, which would receive it.
 func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error) {
 	if p.List {
+		if c.protect && c.token == "" {
+			// Refused before the store is read: listing reads every site.
+			return nil, oxdErr(oxdclient.CodeBlankProtectionAccessToken, descBlankPAT)
+		}
 		sites, err := e.store.ListSites(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list sites: %w", err)
@@ -797,7 +801,7 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 			if strings.TrimSpace(p.OPHost) != "" {
 				issuer = discoveryIssuer(p.OPHost, p.OPDiscoveryPath)
 			}
-			tenant, err := e.tenantOf(ctx, c.token, issuer)
+			tenant, err := e.tenantOf(ctx, sites, c.token, issuer)
 			if err != nil {
 				return nil, err
 			}
@@ -825,6 +829,9 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 	id := strings.TrimSpace(p.OxdID)
 	if id == "" {
 		return nil, badRequest(descNoOxdID)
+	}
+	if !isOxdID(id) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
 	}
 	s, err := e.store.GetSite(ctx, id)
 	if errors.Is(err, ErrNotFound) {

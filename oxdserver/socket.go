@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/truncate"
 	"github.com/oxdgo/oxd/internal/wire"
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -727,12 +728,7 @@ func (s *SocketServer) commandContext() (context.Context, context.CancelFunc) {
 }
 
 // feLogName keeps attacker-chosen command names short in logs.
-func feLogName(n string) string {
-	if len(n) > 64 {
-		return n[:64] + "…"
-	}
-	return n
-}
+func feLogName(n string) string { return truncate.String(n, 64) }
 
 // feRunCommand executes req and turns every failure into an oxd error: an
 // *oxdclient.Error is passed on, anything else (including a panic) becomes

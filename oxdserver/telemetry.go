@@ -310,7 +310,7 @@ const (
 // observeClientJWKS serves the client JWKS route with a server span (the
 // caller's W3C trace context as parent) and records its duration like a
 // command: oxd.command "client_jwks", oxd.listener "https", oxd.result the
-// outcome (ok, not_found, method_not_allowed, internal_error).
+// outcome (ok, not_found, method_not_allowed, busy, internal_error).
 func (h *httpsHandler) observeClientJWKS(w http.ResponseWriter, r *http.Request) (int, string) {
 	t := h.tel
 	if t == nil {

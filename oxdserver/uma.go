@@ -90,7 +90,7 @@ func (e *Engine) umaRSProtect(ctx context.Context, c *call, p *oxdclient.UMARSPr
 			}
 		}
 		site.UMAResources = nil
-		if err := e.store.PutSite(ctx, site); err != nil {
+		if err := e.putSite(ctx, site); err != nil {
 			return nil, fmt.Errorf("store site: %w", err)
 		}
 	}
@@ -127,7 +127,7 @@ func (e *Engine) umaRSProtect(ctx context.Context, c *call, p *oxdclient.UMARSPr
 		}
 	}
 	site.UMAResources = created
-	if err := e.store.PutSite(ctx, site); err != nil {
+	if err := e.putSite(ctx, site); err != nil {
 		return nil, fmt.Errorf("store site: %w", err)
 	}
 	return oxdIDAnswer{OxdID: nstr(site.OxdID)}, nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,10 +13,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/connlimit"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -80,49 +79,6 @@ func TestHTTPSIdleConnectionsCannotExhaust(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d:\n%s", code, logs.String())
-	}
-}
-
-// emfileListener fails Accept with EMFILE n times, then hands out one end
-// of a pipe.
-type emfileListener struct {
-	n, calls int
-}
-
-func (l *emfileListener) Accept() (net.Conn, error) {
-	l.calls++
-	if l.calls <= l.n {
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	a, _ := net.Pipe()
-	return a, nil
-}
-func (l *emfileListener) Close() error   { return nil }
-func (l *emfileListener) Addr() net.Addr { return &net.TCPAddr{} }
-
-// TestHTTPSAcceptEMFILEBacksOff: running out of descriptors is logged once
-// (rate-limited) and retried with a growing pause, not in a busy loop.
-func TestHTTPSAcceptEMFILEBacksOff(t *testing.T) {
-	var logs lockedBuffer
-	inner := &emfileListener{n: 5}
-	l := newCapListener(inner, 4, slog.New(slog.NewTextHandler(&logs, nil)))
-	var slept []time.Duration
-	l.sleep = func(d time.Duration) { slept = append(slept, d) }
-	c, err := l.Accept()
-	if err != nil || c == nil {
-		t.Fatalf("accept: %v", err)
-	}
-	_ = c.Close()
-	if inner.calls != 6 || len(slept) != 5 {
-		t.Fatalf("%d accepts, %d pauses", inner.calls, len(slept))
-	}
-	for i := 1; i < len(slept); i++ {
-		if slept[i] <= slept[i-1] {
-			t.Fatalf("pauses do not grow: %v", slept)
-		}
-	}
-	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
-		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }
 
@@ -212,7 +168,7 @@ func TestOperatorTokenFile(t *testing.T) {
 // handshake) are never idle in http.Server's sense, so idle eviction alone
 // leaves them their slots until the handshake timeout (30s), and an
 // attacker who reconnects keeps every slot. At the cap the oldest one that
-// has not sent its first request within stalledGrace makes room.
+// has not sent its first request within connlimit.StalledGrace makes room.
 func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -251,7 +207,7 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 			t.Fatalf("the HTTPS listener holds %v connections after 10s, want 4", n)
 		}
 	}
-	time.Sleep(stalledGrace + 10*time.Millisecond)
+	time.Sleep(connlimit.StalledGrace + 10*time.Millisecond)
 	for i := range 4 {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}

@@ -419,7 +419,7 @@ func TestDevOPCannotPassForProduction(t *testing.T) {
 	// A listener off loopback with protection off is warned about (checked
 	// without listening: tests listen on loopback only).
 	var warned bytes.Buffer
-	exposureWarnings(&options{listen: "0.0.0.0:8099", noProtection: true}, slog.New(slog.NewTextHandler(&warned, nil)))
+	exposureWarnings(&options{listen: "0.0.0.0:8099", noProtection: true}, false, slog.New(slog.NewTextHandler(&warned, nil)))
 	if !strings.Contains(warned.String(), `level=WARN msg="a listener is not on a loopback address and protection is OFF`) {
 		t.Errorf("no exposure warning: %s", warned.String())
 	}

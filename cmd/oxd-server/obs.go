@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/oxdgo/oxd/internal/connlimit"
 	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/internal/telemetry"
 	"github.com/oxdgo/oxd/oxdserver"
@@ -80,24 +81,14 @@ func startTracing(ctx context.Context, res *resource.Resource) (*sdktrace.Tracer
 // readinessProbe is one check of /readyz.
 type readinessProbe = opsserver.Probe
 
-// metricsMaxConns bounds the metrics listener's connections (scrapers
-// and probes need a few).
-const metricsMaxConns = 32
-
 // newMetricsServer listens on addr for /metrics, /healthz and /readyz.
 // Unless anyInterface, the address bound must be a loopback address
 // (checked at the bind, after name resolution). Its connections are
-// bounded like the HTTPS listener's (slow-loris): the process's file
-// descriptors also serve the oxd listeners.
+// bounded (opsserver.DefaultMaxConns) like the HTTPS listener's
+// (slow-loris): the process's file descriptors also serve the oxd
+// listeners.
 func newMetricsServer(addr string, res *resource.Resource, log *slog.Logger, anyInterface bool) (*opsserver.Server, error) {
-	return opsserver.New(addr, res, log, opsserver.Options{
-		InsecureAnyInterface: anyInterface,
-		Limit: func(ln net.Listener) (net.Listener, func(net.Conn, http.ConnState)) {
-			capped := newCapListener(ln, metricsMaxConns, log)
-			capped.what = "metrics listener"
-			return capped, capped.connState
-		},
-	})
+	return opsserver.New(addr, res, log, opsserver.Options{InsecureAnyInterface: anyInterface})
 }
 
 // storeProbe reads a site id that does not exist: the store answers "not
@@ -184,7 +175,7 @@ func httpsProbe(a net.Addr, cert tls.Certificate) readinessProbe {
 
 // observeHTTPSConns reports the HTTPS listener's open connections under the
 // engine's connections instrument.
-func observeHTTPSConns(mp metric.MeterProvider, l *capListener) (metric.Registration, error) {
+func observeHTTPSConns(mp metric.MeterProvider, l *connlimit.Listener) (metric.Registration, error) {
 	m := telemetry.Meter(mp)
 	conns, err := m.Int64ObservableUpDownCounter(oxdserver.MetricConnections, metric.WithUnit("{connection}"),
 		metric.WithDescription("Open connections, by listener."))
@@ -193,7 +184,7 @@ func observeHTTPSConns(mp metric.MeterProvider, l *capListener) (metric.Registra
 	}
 	attrs := metric.WithAttributes(telemetry.KeyListener.String("https"))
 	return m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		o.ObserveInt64(conns, int64(l.open()), attrs)
+		o.ObserveInt64(conns, int64(l.Open()), attrs)
 		return nil
 	}, conns)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/opsserver"
 )
 
 // TestReadyzFloodRunsOneProbeAtATime: /readyz answers without
@@ -34,7 +36,7 @@ func TestReadyzFloodRunsOneProbeAtATime(t *testing.T) {
 	}}}
 	m.Ready(probes)
 	url := "http://" + m.Addr().String() + "/readyz"
-	const clients = metricsMaxConns - 4 // within the connection cap
+	const clients = opsserver.DefaultMaxConns - 4 // within the connection cap
 	var wg sync.WaitGroup
 	codes := make(chan int, clients)
 	for i := 0; i < clients; i++ {

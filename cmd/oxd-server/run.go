@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/connlimit"
 	"github.com/oxdgo/oxd/internal/opsserver"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest/devop"
@@ -146,9 +147,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	return o, nil
 }
 
-// exposureWarnings logs what the options expose.
-func exposureWarnings(o *options, log *slog.Logger) {
-	if !o.noProtection {
+// exposureWarnings logs what the options expose. protected is the
+// engine's effective setting (Engine.Protected), not the flag's text: a
+// warning follows what the listeners do.
+func exposureWarnings(o *options, protected bool, log *slog.Logger) {
+	if protected {
 		return
 	}
 	for _, a := range []string{o.listen, o.httpsListen} {
@@ -328,8 +331,8 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer engine.Close() // closes the store
-	log.Info("oxd engine ready", "store", storeDesc, "protection", !o.noProtection)
-	exposureWarnings(o, log)
+	log.Info("oxd engine ready", "store", storeDesc, "protection", engine.Protected())
+	exposureWarnings(o, engine.Protected(), log)
 
 	if devOP != nil {
 		op := devOP
@@ -361,7 +364,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 		sock = &oxdserver.SocketServer{Engine: engine, Logger: log, MaxConns: o.maxConns, MaxConnsPerSource: o.maxConnsPerSource,
 			IdleTimeout: o.idleTimeout, ReadTimeout: o.readTimeout, RequireOperatorToken: requireOperator(o.listen, ln.Addr())}
 		probes = append(probes, socketProbe(ln.Addr()))
-		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", !o.noProtection)
+		log.Info("oxd socket protocol listening", "addr", ln.Addr().String(), "protection", engine.Protected())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -381,7 +384,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			stopSocket(sock, o.shutdownTimeout, log)
 			return fmt.Errorf("HTTPS listener: %w", err)
 		}
-		capped := newCapListener(ln, o.httpsMaxConns, log)
+		capped := connlimit.New(ln, o.httpsMaxConns, "HTTPS extension", log)
 		probes = append(probes, httpsProbe(ln.Addr(), cert))
 		if ms != nil {
 			reg, err := observeHTTPSConns(ms.MeterProvider, capped)
@@ -392,7 +395,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			}
 		}
 		httpSrv = &http.Server{
-			ConnState:         capped.connState,
+			ConnState:         capped.ConnState,
 			Handler:           oxdserver.NewHTTPSHandler(engine, oxdserver.HTTPSConfig{Logger: log, RequireOperatorToken: requireOperator(o.httpsListen, ln.Addr())}),
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}},
 			ReadHeaderTimeout: 10 * time.Second,
@@ -403,7 +406,7 @@ func serve(ctx context.Context, o *options, log *slog.Logger) error {
 			HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: httpsMaxStreams},
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", !o.noProtection)
+		log.Info("oxd HTTPS extension listening", "url", "https://"+ln.Addr().String(), "protection", engine.Protected())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

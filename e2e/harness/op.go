@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/truncate"
 )
 
 // UMAGrantType is the grant type of the UMA 2.0 token request.
@@ -375,8 +377,5 @@ func pathOf(u *url.URL) string {
 
 func snippet(b []byte) string {
 	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
+	return truncate.String(s, 300)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/oxdgo/oxd"
 	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/truncate"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/sessionindex"
 )
@@ -493,22 +494,15 @@ func describeOxdError(err error) string {
 	case errors.As(err, &oe):
 		s := "oxd answered " + oe.Code
 		if oe.Description != "" {
-			s += ": " + truncate(oe.Description, 300)
+			s += ": " + truncate.String(oe.Description, 300)
 		}
 		return s
 	case errors.Is(err, oxdclient.ErrUnavailable):
-		return "oxd is not reachable (" + truncate(err.Error(), 200) + ")"
+		return "oxd is not reachable (" + truncate.String(err.Error(), 200) + ")"
 	case errors.Is(err, oxdclient.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "oxd did not answer in time"
 	}
-	return truncate(err.Error(), 300)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return truncate.String(err.Error(), 300)
 }
 
 // ---- settings ----
@@ -822,7 +816,7 @@ func claimRows(c oxdclient.Claims) []claimRow {
 				v += "  (" + time.Unix(n, 0).UTC().Format(time.RFC3339) + ")"
 			}
 		}
-		rows = append(rows, claimRow{Name: k, Value: truncate(v, 500)})
+		rows = append(rows, claimRow{Name: k, Value: truncate.String(v, 500)})
 	}
 	return rows
 }

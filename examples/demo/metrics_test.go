@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oxdgo/oxd/internal/connlimit/connlimittest"
+	"github.com/oxdgo/oxd/internal/opsserver"
 )
 
 // TestMetricsListenOnLoopbackOnly: -metrics-listen takes a loopback
@@ -84,4 +87,15 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("/metrics has no %s", want)
 		}
 	}
+}
+
+// TestMetricsListenerConnectionCap: the demo's metrics listener bounds its
+// connections like oxd-server's (opsserver.DefaultMaxConns): connections
+// that send nothing cannot pile up, and a scrape still gets through.
+func TestMetricsListenerConnectionCap(t *testing.T) {
+	td := startTestDemo(t, "", "-metrics-listen", "127.0.0.1:0")
+	if td.d.ops == nil {
+		t.Fatal("no metrics listener")
+	}
+	connlimittest.CheckSlowLoris(t, td.d.ops.Addr().String(), "/healthz", opsserver.DefaultMaxConns)
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 )
 
@@ -128,4 +129,14 @@ func TestDemoSettingsFromAnotherOxd(t *testing.T) {
 	}
 	second.register(t)
 	second.login(t, "bob", "bob-password")
+}
+
+// TestDescribeOxdErrorCutsOnCharacterBoundary: an OP's long error
+// description shown on the settings page is cut on a character boundary
+// and marked.
+func TestDescribeOxdErrorCutsOnCharacterBoundary(t *testing.T) {
+	got := describeOxdError(&oxdclient.Error{Code: "invalid_request", Description: "a" + strings.Repeat("é", 300)})
+	if want := "oxd answered invalid_request: a" + strings.Repeat("é", 149) + "…"; got != want {
+		t.Fatalf("describeOxdError = %q", got)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd"
+	"github.com/oxdgo/oxd/internal/truncate"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -414,7 +415,7 @@ func (u *umaState) claimsCallback(w http.ResponseWriter, r *http.Request) {
 		t.add("fail", "Back from the claims-gathering page", "The round trip took too long; start again.", "")
 		t.Outcome = "error"
 	case q.Get("error") != "":
-		t.add("fail", "Back from the claims-gathering page", "The AS answered "+truncate(sanitize(q.Get("error")), 64)+".", "")
+		t.add("fail", "Back from the claims-gathering page", "The AS answered "+truncate.String(sanitize(q.Get("error")), 64)+".", "")
 		t.Outcome = "denied"
 	case ticket == "" || len(ticket) > 2048 || ticket == p.Ticket:
 		t.add("fail", "Back from the claims-gathering page", "The AS did not send a new ticket.", "")
@@ -524,7 +525,7 @@ func requiredClaimNames(ni *oxdclient.NeedInfo) string {
 			names = append(names, n)
 		}
 	}
-	return truncate(strings.Join(names, ", "), 200)
+	return truncate.String(strings.Join(names, ", "), 200)
 }
 
 // fingerprintSecret is a short hash of a secret, enough to tell two apart

@@ -870,3 +870,13 @@ func TestConcurrentSigning(t *testing.T) {
 		t.Fatalf("%d assertions, want %d", len(seen), workers*each)
 	}
 }
+
+// TestQuoteListCutsOnCharacterBoundary: an OP's list entry longer than the
+// width is cut on a character boundary (valid UTF-8 in the error) and
+// marked.
+func TestQuoteListCutsOnCharacterBoundary(t *testing.T) {
+	got := QuoteList([]string{"a" + strings.Repeat("é", 10), "ok"}, 4, 4)
+	if got != "[aé… ok]" {
+		t.Fatalf("QuoteList = %q", got)
+	}
+}

@@ -52,6 +52,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/oxdgo/oxd/internal/truncate"
 )
 
 // Method is a token_endpoint_auth_method (OIDC Core §9, RFC 7591 §2).
@@ -272,7 +274,7 @@ func QuoteList(l []string, most, width int) string {
 	}
 	q := make([]string, len(l))
 	for i, s := range l {
-		q[i] = truncate(s, width)
+		q[i] = truncate.String(s, width)
 	}
 	return "[" + strings.Join(q, " ") + "]"
 }
@@ -290,11 +292,4 @@ func echo(s string) string {
 		}
 	}
 	return strconv.Quote(s)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

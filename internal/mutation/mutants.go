@@ -221,12 +221,47 @@ var mutants = []mutant{
 	{
 		Name: "client-jwks-route-id", Check: "the public JWKS route accepts only an oxd_id segment",
 		Mutation: "any path after /client-jwks/ reaches the store",
-		Find:     `!ok \|\| !validOxdIDSegment\(id\)`,
-		Replace:  "!ok || (!MUTANT && !validOxdIDSegment(id))",
+		Find:     `!ok \|\| !isOxdID\(id\)`,
+		Replace:  "!ok || (!MUTANT && !isOxdID(id))",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteOnlyLooksUpOxdIDs$`,
+	},
+	{
+		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
+		Mutation: "every request to the public JWKS route reads the store",
+		Find:     `if b, ok := c\.hits\.get\(oxdID, now\); ok \{`,
+		Replace:  "if MUTANT {\n\t\treturn e.ClientJWKS(ctx, oxdID)\n\t}\n\t$0",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
+	},
+	{
+		Name: "client-jwks-route-invalidate", Check: "a site written by the engine is served at once by the public JWKS route",
+		Mutation: "the route's cache is not dropped on a site write",
+		Find:     `e\.clientKeys\.invalidate\(s\.OxdID\)`,
+		Replace:  "if !MUTANT {\n\t\t$0\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteReflectsChanges$`,
 	},
 
 	// ---- oxdserver: protection_access_token ----
+	{
+		Name: "oxd-id-shape", Check: "a command's oxd_id reaches the store only in the form of an oxd_id",
+		Mutation: "any oxd_id is looked up before the caller is authenticated",
+		Find:     `if !isOxdID\(cp\.OxdID\) \{`,
+		Replace:  "if !MUTANT && !isOxdID(cp.OxdID) {",
+		Pkgs:     []string{"."}, Run: `^TestForeignOxdIDsReadNoSite$`,
+	},
+	{
+		Name: "get-rp-list-blank", Check: "get_rp with list refuses a blank protection token before listing the sites",
+		Mutation: "the sites are listed for a caller without a token",
+		Find:     `if c\.protect && c\.token == "" \{`,
+		Replace:  "if !MUTANT && c.protect && c.token == \"\" {",
+		Pkgs:     []string{"."}, Run: `^TestGetRPListWithoutTokenListsNothing$`,
+	},
+	{
+		Name: "protection-checks-gate", Check: "protection token checks at the OP are bounded in flight and waiting",
+		Mutation: "every made-up token is checked at the OP at once",
+		Find:     `leave, err := e\.protChecks\.enter\(ctx\)`,
+		Replace:  "leave, err := func() {}, error(nil)\n\tif !MUTANT {\n\t\tleave, err = e.protChecks.enter(ctx)\n\t}",
+		Pkgs:     []string{"."}, Run: `^TestMadeUpProtectionTokensBoundedAtOP$`,
+	},
 	{
 		Name: "pat-blank", Check: "protection token: required",
 		Mutation: "a command without protection token is not refused as blank",

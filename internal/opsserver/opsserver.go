@@ -30,6 +30,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/oxdgo/oxd/internal/connlimit"
 	"github.com/oxdgo/oxd/internal/hostutil"
 )
 
@@ -84,11 +85,17 @@ type Options struct {
 	// loopback address (a host name resolving elsewhere is refused with
 	// hostutil.ErrNotLoopback): the endpoints have no authentication.
 	InsecureAnyInterface bool
-	// Limit, when set, wraps the listener (e.g. to bound its connections)
-	// and returns the http.Server ConnState hook that goes with it (may be
-	// nil).
-	Limit func(net.Listener) (net.Listener, func(net.Conn, http.ConnState))
+	// MaxConns bounds the listener's open connections (default
+	// DefaultMaxConns): each holds a file descriptor of the process, which
+	// also serves the program's own listeners. At the cap a connection
+	// stalled before its first request, else the longest idle one, is
+	// closed to make room (connlimit.Listener).
+	MaxConns int
 }
+
+// DefaultMaxConns is the default of Options.MaxConns: scrapers and probes
+// need a few connections.
+const DefaultMaxConns = 32
 
 // New listens on addr and prepares the meter provider whose metrics
 // /metrics exposes (with the Go runtime and process collectors). Unless
@@ -111,10 +118,12 @@ func New(addr string, res *resource.Resource, log *slog.Logger, opt Options) (*S
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
-	var connState func(net.Conn, http.ConnState)
-	if opt.Limit != nil {
-		ln, connState = opt.Limit(ln)
+	maxConns := opt.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
 	}
+	capped := connlimit.New(ln, maxConns, "metrics listener", log)
+	ln = capped
 	s := &Server{
 		MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res)),
 		ln:            ln, log: log,
@@ -136,7 +145,7 @@ func New(addr string, res *resource.Resource, log *slog.Logger, opt Options) (*S
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		ConnState:         connState,
+		ConnState:         capped.ConnState,
 	}
 	return s, nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/oxdgo/oxd/internal/connlimit/connlimittest"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -81,5 +83,25 @@ func TestOnLoopback(t *testing.T) {
 		if OnLoopback(addr) != want {
 			t.Errorf("OnLoopback(%q) = %v", addr, !want)
 		}
+	}
+}
+
+// TestServerConnectionCap: the listener bounds its connections, by default
+// to DefaultMaxConns: connections that send nothing cannot pile up, and a
+// request still gets through.
+func TestServerConnectionCap(t *testing.T) {
+	for _, tc := range []struct {
+		opt  Options
+		want int
+	}{{Options{}, DefaultMaxConns}, {Options{MaxConns: 4}, 4}} {
+		s, err := New("127.0.0.1:0", NewResource("oxd-test"), nil, tc.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = s.Serve() }()
+		connlimittest.CheckSlowLoris(t, s.Addr().String(), "/healthz", tc.want)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = s.StopServing(ctx)
+		cancel()
 	}
 }

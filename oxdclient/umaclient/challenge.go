@@ -29,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/oxdgo/oxd/internal/hostutil"
+	"github.com/oxdgo/oxd/internal/truncate"
 )
 
 // Bounds applied by [ParseChallenge].
@@ -198,12 +199,8 @@ func umaChallenge(c rawChallenge) (*Challenge, error) {
 	return &ch, nil
 }
 
-func truncName(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
+// truncName bounds a name from the challenge or the answer in an error.
+func truncName(s string) string { return truncate.String(s, 40) }
 
 // checkIssuerURI applies the as_uri rules of ParseChallenge. The error
 // never quotes the URI.

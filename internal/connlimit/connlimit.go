@@ -1,4 +1,7 @@
-package main
+// Package connlimit bounds the connections of an HTTP listener (the oxd
+// HTTPS extension and the programs' metrics listeners) against idle and
+// stalled (slow-loris) connections and running out of file descriptors.
+package connlimit
 
 import (
 	"errors"
@@ -11,19 +14,20 @@ import (
 	"time"
 )
 
-// capListener bounds the connections of the HTTPS listener. At the cap a
+// Listener bounds the connections of an HTTP listener. At the cap a
 // connection that has not finished its TLS handshake and first request
-// headers within stalledGrace (the oldest such one) is closed to make room,
+// headers within StalledGrace (the oldest such one) is closed to make room,
 // else the connection idle the longest (an HTTP keep-alive connection
 // between requests, as reported by http.Server.ConnState); when there is
 // none the new connection is closed at once. Accept errors
 // from running out of file descriptors (EMFILE, ENFILE) are logged
-// (rate-limited) and retried with a back-off instead of spinning.
-type capListener struct {
+// (rate-limited) and retried with a back-off instead of spinning. Serve
+// it with an http.Server whose ConnState is the Listener's.
+type Listener struct {
 	net.Listener
 	max  int
 	log  *slog.Logger
-	what string // the listener in warnings ("HTTPS extension" when empty)
+	what string // the listener in warnings
 
 	mu    sync.Mutex
 	conns map[*capConn]struct{}
@@ -35,7 +39,7 @@ type capListener struct {
 
 type capConn struct {
 	net.Conn
-	l         *capListener
+	l         *Listener
 	once      sync.Once
 	idle      bool
 	idleSince time.Time
@@ -44,12 +48,12 @@ type capConn struct {
 	admitted time.Time
 }
 
-// stalledGrace: at the cap, a connection still without its first request
+// StalledGrace: at the cap, a connection still without its first request
 // (TLS handshake and headers) after this long makes room first. Without
 // it, connections that open and send nothing hold their slots for the
 // handshake timeout each, and an attacker who reconnects keeps every slot
 // (slow-loris).
-const stalledGrace = time.Second
+const StalledGrace = time.Second
 
 func (c *capConn) Close() error {
 	c.once.Do(func() {
@@ -60,19 +64,20 @@ func (c *capConn) Close() error {
 	return c.Conn.Close()
 }
 
-func newCapListener(ln net.Listener, max int, log *slog.Logger) *capListener {
-	return &capListener{Listener: ln, max: max, log: log, conns: map[*capConn]struct{}{}, sleep: time.Sleep}
+// New bounds ln to max connections; what names the listener in the
+// warnings given to log (nil: silent).
+func New(ln net.Listener, max int, what string, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Listener{Listener: ln, max: max, log: log, what: what, conns: map[*capConn]struct{}{}, sleep: time.Sleep}
 }
 
 // capWarnEvery rate-limits the warnings of the listener.
 const capWarnEvery = 10 * time.Second
 
-func (l *capListener) warn(msg string, args ...any) {
-	what := l.what
-	if what == "" {
-		what = "HTTPS extension"
-	}
-	msg = what + msg
+func (l *Listener) warn(msg string, args ...any) {
+	msg = l.what + msg
 	now := time.Now().UnixNano()
 	last := l.lastWarn.Load()
 	if now-last < int64(capWarnEvery) || !l.lastWarn.CompareAndSwap(last, now) {
@@ -81,14 +86,14 @@ func (l *capListener) warn(msg string, args ...any) {
 	l.log.Warn(msg, args...)
 }
 
-func (l *capListener) Accept() (net.Conn, error) {
+func (l *Listener) Accept() (net.Conn, error) {
 	var backoff time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				l.warn(": out of file descriptors or memory on accept; backing off (raise the descriptor limit or lower -https-max-conns / -max-conns)",
+				l.warn(": out of file descriptors or memory on accept; backing off (raise the descriptor limit or lower the connection caps)",
 					"err", err.Error(), "retry_in", backoff)
 				l.sleep(backoff)
 				continue
@@ -103,14 +108,14 @@ func (l *capListener) Accept() (net.Conn, error) {
 }
 
 // admit tracks c, making room at the cap; nil means c was closed.
-func (l *capListener) admit(c net.Conn) *capConn {
+func (l *Listener) admit(c net.Conn) *capConn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.max > 0 && len(l.conns) >= l.max {
 		var oldest *capConn
 		now := time.Now()
 		for cc := range l.conns {
-			if cc.fresh && now.Sub(cc.admitted) > stalledGrace && (oldest == nil || !oldest.fresh || cc.admitted.Before(oldest.admitted)) {
+			if cc.fresh && now.Sub(cc.admitted) > StalledGrace && (oldest == nil || !oldest.fresh || cc.admitted.Before(oldest.admitted)) {
 				oldest = cc
 			}
 		}
@@ -139,9 +144,9 @@ func (l *capListener) admit(c net.Conn) *capConn {
 	return cc
 }
 
-// connState is the http.Server ConnState hook: it records which
+// ConnState is the http.Server ConnState hook: it records which
 // connections are idle (between requests) and since when.
-func (l *capListener) connState(c net.Conn, st http.ConnState) {
+func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
 	if nc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = nc.NetConn()
 	}
@@ -162,8 +167,8 @@ func (l *capListener) connState(c net.Conn, st http.ConnState) {
 	}
 }
 
-// open is the number of open connections.
-func (l *capListener) open() int {
+// Open is the number of open connections.
+func (l *Listener) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.conns)
