@@ -518,9 +518,9 @@ var mutants = []mutant{
 	{
 		Name: "metrics-conn-cap", Check: "the metrics listener's connections are bounded",
 		Mutation: "no cap",
-		Find:     `newCapListener\(ln, metricsMaxConns, log\)`,
-		Replace:  "newCapListener(ln, func() int {\n\t\tif MUTANT {\n\t\t\treturn 0\n\t\t}\n\t\treturn metricsMaxConns\n\t}(), log)",
-		Pkgs:     []string{"."}, Run: `^TestMetricsListenerSlowLoris$`,
+		Find:     `maxConns = DefaultMaxConns`,
+		Replace:  "$0\n\t\tif MUTANT {\n\t\t\tmaxConns = 1 << 20\n\t\t}",
+		Pkgs:     []string{".", "./cmd/oxd-server"}, Run: `^Test(ServerConnectionCap|MetricsListenerSlowLoris)$`,
 	},
 	{
 		Name: "readyz-one-run", Check: "concurrent /readyz requests share one probe run",
