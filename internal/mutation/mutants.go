@@ -229,7 +229,7 @@ var mutants = []mutant{
 		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
 		Mutation: "every request to the public JWKS route reads the store",
 		Find:     `if b, ok := c\.hits\.get\(oxdID, now\); ok \{`,
-		Replace:  "if MUTANT {\n\t\treturn e.ClientJWKS(ctx, oxdID)\n\t}\n\t$0",
+		Replace:  "if MUTANT {\n\t\treturn nil, nil, false\n\t}\n\t$0",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
 	},
 	{
