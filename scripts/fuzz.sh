@@ -13,7 +13,10 @@
 # A crasher fails the run: `go test -fuzz` writes the failing input to the
 # package's testdata/fuzz/<Target>/ (where it becomes a seed that plain
 # `go test` runs every time); this script names it so that it is committed
-# with the fix. Executions per target are printed and written to
+# with the fix. A run that ends only with Go 1.26's own "context deadline
+# exceeded" at the -fuzztime boundary (go.dev/issue/75804: no input
+# failed, none written) is counted and reported, not failed. Executions
+# per target are printed and written to
 # e2e/artifacts/fuzz.txt. `bash scripts/load.sh --long` runs this script.
 set -euo pipefail
 
@@ -52,6 +55,18 @@ fi
 echo "fuzz.sh: ${#TARGETS[@]} targets, -fuzztime $FUZZTIME each, $PARALLEL workers" >&2
 printf '%-34s %-22s %12s %s\n' package target execs result >"$OUT"
 failed=0
+races=0
+
+# deadline_race reports whether the go test log $1 failed only with the
+# fuzzing coordinator's own deadline: the target's one failure line is
+# "context deadline exceeded", and no input was reported as failing.
+deadline_race() {
+	local log=$1
+	grep -q -- '--- FAIL: Fuzz' "$log" &&
+		[[ $(grep -A1 -- '--- FAIL: Fuzz' "$log" | tail -n1 | tr -d '[:space:]') == contextdeadlineexceeded ]] &&
+		! grep -q -e 'Failing input written to' -e 'panic:' -e '_test.go:[0-9]' "$log"
+}
+
 for entry in "${TARGETS[@]}"; do
 	dir=${entry% *}
 	target=${entry#* }
@@ -67,16 +82,26 @@ for entry in "${TARGETS[@]}"; do
 	execs=$( (grep -oE 'execs: [0-9]+' "$log" || true) | tail -n1 | awk '{print $2}')
 	result=ok
 	if [[ $rc -ne 0 ]]; then
-		failed=$((failed + 1))
 		after=$(find "$dir/testdata/fuzz/$target" -type f 2>/dev/null | sort || true)
 		new=$(comm -13 <(echo "$before") <(echo "$after") | grep -v '^$' || true)
 		if [[ -n "$new" ]]; then
+			failed=$((failed + 1))
 			result="CRASHER: $(echo "$new" | tr '\n' ' ')(commit it with the fix)"
+		elif deadline_race "$log"; then
+			# Go 1.26's fuzzing coordinator can report its own -fuzztime
+			# deadline as a failure when a worker is mid-input at that
+			# instant (go.dev/issue/75804, fixed in Go 1.27): no input
+			# failed and none was written. Counted, not failed.
+			races=$((races + 1))
+			result="ok (no input failed; the run ended on the toolchain's fuzztime deadline race, go.dev/issue/75804)"
 		else
+			failed=$((failed + 1))
 			result="FAILED (exit $rc)"
 		fi
-		echo "fuzz.sh: $dir $target failed; last lines:" >&2
-		tail -n 30 "$log" >&2
+		if [[ $result != ok* ]]; then
+			echo "fuzz.sh: $dir $target failed; last lines:" >&2
+			tail -n 30 "$log" >&2
+		fi
 	fi
 	printf '%-34s %-22s %12s %s\n' "$dir" "$target" "${execs:-0}" "$result" | tee -a "$OUT" >&2
 done
@@ -84,4 +109,4 @@ if [[ $failed -gt 0 ]]; then
 	echo "fuzz.sh: $failed of ${#TARGETS[@]} targets failed" >&2
 	exit 1
 fi
-echo "fuzz.sh: all ${#TARGETS[@]} targets ran $FUZZTIME without a failure" >&2
+echo "fuzz.sh: all ${#TARGETS[@]} targets ran $FUZZTIME without a failure ($races ended on the toolchain's deadline race)" >&2
