@@ -228,9 +228,16 @@ var mutants = []mutant{
 	{
 		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
 		Mutation: "every request to the public JWKS route reads the store",
-		Find:     `if b, ok := c\.hits\.get\(oxdID, now\); ok \{`,
+		Find:     `if h, ok := c\.hits\.get\(oxdID, now\); ok && now\.Sub\(h\.fetched\) < clientJWKSHitTTL \{`,
 		Replace:  "if MUTANT {\n\t\treturn e.ClientJWKS(ctx, oxdID)\n\t}\n\t$0",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
+	},
+	{
+		Name: "client-jwks-route-stale", Check: "the public JWKS route serves a known site's expired key set while it cannot read the store",
+		Mutation: "a saturated route answers 503 for a site it has served",
+		Find:     `if h, ok := c\.hits\.get\(oxdID, e\.now\(\)\); ok \{`,
+		Replace:  "if h, ok := c.hits.get(oxdID, e.now()); ok && !MUTANT {",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteServesKnownKeysWhileSaturated$`,
 	},
 	{
 		Name: "client-jwks-route-invalidate", Check: "a site written by the engine is served at once by the public JWKS route",
