@@ -229,7 +229,7 @@ var mutants = []mutant{
 		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
 		Mutation: "every request to the public JWKS route reads the store",
 		Find:     `if h, ok := c\.hits\.get\(oxdID, now\); ok && now\.Sub\(h\.fetched\) < clientJWKSHitTTL \{`,
-		Replace:  "if MUTANT {\n\t\treturn e.ClientJWKS(ctx, oxdID)\n\t}\n\t$0",
+		Replace:  "if MUTANT {\n\t\treturn nil, nil, false\n\t}\n\t$0",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
 	},
 	{
@@ -268,6 +268,13 @@ var mutants = []mutant{
 		Find:     `leave, err := e\.protChecks\.enter\(ctx\)`,
 		Replace:  "leave, err := func() {}, error(nil)\n\tif !MUTANT {\n\t\tleave, err = e.protChecks.enter(ctx)\n\t}",
 		Pkgs:     []string{"."}, Run: `^TestMadeUpProtectionTokensBoundedAtOP$`,
+	},
+	{
+		Name: "protection-checks-share", Check: "the protection token checks of one setup site take at most their share of the bounds",
+		Mutation: "made-up tokens aimed at one tenant take every check",
+		Find:     `give, ok := e\.protShares\.take\(setup\.OxdID, protectionChecksPerSetup\)`,
+		Replace:  "$0\n\tif MUTANT {\n\t\tgive, ok = func() {}, true\n\t}",
+		Pkgs:     []string{"."}, Run: `^Test(MadeUpProtectionTokensBoundedAtOP|ProtectionFloodSparesOtherTenants)$`,
 	},
 	{
 		Name: "pat-blank", Check: "protection token: required",
