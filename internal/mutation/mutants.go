@@ -270,6 +270,13 @@ var mutants = []mutant{
 		Pkgs:     []string{"."}, Run: `^TestMadeUpProtectionTokensBoundedAtOP$`,
 	},
 	{
+		Name: "discovery-cache-bytes", Check: "the discovery documents and JWKS kept are bounded by their total size",
+		Mutation: "1024 documents of 1 MB from an OP a caller names are kept",
+		Find:     `int64\(size\), discCacheBytes\)`,
+		Replace:  "int64(size), func() int64 {\n\t\tif MUTANT {\n\t\t\treturn 0\n\t\t}\n\t\treturn discCacheBytes\n\t}())",
+		Pkgs:     []string{"."}, Run: `^TestDiscoveryCacheBoundedInBytes$`,
+	},
+	{
 		Name: "protection-checks-share", Check: "the protection token checks of one setup site take at most their share of the bounds",
 		Mutation: "made-up tokens aimed at one tenant take every check",
 		Find:     `give, ok := e\.protShares\.take\(setup\.OxdID, protectionChecksPerSetup\)`,
