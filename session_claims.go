@@ -88,9 +88,11 @@ func flatClaimsIn(p []byte, ps string) (oxdclient.Claims, bool) {
 	if i >= len(p) || p[i] != '{' {
 		return nil, false
 	}
-	// Every claim has a colon: the map is made for all of them at once.
+	// Every claim has a colon: the map is made for all of them at once,
+	// up to flatClaimsHint (colons inside values, which a user may put in
+	// a profile claim, must not size it).
 	colons := bytes.Count(p, []byte(":"))
-	out := make(oxdclient.Claims, colons)
+	out := make(oxdclient.Claims, min(colons, flatClaimsHint))
 	i = skipSpace(p, i+1)
 	if i < len(p) && p[i] == '}' {
 		return out, skipSpace(p, i+1) == len(p)
@@ -167,6 +169,10 @@ func flatClaimsIn(p []byte, ps string) (oxdclient.Claims, bool) {
 		}
 	}
 }
+
+// flatClaimsHint bounds the size the claims map is made with: more than
+// an ID token's usual claims.
+const flatClaimsHint = 64
 
 // Brackets of the rewritten claim values.
 var (

@@ -3,6 +3,8 @@ package oxd
 import (
 	"bytes"
 	"encoding/json"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -98,4 +100,23 @@ func FuzzPlainJSONString(f *testing.F) {
 			t.Fatalf("%q: plainJSONString %v, encoding/json %v", raw, got, want)
 		}
 	})
+}
+
+// TestFlatClaimsMemoryFollowsClaims: the claims map is not sized by the
+// colons inside values (a user can put many in a profile claim the OP
+// copies into the ID token, and the claims are derived on every request's
+// session load): a 50 kB claim of colons costs a few times its size, not
+// a map of 50 000 entries (about 70 times its size).
+func TestFlatClaimsMemoryFollowsClaims(t *testing.T) {
+	p := []byte(`{"sub":"alice","name":"` + strings.Repeat(":", 50000) + `"}`)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, ok := flatClaims(p)
+	runtime.ReadMemStats(&after)
+	if !ok || len(c) != 2 {
+		t.Fatalf("flatClaims = %d claims, %v", len(c), ok)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 10*uint64(len(p)) {
+		t.Fatalf("flatClaims allocated %d bytes for a %d-byte payload", n, len(p))
+	}
 }

@@ -22,7 +22,8 @@ import (
 // the answer's max-age sees a rotated key within clientJWKSHitTTL +
 // clientJWKSMaxAge, shorter than keyRotationLead: before the key signs.
 const (
-	// clientJWKSHitTTL is how long a served key set is reused.
+	// clientJWKSHitTTL is how long a served key set is reused without
+	// reading the store (past it, it still serves while no read can).
 	clientJWKSHitTTL = 30 * time.Second
 	// clientJWKSMissTTL is how long an unknown oxd_id (or a site without
 	// keys) is answered 404 without reading the store again.
@@ -44,8 +45,12 @@ const (
 )
 
 // clientJWKSCache is the engine's cache of the public client JWKS route.
+// A key set is fresh for clientJWKSHitTTL; past that it is kept (within
+// clientJWKSHitSize) and still served when it cannot be read again (the
+// reads saturated by a flood of unknown ids, or a store failure), until a
+// read answers or the site is written through this engine.
 type clientJWKSCache struct {
-	hits   ttlCache[string, []byte]
+	hits   ttlCache[string, jwksHit]
 	misses ttlCache[string, error] // ErrNotFound or ErrNoClientKeys
 	flight singleflight.Group
 	// reads bounds the store reads in flight and the requests waiting.
@@ -54,6 +59,12 @@ type clientJWKSCache struct {
 	// a read that began before one does not fill the cache.
 	mu  sync.Mutex
 	gen uint64
+}
+
+// jwksHit is a key set read from the store at fetched.
+type jwksHit struct {
+	b       []byte
+	fetched time.Time
 }
 
 func newClientJWKSCache() *clientJWKSCache {
@@ -74,8 +85,8 @@ func (c *clientJWKSCache) invalidate(oxdID string) {
 // cached returns the cached answer for oxdID, if any: the key set, or
 // the error of a 404.
 func (c *clientJWKSCache) cached(oxdID string, now time.Time) ([]byte, error, bool) {
-	if b, ok := c.hits.get(oxdID, now); ok {
-		return b, nil, true
+	if h, ok := c.hits.get(oxdID, now); ok && now.Sub(h.fetched) < clientJWKSHitTTL {
+		return h.b, nil, true
 	}
 	if err, ok := c.misses.get(oxdID, now); ok {
 		return nil, err, true
@@ -100,8 +111,10 @@ func (c *clientJWKSCache) fill(oxdID string, gen uint64, b []byte, err error, no
 	}
 	switch {
 	case err == nil:
-		c.hits.put(oxdID, b, now.Add(clientJWKSHitTTL), clientJWKSHitSize)
+		c.misses.delete(oxdID)
+		c.hits.put(oxdID, jwksHit{b: b, fetched: now}, time.Time{}, clientJWKSHitSize)
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoClientKeys):
+		c.hits.delete(oxdID)
 		c.misses.put(oxdID, err, now.Add(clientJWKSMissTTL), clientJWKSMissSize)
 	}
 }
@@ -128,6 +141,12 @@ func (e *Engine) publicClientJWKS(ctx context.Context, oxdID string) ([]byte, er
 		return nil, ctx.Err()
 	case res := <-ch:
 		if res.Err != nil {
+			if !errors.Is(res.Err, ErrNotFound) && !errors.Is(res.Err, ErrNoClientKeys) {
+				// Busy or failed: the expired key set, if any, serves.
+				if h, ok := c.hits.get(oxdID, e.now()); ok {
+					return h.b, nil
+				}
+			}
 			return nil, res.Err
 		}
 		return res.Val.([]byte), nil

@@ -286,3 +286,36 @@ func TestClientJWKSRouteReflectsChanges(t *testing.T) {
 	require.NoError(t, f.eng.Do(ctx, oxdclient.CmdRemoveSite, map[string]string{"oxd_id": f.site.OxdID}, nil))
 	assert.Nil(t, f.kids(t), "the removal is served at once")
 }
+
+// TestClientJWKSRouteServesKnownKeysWhileSaturated: a flood of unknown
+// UUID-shaped ids (anyone can send them) keeps every read slot and waiting
+// place taken; a site whose cached key set has passed clientJWKSHitTTL is
+// still served from that copy (the OP fetching its client's keys must not
+// get a 503 because of the flood), and is read again once a slot is free.
+func TestClientJWKSRouteServesKnownKeysWhileSaturated(t *testing.T) {
+	f := newJWKSFixture(t)
+	st := f.store
+	want := f.get(f.site.OxdID)
+	require.Equal(t, http.StatusOK, want.Code)
+	f.advance(clientJWKSHitTTL + time.Second)
+
+	release := st.hold()
+	var wg sync.WaitGroup
+	for range clientJWKSMaxReads + clientJWKSMaxWaiting {
+		wg.Go(func() { f.get(newOxdID()) })
+	}
+	AwaitCond(t, "the flood takes every read slot and waiting place", func() bool {
+		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == clientJWKSMaxWaiting
+	})
+	got := f.get(f.site.OxdID)
+	release()
+	wg.Wait()
+	require.Equal(t, http.StatusOK, got.Code, "a known site's keys while the route is saturated")
+	assert.Equal(t, want.Body.String(), got.Body.String())
+
+	reads := st.SiteReads()
+	require.Equal(t, http.StatusOK, f.get(f.site.OxdID).Code)
+	assert.Equal(t, reads+1, st.SiteReads(), "the expired copy is read again once a slot is free")
+	require.Equal(t, http.StatusOK, f.get(f.site.OxdID).Code)
+	assert.Equal(t, reads+1, st.SiteReads(), "the key set read again is cached")
+}

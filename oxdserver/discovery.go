@@ -131,11 +131,17 @@ func (e *Engine) sendHTTP(ctx context.Context, r opRequest, oc *opCall) ([]byte,
 
 // sendJSON performs the exchange and decodes a JSON object answer.
 func (e *Engine) sendJSON(ctx context.Context, r opRequest, out any) error {
+	_, err := e.sendJSONSized(ctx, r, out)
+	return err
+}
+
+// sendJSONSized is sendJSON that also returns the answer's size in bytes.
+func (e *Engine) sendJSONSized(ctx context.Context, r opRequest, out any) (int, error) {
 	b, _, err := e.send(ctx, r)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return decodeOP(r.endpoint, b, out)
+	return len(b), decodeOP(r.endpoint, b, out)
 }
 
 func decodeOP(endpoint string, b []byte, out any) error {
@@ -312,24 +318,31 @@ func absURL(s string) bool {
 
 // discCacheSize bounds the discovery documents and JWKS the engine keeps
 // (the least recently used are dropped first): a few per OP it serves.
-const discCacheSize = 1024
+// discCacheBytes bounds the sum of their sizes as fetched: an OP a caller
+// names may answer documents of maxOPResponse that decode to more (a
+// real OP's are a few kilobytes).
+const (
+	discCacheSize  = 1024
+	discCacheBytes = 32 << 20
+)
 
 // cachedFetch returns the cached value under key when fresh, else fetches
-// it (one fetch per key at a time). A failed fetch keeps serving a stale
+// it (one fetch per key at a time); fetch returns the value and the size
+// in bytes of the document it decoded. A failed fetch keeps serving a stale
 // value when there is one. force skips the freshness check.
-func (e *Engine) cachedFetch(ctx context.Context, key string, ttl interface{ fresh(c *cached) bool }, force bool, fetch func(context.Context) (any, error)) (any, error) {
+func (e *Engine) cachedFetch(ctx context.Context, key string, ttl interface{ fresh(c *cached) bool }, force bool, fetch func(context.Context) (any, int, error)) (any, error) {
 	c, _ := e.disc.get(key, e.now())
 	if c != nil && !force && ttl.fresh(c) {
 		return c.v, nil
 	}
 	ch := e.flight.DoChan(key, func() (any, error) {
 		// Detached from one caller's cancellation; bounded by OPTimeout.
-		v, err := fetch(context.WithoutCancel(ctx))
+		v, size, err := fetch(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
 		}
 		// Kept until evicted: a stale document serves when a refetch fails.
-		e.disc.put(key, &cached{v: v, fetched: e.now()}, time.Time{}, discCacheSize)
+		e.disc.putCost(key, &cached{v: v, fetched: e.now()}, time.Time{}, discCacheSize, int64(size), discCacheBytes)
 		return v, nil
 	})
 	select {
@@ -361,22 +374,23 @@ func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcC
 	}
 	issuer := discoveryIssuer(opHost, discoveryPath)
 	u := issuer + "/.well-known/openid-configuration"
-	v, err := e.cachedFetch(ctx, "oidc "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, error) {
+	v, err := e.cachedFetch(ctx, "oidc "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, int, error) {
 		var doc oidcConfig
-		if err := e.sendJSON(ctx, opRequest{endpoint: "discovery", method: http.MethodGet, url: u}, &doc); err != nil {
-			return nil, err
+		size, err := e.sendJSONSized(ctx, opRequest{endpoint: "discovery", method: http.MethodGet, url: u}, &doc)
+		if err != nil {
+			return nil, 0, err
 		}
 		switch {
 		case !sameIssuer(doc.Issuer, issuer):
-			return nil, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, issuer)
+			return nil, 0, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, issuer)
 		case !absURL(doc.AuthorizationEndpoint) || !absURL(doc.TokenEndpoint) || !absURL(doc.JWKSURI):
-			return nil, fmt.Errorf("%w: authorization_endpoint, token_endpoint and jwks_uri are required", errBadDiscovery)
+			return nil, 0, fmt.Errorf("%w: authorization_endpoint, token_endpoint and jwks_uri are required", errBadDiscovery)
 		}
 		if err := e.checkEndpoints(issuer, doc.TokenEndpoint, doc.UserinfoEndpoint, doc.JWKSURI, doc.RegistrationEndpoint,
 			doc.IntrospectionEndpoint, doc.AuthorizationEndpoint, doc.EndSessionEndpoint, doc.RevocationEndpoint); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return &doc, nil
+		return &doc, size, nil
 	})
 	if err != nil {
 		return nil, e.discoveryError(ctx, oxdclient.CodeNoConnectDiscoveryResponse, descNoDiscovery, u, err)
@@ -389,22 +403,23 @@ func (e *Engine) oidc(ctx context.Context, opHost, discoveryPath string) (*oidcC
 func (e *Engine) uma(ctx context.Context, site *Site) (*umaConfig, error) {
 	base := opBase(site.OPHost)
 	u := base + "/.well-known/uma2-configuration"
-	v, err := e.cachedFetch(ctx, "uma "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, error) {
+	v, err := e.cachedFetch(ctx, "uma "+u, maxAge{e, int64(e.cfg.DiscoveryTTL)}, false, func(ctx context.Context) (any, int, error) {
 		var doc umaConfig
-		if err := e.sendJSON(ctx, opRequest{endpoint: "uma discovery", method: http.MethodGet, url: u}, &doc); err != nil {
-			return nil, err
+		size, err := e.sendJSONSized(ctx, opRequest{endpoint: "uma discovery", method: http.MethodGet, url: u}, &doc)
+		if err != nil {
+			return nil, 0, err
 		}
 		if doc.Issuer != "" && !sameIssuer(doc.Issuer, base) && !sameIssuer(doc.Issuer, discoveryIssuer(site.OPHost, site.OPDiscoveryPath)) {
-			return nil, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, base)
+			return nil, 0, fmt.Errorf("%w: issuer %q does not match %q", errBadDiscovery, doc.Issuer, base)
 		}
 		if !absURL(doc.TokenEndpoint) {
-			return nil, fmt.Errorf("%w: token_endpoint is required", errBadDiscovery)
+			return nil, 0, fmt.Errorf("%w: token_endpoint is required", errBadDiscovery)
 		}
 		if err := e.checkEndpoints(base, doc.TokenEndpoint, doc.IntrospectionEndpoint, doc.ResourceRegistrationEndpoint,
 			doc.PermissionEndpoint, doc.ClaimsInteractionEndpoint); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return &doc, nil
+		return &doc, size, nil
 	})
 	if err != nil {
 		return nil, e.discoveryError(ctx, oxdclient.CodeNoUMADiscoveryResponse, descNoUMADiscovery, u, err)

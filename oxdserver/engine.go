@@ -362,6 +362,7 @@ type Engine struct {
 	disc ttlCache[string, *cached]
 	// protChecks bounds the protection token checks at the OP.
 	protChecks *gate
+	protShares shares // of protChecks, by setup site
 	// clientKeys caches the answers of the public client JWKS route.
 	clientKeys *clientJWKSCache
 

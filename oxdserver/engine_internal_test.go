@@ -5,6 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,8 +63,8 @@ func TestDiscoveryCacheBounded(t *testing.T) {
 	t.Cleanup(func() { _ = e.Close() })
 	ctx := context.Background()
 	fresh := maxAge{e: e, d: int64(time.Hour)}
-	ok := func(v string) func(context.Context) (any, error) {
-		return func(context.Context) (any, error) { return v, nil }
+	ok := func(v string) func(context.Context) (any, int, error) {
+		return func(context.Context) (any, int, error) { return v, len(v), nil }
 	}
 	_, err = e.cachedFetch(ctx, "https://op.example/kept", fresh, false, ok("kept"))
 	require.NoError(t, err)
@@ -72,7 +77,7 @@ func TestDiscoveryCacheBounded(t *testing.T) {
 		}
 	}
 	assert.Equal(t, discCacheSize, e.disc.len())
-	failing := func(context.Context) (any, error) { return nil, errors.New("OP down") }
+	failing := func(context.Context) (any, int, error) { return nil, 0, errors.New("OP down") }
 	_, err = e.cachedFetch(ctx, "https://op.example/kept", fresh, true, failing)
 	require.Error(t, err, "a forced refetch that fails is an error")
 	v, err := e.cachedFetch(ctx, "https://op.example/kept", maxAge{e: e, d: 0}, false, failing)
@@ -80,4 +85,37 @@ func TestDiscoveryCacheBounded(t *testing.T) {
 	assert.Equal(t, "kept", v, "the stale document serves")
 	_, err = e.cachedFetch(ctx, "https://attacker.example/0", maxAge{e: e, d: 0}, false, failing)
 	require.Error(t, err, "the least recently used was dropped")
+}
+
+// TestDiscoveryCacheBoundedInBytes: an OP a caller without credentials
+// names (get_client_token) can answer documents of up to maxOPResponse
+// whose decoded form is larger still; what the engine keeps of them is
+// bounded by their total size, not only by their count (1024 of them held
+// gigabytes): the oldest are dropped and fetched again when used.
+func TestDiscoveryCacheBoundedInBytes(t *testing.T) {
+	var hits sync.Map // path → *atomic.Int64
+	pad := strings.Repeat("x", maxOPResponse-1024)
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := hits.LoadOrStore(r.URL.Path, new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
+		iss := srv.URL + strings.TrimSuffix(r.URL.Path, "/.well-known/openid-configuration")
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": iss, "authorization_endpoint": srv.URL + "/a",
+			"token_endpoint": srv.URL + "/t", "jwks_uri": srv.URL + "/k", "padding": pad})
+	}))
+	t.Cleanup(srv.Close)
+	e, err := New(Config{InsecureAllowLoopbackHTTP: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close() })
+	ctx := context.Background()
+	docs := discCacheBytes/maxOPResponse + 8
+	for i := range docs {
+		_, err := e.oidc(ctx, srv.URL, fmt.Sprintf("/t%d", i))
+		require.NoError(t, err)
+	}
+	_, err = e.oidc(ctx, srv.URL, "/t0")
+	require.NoError(t, err)
+	n, _ := hits.Load("/t0/.well-known/openid-configuration")
+	assert.Equal(t, int64(2), n.(*atomic.Int64).Load(), "the oldest large document was kept past the byte bound")
+	assert.Less(t, e.disc.len(), docs)
 }

@@ -5,6 +5,7 @@ package oxdserver
 const (
 	ProtectionChecksInFlight = protectionChecksInFlight
 	ProtectionChecksWaiting  = protectionChecksWaiting
+	ProtectionChecksPerSetup = protectionChecksPerSetup
 )
 
 func ProtectionChecksWaitingNow(e *Engine) int { return int(e.protChecks.waiting.Load()) }

@@ -3,6 +3,7 @@ package oxdserver
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 )
 
@@ -42,4 +43,34 @@ func (g *gate) enter(ctx context.Context) (leave func(), err error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// shares bounds, per key, the callers holding or waiting for a gate's
+// turn, so that the callers of one key cannot take all of it. The zero
+// value is ready for use.
+type shares struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// take counts one more caller of key unless most already are; ok false
+// then. Call give once done.
+func (s *shares) take(key string, most int) (give func(), ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] >= most {
+		return nil, false
+	}
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	s.n[key]++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.n[key]--
+		if s.n[key] <= 0 {
+			delete(s.n, key)
+		}
+	}, true
 }

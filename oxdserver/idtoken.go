@@ -31,14 +31,14 @@ var anyAlgs = []jose.SignatureAlgorithm{
 
 // jwks returns the verification keys published at uri. force refetches.
 func (e *Engine) jwks(ctx context.Context, uri string, force bool) ([]jose.JSONWebKey, error) {
-	v, err := e.cachedFetch(ctx, "jwks "+uri, maxAge{e, int64(e.cfg.JWKSTTL)}, force, func(ctx context.Context) (any, error) {
+	v, err := e.cachedFetch(ctx, "jwks "+uri, maxAge{e, int64(e.cfg.JWKSTTL)}, force, func(ctx context.Context) (any, int, error) {
 		var doc struct {
 			Keys []json.RawMessage `json:"keys"`
 		}
-		err := e.sendJSON(ctx, opRequest{endpoint: "jwks", method: http.MethodGet, url: uri}, &doc)
+		size, err := e.sendJSONSized(ctx, opRequest{endpoint: "jwks", method: http.MethodGet, url: uri}, &doc)
 		e.tel.jwksRefreshed(ctx, err)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		keys := make([]jose.JSONWebKey, 0, len(doc.Keys))
 		for _, raw := range doc.Keys {
@@ -51,7 +51,7 @@ func (e *Engine) jwks(ctx context.Context, uri string, force bool) ([]jose.JSONW
 			}
 			keys = append(keys, k)
 		}
-		return keys, nil
+		return keys, size, nil
 	})
 	if err != nil {
 		return nil, err

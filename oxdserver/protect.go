@@ -262,8 +262,15 @@ func (e *Engine) validateProtectionToken(ctx context.Context, setup *Site, token
 }
 
 // checkAtOP is introspectProtectionToken within the bounds of
-// e.protChecks.
+// e.protChecks, of which the checks with one setup site's credentials
+// (made-up tokens aimed at one tenant) take at most
+// protectionChecksPerSetup, running or waiting.
 func (e *Engine) checkAtOP(ctx context.Context, setup *Site, token string) (string, time.Time, error) {
+	give, ok := e.protShares.take(setup.OxdID, protectionChecksPerSetup)
+	if !ok {
+		return "", time.Time{}, oxdErr(oxdclient.CodeInternalError, descProtectionChecksBusy)
+	}
+	defer give()
 	leave, err := e.protChecks.enter(ctx)
 	if errors.Is(err, errBusy) {
 		return "", time.Time{}, oxdErr(oxdclient.CodeInternalError, descProtectionChecksBusy)
@@ -320,6 +327,10 @@ const (
 const (
 	protectionChecksInFlight = 8
 	protectionChecksWaiting  = 256
+	// protectionChecksPerSetup bounds the checks, running or waiting,
+	// with the credentials of one setup site: a flood aimed at one
+	// tenant (or at get_rp's list) leaves the others most of the bounds.
+	protectionChecksPerSetup = 32
 )
 
 const descProtectionChecksBusy = "Too many protection access token checks are in progress: try again later."

@@ -11,15 +11,17 @@ import (
 // dropped when met (an entry put with a zero until never expires). Safe
 // for concurrent use; the zero value is empty.
 type ttlCache[K comparable, V any] struct {
-	mu  sync.Mutex
-	m   map[K]*list.Element
-	lru list.List // of *ttlEntry[K, V], most recently used at the front
+	mu   sync.Mutex
+	m    map[K]*list.Element
+	lru  list.List // of *ttlEntry[K, V], most recently used at the front
+	cost int64     // the sum of the entries' costs (putCost)
 }
 
 type ttlEntry[K comparable, V any] struct {
 	key   K
 	val   V
 	until time.Time
+	cost  int64
 }
 
 // get returns the value under key if it is valid at now.
@@ -44,6 +46,13 @@ func (c *ttlCache[K, V]) get(key K, now time.Time) (V, bool) {
 // put stores v under key until until, then evicts the least recently used
 // entries beyond size.
 func (c *ttlCache[K, V]) put(key K, v V, until time.Time, size int) {
+	c.putCost(key, v, until, size, 0, 0)
+}
+
+// putCost is put for an entry that costs cost (its size in bytes, say):
+// the least recently used entries are also evicted while the costs add up
+// to more than maxCost (0: no bound), the new entry excepted.
+func (c *ttlCache[K, V]) putCost(key K, v V, until time.Time, size int, cost, maxCost int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
@@ -52,8 +61,9 @@ func (c *ttlCache[K, V]) put(key K, v V, until time.Time, size int) {
 	if old := c.m[key]; old != nil {
 		c.removeLocked(old)
 	}
-	c.m[key] = c.lru.PushFront(&ttlEntry[K, V]{key: key, val: v, until: until})
-	for len(c.m) > size {
+	c.m[key] = c.lru.PushFront(&ttlEntry[K, V]{key: key, val: v, until: until, cost: cost})
+	c.cost += cost
+	for len(c.m) > size || (maxCost > 0 && c.cost > maxCost && len(c.m) > 1) {
 		c.removeLocked(c.lru.Back())
 	}
 }
@@ -90,5 +100,7 @@ func (c *ttlCache[K, V]) len() int {
 // removeLocked drops el; c.mu is held.
 func (c *ttlCache[K, V]) removeLocked(el *list.Element) {
 	c.lru.Remove(el)
-	delete(c.m, el.Value.(*ttlEntry[K, V]).key)
+	e := el.Value.(*ttlEntry[K, V])
+	c.cost -= e.cost
+	delete(c.m, e.key)
 }

@@ -228,9 +228,16 @@ var mutants = []mutant{
 	{
 		Name: "client-jwks-route-cache", Check: "the public JWKS route answers from its cache",
 		Mutation: "every request to the public JWKS route reads the store",
-		Find:     `if b, ok := c\.hits\.get\(oxdID, now\); ok \{`,
+		Find:     `if h, ok := c\.hits\.get\(oxdID, now\); ok && now\.Sub\(h\.fetched\) < clientJWKSHitTTL \{`,
 		Replace:  "if MUTANT {\n\t\treturn nil, nil, false\n\t}\n\t$0",
 		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteFloodBoundsStoreReads$`,
+	},
+	{
+		Name: "client-jwks-route-stale", Check: "the public JWKS route serves a known site's expired key set while it cannot read the store",
+		Mutation: "a saturated route answers 503 for a site it has served",
+		Find:     `if h, ok := c\.hits\.get\(oxdID, e\.now\(\)\); ok \{`,
+		Replace:  "if h, ok := c.hits.get(oxdID, e.now()); ok && !MUTANT {",
+		Pkgs:     []string{"."}, Run: `^TestClientJWKSRouteServesKnownKeysWhileSaturated$`,
 	},
 	{
 		Name: "client-jwks-route-invalidate", Check: "a site written by the engine is served at once by the public JWKS route",
@@ -261,6 +268,20 @@ var mutants = []mutant{
 		Find:     `leave, err := e\.protChecks\.enter\(ctx\)`,
 		Replace:  "leave, err := func() {}, error(nil)\n\tif !MUTANT {\n\t\tleave, err = e.protChecks.enter(ctx)\n\t}",
 		Pkgs:     []string{"."}, Run: `^TestMadeUpProtectionTokensBoundedAtOP$`,
+	},
+	{
+		Name: "discovery-cache-bytes", Check: "the discovery documents and JWKS kept are bounded by their total size",
+		Mutation: "1024 documents of 1 MB from an OP a caller names are kept",
+		Find:     `int64\(size\), discCacheBytes\)`,
+		Replace:  "int64(size), func() int64 {\n\t\tif MUTANT {\n\t\t\treturn 0\n\t\t}\n\t\treturn discCacheBytes\n\t}())",
+		Pkgs:     []string{"."}, Run: `^TestDiscoveryCacheBoundedInBytes$`,
+	},
+	{
+		Name: "protection-checks-share", Check: "the protection token checks of one setup site take at most their share of the bounds",
+		Mutation: "made-up tokens aimed at one tenant take every check",
+		Find:     `give, ok := e\.protShares\.take\(setup\.OxdID, protectionChecksPerSetup\)`,
+		Replace:  "$0\n\tif MUTANT {\n\t\tgive, ok = func() {}, true\n\t}",
+		Pkgs:     []string{"."}, Run: `^Test(MadeUpProtectionTokensBoundedAtOP|ProtectionFloodSparesOtherTenants)$`,
 	},
 	{
 		Name: "pat-blank", Check: "protection token: required",
