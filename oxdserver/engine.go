@@ -516,17 +516,9 @@ func cmd[P any](site, protected bool, run func(*Engine, context.Context, *call, 
 			if strings.TrimSpace(cp.OxdID) == "" {
 				return nil, badRequest(descNoOxdID)
 			}
-			if !isOxdID(cp.OxdID) {
-				// Not an id the engine makes: unknown, without a store
-				// read (the caller is not authenticated yet).
-				return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
-			}
-			s, err := e.store.GetSite(ctx, cp.OxdID)
-			if errors.Is(err, ErrNotFound) {
-				return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
-			}
+			s, err := e.siteByCallerID(ctx, cp.OxdID)
 			if err != nil {
-				return nil, fmt.Errorf("load site: %w", err)
+				return nil, err
 			}
 			c.site = s
 			if protected && c.protect {

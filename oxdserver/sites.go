@@ -830,15 +830,9 @@ func (e *Engine) getRP(ctx context.Context, c *call, p *getRPParams) (any, error
 	if id == "" {
 		return nil, badRequest(descNoOxdID)
 	}
-	if !isOxdID(id) {
-		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
-	}
-	s, err := e.store.GetSite(ctx, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
-	}
+	s, err := e.siteByCallerID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("load site: %w", err)
+		return nil, err
 	}
 	if c.protect {
 		c.site = s
@@ -989,4 +983,22 @@ func checkLogoutURIs(front []string, back string) error {
 
 func validLogoutURI(s string) bool {
 	return validRedirect(s) && (strings.HasPrefix(strings.ToLower(s), "https://") || strings.HasPrefix(strings.ToLower(s), "http://"))
+}
+
+// siteByCallerID loads the site of the oxd_id a caller named, before the
+// caller is authenticated: an id the engine cannot have made (not a UUID)
+// is invalid_oxd_id without a store read, like an id the store does not
+// hold.
+func (e *Engine) siteByCallerID(ctx context.Context, id string) (*Site, error) {
+	if !isOxdID(id) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
+	}
+	s, err := e.store.GetSite(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, oxdErr(oxdclient.CodeInvalidOxdID, descInvalidOxdID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load site: %w", err)
+	}
+	return s, nil
 }

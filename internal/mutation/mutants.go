@@ -251,8 +251,8 @@ var mutants = []mutant{
 	{
 		Name: "oxd-id-shape", Check: "a command's oxd_id reaches the store only in the form of an oxd_id",
 		Mutation: "any oxd_id is looked up before the caller is authenticated",
-		Find:     `if !isOxdID\(cp\.OxdID\) \{`,
-		Replace:  "if !MUTANT && !isOxdID(cp.OxdID) {",
+		Find:     `if !isOxdID\(id\) \{`,
+		Replace:  "if !MUTANT && !isOxdID(id) {",
 		Pkgs:     []string{"."}, Run: `^TestForeignOxdIDsReadNoSite$`,
 	},
 	{
