@@ -18,10 +18,10 @@ import (
 )
 
 // derivedIDClaims is idTokenClaims(tok), from the token's payload when it
-// is already decoded (not nil).
-func derivedIDClaims(payload []byte, tok string) (oxdclient.Claims, bool) {
+// is already decoded (not nil; ps is the payload as a string, or "").
+func derivedIDClaims(payload []byte, ps, tok string) (oxdclient.Claims, bool) {
 	if payload != nil {
-		return payloadClaims(payload, "")
+		return payloadClaims(payload, ps)
 	}
 	return idTokenClaims(tok)
 }
@@ -50,7 +50,7 @@ func idTokenClaims(jwt string) (oxdclient.Claims, bool) {
 // payloadClaims is idTokenClaims for the decoded payload; ps is the
 // payload as a string, or "" (then it is made when needed).
 func payloadClaims(payload []byte, ps string) (oxdclient.Claims, bool) {
-	if c, ok := flatClaimsIn(payload, ps); ok {
+	if c, ok := flatClaims(payload, ps); ok {
 		return c, true
 	}
 	return generalClaims(payload)
@@ -78,12 +78,9 @@ func generalClaims(payload []byte) (oxdclient.Claims, bool) {
 // flatClaims is the fast path of idTokenClaims, for the common payload: a
 // JSON object whose keys and values are strings without escapes, numbers,
 // booleans or null. It gives the same claims as the general path, and ok
-// false for anything else (the general path then decides).
-func flatClaims(p []byte) (oxdclient.Claims, bool) { return flatClaimsIn(p, "") }
-
-// flatClaimsIn is flatClaims with ps, the payload p as a string (its
-// keys are slices of it), or "" to make it.
-func flatClaimsIn(p []byte, ps string) (oxdclient.Claims, bool) {
+// false for anything else (the general path then decides). ps is the
+// payload p as a string (the keys are slices of it), or "" to make it.
+func flatClaims(p []byte, ps string) (oxdclient.Claims, bool) {
 	i := skipSpace(p, 0)
 	if i >= len(p) || p[i] != '{' {
 		return nil, false

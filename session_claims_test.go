@@ -22,7 +22,7 @@ func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
 		`{"a":00}`, `{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":1e+}`, `{"a":1-2}`,
 		`{"a":+1}`, `{"a":1.2.3}`, `{"a":1ee2}`, `{"a":--1}`, `{"a":-01}`,
 	} {
-		fast, fok := flatClaims([]byte(p))
+		fast, fok := flatClaims([]byte(p), "")
 		gen, gok := generalClaims([]byte(p))
 		if !fok {
 			continue
@@ -37,7 +37,7 @@ func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := flatClaims([]byte(`{"a":"x\"y"}`)); ok {
+	if _, ok := flatClaims([]byte(`{"a":"x\"y"}`), ""); ok {
 		t.Error("escapes must go to the general path")
 	}
 }
@@ -45,7 +45,7 @@ func TestFlatClaimsAgreesWithGeneralPath(t *testing.T) {
 func FuzzFlatClaims(f *testing.F) {
 	f.Add([]byte(`{"iss":"https://op","exp":1700000000,"aud":"c","x":null,"b":true}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
-		fast, ok := flatClaims(p)
+		fast, ok := flatClaims(p, "")
 		if !ok {
 			return
 		}
@@ -111,7 +111,7 @@ func TestFlatClaimsMemoryFollowsClaims(t *testing.T) {
 	p := []byte(`{"sub":"alice","name":"` + strings.Repeat(":", 50000) + `"}`)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	c, ok := flatClaims(p)
+	c, ok := flatClaims(p, "")
 	runtime.ReadMemStats(&after)
 	if !ok || len(c) != 2 {
 		t.Fatalf("flatClaims = %d claims, %v", len(c), ok)

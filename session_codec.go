@@ -90,7 +90,7 @@ func (u *User) GobEncode() ([]byte, error) {
 		b, payload = appendIDToken(b, string(idToken))
 	}
 	b = appendClaims(b, u.Claims)
-	if derived, ok := derivedIDClaims(payload, string(idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
+	if derived, ok := derivedIDClaims(payload, "", string(idToken)); ok && sameClaims(derived, u.IDTokenClaims) {
 		return append(b, idClaimsDerived), nil
 	}
 	b = append(b, idClaimsStored)
@@ -148,13 +148,7 @@ func (u *User) GobDecode(b []byte) error {
 	case idClaimsStored:
 		v.IDTokenClaims = d.claims()
 	case idClaimsDerived:
-		var c oxdclient.Claims
-		var ok bool
-		if payload != nil {
-			c, ok = payloadClaims(payload, payloadStr)
-		} else {
-			c, ok = idTokenClaims(string(v.idToken))
-		}
+		c, ok := derivedIDClaims(payload, payloadStr, string(v.idToken))
 		if !ok {
 			return errUserEncoding
 		}

@@ -56,6 +56,10 @@ func jwsSegments(tok string) ([3][]byte, bool) {
 // are not modified after decoding.
 type jwsParts struct{ header, payload, signature []byte }
 
+// hasIDToken reports whether the user has an ID token, without joining
+// its segments.
+func (u *User) hasIDToken() bool { return u.idToken != "" || u.idTokenJWS != nil }
+
 // idTokenText returns the user's ID token ("" when there is none).
 func (u *User) idTokenText() oxdclient.Secret {
 	if j := u.idTokenJWS; j != nil {

@@ -176,7 +176,7 @@ func (g *umaGuard) obtain(w http.ResponseWriter, r *http.Request, u *User, templ
 // back as ni (with a new ticket, checked to differ from the one sent).
 func (g *umaGuard) getRPT(ctx context.Context, u *User, ticket, have string) (rpt string, ni *oxdclient.NeedInfo, err error) {
 	p := oxdclient.UMARPGetRPTParams{OxdID: g.oxdID, Ticket: ticket, RPT: oxdclient.Secret(have)}
-	if s := g.settings.Load(); s.pushIDToken && (u.idToken != "" || u.idTokenJWS != nil) {
+	if s := g.settings.Load(); s.pushIDToken && u.hasIDToken() {
 		if exp, ok := u.IDTokenClaims.Int("exp"); !ok || g.now().Before(time.Unix(exp, 0)) {
 			p.ClaimToken, p.ClaimTokenFormat = u.idTokenText(), UMAClaimTokenFormatIDToken
 		}
