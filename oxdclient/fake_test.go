@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/oxdgo/oxd/internal/testwait"
 )
 
 // ---------------------------------------------------------------------------
@@ -579,8 +581,7 @@ func envelopeTransport(answer func(command string, params []byte) string) Transp
 func awaitWaitingForConn(t testing.TB) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, "a caller waits for a free connection", func() bool {
 		n := runtime.Stack(buf, true)
 		for n == len(buf) {
 			buf = make([]byte, 2*len(buf))
@@ -591,14 +592,11 @@ func awaitWaitingForConn(t testing.TB) {
 			// innermost frame outside the runtime.
 			head, rest, _ := strings.Cut(g, "\n")
 			if strings.Contains(head, " [select") && strings.HasPrefix(rest, "github.com/oxdgo/oxd/oxdclient.(*Socket).Do(") {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no caller waiting for a free connection after 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return false
+	})
 }
 
 // awaitPeerClosedIdle waits until the client's socket has received the
@@ -607,8 +605,7 @@ func awaitWaitingForConn(t testing.TB) {
 // idle long enough to be probed before reuse (aliveCheckIdle).
 func awaitPeerClosedIdle(t testing.TB, s *Socket) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, "the server's close reaches the client's socket", func() bool {
 		s.mu.Lock()
 		if len(s.idle) != 1 {
 			s.mu.Unlock()
@@ -616,12 +613,6 @@ func awaitPeerClosedIdle(t testing.TB, s *Socket) {
 		}
 		c := s.idle[0]
 		s.mu.Unlock()
-		if !c.alive() && time.Since(c.lastUsed) > aliveCheckIdle {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the server's close did not reach the client's socket in 10s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return !c.alive() && time.Since(c.lastUsed) > aliveCheckIdle
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oxdgo/oxd/internal/clientauth"
+	"github.com/oxdgo/oxd/internal/testwait"
 	"github.com/oxdgo/oxd/oxdclient"
 )
 
@@ -133,18 +134,6 @@ func (f *jwksFixture) kids(t *testing.T) []string {
 	return kids
 }
 
-// AwaitCond waits until cond holds (failing after 10 s).
-func AwaitCond(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestClientJWKSRouteFloodBoundsStoreReads floods the unauthenticated
 // JWKS route as an outside caller can: ids that are not UUIDs never reach
 // the store; the site's key set is read once and then served from memory;
@@ -192,7 +181,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 			wg.Go(func() { codes <- f.get(id).Code })
 		}
 	}
-	AwaitCond(t, "the reads fill their slots and the rest wait", func() bool {
+	testwait.Until(t, "the reads fill their slots and the rest wait", func() bool {
 		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == int32(len(ids)-clientJWKSMaxReads)
 	})
 	release()
@@ -216,7 +205,7 @@ func TestClientJWKSRouteFloodBoundsStoreReads(t *testing.T) {
 	for range clientJWKSMaxReads + clientJWKSMaxWaiting {
 		wg.Go(func() { busy <- f.get(newOxdID()).Code })
 	}
-	AwaitCond(t, "the route is saturated", func() bool {
+	testwait.Until(t, "the route is saturated", func() bool {
 		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == clientJWKSMaxWaiting
 	})
 	for range 10 {
@@ -304,7 +293,7 @@ func TestClientJWKSRouteServesKnownKeysWhileSaturated(t *testing.T) {
 	for range clientJWKSMaxReads + clientJWKSMaxWaiting {
 		wg.Go(func() { f.get(newOxdID()) })
 	}
-	AwaitCond(t, "the flood takes every read slot and waiting place", func() bool {
+	testwait.Until(t, "the flood takes every read slot and waiting place", func() bool {
 		return st.inflight.Load() == clientJWKSMaxReads && f.eng.clientKeys.reads.waiting.Load() == clientJWKSMaxWaiting
 	})
 	got := f.get(f.site.OxdID)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/oxdgo/oxd/internal/testwait"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -74,7 +75,7 @@ func TestMadeUpProtectionTokensBoundedAtOP(t *testing.T) {
 
 	// One tenant: its share, no more.
 	flood(tenants[0], share+5)
-	oxdserver.AwaitCond(t, "one tenant's checks fill its share", func() bool {
+	testwait.Until(t, "one tenant's checks fill its share", func() bool {
 		return held.inflight.Load() == inFlight && oxdserver.ProtectionChecksWaitingNow(srv.Engine) == share-inFlight && returned.Load() == 5
 	})
 	// Then the shares of all but the last tenant: the bounds.
@@ -82,7 +83,7 @@ func TestMadeUpProtectionTokensBoundedAtOP(t *testing.T) {
 		flood(id, share)
 	}
 	refused := int64(5 + (len(tenants)-1)*share - inFlight - waiting)
-	oxdserver.AwaitCond(t, "the checks fill their bounds", func() bool {
+	testwait.Until(t, "the checks fill their bounds", func() bool {
 		return held.inflight.Load() == inFlight && oxdserver.ProtectionChecksWaitingNow(srv.Engine) == waiting && returned.Load() == refused
 	})
 	_, oe := execProtected(t, srv.Engine, "get_authorization_url", rand.Text(), map[string]any{"oxd_id": tenants[len(tenants)-1]})
@@ -125,7 +126,7 @@ func TestProtectionFloodSparesOtherTenants(t *testing.T) {
 			returned.Add(1)
 		})
 	}
-	oxdserver.AwaitCond(t, "the flood takes what it may", func() bool {
+	testwait.Until(t, "the flood takes what it may", func() bool {
 		return held.inflight.Load() == inFlight &&
 			int64(oxdserver.ProtectionChecksWaitingNow(srv.Engine))+returned.Load() == waiting
 	})
@@ -137,7 +138,7 @@ func TestProtectionFloodSparesOtherTenants(t *testing.T) {
 		bErr.Store(oe)
 		bDone.Store(true)
 	})
-	oxdserver.AwaitCond(t, "tenant B's check waits or ends", func() bool {
+	testwait.Until(t, "tenant B's check waits or ends", func() bool {
 		return bDone.Load() || oxdserver.ProtectionChecksWaitingNow(srv.Engine) == w0+1
 	})
 	close(held.gate)

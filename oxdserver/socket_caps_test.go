@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/internal/syncbuf"
+	"github.com/oxdgo/oxd/internal/testwait"
 )
 
 // dialFrom connects to addr from the loopback address src (127.0.0.0/8
@@ -32,8 +33,7 @@ func dialFrom(t *testing.T, src, addr string) *testConn {
 func awaitConns(t *testing.T, srv *SocketServer, want int, what string, ok func(cs *socketConn) bool) {
 	t.Helper()
 	srv.init() // Serve may not have started yet
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, func() (bool, string) {
 		n := 0
 		srv.mu.Lock()
 		for cs := range srv.conns {
@@ -44,14 +44,8 @@ func awaitConns(t *testing.T, srv *SocketServer, want int, what string, ok func(
 			cs.mu.Unlock()
 		}
 		srv.mu.Unlock()
-		if n == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections %s after 10s, want %d", n, what, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return n == want, fmt.Sprintf("%d connections %s, want %d", n, what, want)
+	})
 }
 
 // awaitIdle waits until want tracked connections of srv wait idle for

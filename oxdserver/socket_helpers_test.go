@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oxdgo/oxd/internal/testwait"
 	"github.com/oxdgo/oxd/internal/wire"
 	"github.com/oxdgo/oxd/oxdclient"
 )
@@ -268,19 +270,12 @@ func (tc *testConn) expectSilence(d time.Duration) {
 func waitConns(t *testing.T, s *SocketServer, n int) {
 	t.Helper()
 	s.init() // Serve may not have started yet
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, func() (bool, string) {
 		s.mu.Lock()
 		got := len(s.conns)
 		s.mu.Unlock()
-		if got == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server has %d connections after 10s, want %d", got, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return got == n, fmt.Sprintf("server has %d connections, want %d", got, n)
+	})
 }
 
 func newBufReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

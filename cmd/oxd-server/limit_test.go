@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oxdgo/oxd/internal/connlimit"
+	"github.com/oxdgo/oxd/internal/testwait"
 	"github.com/oxdgo/oxd/oxdclient"
 	"github.com/oxdgo/oxd/oxdserver"
 	"github.com/oxdgo/oxd/oxdtest"
@@ -197,16 +198,11 @@ func TestHTTPSStalledHandshakesCannotExhaust(t *testing.T) {
 	}
 	// The grace counts from when the listener admitted each connection:
 	// wait until it holds all four, then until the grace has passed.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testwait.For(t, func() (bool, string) {
 		_, scrape := get(t, metricsURL)
 		n := promValue(scrape, "oxd_server_connections", `oxd_listener="https"`)
-		if n == 4 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the HTTPS listener holds %v connections after 10s, want 4", n)
-		}
-	}
+		return n == 4, fmt.Sprintf("the HTTPS listener holds %v connections, want 4", n)
+	})
 	time.Sleep(connlimit.StalledGrace + 10*time.Millisecond)
 	for i := range 4 {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}} //nolint:gosec

@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/oxdgo/oxd/internal/testwait"
 )
 
 // Patience is how long goroutines have to end before they count as
 // leaked.
-const Patience = 10 * time.Second
+const Patience = testwait.Patience
 
 // T is the part of testing.TB that VerifyNone uses.
 type T interface {
